@@ -1,0 +1,39 @@
+# holt: the two commands the README leads with, and the helpers they use.
+#   make run   install what is missing, build (release), mount DB at MNT
+#   make test  install what is missing, run every test (swift test + integration)
+
+DB  ?= ./db
+MNT ?= /mnt/meta
+SWIFT_BUILD_FLAGS ?=
+APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
+
+.PHONY: run test deps build-release build-debug unit integration conformance stress bench bench-mount
+
+# Installs the Debian packages the build and the tests need, only when one is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@[ -e /dev/fuse ] || echo "warning: /dev/fuse is missing: mounts will fail" >&2
+
+build-release: deps
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+build-debug: deps
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+
+run: build-release
+	@mkdir -p "$(MNT)"
+	"$$(swift build -c release --show-bin-path)/holtfs" mount "$(DB)" "$(MNT)"
+	@echo "mounted $(DB) at $(MNT): try  ls -la $(MNT)  and  getfattr -d $(MNT)/<file>"
+	@echo "unmount with: $$(swift build -c release --show-bin-path)/holtfs umount $(MNT)"
+
+unit: build-debug
+	swift test --skip-build
+
+integration: build-debug
+	@if [ -x integration/run.sh ]; then bash integration/run.sh "$$(swift build --show-bin-path)/holtfs"; else echo "integration: no suite yet"; fi
+
+test: unit integration

@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+// holt: a metadata engine for path-shaped keys (HoltEngine) and a FUSE filesystem that shows it (HoltFS, holtfs).
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 mode, and failpoints compiled into debug builds only.
+let holtSwiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .define("HOLT_FAILPOINTS", .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "holt",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "HoltEngine", targets: ["HoltEngine"]),
+        .library(name: "HoltFS", targets: ["HoltFS"]),
+        .executable(name: "holtfs", targets: ["holtfs"]),
+        .executable(name: "holt-bench", targets: ["holt-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C boundaries: libfuse3's low-level API, liburing and the Linux constants Glibc's overlay hides.
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
+        // Peers for holt-bench, from Debian.
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(name: "HoltEngine", dependencies: ["CURing"], swiftSettings: holtSwiftSettings),
+        .target(name: "HoltFS", dependencies: ["HoltEngine", "CFuse", "CURing"], swiftSettings: holtSwiftSettings),
+        .executableTarget(
+            name: "holtfs",
+            dependencies: [
+                "HoltFS", "HoltEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: holtSwiftSettings),
+        .executableTarget(
+            name: "holt-bench",
+            dependencies: [
+                "HoltEngine", "CRocksDB", "CLMDB", "CSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: holtSwiftSettings),
+
+        .testTarget(name: "HoltEngineTests", dependencies: ["HoltEngine"], swiftSettings: holtSwiftSettings),
+        .testTarget(name: "HoltFSTests", dependencies: ["HoltFS", "HoltEngine"], swiftSettings: holtSwiftSettings),
+    ]
+)

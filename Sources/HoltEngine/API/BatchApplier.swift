@@ -1,0 +1,95 @@
+/// Applies the ops of one batch to an index in order and remembers how to undo them, so a batch
+/// whose condition fails halfway leaves the index as it found it.
+struct BatchApplier {
+    /// One step back to the state before the batch.
+    private enum UndoStep {
+        /// Set `key` to `value`, or remove it when `value` is nil.
+        case restore(key: [UInt8], value: [UInt8]?)
+        /// Move the keys below `from` back to `to`.
+        case moveKeys(from: [UInt8], to: [UInt8])
+    }
+
+    let index: any OrderedIndex
+    private var steps: [UndoStep] = []
+
+    init(index: any OrderedIndex) {
+        self.index = index
+    }
+
+    /// Applies `op`, the `position`th op of its batch.
+    mutating func perform(_ op: TxnOp, at position: Int) throws(HoltError) {
+        switch op {
+        case .put(let key, let value):
+            let old = try index.put(key, value)
+            steps.append(.restore(key: key, value: old))
+        case .delete(let key):
+            if let old = try index.remove(key) { steps.append(.restore(key: key, value: old)) }
+        case .rename(let from, let to):
+            guard let value = try index.get(from) else {
+                throw .conditionFailed(index: position, key: from, reason: "no such key")
+            }
+            if from == to { return }
+            let old = try index.put(to, value)
+            steps.append(.restore(key: to, value: old))
+            try index.remove(from)
+            steps.append(.restore(key: from, value: value))
+        case .renamePrefix(let from, let to):
+            try renamePrefix(from: from, to: to, at: position)
+        case .expect(let key, let expectation):
+            try check(key, expectation, at: position)
+        }
+    }
+
+    /// Undoes every op performed so far, newest first.
+    mutating func undo() throws(HoltError) {
+        while let step = steps.popLast() {
+            switch step {
+            case .restore(let key, let value?): try index.put(key, value)
+            case .restore(let key, nil): try index.remove(key)
+            case .moveKeys(let from, let to): try index.moveKeys(withPrefix: from, to: to)
+            }
+        }
+    }
+
+    private mutating func renamePrefix(from: [UInt8], to: [UInt8], at position: Int) throws(HoltError) {
+        guard !from.isEmpty, !to.isEmpty else {
+            throw .invalidKey(reason: "a prefix rename needs non-empty keys")
+        }
+        let fromChildren = from + [UInt8(ascii: "/")], toChildren = to + [UInt8(ascii: "/")]
+        guard !to.starts(with: fromChildren) else {
+            throw .invalidKey(reason: "cannot move a prefix below itself")
+        }
+        let value = try index.get(from)
+        let hasChildren = try index.hasKeys(withPrefix: fromChildren)
+        guard value != nil || hasChildren else {
+            throw .conditionFailed(index: position, key: from, reason: "nothing to move")
+        }
+        if from == to { return }
+        guard try index.get(to) == nil, !(try index.hasKeys(withPrefix: toChildren)) else {
+            throw .conditionFailed(index: position, key: to, reason: "destination is not empty")
+        }
+        if let value {
+            try index.put(to, value)
+            steps.append(.restore(key: to, value: nil))
+            try index.remove(from)
+            steps.append(.restore(key: from, value: value))
+        }
+        if hasChildren {
+            try index.moveKeys(withPrefix: fromChildren, to: toChildren)
+            steps.append(.moveKeys(from: toChildren, to: fromChildren))
+        }
+    }
+
+    private func check(_ key: [UInt8], _ expectation: TxnOp.Expectation, at position: Int) throws(HoltError) {
+        let holds: Bool
+        switch expectation {
+        case .exists: holds = try index.get(key) != nil
+        case .absent: holds = try index.get(key) == nil
+        case .value(let expected): holds = try index.get(key) == expected
+        case .noDescendants: holds = !(try index.hasKeys(withPrefix: key + [UInt8(ascii: "/")]))
+        }
+        guard holds else {
+            throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")
+        }
+    }
+}

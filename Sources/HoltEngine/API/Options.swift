@@ -1,0 +1,34 @@
+/// How durable a write is when the call that made it returns.
+public enum SyncMode: Sendable, Equatable, Hashable {
+    /// Durable before the call returns (group commit shares one `fdatasync` among writers).
+    case always
+    /// Durable within the given number of milliseconds (a background flush), like ext4's commit interval.
+    case periodic(milliseconds: Int)
+    /// Never synced by the engine: for benchmarks only; a crash may lose any recent write.
+    case none
+}
+
+/// Settings for opening a `Tree`.
+public struct Options: Sendable, Equatable {
+    /// The byte budget of the blob cache. A database larger than this works; it is slower.
+    public var cacheBytes: Int
+    /// When writes become durable.
+    public var sync: SyncMode
+    /// Create the database when the directory does not hold one.
+    public var createIfMissing: Bool
+    /// Take a checkpoint (and trim the log) when the log grows past this many bytes.
+    public var checkpointLogBytes: Int
+
+    /// Options with the defaults: 256 MiB cache, `.always`, create if missing, checkpoint every 64 MiB of log.
+    public init(
+        cacheBytes: Int = 256 << 20,
+        sync: SyncMode = .always,
+        createIfMissing: Bool = true,
+        checkpointLogBytes: Int = 64 << 20
+    ) {
+        self.cacheBytes = cacheBytes
+        self.sync = sync
+        self.createIfMissing = createIfMissing
+        self.checkpointLogBytes = checkpointLogBytes
+    }
+}

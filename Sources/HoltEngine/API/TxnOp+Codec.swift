@@ -1,0 +1,91 @@
+/// The byte form of a batch inside a log record.
+///
+/// ```
+/// batch := count:u32 op*
+/// op    := tag:u8 field*        (fields per tag below; every field is len:u32 bytes)
+///   1 put(key, value)  2 delete(key)  3 rename(from, to)  4 renamePrefix(from, to)
+/// ```
+/// `expect` ops are not logged: a batch is logged only after its conditions held, and replay
+/// applies the same ops to the same state, so they hold again. All integers little-endian.
+enum BatchCodec {
+    static func encode(_ ops: [TxnOp]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(ops.reduce(4) { $0 + 9 + size(of: $1) })
+        let logged = ops.filter { if case .expect = $0 { false } else { true } }
+        append(UInt32(logged.count), to: &out)
+        for op in logged {
+            switch op {
+            case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
+            case .delete(let key): out.append(2); field(key, &out)
+            case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
+            case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
+            case .expect: break
+            }
+        }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(HoltError) -> [TxnOp] {
+        var reader = ByteReader(bytes: bytes)
+        let count = try reader.u32()
+        var ops: [TxnOp] = []
+        ops.reserveCapacity(Int(min(count, 1 << 16)))
+        for _ in 0..<count {
+            switch try reader.u8() {
+            case 1: ops.append(.put(key: try reader.field(), value: try reader.field()))
+            case 2: ops.append(.delete(key: try reader.field()))
+            case 3: ops.append(.rename(from: try reader.field(), to: try reader.field()))
+            case 4: ops.append(.renamePrefix(from: try reader.field(), to: try reader.field()))
+            case let tag: throw .corrupted(what: "log record", reason: "unknown op tag \(tag)")
+            }
+        }
+        guard reader.atEnd else { throw .corrupted(what: "log record", reason: "trailing bytes after batch") }
+        return ops
+    }
+
+    private static func size(of op: TxnOp) -> Int {
+        switch op {
+        case .put(let k, let v): k.count + v.count
+        case .delete(let k): k.count
+        case .rename(let a, let b), .renamePrefix(let a, let b): a.count + b.count
+        case .expect: 0
+        }
+    }
+
+    private static func append(_ value: UInt32, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func field(_ bytes: [UInt8], _ out: inout [UInt8]) {
+        append(UInt32(bytes.count), to: &out)
+        out.append(contentsOf: bytes)
+    }
+
+    /// A bounds-checked cursor over a record's bytes.
+    private struct ByteReader {
+        let bytes: [UInt8]
+        var offset = 0
+        var atEnd: Bool { offset == bytes.count }
+
+        mutating func u8() throws(HoltError) -> UInt8 {
+            guard offset < bytes.count else { throw .corrupted(what: "log record", reason: "batch ends early") }
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        mutating func u32() throws(HoltError) -> UInt32 {
+            guard bytes.count - offset >= 4 else { throw .corrupted(what: "log record", reason: "batch ends early") }
+            var value: UInt32 = 0
+            for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * i) }
+            offset += 4
+            return value
+        }
+
+        mutating func field() throws(HoltError) -> [UInt8] {
+            let length = Int(try u32())
+            guard bytes.count - offset >= length else { throw .corrupted(what: "log record", reason: "field overruns batch") }
+            defer { offset += length }
+            return Array(bytes[offset..<offset + length])
+        }
+    }
+}

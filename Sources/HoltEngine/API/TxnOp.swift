@@ -1,0 +1,31 @@
+/// One operation of an atomic batch (`Tree.apply(_:)`). A batch is one log record.
+///
+/// Ops run in order; each sees the effects of the ones before it. If any op's condition does not
+/// hold, the whole batch is undone and `HoltError.conditionFailed` names the op.
+public enum TxnOp: Sendable, Equatable, Hashable {
+    /// Sets `key` to `value`, replacing any value it had.
+    case put(key: [UInt8], value: [UInt8])
+    /// Removes `key`. Removing an absent key is not an error (use `.expect(key, .exists)` first to require it).
+    case delete(key: [UInt8])
+    /// Moves the value of key `from` to key `to`, replacing any value `to` had.
+    /// Fails the batch when `from` is absent.
+    case rename(from: [UInt8], to: [UInt8])
+    /// Moves key `from` and every key below `from/` to `to` and below `to/`, as one relink whose
+    /// cost does not depend on how many keys move. Fails the batch when nothing is at `from`, when
+    /// anything is already at `to` or below `to/`, or when `to` lies below `from/`.
+    case renamePrefix(from: [UInt8], to: [UInt8])
+    /// Checks a condition without changing anything; the batch fails when it does not hold.
+    case expect(key: [UInt8], Expectation)
+
+    /// A condition on a key, checked inside a batch.
+    public enum Expectation: Sendable, Equatable, Hashable {
+        /// The key has a value.
+        case exists
+        /// The key has no value.
+        case absent
+        /// The key has exactly this value.
+        case value([UInt8])
+        /// No key lies below `key/` (an empty directory, in HoltFS's words).
+        case noDescendants
+    }
+}

@@ -1,0 +1,3 @@
+import HoltEngine
+
+print("holt-bench: benchmarks are not built yet")

@@ -1,0 +1,3 @@
+import HoltFS
+
+print("holtfs \(HoltFS.version): the mount is not built yet")

@@ -1,0 +1,32 @@
+// Protects the atomicity of batches: a failed condition undoes every op before it.
+import Testing
+@testable import HoltEngine
+
+@Suite struct BatchTests {
+    let k = { (s: String) in Array(s.utf8) }
+
+    @Test func failedConditionUndoesTheWholeBatch() throws {
+        let tree = try Tree.open(path: "/tmp/unused-batch")
+        try tree.put(k("a/1"), k("one"))
+        #expect(throws: HoltError.self) {
+            try tree.apply([
+                .put(key: k("a/2"), value: k("two")),
+                .delete(key: k("a/1")),
+                .expect(key: k("a/3"), .exists),
+            ])
+        }
+        #expect(try tree.get(k("a/1")) == k("one"))
+        #expect(try tree.get(k("a/2")) == nil)
+    }
+
+    @Test func renamePrefixMovesEveryDescendant() throws {
+        let tree = try Tree.open(path: "/tmp/unused-batch2")
+        for name in ["d", "d/a", "d/b/c", "dx"] { try tree.put(k(name), k(name)) }
+        try tree.renamePrefix(from: k("d"), to: k("e"))
+        #expect(try tree.get(k("e/b/c")) == k("d/b/c"))
+        #expect(try tree.get(k("dx")) == k("dx"))
+        #expect(try tree.get(k("d/a")) == nil)
+        let listing = try tree.range(prefix: k("e/"), delimiter: UInt8(ascii: "/"))
+        #expect(listing == [.entry(key: k("e/a"), value: k("d/a")), .commonPrefix(k("e/b/"))])
+    }
+}
