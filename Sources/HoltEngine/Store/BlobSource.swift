@@ -1,0 +1,41 @@
+/// The number of a blob: a logical id, stable for the blob's life. The store maps it to a place
+/// in the blob file; nodes refer to child blobs by it.
+struct BlobID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    var rawValue: UInt64
+    init(rawValue: UInt64) { self.rawValue = rawValue }
+    static func < (a: BlobID, b: BlobID) -> Bool { a.rawValue < b.rawValue }
+    var description: String { "blob \(rawValue)" }
+}
+
+/// The fixed geometry of a blob.
+///
+/// ```
+/// 0       64                                4096                          512 KiB
+/// | store | ART header (root, free lists…)  | slot table, then node data…  |
+/// ```
+/// The store owns bytes 0..<64 of every blob (magic, format version, blob id, checksum) and
+/// fills them when the blob goes to disk; the ART owns everything from `artHeaderOffset` on.
+enum BlobGeometry {
+    /// The size of every blob, in bytes.
+    static let blobSize = 512 * 1024
+    /// The size of the blob header (store part + ART part).
+    static let headerSize = 4096
+    /// Where the ART's part of the header starts.
+    static let artHeaderOffset = 64
+}
+
+/// Where the ART gets its blobs: a cache of blob frames over the blob file, or memory in tests.
+///
+/// Pointers handed to a closure are valid only inside it (the frame is pinned for its duration).
+/// Reads may run on several threads at once; `write`, `allocate` and `free` are called by one
+/// writer at a time and never beside a read (the tree's lock sees to it).
+protocol BlobSource: AnyObject {
+    /// Calls `body` with the `blobSize` bytes of blob `id`, for reading.
+    func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R
+    /// Calls `body` with the bytes of blob `id` for changing them; the blob becomes dirty.
+    func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R
+    /// A new blob, all zero bytes, dirty.
+    func allocate() throws(HoltError) -> BlobID
+    /// Gives blob `id` back; its id may be handed out again after the next checkpoint.
+    func free(_ id: BlobID) throws(HoltError)
+}
