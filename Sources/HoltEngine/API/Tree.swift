@@ -33,10 +33,14 @@ public final class Tree: @unchecked Sendable {
     /// Guarded by `lock`: set after a failed write; every later write is refused.
     private var failed = false
 
-    private init(path: String, options: Options, index: any OrderedIndex) {
+    /// Held from open to close: keeps other openers out.
+    private var databaseLock: DatabaseLock?
+
+    private init(path: String, options: Options, index: any OrderedIndex, lock: DatabaseLock) {
         self.path = path
         self.options = options
         self.index = index
+        self.databaseLock = lock
     }
 
     /// Opens the database in directory `path`, creating it when missing and `options.createIfMissing`.
@@ -48,14 +52,19 @@ public final class Tree: @unchecked Sendable {
     /// - Throws: `.notADatabase`, `.locked` when another process has it open,
     ///   `.unsupportedFormat`, `.corrupted` when the log or data is damaged, `.io`.
     public static func open(path: String, options: Options = Options()) throws(HoltError) -> Tree {
-        Tree(path: path, options: options, index: SortedIndex())
+        try DatabaseDirectory.prepare(path, create: options.createIfMissing)
+        let lock = try DatabaseLock(directory: path)
+        return Tree(path: path, options: options, index: SortedIndex(), lock: lock)
     }
 
     /// Checkpoints and closes the database. Later calls throw `.closed`.
     ///
     /// - Throws: `.io` when the final checkpoint cannot be written (the log still holds every write).
     public func close() throws(HoltError) {
-        lock.withWriteLock { isClosed = true }
+        lock.withWriteLock {
+            isClosed = true
+            databaseLock = nil
+        }
     }
 
     // MARK: Reads
