@@ -33,6 +33,8 @@ public final class Tree: @unchecked Sendable {
     /// Guarded by `lock`: set after a failed write; every later write is refused.
     private var failed = false
 
+    /// What the last open found at the log's tail.
+    public let recovery = RecoveryReport(checkpointLSN: 0, replayedBatches: 0, tornBytesCut: 0)
     /// Held from open to close: keeps other openers out.
     private var databaseLock: DatabaseLock?
 
@@ -183,4 +185,14 @@ public final class Tree: @unchecked Sendable {
         guard key.count <= maxKeyLength else { throw .keyTooLong(length: key.count, limit: maxKeyLength) }
         guard !key.contains(0) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
     }
+}
+
+/// What opening a database found and repaired.
+public struct RecoveryReport: Sendable, Equatable {
+    /// The sequence number of the last checkpoint the database opened from.
+    public var checkpointLSN: UInt64
+    /// How many logged batches were applied again.
+    public var replayedBatches: Int
+    /// How many bytes of a torn record at the log's end were cut off (never acknowledged).
+    public var tornBytesCut: Int
 }
