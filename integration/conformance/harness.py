@@ -65,6 +65,15 @@ def renameat2(old, new, flags=0, olddirfd=AT_FDCWD, newdirfd=AT_FDCWD):
                                 ctypes.c_int(newdirfd), n, ctypes.c_uint(flags)))
 
 
+def linkat(old, new, flags=0, olddirfd=AT_FDCWD, newdirfd=AT_FDCWD):
+    fn = _libc.linkat
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    return _check(fn(olddirfd, os.fsencode(old), newdirfd, os.fsencode(new), flags))
+
+
+AT_SYMLINK_FOLLOW = 0x400
+
+
 def utimensat(path, atime_ns, mtime_ns, flags=0, dirfd=AT_FDCWD):
     """utimensat(2) with raw (sec, nsec) values; pass UTIME_NOW/UTIME_OMIT as nsec
     by giving a tuple (0, UTIME_NOW).  atime/mtime may be ints (ns) or tuples.
