@@ -95,7 +95,7 @@ CREATE_MODES = (0o000, 0o001, 0o002, 0o004, 0o010, 0o020, 0o040, 0o100, 0o200, 0
 UMASKS = (0o000, 0o002, 0o022, 0o027, 0o077, 0o777)
 
 
-def create_checks(t, label, create, kind, special_modes=()):
+def create_checks(t, label, create, kind, special_modes=(), root_only=False):
     """Shared checks for calls that create a node: create(path, mode).
     special_modes: (requested, expected) pairs for setuid/setgid/sticky bits."""
     from harness import FMT, now_ns, TYPES, G3
@@ -119,6 +119,19 @@ def create_checks(t, label, create, kind, special_modes=()):
         finally:
             os.umask(old)
         t.eq(oct(os.lstat(n).st_mode & 0o7777), oct(0o777 & ~um), "%s 0777 with umask %04o" % (label, um))
+    if root_only:  # e.g. device nodes: only root may create them
+        os.mkdir("sg", 0o777)
+        os.chown("sg", 0, G3)
+        os.chmod("sg", 0o2777)
+        create("sg/x", 0o755)
+        t.eq(os.lstat("sg/x").st_gid, G3, "%s in setgid dir inherits the dir's group" % label)
+    else:
+        _user_create_checks(t, label, create, kind)
+    _common_create_checks(t, label, create, kind)
+
+
+def _user_create_checks(t, label, create, kind):
+    from harness import G3
     # umask in a child running as another user
     os.mkdir("uu", 0o777)
     got = as_user(U1, G1, create, "uu/x", 0o666, umask=0o026)[0]
@@ -142,22 +155,6 @@ def create_checks(t, label, create, kind, special_modes=()):
     os.chown("nsg", 0, G3)
     as_user(U1, G1, create, "nsg/x", 0o755)
     t.eq(os.lstat("nsg/x").st_gid, G1, "%s in non-setgid dir takes the caller's group" % label)
-    # timestamps
-    os.mkdir("p", 0o755)
-    b = t.snap("p")
-    t0 = now_ns()
-    create("p/x", 0o644)
-    t.recent("p/x", label + ": new node", t0)
-    t.times(b, "p", "%s: parent" % label, m=True, c=True)
-    t.eq(os.lstat("p").st_nlink, 3 if kind == "dir" else 2, "%s: parent nlink" % label)
-    # EEXIST for each existing type
-    os.mkdir("ex", 0o755)
-    for k in TYPES:
-        make(k, "ex/" + k, target="nowhere")
-        t.e(17, "%s over existing %s EEXIST" % (label, k), create, "ex/" + k, 0o644)
-    os.symlink("ex/reg", "ex/tofile")
-    t.e(17, "%s over a symlink to a file EEXIST" % label, create, "ex/tofile", 0o644)
-    t.eq(oct(os.lstat("ex/reg").st_mode & 0o777), oct(0o644), "%s: failed create left the mode" % label)
     # write permission on the parent
     for i, (own, grp, m, who, exp) in enumerate((
             (0, 0, 0o755, "other, dir 0755", 13),
@@ -174,5 +171,25 @@ def create_checks(t, label, create, kind, special_modes=()):
         os.chown(d, own, grp)
         os.chmod(d, m)
         t._e(exp, uerr(U1, G1, create, d + "/x", 0o644), "%s as %s %s" % (label, who, "EACCES" if exp else "ok"))
+
+
+def _common_create_checks(t, label, create, kind):
+    from harness import FMT, now_ns, TYPES
+    # timestamps
+    os.mkdir("p", 0o755)
+    b = t.snap("p")
+    t0 = now_ns()
+    create("p/x", 0o644)
+    t.recent("p/x", label + ": new node", t0)
+    t.times(b, "p", "%s: parent" % label, m=True, c=True)
+    t.eq(os.lstat("p").st_nlink, 3 if kind == "dir" else 2, "%s: parent nlink" % label)
+    # EEXIST for each existing type
+    os.mkdir("ex", 0o755)
+    for k in TYPES:
+        make(k, "ex/" + k, target="nowhere")
+        t.e(17, "%s over existing %s EEXIST" % (label, k), create, "ex/" + k, 0o644)
+    os.symlink("ex/reg", "ex/tofile")
+    t.e(17, "%s over a symlink to a file EEXIST" % label, create, "ex/tofile", 0o644)
+    t.eq(oct(os.lstat("ex/reg").st_mode & 0o777), oct(0o644), "%s: failed create left the mode" % label)
     # path errors
     path_errors(t, label, lambda p: create(p, 0o644), create=True)
