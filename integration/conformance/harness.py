@@ -93,7 +93,13 @@ def utimensat(path, atime_ns, mtime_ns, flags=0, dirfd=AT_FDCWD):
 
 
 def futimens(fd, atime, mtime):
-    return utimensat(None, atime, mtime, 0, fd)
+    """futimens(3); atime/mtime as for utimensat (glibc utimensat rejects a NULL path)."""
+    def ts(v):
+        return _Timespec(v[0], v[1]) if isinstance(v, tuple) else _Timespec(v // 10**9, v % 10**9)
+    arr = (_Timespec * 2)(ts(atime), ts(mtime))
+    fn = _libc.futimens
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    return _check(fn(fd, ctypes.cast(arr, ctypes.c_void_p)))
 
 
 def lgetxattr_size(path, name, bufsize):
