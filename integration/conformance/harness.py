@@ -395,6 +395,8 @@ class Runner:
         self.counts[group] = (p + 1, f) if good else (p, f + 1)
         line = "%s %s/%03d %s" % ("ok  " if good else "FAIL", group, n, what)
         if not good and detail:
+            if len(detail) > 400:
+                detail = detail[:400] + "..."
             line += " -- " + detail
         self.out.write(line + "\n")
 
