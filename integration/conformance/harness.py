@@ -192,10 +192,12 @@ def now_ns():
 
 
 def tick(ns):
-    """Busy-wait (no sleep) until both the fine and the coarse realtime clocks
-    are past ns, so that a later timestamp update is observable."""
+    """Busy-wait (no sleep) until the fine realtime clock is 1 ms past ns and the
+    coarse one (used by many kernel filesystems) is past ns, so that a later
+    timestamp update is observable even on a filesystem that keeps only
+    millisecond precision.  Bounded to 50 ms."""
     deadline = time.monotonic() + 0.05
-    while (time.clock_gettime_ns(CLOCK_REALTIME_COARSE) <= ns or time.time_ns() <= ns) \
+    while (time.clock_gettime_ns(CLOCK_REALTIME_COARSE) <= ns or time.time_ns() <= ns + 1_000_000) \
             and time.monotonic() < deadline:
         pass
 

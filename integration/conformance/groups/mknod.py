@@ -51,3 +51,31 @@ def _(t):
         t.ue(0, "non-root mknod %s ok" % k, U1, G1, os.mknod, "u" + k, KIND[k] | 0o644)
         s = os.lstat("u" + k)
         t.eq((s.st_uid, s.st_gid, stat.S_IFMT(s.st_mode)), (U1, G1, KIND[k]), "non-root mknod %s owner" % k)
+
+
+@g.case("bind(2) of a unix socket creates a socket node")
+def _(t):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.bind("sk")  # relative: the cwd is the case directory
+        st = os.lstat("sk")
+        t.ok(stat.S_ISSOCK(st.st_mode), "bound socket is a socket node")
+        t.eq(st.st_uid, 0, "socket node owned by the caller")
+        s.listen(1)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect("sk")
+        a, _ = s.accept()
+        c.sendall(b"ping")
+        t.eq(a.recv(4), b"ping", "connect through the socket node works")
+        a.close()
+        c.close()
+    finally:
+        s.close()
+    s2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        t.e(98, "bind over an existing node EADDRINUSE", s2.bind, "sk")
+    finally:
+        s2.close()
+    os.unlink("sk")
+    t.ok(not os.path.lexists("sk"), "socket node unlinked")

@@ -29,11 +29,8 @@ def _(t):
     t.open_dir()
     for cls, (uid, gid) in (("owner", (U1, G2)), ("group", (0, G1)), ("other", (0, 0))):
         for bits in range(8):
-            m = {"owner": bits << 6 | 0o007, "group": bits << 3 | 0o707, "other": bits}[cls]
-            if cls == "group":
-                m = bits << 3 | 0o700
-            elif cls == "owner":
-                m = bits << 6 | 0o077
+            # only the caller's class has `bits`; the other classes have everything
+            m = {"owner": bits << 6 | 0o077, "group": bits << 3 | 0o707, "other": 0o770 | bits}[cls]
             n = "%s%o" % (cls, bits)
             make("reg", n, m)
             os.chown(n, uid, gid)
