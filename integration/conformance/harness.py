@@ -314,10 +314,7 @@ class T:
         return bool(cond)
 
     def eq(self, got, exp, what):
-        if isinstance(exp, (set, frozenset)):
-            good = got in exp
-        else:
-            good = got == exp
+        good = got == exp
         return self.ok(good, what, "" if good else "expected %r got %r" % (exp, got))
 
     def mode_is(self, path, exp, what):

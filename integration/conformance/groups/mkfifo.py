@@ -26,7 +26,9 @@ def _(t):
     os.close(r)
     t.e(6, "O_WRONLY|O_NONBLOCK with no reader ENXIO", os.open, "f", os.O_WRONLY | os.O_NONBLOCK)
     t.eq(os.lstat("f").st_size, 0, "fifo data not stored in the filesystem")
-    t.e(0, "mkfifo with dir_fd", os.mkfifo, "g", 0o600, dir_fd=os.open(".", os.O_RDONLY))
+    dfd = os.open(".", os.O_RDONLY)
+    t.e(0, "mkfifo with dir_fd", os.mkfifo, "g", 0o600, dir_fd=dfd)
+    os.close(dfd)
 
 
 @g.case("mkfifo trailing slash")
