@@ -22,7 +22,12 @@ extension ARTIndex {
 
     @discardableResult
     func put(_ key: [UInt8], _ value: [UInt8]) throws(HoltError) -> [UInt8]? {
-        try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
+        guard key.count <= Tree.maxKeyLength else { throw .keyTooLong(length: key.count, limit: Tree.maxKeyLength) }
+        guard value.count <= Tree.maxValueLength else {
+            throw .valueTooLarge(length: value.count, limit: Tree.maxValueLength)
+        }
+        guard !key.contains(0) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+        return try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
             try value.withUnsafeBufferPointer { (v) throws(HoltError) -> [UInt8]? in
                 let (old, _, _) = try insert(k, .value(UnsafeRawBufferPointer(v)))
                 return old
@@ -35,7 +40,7 @@ extension ARTIndex {
     func insert(_ k: UnsafeBufferPointer<UInt8>, _ payload: Payload) throws(HoltError)
         -> (old: [UInt8]?, blob: BlobID, blobNode: UInt16)
     {
-        for _ in 0..<100_000 {
+        for _ in 0..<1_000 {
             let (blob, slot, i) = try findInsertPoint(k, payload)
             let outcome = try source.write(blob) { (raw) throws(HoltError) -> InsertOutcome in
                 try Self.insert(MutablePageView(base: raw, id: blob), at: slot, k, from: i, payload, &counters)

@@ -11,6 +11,9 @@ extension ARTIndex {
         guard !from.isEmpty, !to.isEmpty, !from.starts(with: to), !to.starts(with: from) else {
             throw .invalidKey(reason: "a prefix move needs two non-empty prefixes, neither a prefix of the other")
         }
+        guard !to.contains(0), to.count <= Tree.maxKeyLength else {
+            throw .invalidKey(reason: "a prefix may not contain a NUL byte")
+        }
         // Check the destination first: a failed attach after the detach would lose the keys.
         guard try !hasKeys(withPrefix: to) else { throw Self.notEmpty }
         let detached = try from.withUnsafeBufferPointer { (k) throws(HoltError) -> BlobID? in

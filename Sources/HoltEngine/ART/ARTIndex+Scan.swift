@@ -53,13 +53,21 @@ extension ARTIndex {
         func afterStart(_ bounded: Bool, _ candidate: [UInt8]) -> Bool {
             !bounded || after.lexicographicallyPrecedes(candidate)
         }
+        // Visits per blob: a sound blob is walked at most once per slot, so more means damaged
+        // bytes made a cycle or shared children (which could otherwise make the walk endless).
+        var visits: [BlobID: Int] = [:]
         while let first = stack.last, items.count < limit {
             let blob = first.blob
+            var blobVisits = visits[blob] ?? 0
+            defer { visits[blob] = blobVisits }
             try source.read(blob) { (raw) throws(HoltError) in
                 let page = PageView(base: raw, id: blob)
                 try page.validateHeader()
                 while let frame = stack.last, frame.blob == blob, items.count < limit {
+                    guard frame.pathLength <= path.count else { throw page.corrupted("scan lost its path") }
                     path.removeSubrange(frame.pathLength...)
+                    blobVisits += 1
+                    guard blobVisits <= 2 * page.slotCount + 2 else { throw page.corrupted("cycle or shared node in the tree") }
                     guard path.count <= Self.maxPathLength, frame.hops <= path.count + 1 else {
                         throw page.corrupted("scan path deeper than any key")
                     }

@@ -44,7 +44,7 @@ extension MutablePageView {
         case .node256:
             guard v.u16(o + 2 + 2 * Int(byte)) == 0 else { throw v.corrupted("child \(byte) exists in slot \(slot)") }
             set16(o + 2 + 2 * Int(byte), child)
-            set16(o, UInt16(count + 1))
+            set16(o, UInt16(truncatingIfNeeded: count + 1))
             return
         case .node48 where count < 48:
             guard v.u8(o + 2 + Int(byte)) == 0 else { throw v.corrupted("child \(byte) exists in slot \(slot)") }

@@ -288,11 +288,11 @@ struct MutablePageView {
     // MARK: Header
 
     func setRoot(_ slot: UInt16) { set16(ARTLayout.header + ARTLayout.rootField, slot) }
-    func setSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.slotCountField, UInt16(n)) }
+    func setSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.slotCountField, UInt16(truncatingIfNeeded: n)) }
     func setFreeSlotHead(_ s: UInt16) { set16(ARTLayout.header + ARTLayout.freeSlotHeadField, s) }
-    func setFreeSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.freeSlotCountField, UInt16(n)) }
-    func setDataLow(_ n: Int) { set32(ARTLayout.header + ARTLayout.dataLowField, UInt32(n)) }
-    func setDeadBytes(_ n: Int) { set32(ARTLayout.header + ARTLayout.deadBytesField, UInt32(n)) }
+    func setFreeSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.freeSlotCountField, UInt16(truncatingIfNeeded: n)) }
+    func setDataLow(_ n: Int) { set32(ARTLayout.header + ARTLayout.dataLowField, UInt32(truncatingIfNeeded: n)) }
+    func setDeadBytes(_ n: Int) { set32(ARTLayout.header + ARTLayout.deadBytesField, UInt32(truncatingIfNeeded: n)) }
 
     /// Writes an empty ART header over the whole ART part of the blob; the root is left unset.
     func format(dataEnd: Int) {
