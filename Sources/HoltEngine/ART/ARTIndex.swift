@@ -46,7 +46,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     ///   - blobCapacity: The bytes of each blob the tree may use (tests pass less to force splits).
     /// - Returns: The new index; persist its `root`.
     static func create(in source: Source, blobCapacity: Int = BlobGeometry.blobSize) throws(HoltError) -> ARTIndex {
-        precondition(blobCapacity >= 64 * 1024 && blobCapacity <= BlobGeometry.blobSize && blobCapacity % 8 == 0)
+        precondition(blobCapacity >= 16 * 1024 && blobCapacity <= BlobGeometry.blobSize && blobCapacity % 8 == 0)
         let id = try source.allocate()
         try source.write(id) { (raw) throws(HoltError) in
             let page = MutablePageView(base: raw, id: id)
