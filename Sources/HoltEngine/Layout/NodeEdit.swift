@@ -102,7 +102,7 @@ extension MutablePageView {
             set16(o, UInt16(v.childCount(node) - 1))
             return
         }
-        if node.type == .node48 && v.childCount(node) > 13 {
+        if node.type == .node48 && v.childCount(node) > 13 && v.childCount(node) <= 48 {
             let count = v.childCount(node)
             let index = Int(v.u8(o + 2 + Int(byte)))
             guard index > 0, index <= count else { throw v.corrupted("no child \(byte) in slot \(slot)") }
