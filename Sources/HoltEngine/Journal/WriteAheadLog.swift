@@ -114,7 +114,8 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Nothing is read yet: call `replay(after:_:)` next, before any append.
     /// - Parameters:
     ///   - directory: The log directory.
-    ///   - sync: When `waitDurable` returns; `.periodic` starts a flusher thread.
+    ///   - sync: When `waitDurable` returns; `.periodic` starts a flusher thread, which holds
+    ///     the log until `close()` stops it.
     ///   - segmentBytes: The size past which a new segment starts (64 MiB; tests use less).
     /// - Throws: `.io` when the directory cannot be created.
     static func open(directory: String, sync: SyncMode, segmentBytes: Int = 64 << 20) throws(HoltError) -> WriteAheadLog {
@@ -210,6 +211,7 @@ final class WriteAheadLog: @unchecked Sendable {
     func flush(through lsn: UInt64, durable: Bool) throws(HoltError) {
         monitor.lock()
         defer { monitor.unlock() }
+        precondition(lsn < state.nextLSN, "waiting for LSN \(lsn), which was never appended")
         while true {
             guard !state.failed else { throw .previousIOFailure }
             if (durable ? state.durableLSN : state.writtenLSN) >= lsn { return }
