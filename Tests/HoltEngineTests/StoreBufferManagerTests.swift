@@ -55,3 +55,76 @@ import Testing
         try again.close()
     }
 }
+
+extension StoreBufferManagerTests {
+    /// How many blobs the eviction test pushes through a 32 MiB (64-frame) cache.
+    static var manyBlobs: Int { ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] == "1" ? 2_000 : 400 }
+
+    @Test func databaseMuchLargerThanTheCacheWorks() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 32 << 20, create: true)
+        var ids: [BlobID] = []
+        for i in 0..<Self.manyBlobs {
+            let id = try store.allocate()
+            try store.put(id, version: UInt64(i % 3))
+            ids.append(id)
+        }
+        // Dirty frames were written out to make room: the cache stayed at its budget.
+        #expect(store.statistics.frames == store.capacity)
+        #expect(store.statistics.evictions > 0)
+        #expect(store.dirtyBytes <= store.capacity * BlobGeometry.blobSize)
+        // Read everything back before the checkpoint (from written-out slots) ...
+        for (i, id) in ids.enumerated() { #expect(try store.version(of: id) == UInt64(i % 3)) }
+        try store.checkpoint(root: ids[0], lsn: 1, user: [])
+        // ... change every other blob, then read all again after a checkpoint.
+        for (i, id) in ids.enumerated() where i % 2 == 0 { try store.put(id, version: 7) }
+        try store.checkpoint(root: ids[0], lsn: 2, user: [])
+        for (i, id) in ids.enumerated() { #expect(try store.version(of: id) == (i % 2 == 0 ? 7 : UInt64(i % 3))) }
+        #expect(store.statistics.frames == store.capacity)
+        // Shadow paging keeps at most about two copies of each blob.
+        #expect(store.statistics.fileBytes <= 2 * (ids.count + store.capacity) * BlobGeometry.blobSize)
+        #expect(store.verifyBlobs().isEmpty)
+        try store.close()
+
+        let again = try BufferManager.open(directory: dir.database, cacheBytes: 32 << 20, create: false)
+        for (i, id) in ids.enumerated() { #expect(try again.version(of: id) == (i % 2 == 0 ? 7 : UInt64(i % 3))) }
+        try again.close()
+    }
+
+    @Test func concurrentReadersSeeTheirBlobs() async throws {
+        let dir = StoreTemporaryDirectory()
+        // 8 frames for 40 blobs: readers fault blobs in and evict each other all the time.
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 4 << 20, create: true)
+        var ids: [BlobID] = []
+        for _ in 0..<40 {
+            let id = try store.allocate()
+            try store.put(id, version: id.rawValue)
+            ids.append(id)
+        }
+        // Half the blobs stay dirty: readers must write them out to make room.
+        try store.checkpoint(root: nil, lsn: 1, user: [])
+        for id in ids.prefix(20) { try store.put(id, version: id.rawValue + 1000) }
+        let seeds = StoreRandom()
+        let seed = seeds.seed
+        let bad = try await withThrowingTaskGroup(of: Int.self) { group in
+            for thread in 0..<4 {
+                group.addTask { [ids] in
+                    var random = StoreRandom(seed: seed &+ UInt64(thread))
+                    var bad = 0
+                    for _ in 0..<300 {
+                        let id = ids[Int(random.next() % UInt64(ids.count))]
+                        let want = id.rawValue <= ids[19].rawValue ? id.rawValue + 1000 : id.rawValue
+                        if try store.version(of: id) != want { bad += 1 }
+                    }
+                    return bad
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(bad == 0, "seed \(seed)")
+        #expect(store.statistics.evictions > 0)
+        try store.checkpoint(root: nil, lsn: 2, user: [])
+        #expect(store.verifyBlobs().isEmpty)
+        try store.close()
+    }
+}

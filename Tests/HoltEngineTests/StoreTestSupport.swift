@@ -34,6 +34,12 @@ struct StoreRandom: RandomNumberGenerator {
         state = seed
     }
 
+    /// A generator from a given seed.
+    init(seed: UInt64) {
+        self.seed = seed
+        state = seed
+    }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
