@@ -228,8 +228,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         /// The frame is reserved for the blob (loading, pinned once): fill it from `entry`'s slot,
         /// or with zeros when `entry` is nil.
         case load(FrameIndex, UnsafeMutableRawPointer, BlobMap.Entry?)
-        /// Frame `FrameIndex` (marked writing, pinned) must be written out before it can be reused.
-        case flush(FrameIndex, BlobID, PhysicalSlot, UnsafeMutableRawPointer)
+        /// These frames (marked writing, pinned) must be written out before they can be reused.
+        case flush([WriteItem])
     }
 
     /// Pins blob `id` in a frame, loading it on a miss, and returns the frame and its bytes.
@@ -260,8 +260,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     monitor.broadcast()
                 }
                 return (frame, bytes)
-            case .flush(let frame, let blob, let slot, let bytes):
-                try writeOut([(frame, blob, slot, bytes)])
+            case .flush(let items):
+                try writeOut(items)
             }
         }
     }
@@ -297,12 +297,16 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             state.table[id] = f
             state.statistics.cacheMisses += 1
             return .load(f, state.frames[f.rawValue].memory.pointer, entry)
-        case .writeOut(let f):
-            guard let blob = state.frames[f.rawValue].blob else { preconditionFailure("dirty frame without blob") }
-            state.frames[f.rawValue].io = .writing
-            state.frames[f.rawValue].pins += 1
-            state.writesInFlight += 1
-            return .flush(f, blob, state.map.target(for: blob), state.frames[f.rawValue].memory.pointer)
+        case .writeOut(let frames):
+            var items: [WriteItem] = []
+            for f in frames {
+                guard let blob = state.frames[f.rawValue].blob else { preconditionFailure("dirty frame without blob") }
+                state.frames[f.rawValue].io = .writing
+                state.frames[f.rawValue].pins += 1
+                items.append((f, blob, state.map.target(for: blob), state.frames[f.rawValue].memory.pointer))
+            }
+            state.writesInFlight += items.count
+            return .flush(items)
         }
     }
 
@@ -310,19 +314,20 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private enum Victim {
         /// A frame that may take another blob now.
         case reuse(FrameIndex)
-        /// A dirty frame to write out first.
-        case writeOut(FrameIndex)
+        /// Dirty frames to write out first (several at once: one io_uring batch).
+        case writeOut([FrameIndex])
     }
 
     /// Picks the frame for a miss (CLOCK with second chance): a new frame while under budget, a
-    /// clean unpinned one, else a dirty unpinned one to write out, else (all pinned or busy, or
-    /// writes refused after a failure) a new frame past the budget.
+    /// clean unpinned one, else up to 16 (an eighth of the budget) dirty unpinned ones to write out, else (all
+    /// pinned or busy, or writes refused after a failure) a new frame past the budget.
     private func victim() -> Victim {
         if state.frames.count < capacity {
             state.frames.append(Frame())
             return .reuse(FrameIndex(rawValue: state.frames.count - 1))
         }
-        var dirtyCandidate: Int?
+        var dirtyCandidates: [FrameIndex] = []
+        let batch = min(16, max(1, capacity / 8))
         let count = state.frames.count
         for _ in 0..<(2 * count) {
             let f = state.hand
@@ -335,9 +340,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 continue
             }
             if !frame.dirty { return .reuse(FrameIndex(rawValue: f)) }
-            if dirtyCandidate == nil { dirtyCandidate = f }
+            if dirtyCandidates.count < batch && !dirtyCandidates.contains(FrameIndex(rawValue: f)) {
+                dirtyCandidates.append(FrameIndex(rawValue: f))
+            }
         }
-        if let f = dirtyCandidate, !state.failed { return .writeOut(FrameIndex(rawValue: f)) }
+        if !dirtyCandidates.isEmpty, !state.failed { return .writeOut(dirtyCandidates) }
         state.frames.append(Frame())
         return .reuse(FrameIndex(rawValue: state.frames.count - 1))
     }
