@@ -49,6 +49,24 @@ import Testing
         try ring.close()
     }
 
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] == "1"))
+    func measureWritePaths() throws {
+        // Interleaved repetitions, best of each: the disk is shared with other work.
+        let dir = StoreTemporaryDirectory()
+        var best: [String: Duration] = [:]
+        for round in 0..<5 {
+            for (name, ring, batched) in [("pwrite", false, false), ("io_uring", true, true)] {
+                let path = dir.path + "/\(name)-\(round)"
+                let file = try BlobFile.open(path: path, create: true, useIOUring: ring)
+                let elapsed = try roundTrip(file, count: 256, batched: batched)
+                try file.close()
+                unlink(path)
+                best[name] = min(best[name] ?? elapsed, elapsed)
+            }
+        }
+        print("blob file, 256 × 512 KiB + fdatasync, best of 5:", best.sorted { $0.key < $1.key })
+    }
+
     @Test func fileSystemWithoutODirectStillWorks() throws {
         // /dev/shm is tmpfs: older kernels refuse O_DIRECT there (EINVAL), newer ones take it.
         let path = "/dev/shm/holt-store-\(getpid())-blobs"

@@ -107,8 +107,14 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         } else {
             guard create else { throw .notADatabase(path: directory) }
             try Syscall.makeDirectory(directory)
-            // Leftovers of a creation that crashed before its manifest existed.
-            try Syscall.unlink(blobsPath)
+            // A blob file without a manifest is the leftover of a creation that crashed before
+            // its manifest existed (MAP.0 is written first), or something that is not ours.
+            if Syscall.exists(blobsPath) {
+                guard Syscall.exists(BlobMap.path(directory: directory, generation: 0)) else {
+                    throw .notADatabase(path: directory)
+                }
+                try Syscall.unlink(blobsPath)
+            }
             let empty = BlobMap(durable: [:], nextID: 1, fileSlots: 0).encode(generation: 0)
             try BlobMap.write(empty, directory: directory, generation: 0)
             try BlobFile.open(path: blobsPath, create: true, useIOUring: false).close()
@@ -133,6 +139,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         } catch {
             try? manifest.close()
             throw error
+        }
+    }
+
+    deinit {
+        if !state.closed {
+            try? file.close()
+            try? manifest.close()
         }
     }
 
