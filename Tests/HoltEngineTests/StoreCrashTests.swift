@@ -14,6 +14,9 @@ import Testing
     ]
     /// 8 frames for 20 blobs: the second round of writes also goes out through eviction.
     static let cacheBytes = 4 << 20
+    /// Cache sizes for the child: the small one evicts (the store failpoints are hit by eviction
+    /// write-outs), the big one does not (they are hit inside the checkpoint's batch).
+    static let childCaches = [4 << 20, 64 << 20]
     static let blobCount = 20
 
     /// Checkpoint 1: blobs 1...20 at version 1, root blob 1, LSN 1.
@@ -28,7 +31,7 @@ import Testing
     }
 
     /// In the child: version 2 of every blob, blob 3 freed, two new blobs, then checkpoint 2.
-    static func writeSecondCheckpoint(directory: String) throws(HoltError) {
+    static func writeSecondCheckpoint(directory: String, cacheBytes: Int = cacheBytes) throws(HoltError) {
         let store = try BufferManager.open(directory: directory, cacheBytes: cacheBytes, create: false)
         for raw in 1...UInt64(blobCount) where raw != 3 { try store.put(BlobID(rawValue: raw), version: 2) }
         try store.free(BlobID(rawValue: 3))
@@ -76,14 +79,14 @@ import Testing
         try expectCheckpoint(2, in: dir)
     }
 
-    @Test(arguments: failpoints)
-    func failedCheckpointLeavesThePreviousOne(failpoint: String) async throws {
+    @Test(arguments: failpoints, childCaches)
+    func failedCheckpointLeavesThePreviousOne(failpoint: String, childCache: Int) async throws {
         let dir = StoreTemporaryDirectory()
         try makeFirstCheckpoint(dir)
-        await #expect(processExitsWith: .success) { [directory = dir.database as String, failpoint = failpoint as String] in
+        await #expect(processExitsWith: .success) { [directory = dir.database as String, failpoint = failpoint as String, childCache = childCache as Int] in
             Failpoints.arm(failpoint, .fail(errno: EIO))
             do throws(HoltError) {
-                try StoreCrashTests.writeSecondCheckpoint(directory: directory)
+                try StoreCrashTests.writeSecondCheckpoint(directory: directory, cacheBytes: childCache)
                 exit(10)  // the failpoint was not hit
             } catch .io(errno: EIO, _) {
             } catch {
@@ -93,13 +96,13 @@ import Testing
         try expectCheckpoint(failpoint == "checkpoint.afterManifestWrite" ? 2 : 1, in: dir)
     }
 
-    @Test(arguments: failpoints)
-    func killedCheckpointLeavesThePreviousOne(failpoint: String) async throws {
+    @Test(arguments: failpoints, childCaches)
+    func killedCheckpointLeavesThePreviousOne(failpoint: String, childCache: Int) async throws {
         let dir = StoreTemporaryDirectory()
         try makeFirstCheckpoint(dir)
-        await #expect(processExitsWith: .signal(SIGKILL)) { [directory = dir.database as String, failpoint = failpoint as String] in
+        await #expect(processExitsWith: .signal(SIGKILL)) { [directory = dir.database as String, failpoint = failpoint as String, childCache = childCache as Int] in
             Failpoints.arm(failpoint, .kill)
-            try StoreCrashTests.writeSecondCheckpoint(directory: directory)
+            try StoreCrashTests.writeSecondCheckpoint(directory: directory, cacheBytes: childCache)
         }
         try expectCheckpoint(failpoint == "checkpoint.afterManifestWrite" ? 2 : 1, in: dir)
     }
