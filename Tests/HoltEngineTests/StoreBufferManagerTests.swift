@@ -19,6 +19,7 @@ import Testing
         let again = try BufferManager.open(directory: dir.database, cacheBytes: 8 << 20, create: false)
         #expect(again.anchor.root == nil)
         #expect(again.verifyBlobs().isEmpty)
+        #expect(again.invariantViolations() == [])
         try again.close()
     }
 
@@ -48,6 +49,7 @@ import Testing
         }
         #expect(throws: HoltError.self) { try again.version(of: ids[2]) }
         #expect(again.verifyBlobs().isEmpty)
+        #expect(again.invariantViolations() == [])
         #expect(again.statistics.blobsLive == 9)
         // The freed id comes back, as a new zero blob.
         let reused = try again.allocate()
@@ -76,6 +78,7 @@ extension StoreBufferManagerTests {
         #expect(store.dirtyBytes <= store.capacity * BlobGeometry.blobSize)
         // Read everything back before the checkpoint (from written-out slots) ...
         for (i, id) in ids.enumerated() { #expect(try store.version(of: id) == UInt64(i % 3)) }
+        #expect(store.invariantViolations() == [])
         try store.checkpoint(root: ids[0], lsn: 1, user: [])
         // ... change every other blob, then read all again after a checkpoint.
         for (i, id) in ids.enumerated() where i % 2 == 0 { try store.put(id, version: 7) }
@@ -85,6 +88,7 @@ extension StoreBufferManagerTests {
         // Shadow paging keeps at most about two copies of each blob.
         #expect(store.statistics.fileBytes <= 2 * (ids.count + store.capacity) * BlobGeometry.blobSize)
         #expect(store.verifyBlobs().isEmpty)
+        #expect(store.invariantViolations() == [])
         try store.close()
 
         let again = try BufferManager.open(directory: dir.database, cacheBytes: 32 << 20, create: false)
@@ -129,6 +133,7 @@ extension StoreBufferManagerTests {
         #expect(store.statistics.evictions > 0)
         try store.checkpoint(root: nil, lsn: 2, user: [])
         #expect(store.verifyBlobs().isEmpty)
+        #expect(store.invariantViolations() == [])
         try store.close()
     }
 }

@@ -66,6 +66,7 @@ import Testing
             }
         }
         #expect(store.verifyBlobs().isEmpty)
+        #expect(store.invariantViolations() == [])
         // And the database goes on: a third checkpoint on top works.
         try store.put(BlobID(rawValue: 1), version: 9)
         try store.checkpoint(root: BlobID(rawValue: 1), lsn: 3, user: [])

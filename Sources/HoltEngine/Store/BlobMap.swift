@@ -24,17 +24,17 @@ struct BlobMap {
     /// The current map (durable entries plus writes since the checkpoint).
     private(set) var entries: [BlobID: Entry]
     /// The slots of the last durable checkpoint.
-    private var durable: Set<PhysicalSlot>
+    private(set) var durable: Set<PhysicalSlot>
     /// Slots below `slotCount` that hold nothing anyone needs.
-    private var free: [PhysicalSlot]
+    private(set) var free: [PhysicalSlot]
     /// One past the highest slot ever handed out.
     private(set) var slotCount: UInt64
     /// The next never-used logical id.
     private(set) var nextID: UInt64
     /// Logical ids free for reuse now.
-    private var freeIDs: [BlobID]
+    private(set) var freeIDs: [BlobID]
     /// Logical ids freed since the last checkpoint (reusable after the next one).
-    private var pendingIDs: [BlobID] = []
+    private(set) var pendingIDs: [BlobID] = []
 
     /// The map of a durable checkpoint: `entries` as read from its map file, `nextID` from its
     /// anchor, `fileSlots` the number of slots the blob file has. Every slot and id not in

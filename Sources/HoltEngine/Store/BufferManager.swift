@@ -500,10 +500,40 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             monitor.withLock { state.failed = true }
             throw error
         }
-        monitor.withLock { state.map.checkpointed() }
+        monitor.withLock {
+            state.map.checkpointed()
+            state.map.checkInvariants()
+        }
     }
 
     // MARK: Verification
+
+    /// What is wrong with the cache's bookkeeping (invariants 1, 2 and the frames'): empty when
+    /// all is well. Call when no read or write is under way (tests do, after each phase).
+    func invariantViolations() -> [String] {
+        monitor.withLock {
+            var problems = state.map.invariantViolations().map { "map: \($0)" }
+            var dirty = 0
+            for (f, frame) in state.frames.enumerated() {
+                if frame.dirty { dirty += 1 }
+                if frame.pins != 0 || frame.io != .idle { problems.append("frame \(f) pinned or busy at rest") }
+                guard let blob = frame.blob else {
+                    if frame.dirty { problems.append("free frame \(f) is dirty") }
+                    continue
+                }
+                if state.table[blob]?.rawValue != f { problems.append("frame \(f) holds \(blob) but the table disagrees") }
+                if !frame.dirty && state.map.entry(blob) == nil {
+                    problems.append("clean frame \(f) holds \(blob), which has no slot (invariant 2)")
+                }
+            }
+            for (blob, f) in state.table where state.frames[f.rawValue].blob != blob {
+                problems.append("table maps \(blob) to frame \(f.rawValue), which holds another")
+            }
+            if dirty != state.dirtyCount { problems.append("dirty count \(state.dirtyCount), \(dirty) dirty frames") }
+            if state.writesInFlight != 0 { problems.append("\(state.writesInFlight) writes in flight at rest") }
+            return problems
+        }
+    }
 
     /// Reads every blob the map has a slot for and checks its header and checksum.
     /// - Returns: One line per problem (empty when all is well).
