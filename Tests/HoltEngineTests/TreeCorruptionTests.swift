@@ -26,7 +26,7 @@ import Testing
         var result: [String] = []
         while let name = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory)
             if !isDirectory.boolValue && name != "LOCK" { result.append(name) }
         }
         return result.sorted()
