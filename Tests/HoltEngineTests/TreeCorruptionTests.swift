@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import HoltEngine
 
-@Suite(.disabled("waits for the on-disk engine")) struct TreeCorruptionTests {
+@Suite struct TreeCorruptionTests {
     static let count = 3_000
 
     static func key(_ i: Int) -> [UInt8] { Array("dir\(i % 17)/sub\(i % 5)/file-\(i)".utf8) }
