@@ -119,7 +119,10 @@ final class WriteAheadLog: @unchecked Sendable {
     ///   - segmentBytes: The size past which a new segment starts (64 MiB; tests use less).
     /// - Throws: `.io` when the directory cannot be created.
     static func open(directory: String, sync: SyncMode, segmentBytes: Int = 64 << 20) throws(HoltError) -> WriteAheadLog {
-        try JournalIO.makeDirectory(directory)
+        if try JournalIO.makeDirectory(directory), let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            // A new directory: make its entry in the parent durable too, before segments go in it.
+            try JournalIO.syncDirectory(String(directory[..<slash]))
+        }
         let log = WriteAheadLog(directory: directory, syncMode: sync, segmentLimit: max(segmentBytes, LogSegment.headerSize + 1))
         if case .periodic(let milliseconds) = sync {
             let interval = UInt64(max(1, milliseconds)) * 1_000_000
@@ -160,6 +163,7 @@ final class WriteAheadLog: @unchecked Sendable {
         state.bytesSinceTrim += size
         state.statistics.records += 1
         state.statistics.bytes += size
+        checkInvariants()
         let writeNow = syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
         monitor.unlock()
         if writeNow { try flush(through: lsn, durable: false) }
@@ -191,8 +195,8 @@ final class WriteAheadLog: @unchecked Sendable {
         try flush(through: last, durable: true)
     }
 
-    /// Record bytes logged since the last trim (after open: the bytes of every record in the
-    /// log). The tree checkpoints when this passes `Options.checkpointLogBytes`.
+    /// The bytes of the records the log holds, replay would read them all: grows with every
+    /// append, drops at `trim`. The tree checkpoints when this passes `Options.checkpointLogBytes`.
     var bytesSinceTrim: Int { monitor.withLock { state.bytesSinceTrim } }
 
     /// The LSN of the last record appended (or replayed); the next append gets `lastLSN + 1`.
@@ -215,6 +219,7 @@ final class WriteAheadLog: @unchecked Sendable {
         while true {
             guard !state.failed else { throw .previousIOFailure }
             if (durable ? state.durableLSN : state.writtenLSN) >= lsn { return }
+            guard !state.closed else { throw .closed }
             if state.ioBusy { monitor.wait(); continue }
             try writeBuffered(sync: durable)
         }
@@ -263,6 +268,7 @@ final class WriteAheadLog: @unchecked Sendable {
             state.statistics.largestGroup = max(state.statistics.largestGroup, state.unsyncedRecords)
             state.unsyncedRecords = 0
         }
+        checkInvariants()
     }
 
     /// Writes `io.spare` (records up to `lastLSN`) to the current segment, `fdatasync`s it when
