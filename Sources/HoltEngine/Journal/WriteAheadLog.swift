@@ -132,6 +132,12 @@ final class WriteAheadLog: @unchecked Sendable {
         return log
     }
 
+    /// Closes the segment if `close()` was never called (nothing is synced: an unclosed log is
+    /// a crash as far as durability goes).
+    deinit {
+        if io.file >= 0 { JournalIO.close(io.file) }
+    }
+
     /// The path of segment `number`.
     func path(ofSegment number: UInt64) -> String {
         directory + "/" + LogSegment.fileName(number)
@@ -175,8 +181,9 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Called without the tree's lock, from a plain thread (it blocks). `.always`: returns once
     /// the record is written and `fdatasync`ed; concurrent callers share one write and one sync.
     /// `.periodic` and `.none`: returns at once.
-    /// - Throws: `.io` when this caller's write or sync failed; `.previousIOFailure` when an
-    ///   earlier one did (the record may be lost).
+    /// - Throws: `.io` when the round of I/O this caller led failed; `.previousIOFailure` when
+    ///   an earlier round (or the one another caller led for this record) did: the record may
+    ///   be lost. `.closed` when the log was closed before the record was written.
     func waitDurable(_ lsn: UInt64) throws(HoltError) {
         switch syncMode {
         case .always:
