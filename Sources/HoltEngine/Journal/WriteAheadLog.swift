@@ -35,6 +35,8 @@ final class WriteAheadLog: @unchecked Sendable {
     let segmentLimit: Int
     /// Under `.none`, buffered records are written (not synced) once they pass this many bytes.
     static let unsyncedWriteThreshold = 1 << 20
+    /// A write buffer larger than this is freed after use instead of kept for the next round.
+    static let retainedBufferBytes = 8 << 20
 
     /// The state shared by appenders, waiters and the flusher. Guarded by `monitor`.
     struct State {
@@ -256,7 +258,8 @@ final class WriteAheadLog: @unchecked Sendable {
             failure = error
         }
         let wrote = !io.spare.isEmpty
-        io.spare.removeAll(keepingCapacity: true)
+        // Keep the buffer for the next round, unless one huge batch blew it up.
+        io.spare.removeAll(keepingCapacity: io.spare.capacity <= Self.retainedBufferBytes)
 
         monitor.lock()
         state.ioBusy = false
