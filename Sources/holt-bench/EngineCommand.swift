@@ -93,6 +93,7 @@ struct EngineCommand: ParsableCommand {
         let files = FileManager.default
         try files.createDirectory(atPath: dbDir, withIntermediateDirectories: true)
         var results: [WorkloadResult] = []
+        var holtReloaded = false
         for system in systemNames {
             let path = dbDir + "/" + system
             try? files.removeItem(atPath: path)
@@ -100,6 +101,7 @@ struct EngineCommand: ParsableCommand {
             do {
                 let store = try open(system, path: path)
                 results += runner.run(store, workloads: selected)
+                holtReloaded = holtReloaded || (store as? HoltStore)?.reloaded == true
                 try store.close()
             } catch {
                 Log.progress("[\(system)] FAILED: \(error)")
@@ -108,9 +110,14 @@ struct EngineCommand: ParsableCommand {
         }
 
         print(Report.table(results), terminator: "")
+        if holtReloaded {
+            Log.progress("note: holt ran on the in-memory interim engine (its data did not survive a reopen), not the ART")
+        }
         if let json {
             let notes = [
-                "holt_engine": "as built from this tree (check the commit: before the on-disk ART it is the in-memory interim engine)",
+                "holt_engine": holtReloaded
+                    ? "in-memory interim engine, not the ART: its data did not survive close+reopen (reloaded untimed)"
+                    : "as built from this tree",
                 "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
                 "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
                 "cache_bytes": "\(cacheMiB << 20)",
