@@ -32,7 +32,7 @@ enum Report {
         ]
         let rows = results.map { row in
             "    {\"workload\": \(quote(row.workload.rawValue)), \"system\": \(quote(row.system)), "
-                + "\"ops_per_sec\": \(String(format: "%.1f", row.opsPerSecond)), "
+                + "\"ops_per_sec\": \(String(format: "%.3f", row.opsPerSecond)), "
                 + "\"p50_ns\": \(row.p50), \"p99_ns\": \(row.p99), \"ops\": \(row.ops), \"seconds\": "
                 + "\(String(format: "%.6f", BenchClock.seconds(row.nanoseconds)))}"
         }
