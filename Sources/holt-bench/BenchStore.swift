@@ -42,7 +42,7 @@ protocol BenchStore: AnyObject {
     /// Moves `from` and every key below `from/` to `to` and below `to/`, in one transaction.
     func renamePrefix(from: [UInt8], to: [UInt8]) throws
 
-    /// The number of keys that start with `prefix`; untimed, for checks only.
+    /// The number of keys equal to `prefix` or below `prefix/`; untimed, for checks only.
     func countKeys(withPrefix prefix: [UInt8]) throws -> Int
 
     /// Finishes, untimed, whatever the system left undone after the load (memtables, buffered

@@ -65,7 +65,7 @@ final class HoltStore: BenchStore {
     }
 
     func countKeys(withPrefix prefix: [UInt8]) throws -> Int {
-        try tree.range(prefix: prefix).count
+        try tree.range(prefix: prefix + [UInt8(ascii: "/")]).count + (tree.get(prefix) == nil ? 0 : 1)
     }
 
     /// Checkpoints by closing and reopening; when the reopened tree lost the data (the interim
