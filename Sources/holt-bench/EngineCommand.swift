@@ -94,6 +94,7 @@ struct EngineCommand: ParsableCommand {
         try files.createDirectory(atPath: dbDir, withIntermediateDirectories: true)
         var results: [WorkloadResult] = []
         var holtReloaded = false
+        let machine = Machine.current()
         for system in systemNames {
             let path = dbDir + "/" + system
             try? files.removeItem(atPath: path)
@@ -107,25 +108,30 @@ struct EngineCommand: ParsableCommand {
                 Log.progress("[\(system)] FAILED: \(error)")
             }
             if !keepData { try? files.removeItem(atPath: path) }
+            // Written after every system, so a crash in a later one leaves the results so far.
+            try writeJSON(results, machine: machine, holtReloaded: holtReloaded)
         }
 
         print(Report.table(results), terminator: "")
         if holtReloaded {
             Log.progress("note: holt ran on the in-memory interim engine (its data did not survive a reopen), not the ART")
         }
-        if let json {
-            let notes = [
-                "holt_engine": holtReloaded
-                    ? "in-memory interim engine, not the ART: its data did not survive close+reopen (reloaded untimed)"
-                    : "as built from this tree",
-                "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
-                "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
-                "cache_bytes": "\(cacheMiB << 20)",
-            ]
-            try Report.json(results, machine: .current(), keys: keys, notes: notes)
-                .write(toFile: json, atomically: true, encoding: .utf8)
-            Log.progress("wrote \(json)")
-        }
+        if let json { Log.progress("wrote \(json)") }
+    }
+
+    /// Writes the results so far to `--json`, when given.
+    private func writeJSON(_ results: [WorkloadResult], machine: Machine, holtReloaded: Bool) throws {
+        guard let json else { return }
+        let notes = [
+            "holt_engine": holtReloaded
+                ? "in-memory interim engine, not the ART: its data did not survive close+reopen (reloaded untimed)"
+                : "as built from this tree",
+            "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
+            "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
+            "cache_bytes": "\(cacheMiB << 20)",
+        ]
+        try Report.json(results, machine: machine, keys: keys, notes: notes)
+            .write(toFile: json, atomically: true, encoding: .utf8)
     }
 
     private func open(_ system: String, path: String) throws -> any BenchStore {
