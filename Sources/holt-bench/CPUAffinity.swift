@@ -36,6 +36,7 @@ enum CPUAffinity {
         _ = setAffinity(0, MemoryLayout<cpu_set_t>.size, &mask)
     }
 
+    /// Remembers the process's starting mask, once, so `unpin` can restore it.
     private static func saveOriginal() {
         guard original == nil else { return }
         var mask = cpu_set_t()

@@ -77,6 +77,7 @@ extension Dataset {
         return problems
     }
 
+    /// A directory as text, for messages.
     private func name(_ dir: [UInt8]) -> String {
         String(decoding: dir, as: UTF8.self)
     }

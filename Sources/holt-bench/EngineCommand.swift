@@ -134,6 +134,7 @@ struct EngineCommand: ParsableCommand {
             .write(toFile: json, atomically: true, encoding: .utf8)
     }
 
+    /// Opens the store of `system` in the empty directory `path`, with the shared cache budget.
     private func open(_ system: String, path: String) throws -> any BenchStore {
         let cacheBytes = cacheMiB << 20
         switch system {

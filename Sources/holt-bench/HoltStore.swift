@@ -17,6 +17,7 @@ final class HoltStore: BenchStore {
         tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: .none)
     }
 
+    /// Opens the tree at `path`, turning a `HoltError` into a `BenchError` that names the path.
     private static func open(path: String, cacheBytes: Int, sync: SyncMode) throws -> Tree {
         do {
             return try Tree.open(path: path, options: Options(cacheBytes: cacheBytes, sync: sync))
@@ -78,6 +79,7 @@ final class HoltStore: BenchStore {
         try reopen(sync: .always, dataset: dataset)
     }
 
+    /// Closes and reopens with `sync`; reloads `dataset` untimed when the reopened tree lost it.
     private func reopen(sync: SyncMode, dataset: Dataset) throws {
         try tree.close()
         tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: sync)

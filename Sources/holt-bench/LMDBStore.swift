@@ -58,6 +58,7 @@ final class LMDBStore: BenchStore {
         }
     }
 
+    /// `mdb_put` of `key` = `value` in `txn`.
     fileprivate static func put(
         _ txn: OpaquePointer?, _ dbi: MDB_dbi, _ key: [UInt8], _ value: UnsafeRawBufferPointer
     ) throws {
@@ -110,6 +111,7 @@ final class LMDBStore: BenchStore {
         return try found(code)
     }
 
+    /// True for a cursor hit, false for `MDB_NOTFOUND`; throws for any other code.
     private func found(_ code: Int32) throws -> Bool {
         if code == MDB_NOTFOUND { return false }
         try Self.check(code, "cursor_get")

@@ -73,10 +73,12 @@ enum Report {
         String(format: "%.3f", BenchClock.seconds(nanoseconds))
     }
 
+    /// `text` left-aligned in `width` columns.
     private static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 
+    /// `text` right-aligned in `width` columns.
     private static func padLeft(_ text: String, _ width: Int) -> String {
         text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
     }

@@ -118,6 +118,7 @@ final class RocksDBStore: BenchStore {
         try withIterator(upTo: Array(prefix.dropLast()).pastSubtree) { iterator in try list(prefix, iterator) }
     }
 
+    /// Lists `prefix` with `iterator`: counts files, and each subdirectory once, seeking past it.
     private func list(_ prefix: [UInt8], _ iterator: OpaquePointer?) throws -> Int {
         seek(iterator, prefix)
         var items = 0
@@ -191,6 +192,7 @@ final class RocksDBStore: BenchStore {
         try withIterator(upTo: prefix.pastSubtree) { iterator in try collect(prefix: prefix, iterator) }
     }
 
+    /// Every key equal to `prefix` or below `prefix/`, read with `iterator`.
     private func collect(prefix: [UInt8], _ iterator: OpaquePointer?) throws -> [(key: [UInt8], value: [UInt8])] {
         let children = prefix + [UInt8(ascii: "/")]
         seek(iterator, prefix)
@@ -211,6 +213,7 @@ final class RocksDBStore: BenchStore {
         return result
     }
 
+    /// Positions `iterator` at the first key >= `target`.
     private func seek(_ iterator: OpaquePointer?, _ target: [UInt8]) {
         target.withUnsafeBufferPointer { target in
             target.withMemoryRebound(to: CChar.self) { target in
@@ -219,6 +222,7 @@ final class RocksDBStore: BenchStore {
         }
     }
 
+    /// Throws when `iterator` stopped on an error rather than at the end.
     private func checkIterator(_ iterator: OpaquePointer?) throws {
         var error: UnsafeMutablePointer<CChar>? = nil
         rocksdb_iter_get_error(iterator, &error)
@@ -240,6 +244,7 @@ final class RocksDBStore: BenchStore {
         }
     }
 
+    /// An integer property of the database (`rocksdb.*`), 0 when unknown.
     private func property(_ name: String) -> UInt64 {
         var value: UInt64 = 0
         return rocksdb_property_int(db, name, &value) == 0 ? value : 0

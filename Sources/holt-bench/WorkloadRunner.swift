@@ -66,6 +66,7 @@ struct WorkloadRunner {
 
     // MARK: The workloads
 
+    /// All keys in a seeded random order, `putBatch` keys per batch.
     private func put(_ store: any BenchStore) throws -> WorkloadResult {
         let order = dataset.shuffledIndices(seed: dataset.seed &+ 1)
         var recorder = LatencyRecorder(capacity: order.count)
@@ -81,6 +82,7 @@ struct WorkloadRunner {
         return finish(.put, store, ops: order.count, start: start, recorder)
     }
 
+    /// N uniformly random existing keys; each must be found with a 64-byte value.
     private func get(_ store: any BenchStore) throws -> WorkloadResult {
         let order = dataset.randomIndices(count: dataset.keys.count, seed: dataset.seed &+ 2)
         var missing = 0, wrongLength = 0
@@ -94,6 +96,7 @@ struct WorkloadRunner {
         return result(.get, store, ops: order.count, nanoseconds: nanoseconds, recorder)
     }
 
+    /// N/10 absent keys in existing directories; none may be found.
     private func getMiss(_ store: any BenchStore) throws -> WorkloadResult {
         let keys = dataset.missingKeys(count: dataset.keys.count / 10, seed: dataset.seed &+ 3)
         var found = 0
@@ -104,6 +107,7 @@ struct WorkloadRunner {
         return result(.getMiss, store, ops: keys.count, nanoseconds: nanoseconds, recorder)
     }
 
+    /// Every listed directory, `listPasses` times; each listing must have 1,000 items.
     private func list(_ store: any BenchStore) throws -> WorkloadResult {
         let prefixes = dataset.listedDirectories.map { $0 + [UInt8(ascii: "/")] }
         let count = prefixes.count * sizes.listPasses
@@ -115,6 +119,7 @@ struct WorkloadRunner {
         return result(.list, store, ops: count, nanoseconds: nanoseconds, recorder)
     }
 
+    /// One full ordered scan; it must see every key.
     private func scan(_ store: any BenchStore) throws -> WorkloadResult {
         var recorder = LatencyRecorder(capacity: dataset.keys.count)
         try store.beginReads()
@@ -226,12 +231,14 @@ struct WorkloadRunner {
         return (BenchClock.now() - start, recorder)
     }
 
+    /// The result of a workload that started at `start` and ends now.
     private func finish(
         _ workload: Workload, _ store: any BenchStore, ops: Int, start: UInt64, _ recorder: LatencyRecorder
     ) -> WorkloadResult {
         result(workload, store, ops: ops, nanoseconds: BenchClock.now() - start, recorder)
     }
 
+    /// The result of `ops` ops that took `nanoseconds`, with the percentiles of `recorder`.
     private func result(
         _ workload: Workload, _ store: any BenchStore, ops: Int, nanoseconds: UInt64, _ recorder: LatencyRecorder
     ) -> WorkloadResult {
