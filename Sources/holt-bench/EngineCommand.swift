@@ -24,7 +24,7 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "Directory for the databases (one subdirectory per system, removed before and after).")
     var dbDir = "/var/tmp/holt-bench"
 
-    @Option(help: "Cache budget of every system, in MiB.")
+    @Option(name: .customLong("cache-mib"), help: "Cache budget of every system, in MiB.")
     var cacheMiB = 1024
 
     @Option(help: "Durable puts in all for durable-put.")
@@ -33,7 +33,7 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "Threads for durable-put.")
     var durableThreads = 4
 
-    @Option(help: "CPU the single-threaded workloads are pinned to; -1 to not pin.")
+    @Option(help: "CPU the single-threaded workloads are pinned to; --cpu=-1 to not pin.")
     var cpu = 0
 
     @Option(help: "Seed of the key generator and of every random order.")
