@@ -296,7 +296,7 @@ struct MutablePageView {
 
     /// Writes an empty ART header over the whole ART part of the blob; the root is left unset.
     func format(dataEnd: Int) {
-        zero(ARTLayout.header, BlobGeometry.blobSize - ARTLayout.header)
+        zero(ARTLayout.header, dataEnd - ARTLayout.header)
         set32(ARTLayout.header + ARTLayout.magicField, ARTLayout.magic)
         set32(ARTLayout.header + ARTLayout.versionField, ARTLayout.formatVersion)
         set32(ARTLayout.header + ARTLayout.dataEndField, UInt32(dataEnd))
@@ -451,6 +451,29 @@ struct MutablePageView {
         }
         throw v.corrupted("no child \(byte) to replace in slot \(node.slot)")
     }
+}
+
+/// A page in ordinary memory, not a blob: where a small detached subtree waits during a
+/// prefix move before it is copied under its new position.
+final class ScratchPage {
+    /// The page's bytes (`dataEnd` of them).
+    let base: UnsafeMutableRawPointer
+    /// The end of its data area.
+    let dataEnd: Int
+
+    /// A formatted, empty page with room for `bytes` of nodes and slots.
+    init(room bytes: Int) {
+        dataEnd = ARTLayout.align8(ARTLayout.slotTable + bytes + 64)
+        base = .allocate(byteCount: dataEnd, alignment: 8)
+        mutable.format(dataEnd: dataEnd)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The page for writing.
+    var mutable: MutablePageView { MutablePageView(base: base, id: BlobID(rawValue: 0)) }
+    /// The page for reading.
+    var view: PageView { PageView(base: UnsafeRawPointer(base), id: BlobID(rawValue: 0)) }
 }
 
 #if canImport(Glibc)
