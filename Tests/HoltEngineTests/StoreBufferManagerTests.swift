@@ -137,3 +137,43 @@ extension StoreBufferManagerTests {
         try store.close()
     }
 }
+
+extension StoreBufferManagerTests {
+    @Test func statisticsCountHitsMissesAndBytes() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 2 << 20, create: true)  // 4 frames
+        var ids: [BlobID] = []
+        for _ in 0..<6 { ids.append(try store.allocate()) }  // 6 misses; 2 dirty write-outs
+        var stats = store.statistics
+        #expect(stats.cacheMisses == 6 && stats.cacheHits == 0)
+        #expect(stats.frames == 4 && stats.evictions == 2)
+        #expect(stats.blobsLive == 6)
+        #expect(stats.bytesWritten == 2 * BlobGeometry.blobSize)
+        #expect(store.dirtyBytes == 4 * BlobGeometry.blobSize)
+        try store.checkpoint(root: ids[0], lsn: 1, user: [])
+        stats = store.statistics
+        #expect(stats.bytesWritten == 6 * BlobGeometry.blobSize)
+        #expect(stats.fileBytes == 6 * BlobGeometry.blobSize)
+        #expect(store.dirtyBytes == 0)
+        _ = try store.version(of: ids[5])  // cached: a hit
+        #expect(store.statistics.cacheHits == 1)
+        _ = try store.version(of: ids[0])  // written out earlier: a miss and a read
+        stats = store.statistics
+        #expect(stats.cacheMisses == 7 && stats.bytesRead == BlobGeometry.blobSize)
+        #expect(stats.directIO)
+        try store.close()
+        #expect(throws: HoltError.closed) { try store.version(of: ids[0]) }
+    }
+
+    @Test func freedIdsWaitForTheNextCheckpoint() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 8 << 20, create: true)
+        let a = try store.allocate(), b = try store.allocate()
+        try store.free(a)
+        let c = try store.allocate()
+        #expect(c != a && c != b)
+        try store.checkpoint(root: b, lsn: 1, user: [])
+        #expect(try store.allocate() == a)
+        try store.close()
+    }
+}
