@@ -177,3 +177,35 @@ extension StoreBufferManagerTests {
         try store.close()
     }
 }
+
+extension StoreBufferManagerTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] == "1"))
+    func measureCachedReads() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 32 << 20, create: true)
+        var ids: [BlobID] = []
+        for _ in 0..<32 { ids.append(try store.allocate()) }
+        let rounds = 200_000
+        let clock = ContinuousClock()
+        for threads in [1, 2] {
+            let group = DispatchGroup()
+            let elapsed = clock.measure {
+                for t in 0..<threads {
+                    group.enter()
+                    Thread.detachNewThread { [ids] in
+                        defer { group.leave() }
+                        var sum: UInt64 = 0
+                        for i in 0..<rounds {
+                            sum &+= (try? store.read(ids[(i + t) % ids.count]) { UInt64($0.load(fromByteOffset: 64, as: UInt8.self)) }) ?? 0
+                        }
+                        precondition(sum == 0)
+                    }
+                }
+                group.wait()
+            }
+            let perRead = elapsed / (rounds * threads) * threads
+            print("cached blob read (pin, closure, unpin), \(threads) thread(s): \(perRead) per read per thread")
+        }
+        try store.close()
+    }
+}
