@@ -96,10 +96,12 @@ extension StoreBufferManagerTests {
         try again.close()
     }
 
-    @Test func concurrentReadersSeeTheirBlobs() throws {
+    @Test(arguments: [1, 4])
+    func concurrentReadersSeeTheirBlobs(shards: Int) throws {
         let dir = StoreTemporaryDirectory()
         // 8 frames for 40 blobs: readers fault blobs in and evict each other all the time.
-        let store = try BufferManager.open(directory: dir.database, cacheBytes: 4 << 20, create: true)
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 4 << 20, create: true, shards: shards)
+        #expect(store.shardCount == shards)
         var ids: [BlobID] = []
         for _ in 0..<40 {
             let id = try store.allocate()

@@ -9,12 +9,13 @@ import Testing
 @Suite struct StorePropertyTests {
     static var steps: Int { ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] == "1" ? 3_000 : 400 }
 
-    @Test func storeAgreesWithAnOracle() throws {
+    @Test(arguments: [1, 3])
+    func storeAgreesWithAnOracle(shards: Int) throws {
         var random = StoreRandom()
         let seed = random.seed
         let dir = StoreTemporaryDirectory()
         let cache = 4 << 20  // 8 frames
-        var store = try BufferManager.open(directory: dir.database, cacheBytes: cache, create: true)
+        var store = try BufferManager.open(directory: dir.database, cacheBytes: cache, create: true, shards: shards)
         var current: [BlobID: UInt64] = [:]  // blob -> pattern version now
         var durable: [BlobID: UInt64] = [:]  // ... at the last checkpoint
         var durableLSN: UInt64 = 0
@@ -48,7 +49,7 @@ import Testing
             case 64..<67:
                 // Reopen without a checkpoint: everything since the last one is gone.
                 try store.close()
-                store = try BufferManager.open(directory: dir.database, cacheBytes: cache, create: false)
+                store = try BufferManager.open(directory: dir.database, cacheBytes: cache, create: false, shards: shards)
                 current = durable
                 freedSinceCheckpoint.removeAll()
                 #expect(store.anchor.checkpointLSN == durableLSN, context)
