@@ -159,17 +159,22 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             let entries = try BlobMap.read(directory: directory, anchor: anchor)
             guard Syscall.exists(blobsPath) else { throw .corrupted(what: "blob file", reason: "missing") }
             let file = try BlobFile.open(path: blobsPath, create: false, useIOUring: useIOUring)
-            let map = BlobMap(durable: entries, nextID: anchor.nextBlobID, fileSlots: try file.slotCount())
-            // Maps of a checkpoint that never became durable, or of the one before this.
-            var removed = false
-            for generation in [anchor.generation + 1, anchor.generation &- 1] where generation != UInt64.max {
-                let stale = BlobMap.path(directory: directory, generation: generation)
-                if Syscall.exists(stale) { try Syscall.unlink(stale); removed = true }
+            do throws(HoltError) {
+                let map = BlobMap(durable: entries, nextID: anchor.nextBlobID, fileSlots: try file.slotCount())
+                // Maps of a checkpoint that never became durable, or of the one before this.
+                var removed = false
+                for generation in [anchor.generation + 1, anchor.generation &- 1] where generation != UInt64.max {
+                    let stale = BlobMap.path(directory: directory, generation: generation)
+                    if Syscall.exists(stale) { try Syscall.unlink(stale); removed = true }
+                }
+                if removed { try Syscall.fsyncDirectory(directory) }
+                let shardCount = max(1, min(shards ?? min(16, capacity / 32), capacity / 2))
+                return BufferManager(
+                    directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map)
+            } catch {
+                try? file.close()
+                throw error
             }
-            if removed { try Syscall.fsyncDirectory(directory) }
-            let shardCount = max(1, min(shards ?? min(16, capacity / 32), capacity / 2))
-            return BufferManager(
-                directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map)
         } catch {
             try? manifest.close()
             throw error
