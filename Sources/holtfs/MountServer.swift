@@ -89,8 +89,14 @@ struct MountServer {
         let deviceBefore = (try? Posix.fileStatus(mnt).get())?.st_dev
         let mount: HoltMount
         do {
+            // HoltMount adds default_permissions, subtype=holtfs and allow_other (root) itself;
+            // this process handles the termination signals (see blockTerminationSignals).
+            let added: Set<String> = ["default_permissions", "subtype=holtfs", "allow_other"]
             mount = try HoltMount(
-                tree: tree, mountpoint: mnt, options: MountOptions(fuseOptions: settings.fuseOptions))
+                tree: tree, mountpoint: mnt,
+                options: MountOptions(
+                    fuseOptions: settings.fuseOptions.filter { !added.contains($0) },
+                    installSignalHandlers: false))
         } catch {
             logger.error("cannot mount: \(error)")
             try? tree.close()
