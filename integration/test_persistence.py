@@ -68,7 +68,7 @@ def compare(before, after):
     for path in sorted(set(before) | set(after)):
         if before.get(path) != after.get(path):
             lines.append("  %s:\n    before %r\n    after  %r" % (path, before.get(path), after.get(path)))
-    fail("%d paths differ after remount:\n%s" % (len(lines), "\n".join(lines[:20])))
+    fail("%d paths differ after remount:\n%s" % (len(lines), "\n".join(lines[:6])))
 
 
 @needs_persistence
