@@ -259,7 +259,8 @@ class Context:
         m = Mount(self, db, mnt, log, proc)
 
         def ready():
-            if is_mounted(mnt, "fuse.holtfs"):
+            # Mounted, and the daemon has registered it (DB/holtfs.pid says so after registering).
+            if is_mounted(mnt, "fuse.holtfs") and read_lock_file(db).get("state") == "mounted":
                 return True
             if proc.poll() is not None:
                 fail("holtfs mount -f exited with %d before the mount appeared\n  stderr:\n%s%s" % (

@@ -205,3 +205,35 @@ def test_check_finds_a_flipped_byte(ctx):
         files, r.returncode, r.stdout, r.stderr))
     lines = (r.stdout + r.stderr).splitlines()
     check(lines and all(line.startswith("holtfs: check ") for line in lines), "check output: %r" % lines)
+
+
+def test_umount_of_a_busy_mount_fails_and_keeps_it(ctx):
+    """umount of a mount some process still uses fails with one line; the mount keeps serving."""
+    import subprocess
+    m = ctx.mount()
+    os.mkdir(os.path.join(m.mnt, "inside"))
+    busy = subprocess.Popen(["sleep", "60"], cwd=os.path.join(m.mnt, "inside"))
+    ctx.on_cleanup(lambda: (busy.kill(), busy.wait()))
+    r = run([ctx.holtfs, "umount", m.mnt])
+    line = one_line_error(r, "umount")
+    check(is_mounted(m.mnt, "fuse.holtfs"), "a failed umount left no mount: %r" % line)
+    check(m.proc.poll() is None, "the daemon exited after a failed umount")
+    check(os.path.isdir(os.path.join(m.mnt, "inside")), "the busy mount stopped answering")
+    busy.kill()
+    busy.wait()
+    m.umount()
+
+
+def test_umount_after_daemon_crash_reports_unclean_close(ctx):
+    """A daemon killed by SIGKILL leaves a dead mount; umount removes it and says the close was unclean."""
+    m = ctx.mount()
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    check(is_mounted(m.mnt), "the dead mount vanished by itself")
+    r = run([ctx.holtfs, "umount", m.mnt])
+    line = one_line_error(r, "umount")
+    check("cleanly" in line, "the line does not mention the unclean close: %r" % line)
+    check(not is_mounted(m.mnt), "the dead mount is still there")
+    # The database mounts again.
+    m2 = ctx.mount(db=m.db, mnt=m.mnt, name="again")
+    m2.umount()

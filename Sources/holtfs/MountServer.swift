@@ -103,10 +103,11 @@ struct MountServer {
             lock.record([("pid", String(getpid())), ("state", "closed")])
             throw fail(mnt, error.description)
         }
-        lock.record([("pid", String(getpid())), ("state", "mounted"), ("mountpoint", mnt)])
+        // Register before saying `mounted`: whoever sees that state can find the database from MNT.
         if case .failure(let error) = MountRegistry.register(mountpoint: mnt, database: db) {
             logger.warning("cannot register the mount in \(MountRegistry.directory): \(error); holtfs umount will not wait for the close")
         }
+        lock.record([("pid", String(getpid())), ("state", "mounted"), ("mountpoint", mnt)])
 
         Self.startSignalThread(signals: signals, mount: mount, logger: logger)
         Self.startReadinessThread(
