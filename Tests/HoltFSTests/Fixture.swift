@@ -122,13 +122,13 @@ final class FSFixture {
 
 /// Expects `body` to throw `expected`.
 func expectError<T>(
-    _ expected: FSError, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws(FSError) -> T
+    _ expected: FSError, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
 ) {
     do {
         _ = try body()
         Issue.record("expected \(expected), got success", sourceLocation: sourceLocation)
     } catch {
-        #expect(error == expected, sourceLocation: sourceLocation)
+        #expect(error as? FSError == expected, "got \(error)", sourceLocation: sourceLocation)
     }
 }
 
