@@ -237,3 +237,20 @@ def test_umount_after_daemon_crash_reports_unclean_close(ctx):
     # The database mounts again.
     m2 = ctx.mount(db=m.db, mnt=m.mnt, name="again")
     m2.umount()
+
+
+def test_sync_modes_and_read_only(ctx):
+    """--sync periodic/none and -o ro mount and serve; a read-only mount refuses writes with EROFS."""
+    import errno
+    from support import expect_errno
+    for args in (["--sync", "periodic", "--sync-interval-ms", "50"], ["--sync", "none"]):
+        m = ctx.mount(args=args, name="sync-" + args[1])
+        with open(os.path.join(m.mnt, "f"), "w") as f:
+            f.write("data")
+        with open(os.path.join(m.mnt, "f")) as f:
+            check(f.read() == "data", "read back failed with %r" % args)
+        m.umount()
+    m = ctx.mount(args=["-o", "ro"], name="ro")
+    expect_errno(errno.EROFS, os.mkdir, os.path.join(m.mnt, "d"))
+    expect_errno(errno.EROFS, open, os.path.join(m.mnt, "f"), "w")
+    m.umount()

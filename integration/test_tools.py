@@ -86,3 +86,50 @@ def test_remove(ctx):
         "mkdir -p big; for i in $(seq 1 300); do echo $i > big/f$i; done; ls big | wc -l; rm -r big; ls",
     ], "remove")
     m.umount()
+
+
+def test_file_data(ctx):
+    m = ctx.mount()
+    tools.compare(ctx, m, [
+        "seq 1 2000000 > big; wc -c big; md5sum big",
+        "cp big big2 && cmp big big2 && echo same; tail -c 100 big2",
+        "dd if=big of=part bs=4096 skip=3 count=50 status=none; md5sum part",
+        "printf 'HOLE' | dd of=big2 bs=1 seek=1000000 conv=notrunc status=none; md5sum big2; wc -c big2",
+        "truncate -s 10M sparse; wc -c sparse; md5sum sparse; tail -c 3 sparse | od -An -tx1",
+        "printf end >> sparse; wc -c sparse; tail -c 3 sparse",
+        "truncate -s 5000 big2; md5sum big2; truncate -s 0 big2; wc -c big2",
+        "truncate -s 100 empty; od -An -tx1 empty | sort -u",
+        "for i in 1 2 3; do echo line$i >> log; done; cat log",
+        "head -c 65537 big > odd; md5sum odd; head -c 131072 big > even; md5sum even",
+    ], "data")
+    m.umount()
+
+
+def test_editor_patterns_and_times(ctx):
+    m = ctx.mount()
+    tools.compare(ctx, m, [
+        "printf 'alpha\\nbeta\\n' > text; sed -i s/beta/gamma/ text; cat text; statn text",
+        "python3 -c \"import os; open('t.tmp','w').write('new'); os.replace('t.tmp','text')\"; cat text; ls",
+        "ln -s text l; ln -sf big l; readlink l; ln -sfn text l; readlink l",
+        "touch -d '2020-01-02 03:04:05.123456789' text; stat -c '%n %y' text",
+        "touch -m -d '2001-01-01 00:00:00' text; stat -c '%n %Y' text; touch -a -d '2002-02-02 00:00:00' text; stat -c '%n %X %Y' text",
+        "mkdir dir; touch -d '2019-05-05 05:05:05' dir; stat -c '%n %Y' dir",
+        "touch -h -d '2018-01-01 00:00:00' l; stat -c '%n %Y' l",
+        "find . -newermt '2015-01-01' ! -newermt '2021-01-01' | sort",
+        "setpriv --reuid 1000 --regid 1000 --clear-groups touch x; echo $?; chmod 777 dir; "
+        "setpriv --reuid 1000 --regid 1000 --clear-groups touch dir/x; echo $?; statn dir/x",
+        "chmod 600 text; setpriv --reuid 1000 --regid 1000 --clear-groups cat text; echo $?",
+    ], "editors")
+    m.umount()
+
+
+def test_parallel_writers(ctx):
+    """Several processes create, write, rename and remove in one mount at once (a multi-threaded
+    session): the result equals the same work done in a plain directory."""
+    m = ctx.mount()
+    work = ("for w in 1 2 3 4; do ( mkdir -p w$w; for i in $(seq 1 150); do echo $w-$i > w$w/f$i; done; "
+            "for i in $(seq 1 150 | awk 'NR%3==0'); do mv w$w/f$i w$w/g$i; done; "
+            "for i in $(seq 1 150 | awk 'NR%5==0'); do rm w$w/f$i 2>/dev/null || rm w$w/g$i; done; "
+            "mkdir w$w/sub && mv w$w/g3 w$w/sub/ ) & done; wait; echo done")
+    tools.compare(ctx, m, [work, "findn", "sums", "ls w1 | wc -l"], "parallel")
+    m.umount()
