@@ -189,20 +189,24 @@ def test_check_finds_a_flipped_byte(ctx):
                 if os.path.getsize(p) > 0:
                     files.append((os.path.getsize(p), p))
     check(files, "no database files to damage in %s: %r" % (m.db, os.listdir(m.db)))
-    damaged = 0
-    for _, path in sorted(files, reverse=True):
-        # Flip one byte in the middle of each data-bearing file: the largest one holds the blobs.
-        with open(path, "r+b") as f:
-            size = os.path.getsize(path)
-            f.seek(size // 2)
-            b = f.read(1)
-            f.seek(size // 2)
-            f.write(bytes([b[0] ^ 0xFF]))
-        damaged += 1
-        break
+    # Damage the largest file (the blob file): flip the first non-zero byte that lies past the
+    # first 4 KiB of a 512 KiB region (a blob's data area, not its header), so the byte is live data
+    # that a checksum covers; fall back to the middle of the file.
+    _, path = max(files)
+    with open(path, "r+b") as f:
+        data = f.read()
+        blob = 512 * 1024
+        offset = len(data) // 2
+        for base in range(0, len(data), blob):
+            area = data[base + 4096:base + blob]
+            if area.strip(b"\0"):
+                offset = base + 4096 + (len(area) - len(area.lstrip(b"\0")))
+                break
+        f.seek(offset)
+        f.write(bytes([data[offset] ^ 0xFF]))
     r = run([ctx.holtfs, "check", m.db])
-    check(r.returncode == 1, "check after flipping a byte in %s: exit %d, expected 1\n%s%s" % (
-        files, r.returncode, r.stdout, r.stderr))
+    check(r.returncode == 1, "check after flipping byte %d of %s: exit %d, expected 1\n%s%s" % (
+        offset, path, r.returncode, r.stdout, r.stderr))
     lines = (r.stdout + r.stderr).splitlines()
     check(lines and all(line.startswith("holtfs: check ") for line in lines), "check output: %r" % lines)
 
