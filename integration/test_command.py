@@ -258,3 +258,18 @@ def test_sync_modes_and_read_only(ctx):
     expect_errno(errno.EROFS, os.mkdir, os.path.join(m.mnt, "d"))
     expect_errno(errno.EROFS, open, os.path.join(m.mnt, "f"), "w")
     m.umount()
+
+
+def test_mount_over_a_mount_fails_one_line(ctx):
+    """A second database on a mount point already served, or a mount point left dead by a crash,
+    is refused with one line; the first mount is untouched."""
+    m = ctx.mount()
+    r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
+    line = one_line_error(r, "mount")
+    check("already a holtfs mount" in line, line)
+    check(m.proc.poll() is None and os.path.isdir(m.mnt), "the first mount suffered")
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
+    line = one_line_error(r, "mount")
+    check("holtfs umount" in line, "no hint at the dead mount: %r" % line)
