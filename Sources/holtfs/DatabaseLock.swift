@@ -37,11 +37,15 @@ final class DatabaseLock: Sendable {
 
     /// Takes the lock of the database in `database` (which must exist), without waiting.
     ///
-    /// - Returns: The held lock; it is released by `release()` or when the process exits.
+    /// - Parameter create: Whether to create the lock file when missing. Offline commands pass
+    ///   false, so pointing them at a directory that is not a database leaves no file behind.
+    /// - Returns: The held lock, or `nil` when the file is missing and `create` is false; it is
+    ///   released by `release()` or when the process exits.
     /// - Throws: `.held` when another process holds it, `.system` otherwise.
-    static func acquire(database: String) throws(Failure) -> DatabaseLock {
+    static func acquire(database: String, create: Bool = true) throws(Failure) -> DatabaseLock? {
         let path = database + "/" + fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+        if fd < 0 && errno == ENOENT && !create { return nil }
         guard fd >= 0 else { throw .system(Errno(errno)) }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno

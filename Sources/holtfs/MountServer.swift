@@ -69,7 +69,13 @@ struct MountServer {
         logger.info("starting: database \(db) at \(mnt), sync \(settings.sync.rawValue), options \(settings.fuseOptions.joined(separator: ","))")
 
         let lock: DatabaseLock
-        do { lock = try DatabaseLock.acquire(database: db) } catch {
+        do throws(DatabaseLock.Failure) {
+            // With `create`, acquire always returns a lock.
+            guard let acquired = try DatabaseLock.acquire(database: db, create: true) else {
+                throw DatabaseLock.Failure.system(Errno(ENOENT))
+            }
+            lock = acquired
+        } catch {
             logger.error("\(error.reason(database: db))")
             throw fail(db, error.reason(database: db))
         }
