@@ -273,3 +273,20 @@ def test_mount_over_a_mount_fails_one_line(ctx):
     r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
     line = one_line_error(r, "mount")
     check("holtfs umount" in line, "no hint at the dead mount: %r" % line)
+
+
+def test_paths_with_spaces_and_relative_paths(ctx):
+    """Mount points and databases named with spaces, given as relative paths, mount and unmount."""
+    mnt = ctx.dir("mount point")
+    ctx._register_mount_cleanup(mnt, ctx.path("data base"), [None])
+    r = run([ctx.holtfs, "mount", "data base", "mount point"], cwd=ctx.root)
+    check(r.returncode == 0, "mount: %s" % r.stderr)
+    check(is_mounted(mnt, "fuse.holtfs"), "not mounted at %r" % mnt)
+    with open(os.path.join(mnt, "f"), "w") as f:
+        f.write("x")
+    r = run([ctx.holtfs, "stats", "mount point"], cwd=ctx.root)
+    check(r.returncode == 0 and "state: mounted" in r.stdout, "stats: %r %r" % (r.stdout, r.stderr))
+    r = run([ctx.holtfs, "umount", "./mount point/"], cwd=ctx.root)
+    check(r.returncode == 0, "umount: %s" % r.stderr)
+    check(not is_mounted(mnt), "still mounted")
+    check(not lock_held(ctx.path("data base")), "the daemon still runs")
