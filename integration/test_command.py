@@ -290,3 +290,14 @@ def test_paths_with_spaces_and_relative_paths(ctx):
     check(r.returncode == 0, "umount: %s" % r.stderr)
     check(not is_mounted(mnt), "still mounted")
     check(not lock_held(ctx.path("data base")), "the daemon still runs")
+
+
+def test_empty_paths_are_refused(ctx):
+    """An empty path never means the current directory (it once mounted the cwd as a database)."""
+    mnt = ctx.dir("mnt")
+    for argv in (["mount", "", mnt], ["mount", ctx.path("db"), ""], ["check", ""], ["dump", ""], ["stats", ""],
+                 ["umount", ""]):
+        r = run([ctx.holtfs, *argv], cwd=ctx.root)
+        one_line_error(r, argv[0])
+    check(not is_mounted(mnt), "something got mounted")
+    check(sorted(os.listdir(ctx.root)) == ["mnt"], "files appeared in the cwd: %r" % os.listdir(ctx.root))

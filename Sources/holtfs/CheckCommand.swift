@@ -22,6 +22,7 @@ struct CheckCommand: ParsableCommand {
 
     /// Opens, verifies, prints.
     func run() throws(CommandFailure) {
+        guard !database.isEmpty else { throw CommandFailure(operation: "check", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
         progress.show("opening \(db) (replaying the log)")

@@ -20,6 +20,7 @@ struct DumpCommand: ParsableCommand {
 
     /// Opens, lists, closes.
     func run() throws(CommandFailure) {
+        guard !database.isEmpty else { throw CommandFailure(operation: "dump", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
         let opened = try OfflineDatabase(path: db, operation: "dump")
         var output = BufferedOutput()

@@ -68,6 +68,8 @@ struct MountCommand: ParsableCommand {
     ///
     /// - Throws: A one-line failure naming the mount point or the database.
     func settings() throws(CommandFailure) -> MountSettings {
+        guard !database.isEmpty else { throw CommandFailure(operation: "mount", path: "''", reason: "empty database path") }
+        guard !mountpoint.isEmpty else { throw CommandFailure(operation: "mount", path: "''", reason: "empty mount point") }
         let mnt = Posix.absolute(mountpoint)
         let db = Posix.absolute(database)
         func fail(_ path: String, _ reason: String) -> CommandFailure {

@@ -24,6 +24,7 @@ struct OfflineDatabase {
         func fail(_ reason: String, status: Int32 = Self.cannotOpenStatus) -> CommandFailure {
             CommandFailure(operation: operation, path: path, reason: reason, exitCode: status)
         }
+        guard !path.isEmpty else { throw fail("empty database path") }
         switch Posix.fileStatus(path) {
         case .failure(let error): throw fail("cannot open the database: \(error)")
         case .success(let info) where !Posix.isDirectory(info): throw fail("not a database directory")

@@ -23,6 +23,7 @@ struct StatsCommand: ParsableCommand {
 
     /// Prints the counters.
     func run() throws(CommandFailure) {
+        guard !path.isEmpty else { throw CommandFailure(operation: "stats", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let target = Posix.absolute(path)
         if let entry = MountTable.entry(at: target), entry.type == MountTable.holtfsType || MountRegistry.lookup(mountpoint: target) != nil {
             guard let registered = MountRegistry.lookup(mountpoint: target) else {

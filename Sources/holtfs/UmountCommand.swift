@@ -23,6 +23,7 @@ struct UmountCommand: ParsableCommand {
 
     /// Unmounts and waits.
     func run() throws(CommandFailure) {
+        guard !mountpoint.isEmpty else { throw CommandFailure(operation: "umount", path: "''", reason: "empty path") }
         var mnt = Posix.absolute(mountpoint)
         func fail(_ reason: String) -> CommandFailure {
             CommandFailure(operation: "umount", path: mnt, reason: reason)
