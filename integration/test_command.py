@@ -301,3 +301,16 @@ def test_empty_paths_are_refused(ctx):
         one_line_error(r, argv[0])
     check(not is_mounted(mnt), "something got mounted")
     check(sorted(os.listdir(ctx.root)) == ["mnt"], "files appeared in the cwd: %r" % os.listdir(ctx.root))
+
+
+def test_database_or_log_inside_the_mount_point_is_refused(ctx):
+    """The daemon would write them through its own mount (a deadlock): refused with one line."""
+    mnt = ctx.dir("mnt")
+    os.symlink(mnt, ctx.path("link"))
+    for argv in (["mount", os.path.join(mnt, "db"), mnt], ["mount", mnt, mnt],
+                 ["mount", ctx.path("link/sub/db"), mnt],
+                 ["mount", "--log", os.path.join(mnt, "log"), ctx.path("db"), mnt]):
+        ctx._register_mount_cleanup(mnt, ctx.path("db"), [None])
+        line = one_line_error(run([ctx.holtfs, *argv], timeout=30), "mount")
+        check("inside the mount point" in line, line)
+    check(not is_mounted(mnt), "something got mounted")

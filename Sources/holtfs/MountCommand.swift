@@ -96,6 +96,15 @@ struct MountCommand: ParsableCommand {
             }
             throw fail(mnt, "already a holtfs mount\(registered.map { " (database \($0.database))" } ?? "")")
         }
+        // The daemon writes the database and the log after mounting: through its own mount, that
+        // would deadlock.
+        let realMountpoint = Posix.canonical(mnt)
+        for (path, what) in [(db, "the database"), (logPath.map(Posix.absolute) ?? db + "/holtfs.log", "the log")] {
+            let real = Posix.canonicalAllowingMissingLeaf(path)
+            if real == realMountpoint || real.hasPrefix(realMountpoint == "/" ? "/" : realMountpoint + "/") {
+                throw fail(path, "\(what) cannot be inside the mount point \(mnt)")
+            }
+        }
         if case .success(let info) = Posix.fileStatus(db), !Posix.isDirectory(info) {
             throw fail(db, "the database path exists and is not a directory")
         }
