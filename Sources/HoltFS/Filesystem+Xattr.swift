@@ -49,15 +49,15 @@ extension Filesystem {
             case (.replace, nil): throw .noAttribute
             default: break
             }
-            if let existing {
-                removeParts(of: record.xattrs[existing], ino: record.ino, into: &batch)
-                record.xattrs.remove(at: existing)
+            if let existing { removeParts(of: record.xattrs[existing], ino: record.ino, into: &batch) }
+            let inlineTotal = record.xattrs.enumerated().reduce(0) { sum, item in
+                item.offset == existing ? sum : sum + (item.element.value?.count ?? 0)
             }
-            let inlineTotal = record.xattrs.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            let entry: InodeRecord.Xattr
             if value.count <= Self.inlineXattrValue, inlineTotal + value.count <= Self.inlineXattrTotal {
-                record.xattrs.append(.init(name: name, value: value, size: value.count))
+                entry = .init(name: name, value: value, size: value.count)
             } else {
-                record.xattrs.append(.init(name: name, value: nil, size: value.count))
+                entry = .init(name: name, value: nil, size: value.count)
                 var part = 0, offset = 0
                 repeat {
                     let end = min(offset + Self.xattrPartSize, value.count)
@@ -66,6 +66,8 @@ extension Filesystem {
                     offset = end
                 } while offset < value.count
             }
+            // A replaced attribute keeps its place in the list.
+            if let existing { record.xattrs[existing] = entry } else { record.xattrs.append(entry) }
             record.ctime = now
             batch.put(key, record.encoded())
             return (batch, ())
