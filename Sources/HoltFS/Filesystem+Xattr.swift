@@ -17,6 +17,8 @@ extension Filesystem {
     static let inlineXattrValue = 256
     /// ...while the record's inline xattr values total at most this.
     static let inlineXattrTotal = 4096
+    /// The most bytes the names of one inode's xattrs take in its record (keeps records small).
+    static let maxXattrNameBytes = 16 * 1024
     /// The size of one part of a value kept outside the record.
     static let xattrPartSize = 32 * 1024
 
@@ -68,6 +70,8 @@ extension Filesystem {
             }
             // A replaced attribute keeps its place in the list.
             if let existing { record.xattrs[existing] = entry } else { record.xattrs.append(entry) }
+            let nameBytes = record.xattrs.reduce(0) { $0 + $1.name.count + 6 }
+            guard nameBytes <= Self.maxXattrNameBytes else { throw .argumentTooBig }
             record.ctime = now
             batch.put(key, record.encoded())
             return (batch, ())

@@ -1,6 +1,7 @@
 // Protects extended attributes: create/replace flags (EEXIST, ENODATA), get/list/remove,
 // values up to 64 KiB kept outside the record, E2BIG past that, names holtfs does not keep
 // answered with ENODATA (never ENOSYS), and cleanup of big values when the file goes.
+import Foundation
 import HoltEngine
 import Testing
 
@@ -72,6 +73,27 @@ import Testing
         try f.fs.setxattr(try f.node("plain"), name: Array("trusted.t".utf8), value: [2], mode: .either)
         #expect(try f.fs.getxattr(try f.node("plain"), name: Array("trusted.t".utf8)) == [2])
         #expect(try f.read("plain") == Array("v".utf8))
+        f.check()
+    }
+}
+
+@Suite struct XattrLimitTests {
+    @Test func manyLongNamesStopBeforeTheRecordGrowsLarge() throws {
+        let f = try FSFixture()
+        try f.create("f")
+        let node = try f.node("f")
+        var stored = 0
+        do {
+            for index in 0..<1000 {
+                let name = Array("user.".utf8) + Array(String(format: "%04d", index).utf8) + [UInt8](repeating: UInt8(ascii: "n"), count: 240)
+                try f.fs.setxattr(node, name: name, value: [1, 2, 3], mode: .either)
+                stored += 1
+            }
+        } catch {
+            #expect(error == .argumentTooBig)
+        }
+        #expect(stored > 50 && stored < 1000)
+        #expect(try f.tree.get(Array("f".utf8))!.count < 32 * 1024)
         f.check()
     }
 }
