@@ -6,7 +6,9 @@ import Testing
     let k = { (s: String) in Array(s.utf8) }
 
     @Test func failedConditionUndoesTheWholeBatch() throws {
-        let tree = try Tree.open(path: "/tmp/unused-batch")
+        let dir = try TemporaryDirectory("batch")
+        let tree = try Tree.open(path: dir.path)
+        defer { try? tree.close() }
         try tree.put(k("a/1"), k("one"))
         #expect(throws: HoltError.self) {
             try tree.apply([
@@ -20,7 +22,9 @@ import Testing
     }
 
     @Test func renamePrefixMovesEveryDescendant() throws {
-        let tree = try Tree.open(path: "/tmp/unused-batch2")
+        let dir = try TemporaryDirectory("batch")
+        let tree = try Tree.open(path: dir.path)
+        defer { try? tree.close() }
         for name in ["d", "d/a", "d/b/c", "dx"] { try tree.put(k(name), k(name)) }
         try tree.renamePrefix(from: k("d"), to: k("e"))
         #expect(try tree.get(k("e/b/c")) == k("d/b/c"))

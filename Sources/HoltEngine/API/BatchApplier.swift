@@ -12,6 +12,9 @@ struct BatchApplier {
     let index: any OrderedIndex
     private var steps: [UndoStep] = []
 
+    /// Whether any op performed so far changed the index (a batch that changed nothing is not logged).
+    var changedAnything: Bool { !steps.isEmpty }
+
     init(index: any OrderedIndex) {
         self.index = index
     }
