@@ -74,6 +74,18 @@ def mountinfo():
     return entries
 
 
+def mount_options(path):
+    """The per-mount options (`rw,nosuid,nodev,relatime`) of the topmost mount at path, as a set."""
+    path = os.path.abspath(path)
+    found = None
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.decode("utf-8", "surrogateescape").rstrip("\n").split(" ")
+            if _unescape_mountinfo(fields[4]) == path:
+                found = set(fields[5].split(","))
+    return found
+
+
 def is_mounted(path, fstype=None):
     path = os.path.abspath(path)
     return any(mp == path and (fstype is None or t == fstype) for mp, t, _ in mountinfo())

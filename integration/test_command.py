@@ -314,3 +314,20 @@ def test_database_or_log_inside_the_mount_point_is_refused(ctx):
         line = one_line_error(run([ctx.holtfs, *argv], timeout=30), "mount")
         check("inside the mount point" in line, line)
     check(not is_mounted(mnt), "something got mounted")
+
+
+def test_root_mounts_like_a_local_file_system(ctx):
+    """As root: allow_other, and devices and set-user-ID bits work (no nodev/nosuid); -o nodev,nosuid
+    brings libfuse's defaults back."""
+    from support import mount_options
+    m = ctx.mount(name="local")
+    options = mount_options(m.mnt)
+    check("nodev" not in options and "nosuid" not in options, "root mount options: %r" % sorted(options))
+    os.mknod(os.path.join(m.mnt, "null"), 0o666 | 0o020000, os.makedev(1, 3))
+    with open(os.path.join(m.mnt, "null"), "wb") as f:
+        f.write(b"into /dev/null")
+    m.umount()
+    m = ctx.mount(args=["-o", "nodev,nosuid"], name="restricted")
+    options = mount_options(m.mnt)
+    check({"nodev", "nosuid"} <= options, "-o nodev,nosuid gave %r" % sorted(options))
+    m.umount()

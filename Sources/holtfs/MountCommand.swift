@@ -19,7 +19,8 @@ struct MountCommand: ParsableCommand {
             the daemon; a second mount of the same database fails at once.
 
             Default FUSE options: default_permissions, fsname=holtfs, subtype=holtfs, and \
-            allow_other when run as root; -o adds to or overrides them.
+            allow_other,dev,suid when run as root; -o adds to or overrides them (-o nodev,nosuid \
+            restores libfuse's defaults).
             """)
 
     /// The sync modes `--sync` accepts.
@@ -161,26 +162,36 @@ struct MountSettings {
         var reason: String
     }
 
-    /// The defaults (`default_permissions`, `fsname=holtfs`, `subtype=holtfs`, `allow_other` for
-    /// root) merged with the comma-separated `userOptions`; a user option replaces a default of the
-    /// same name (the part before `=`).
+    /// The defaults (`default_permissions`, `fsname=holtfs`, `subtype=holtfs`; `allow_other`,
+    /// `dev`, `suid` for root) merged with the comma-separated `userOptions`; a user option replaces
+    /// a default of the same name (the part before `=`; `nodev` replaces `dev`, `nosuid` `suid`).
     ///
     /// - Throws: `OptionError` for an empty option or one with blanks.
     static func fuseOptions(userOptions: [String], isRoot: Bool) throws(OptionError) -> [String] {
         var result = ["default_permissions", "fsname=holtfs", "subtype=holtfs"]
-        if isRoot { result.append("allow_other") }
+        // As root, behave like a local file system: other users see the mount, and device nodes
+        // and set-user-ID bits work (libfuse mounts nodev,nosuid otherwise; creating a device node
+        // still needs CAP_MKNOD, and only root can make a root-owned set-user-ID file).
+        if isRoot { result += ["allow_other", "dev", "suid"] }
         for argument in userOptions {
             for option in argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                 guard !option.isEmpty else { throw OptionError(reason: "empty FUSE option in -o '\(argument)'") }
                 guard !option.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" }) else {
                     throw OptionError(reason: "bad FUSE option '\(option)'")
                 }
-                let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
-                result.removeAll { ($0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0) == name }
+                let name = optionName(option)
+                result.removeAll { optionName($0) == name }
                 result.append(option)
             }
         }
         return result
+    }
+
+    /// The name an option is known by when a later one overrides it: the part before `=`, with
+    /// a `no` prefix of `nodev`/`nosuid`/`noexec`/`noatime` removed so `nodev` overrides `dev`.
+    static func optionName(_ option: String) -> String {
+        let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
+        return ["nodev", "nosuid", "noexec", "noatime"].contains(name) ? String(name.dropFirst(2)) : name
     }
 
     /// The arguments that make `holtfs` serve these settings in the foreground, reporting on `readyFD`.
