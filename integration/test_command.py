@@ -331,3 +331,41 @@ def test_root_mounts_like_a_local_file_system(ctx):
     options = mount_options(m.mnt)
     check({"nodev", "nosuid"} <= options, "-o nodev,nosuid gave %r" % sorted(options))
     m.umount()
+
+
+def _fingerprint(db):
+    """{relative path: bytes} of the database's files, holtfs's own files and LOCK aside."""
+    out = {}
+    for dirpath, _, names in os.walk(db):
+        for n in names:
+            if n in ("LOCK", "holtfs.pid") or n.startswith("holtfs.log"):
+                continue
+            p = os.path.join(dirpath, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, db)] = f.read()
+    return out
+
+
+@needs_persistence
+def test_check_dump_stats_write_nothing_and_report_recovery(ctx):
+    """After a daemon crash, check/dump/stats replay the log but write nothing (no checkpoint),
+    and check and stats say what the replay did."""
+    m = ctx.mount()
+    for i in range(30):
+        with open(os.path.join(m.mnt, "f%02d" % i), "w") as f:
+            f.write("x" * i)
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    run(["fusermount3", "-u", "-z", m.mnt])
+    before = _fingerprint(m.db)
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 0, "check after a crash: exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))
+    check(any(line.startswith("holtfs: check %s: note: replayed" % m.db) for line in r.stdout.splitlines()),
+          "check does not report the replay: %r" % r.stdout)
+    r = run([ctx.holtfs, "stats", m.db])
+    check(r.returncode == 0 and "recovery: replayed" in r.stdout, "stats: %r %r" % (r.stdout, r.stderr))
+    r = run([ctx.holtfs, "dump", m.db])
+    check(r.returncode == 0 and "f29" in r.stdout, "dump: %r" % r.stderr)
+    after = _fingerprint(m.db)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    check(not changed, "offline commands changed %s" % changed)
