@@ -94,6 +94,7 @@ def test_mount_bad_options_fail_one_line(ctx):
     one_line_error(run([ctx.holtfs, "mount", "--sync", "sometimes", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "--cache-mb", "0", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "-o", "a,,b", ctx.path("x.db"), mnt]), "mount")
+    one_line_error(run([ctx.holtfs, "mount", "--max-file-size", "1.5G", ctx.path("x.db"), mnt]), "mount")
     # An option libfuse does not know is reported by the daemon through the parent.
     ctx._register_mount_cleanup(mnt, ctx.path("y.db"), [None])
     r = run([ctx.holtfs, "mount", "-o", "no_such_fuse_option_xyz", ctx.path("y.db"), mnt], timeout=30)
@@ -244,7 +245,8 @@ def test_umount_after_daemon_crash_reports_unclean_close(ctx):
 
 
 def test_sync_modes_and_read_only(ctx):
-    """--sync periodic/none and -o ro mount and serve; a read-only mount refuses writes with EROFS."""
+    """--sync periodic/none, --max-file-size and -o ro mount and serve: EFBIG past the limit, EROFS
+    for writes to a read-only mount."""
     import errno
     from support import expect_errno
     for args in (["--sync", "periodic", "--sync-interval-ms", "50"], ["--sync", "none"]):
@@ -254,6 +256,16 @@ def test_sync_modes_and_read_only(ctx):
         with open(os.path.join(m.mnt, "f")) as f:
             check(f.read() == "data", "read back failed with %r" % args)
         m.umount()
+    m = ctx.mount(args=["--max-file-size", "1M"], name="max")
+    path = os.path.join(m.mnt, "f")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        check(os.pwrite(fd, b"z", (1 << 20) - 1) == 1, "the last byte below the limit")
+        expect_errno(errno.EFBIG, os.pwrite, fd, b"z", 1 << 20)
+        expect_errno(errno.EFBIG, os.ftruncate, fd, (1 << 20) + 1)
+    finally:
+        os.close(fd)
+    m.umount()
     m = ctx.mount(args=["-o", "ro"], name="ro")
     expect_errno(errno.EROFS, os.mkdir, os.path.join(m.mnt, "d"))
     expect_errno(errno.EROFS, open, os.path.join(m.mnt, "f"), "w")

@@ -52,6 +52,11 @@ struct MountCommand: ParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "The engine's cache budget, in MiB.")
     var cacheMegabytes: Int = 256
 
+    @Option(
+        name: .customLong("max-file-size"),
+        help: ArgumentHelp("The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T).", valueName: "SIZE"))
+    var maxFileSizeArgument: String = "1T"
+
     @Option(name: .customLong("ready-fd"), help: .private)
     var readyDescriptor: Int32?
 
@@ -118,6 +123,9 @@ struct MountCommand: ParsableCommand {
         guard cacheMegabytes > 0, cacheMegabytes < 1 << 24 else {
             throw fail(mnt, "--cache-mb must be between 1 and \(1 << 24), not \(cacheMegabytes)")
         }
+        guard let maxFileSize = MountSettings.parseSize(maxFileSizeArgument), maxFileSize > 0 else {
+            throw fail(mnt, "--max-file-size must be a positive size like 4096, 64M or 1T, not '\(maxFileSizeArgument)'")
+        }
         let fuseOptions: [String]
         do { fuseOptions = try MountSettings.fuseOptions(userOptions: fuseOptionArguments, isRoot: geteuid() == 0) } catch {
             throw fail(mnt, error.reason)
@@ -131,7 +139,8 @@ struct MountCommand: ParsableCommand {
         return MountSettings(
             database: db, mountpoint: mnt, sync: sync, syncIntervalMilliseconds: syncIntervalMilliseconds,
             syncMode: syncMode, fuseOptions: fuseOptions, userFuseOptions: fuseOptionArguments,
-            logPath: logPath.map(Posix.absolute) ?? db + "/holtfs.log", cacheMegabytes: cacheMegabytes)
+            logPath: logPath.map(Posix.absolute) ?? db + "/holtfs.log", cacheMegabytes: cacheMegabytes,
+            maxFileSize: maxFileSize)
     }
 }
 
@@ -155,6 +164,22 @@ struct MountSettings {
     var logPath: String
     /// The engine's cache budget in MiB.
     var cacheMegabytes: Int
+    /// The largest file size in bytes.
+    var maxFileSize: UInt64
+
+    /// Bytes from `text`: digits with an optional binary suffix K, M, G or T (case-insensitive);
+    /// `nil` when malformed or past `UInt64`.
+    static func parseSize(_ text: String) -> UInt64? {
+        var digits = Substring(text)
+        var shift: UInt64 = 0
+        if let last = digits.last?.uppercased(), let index = ["K", "M", "G", "T"].firstIndex(of: last) {
+            shift = UInt64(10 * (index + 1))
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = UInt64(digits) else { return nil }
+        guard value <= UInt64.max >> shift else { return nil }
+        return value << shift
+    }
 
     /// A bad `-o` argument.
     struct OptionError: Error {
@@ -199,7 +224,8 @@ struct MountSettings {
         var arguments = [
             "mount", database, mountpoint, "--sync", sync.rawValue,
             "--sync-interval-ms", String(syncIntervalMilliseconds), "--log", logPath,
-            "--cache-mb", String(cacheMegabytes), "--foreground", "--ready-fd", String(readyFD),
+            "--cache-mb", String(cacheMegabytes), "--max-file-size", String(maxFileSize),
+            "--foreground", "--ready-fd", String(readyFD),
         ]
         for option in userFuseOptions { arguments += ["-o", option] }
         return arguments
