@@ -28,6 +28,9 @@ struct UmountCommand: ParsableCommand {
         func fail(_ reason: String) -> CommandFailure {
             CommandFailure(operation: "umount", path: mnt, reason: reason)
         }
+        guard timeout.isFinite, timeout > 0, timeout < 1e6 else {
+            throw fail("--timeout must be a positive number of seconds, not \(timeout)")
+        }
         // Resolve symlinks only when the path answers (a dead mount gives ENOTCONN).
         if MountTable.entry(at: mnt) == nil { mnt = Posix.canonical(mnt) }
         guard let entry = MountTable.entry(at: mnt) else { throw fail("not mounted") }
