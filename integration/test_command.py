@@ -98,7 +98,8 @@ def test_mount_bad_options_fail_one_line(ctx):
     # An option libfuse does not know is reported by the daemon through the parent.
     ctx._register_mount_cleanup(mnt, ctx.path("y.db"), [None])
     r = run([ctx.holtfs, "mount", "-o", "no_such_fuse_option_xyz", ctx.path("y.db"), mnt], timeout=30)
-    one_line_error(r, "mount")
+    line = one_line_error(r, "mount")
+    check("unknown option" in line, "libfuse's own explanation is missing: %r" % line)
     check(not is_mounted(mnt), "mounted despite a bad option")
 
 

@@ -93,6 +93,8 @@ struct MountServer {
         }
 
         let deviceBefore = (try? Posix.fileStatus(mnt).get())?.st_dev
+        // libfuse and fusermount3 explain a refusal on stderr, which in the daemon is the log.
+        let logOffsetBeforeMount = lseek(logDescriptor, 0, SEEK_END)
         let mount: HoltMount
         do {
             // HoltMount adds default_permissions, subtype=holtfs and allow_other (root) itself;
@@ -107,7 +109,8 @@ struct MountServer {
             logger.error("cannot mount: \(error)")
             try? tree.close()
             lock.record([("pid", String(getpid())), ("state", "closed")])
-            throw fail(mnt, error.description)
+            let explanation = readyDescriptor == nil ? [] : Self.foreignLines(of: settings.logPath, from: logOffsetBeforeMount)
+            throw fail(mnt, ([error.description] + explanation).joined(separator: ": "))
         }
         // Register before saying `mounted`: whoever sees that state can find the database from MNT.
         if case .failure(let error) = MountRegistry.register(mountpoint: mnt, database: db) {
@@ -150,6 +153,17 @@ struct MountServer {
             throw serveFailure
         }
         if let closeError { throw fail(db, "closing the database failed: \(closeError)") }
+    }
+
+    /// The lines of the log from `offset` on that this process's logger did not write (they
+    /// carry no ` holtfs[pid]: ` tag): what libfuse or fusermount3 printed on stderr.
+    private static func foreignLines(of path: String, from offset: off_t) -> [String] {
+        guard offset >= 0, let bytes = Posix.readFile(path), Int(offset) <= bytes.count else { return [] }
+        let tag = " holtfs[\(getpid())]: "
+        return String(decoding: bytes[Int(offset)...], as: UTF8.self).split(separator: "\n")
+            .map { String($0) }
+            .filter { !$0.isEmpty && !$0.contains(tag) }
+            .suffix(3)
     }
 
     /// Blocks SIGINT, SIGTERM and SIGHUP in this thread and so in every thread started later.
