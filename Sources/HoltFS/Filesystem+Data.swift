@@ -26,17 +26,17 @@ extension Filesystem {
         }
         guard last else { return }
         let orphanKey = ReservedKeys.orphan(file.ino)
-        try transact { () throws(FSError) -> (Batch, Void) in
+        let discarded = try transact { () throws(FSError) -> (Batch, Bool) in
             var batch = Batch()
             guard let bytes = try get(orphanKey), let record = try decodeRecord(bytes, at: orphanKey) else {
-                return (batch, ())
+                return (batch, false)
             }
             batch.guardValue(orphanKey, bytes)
             batch.delete(orphanKey)
             try discardStorage(of: record, into: &batch)
-            return (batch, ())
+            return (batch, true)
         }
-        try sweepGarbage()
+        if discarded { try sweepGarbage() }
     }
 
     // MARK: Reading
@@ -197,7 +197,20 @@ extension Filesystem {
             record.size = size
             return
         }
-        if size < record.size {
+        if size == 0 {
+            // All chunks go at once, at a cost independent of the file's size (swept later).
+            let data = ReservedKeys.dataPrefix(record.ino)
+            do {
+                if try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
+                    batch.renamePrefix(
+                        from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()),
+                        else: .busy)
+                }
+            } catch {
+                throw .engine(error)
+            }
+            record.isChunked = false
+        } else if size < record.size {
             let chunk = UInt64(Self.chunkSize)
             let lastKept = size % chunk == 0 ? size / chunk : size / chunk + 1  // first chunk to delete
             if size % chunk != 0 {
@@ -216,7 +229,6 @@ extension Filesystem {
                 guard page.count == 1024, let last = page.last else { break }
                 after = last.position
             }
-            if size == 0 { record.isChunked = false }
         }
         record.size = size
     }

@@ -1,4 +1,8 @@
 import HoltEngine
+import Synchronization
+
+/// The last nonce `Filesystem.garbageNonce()` handed out.
+private let lastGarbageNonce = Atomic<UInt64>(0)
 
 /// A node the kernel now holds one more lookup of, with its attributes.
 struct Entry: Equatable, Sendable {
@@ -226,14 +230,25 @@ extension Filesystem {
         let data = ReservedKeys.dataPrefix(record.ino)
         do {
             if record.isChunked, try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d")), else: .busy)
+                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()), else: .busy)
             }
             let xattrs = ReservedKeys.xattrPrefix(record.ino)
             if record.xattrs.contains(where: { $0.value == nil }), try tree.hasKeys(withPrefix: xattrs + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x")), else: .busy)
+                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x"), nonce: Self.garbageNonce()), else: .busy)
             }
         } catch {
             throw .engine(error)
+        }
+    }
+
+    /// A number no earlier discard used: the clock in nanoseconds, kept increasing within the process.
+    static func garbageNonce() -> UInt64 {
+        let now = UInt64(max(0, Self.now()))
+        while true {
+            let last = lastGarbageNonce.load(ordering: .relaxed)
+            let next = max(now, last + 1)
+            // Relaxed: only uniqueness matters, and the compare-exchange gives it.
+            if lastGarbageNonce.compareExchange(expected: last, desired: next, ordering: .relaxed).exchanged { return next }
         }
     }
 
