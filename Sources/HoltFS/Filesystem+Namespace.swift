@@ -154,7 +154,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.isDirectory`, `.engine`.
     func unlink(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact { () throws(FSError) -> (Batch, Void) in
+        try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Void) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -166,6 +166,7 @@ extension Filesystem {
             return (batch, ())
         }
         nodes.detach(parent: parent, name: name)
+        endNamespaceChange()
         try sweepGarbage()
     }
 
@@ -174,7 +175,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.notDirectory`, `.notEmpty`, `.engine`.
     func rmdir(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact { () throws(FSError) -> (Batch, Void) in
+        try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Void) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -186,6 +187,7 @@ extension Filesystem {
             return (batch, ())
         }
         nodes.detach(parent: parent, name: name)
+        endNamespaceChange()
         try sweepGarbage()
     }
 

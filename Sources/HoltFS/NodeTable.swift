@@ -58,6 +58,14 @@ final class NodeTable: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Bumped (inside the lock) by every move, detach and share: a reader that saw an old
+    /// location can tell that it changed, even when it changed back (ABA).
+    private let changes = Atomic<UInt64>(0)
+
+    /// How many times a node changed place so far (see `changes`).
+    var generation: UInt64 { changes.load(ordering: .sequentiallyConsistent) }
+
+    private func bump() { changes.wrappingAdd(1, ordering: .sequentiallyConsistent) }
 
     /// A table holding only the root, whose inode number is `rootIno`.
     init(rootIno: UInt64 = 1) {
@@ -156,6 +164,7 @@ final class NodeTable: Sendable {
             let key = ChildKey(parent: parent, name: name)
             guard let id = state.byName.removeValue(forKey: key) else { return }
             state.nodes[id]?.attached = false
+            bump()
         }
     }
 
@@ -165,6 +174,7 @@ final class NodeTable: Sendable {
         state.withLock { state in
             let from = ChildKey(parent: parent, name: name), to = ChildKey(parent: newParent, name: newName)
             guard from != to else { return }
+            bump()
             let moving = state.byName.removeValue(forKey: from)
             let displaced = state.byName.removeValue(forKey: to)
             if let moving {
@@ -204,6 +214,7 @@ final class NodeTable: Sendable {
             node.shared = true
             node.ino = ino
             node.lookups += 1
+            bump()
             state.nodes[id] = node
             state.byIno[ino] = id
             return id
