@@ -27,8 +27,15 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.nameTooLong`, `.notDirectory`, `.engine`.
     func lookup(_ parent: NodeID, _ name: [UInt8]) throws(FSError) -> Entry {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        let key = Self.childKey(of: try pathKey(parent), name: name)
-        guard let resolved = try resolve(key: key) else { throw .notFound }
+        var resolved: Resolved?
+        for _ in 0..<100 {
+            // A directory moved while we looked (its path changed): look again at its new path.
+            // Negative lookups are common, so unlike `resolve(_:)` this never waits for a change.
+            let generation = nodes.generation
+            resolved = try resolve(key: Self.childKey(of: try pathKey(parent), name: name))
+            if resolved != nil || nodes.generation == generation { break }
+        }
+        guard let resolved else { throw .notFound }
         let attributes = attributes(of: resolved)
         let node = nodes.remember(parent: parent, name: name, ino: attributes.ino, shared: resolved.isShared)
         return Entry(node: node, attributes: attributes)
