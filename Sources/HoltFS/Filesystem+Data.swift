@@ -6,10 +6,25 @@ extension Filesystem {
     /// Opens node `id` for reading or writing; returns the handle. The FUSE ops are `open` and
     /// (after `make`) `create`.
     ///
-    /// - Throws: `.isDirectory`, `.notFound`.
-    func open(_ id: NodeID) throws(FSError) -> UInt64 {
-        let resolved = try resolve(id)
+    /// A plain value opened for writing gets its record (and its real ino) now, so the open count
+    /// is kept under the ino that an unlink will look for.
+    ///
+    /// - Throws: `.isDirectory`, `.notFound`, `.engine`.
+    func open(_ id: NodeID, writable: Bool = false) throws(FSError) -> UInt64 {
+        var resolved = try resolve(id)
         guard !resolved.isDirectory else { throw .isDirectory }
+        if writable, case .plain = resolved.storage {
+            try transact { () throws(FSError) -> (Batch, Void) in
+                let current = try resolve(id)
+                var batch = Batch()
+                guard case .plain = current.storage else { return (batch, ()) }
+                let (key, record) = try materialize(current, now: Self.now(), into: &batch)
+                batch.put(key, record.encoded())
+                return (batch, ())
+            }
+            resolved = try resolve(id)
+            nodes.setIno(id, ino: attributes(of: resolved).ino)
+        }
         let ino = attributes(of: resolved).ino
         openFiles.withLock { $0[ino, default: 0] += 1 }
         return handles.openFile(.init(node: id, ino: ino))

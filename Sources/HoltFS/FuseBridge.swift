@@ -178,7 +178,8 @@ final class FuseBridge: Sendable {
         ops.open = { req, node, info in
             guard let req, let info else { return }
             reply(req) { () throws(FSError) in
-                info.pointee.fh = try bridge(req).filesystem.open(NodeID(rawValue: node))
+                let writable = info.pointee.flags & O_ACCMODE != O_RDONLY
+                info.pointee.fh = try bridge(req).filesystem.open(NodeID(rawValue: node), writable: writable)
                 // Every write goes through this daemon, so pages the kernel cached stay true.
                 info.pointee.keep_cache = 1
                 fuse_reply_open(req, info)

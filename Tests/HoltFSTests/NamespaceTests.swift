@@ -179,6 +179,18 @@ import Testing
         f.check()
     }
 
+    @Test func plainValueOpenForWritingSurvivesUnlinkUntilRelease() throws {
+        let f = try FSFixture(library: [.put(key: Array("p".utf8), value: [UInt8](repeating: 5, count: 40_000))])
+        let node = try f.node("p")
+        let handle = try f.fs.open(node, writable: true)
+        #expect(try f.fs.getattr(node).ino & Superblock.derivedInoBit == 0)
+        try f.unlink("p")
+        #expect(try f.fs.read(node, offset: 39_999, size: 5) == [5])
+        try f.fs.release(handle)
+        #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
+        f.check()
+    }
+
     @Test func orphansLeftByACrashAreReapedAtMount() throws {
         let f = try FSFixture()
         try f.create("f")
