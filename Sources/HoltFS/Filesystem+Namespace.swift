@@ -161,7 +161,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.isDirectory`, `.engine`.
     func unlink(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Void) in
+        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -170,9 +170,9 @@ extension Filesystem {
             var batch = Batch()
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: 0, into: &batch)
-            return (batch, ())
+            return (batch, removedAttributes(of: victim, now: now))
         }
-        nodes.detach(parent: parent, name: name)
+        nodes.detach(parent: parent, name: name, removed: removed)
         endNamespaceChange()
         try sweepGarbage()
     }
@@ -182,7 +182,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.notDirectory`, `.notEmpty`, `.engine`.
     func rmdir(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Void) in
+        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -191,11 +191,20 @@ extension Filesystem {
             var batch = Batch()
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: -1, into: &batch)
-            return (batch, ())
+            return (batch, removedAttributes(of: victim, now: now))
         }
-        nodes.detach(parent: parent, name: name)
+        nodes.detach(parent: parent, name: name, removed: removed)
         endNamespaceChange()
         try sweepGarbage()
+    }
+
+    /// What `stat` shows through a handle on a node after its last name went: the attributes it
+    /// had, with nlink 0 and ctime `now` (a directory or a closed file has no record left).
+    func removedAttributes(of victim: Resolved, now: Int64) -> Attributes {
+        var attributes = attributes(of: victim)
+        attributes.nlink = victim.isDirectory ? 0 : attributes.nlink - min(attributes.nlink, 1)
+        attributes.ctime = now
+        return attributes
     }
 
     /// Adds to `batch` the removal of the name `victim` was resolved at: the key goes; the inode

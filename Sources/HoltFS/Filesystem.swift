@@ -432,8 +432,14 @@ final class Filesystem: Sendable {
     // MARK: Attributes
 
     /// The attributes of node `id`. The corresponding FUSE op is `getattr`.
+    /// A node removed while the kernel holds it shows its last attributes with nlink 0.
     func getattr(_ id: NodeID) throws(FSError) -> Attributes {
-        attributes(of: try resolve(id))
+        do {
+            return attributes(of: try resolve(id))
+        } catch .notFound {
+            if let removed = nodes.node(id)?.removed { return removed }
+            throw .notFound
+        }
     }
 
     /// Forgets `count` kernel lookups of `id`. The corresponding FUSE op is `forget`.

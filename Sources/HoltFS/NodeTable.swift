@@ -35,6 +35,9 @@ final class NodeTable: Sendable {
         var attached: Bool
         /// Found by ino (`/i/<ino>`) rather than by path.
         var shared = false
+        /// For a detached node: what it looked like when its name went (nlink 0), shown when it
+        /// has no record left (a removed directory the kernel still holds open).
+        var removed: Attributes? = nil
     }
 
     /// Where a node's record is found.
@@ -158,12 +161,14 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// Marks the node at `name` in `parent` detached (its name is gone); it keeps its ino.
-    func detach(parent: NodeID, name: [UInt8]) {
+    /// Marks the node at `name` in `parent` detached (its name is gone); it keeps its ino and
+    /// remembers `removed`, its last attributes.
+    func detach(parent: NodeID, name: [UInt8], removed: Attributes? = nil) {
         state.withLock { state in
             let key = ChildKey(parent: parent, name: name)
             guard let id = state.byName.removeValue(forKey: key) else { return }
             state.nodes[id]?.attached = false
+            state.nodes[id]?.removed = removed
             bump()
         }
     }

@@ -175,8 +175,25 @@ import Testing
         try f.fs.release(handle)
         #expect(try f.tree.range(prefix: Array("/o/".utf8)).isEmpty)
         #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
-        expectError(.notFound) { try f.fs.getattr(node) }
+        // The kernel may still hold the node: it shows its last attributes, with no link.
+        #expect(try f.fs.getattr(node).nlink == 0)
+        expectError(.notFound) { try f.fs.read(node, offset: 0, size: 1) }
         f.check()
+    }
+
+    @Test func removedDirectoryStillAnswersStatWithNlinkZero() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        let node = try f.node("d")
+        let handle = try f.fs.opendir(node)
+        try f.rmdir("d")
+        let attributes = try f.fs.getattr(node)
+        #expect(attributes.kind == .directory && attributes.nlink == 0)
+        var names: [[UInt8]] = []
+        try f.fs.readdir(handle, offset: 0) { names.append($0.name); return true }
+        #expect(names.isEmpty)
+        expectError(.notFound) { try f.fs.make(node, Array("x".utf8), kind: .regular, permissions: 0o644, caller: .root) }
+        f.fs.releasedir(handle)
     }
 
     @Test func plainValueOpenForWritingSurvivesUnlinkUntilRelease() throws {
