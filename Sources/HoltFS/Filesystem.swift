@@ -97,7 +97,7 @@ final class Filesystem: Sendable {
         root.mtime = now
         root.ctime = now
         do {
-            root.nlink = 2 + UInt32(try countDirectoryRecords(tree: tree, key: []))
+            root.nlink = 2 + UInt32(try countSubdirectories(tree: tree, key: []))
             try tree.apply([.expect(key: [], old.map { .value($0) } ?? .absent), .put(key: [], value: root.encoded())])
         } catch {
             throw .engine(error)
@@ -108,7 +108,7 @@ final class Filesystem: Sendable {
     /// How many children of the directory at `key` are directories, with records or without (its
     /// nlink is 2 + this). A child that is a key with a value other than a directory record is a
     /// file even when keys lie below it.
-    static func countDirectoryRecords(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
+    static func countSubdirectories(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
         let prefix = childPrefix(of: key)
         var count = 0
         var after: [UInt8]? = nil
@@ -402,7 +402,7 @@ final class Filesystem: Sendable {
             record.mtime = openedAt
             record.ctime = now
             do {
-                record.nlink = 2 + UInt32(try Self.countDirectoryRecords(tree: tree, key: key))
+                record.nlink = 2 + UInt32(try Self.countSubdirectories(tree: tree, key: key))
             } catch {
                 throw .engine(error)
             }
