@@ -23,6 +23,12 @@ struct Batch {
         ops.append(.expect(key: key, value.map { .value($0) } ?? .absent))
     }
 
+    /// Guards that nothing lies below `key/`, as read earlier.
+    mutating func guardNoDescendants(_ key: [UInt8]) {
+        meanings[ops.count] = .some(nil)
+        ops.append(.expect(key: key, .noDescendants))
+    }
+
     /// Sets `key` to `value`.
     mutating func put(_ key: [UInt8], _ value: [UInt8]) { ops.append(.put(key: key, value: value)) }
 

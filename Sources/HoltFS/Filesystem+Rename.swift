@@ -61,7 +61,7 @@ extension Filesystem {
                     if target.isDirectory { targetParentDelta -= 1 }
                 } else {
                     batch.guardValue(targetKey, nil)
-                    batch.require(targetKey, .noDescendants, else: .busy)
+                    batch.guardNoDescendants(targetKey)
                 }
                 try move(source, from: sourceKey, to: targetKey, now: now, into: &batch)
                 if source.isDirectory {
