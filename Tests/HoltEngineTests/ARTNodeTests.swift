@@ -114,6 +114,26 @@ import Testing
         }
     }
 
+    @Test("Maximal keys with maximal values fill blobs and still fit")
+    func maximalEntries() throws {
+        let (index, source) = try ARTTest.make()
+        let oracle = SortedIndex()
+        let value = [UInt8](repeating: 0xEE, count: Tree.maxValueLength)
+        for first in UInt8(ascii: "a")...UInt8(ascii: "l") {
+            let key = [first] + [UInt8](repeating: first, count: Tree.maxKeyLength - 1)
+            try index.put(key, value)
+            _ = oracle.put(key, value)
+            let sibling = Array(key.dropLast()) + [UInt8(ascii: "Z")]
+            try index.put(sibling, value)
+            _ = oracle.put(sibling, value)
+        }
+        #expect(source.liveBlobs.count > 3)
+        try ARTTest.expectSame(index, oracle, seed: 0)
+        for (key, _) in oracle.entries { #expect(try index.remove(key) == value) }
+        #expect(source.liveBlobs == [index.root])
+        #expect(index.verify().isEmpty)
+    }
+
     @Test("Opening an existing root checks its header")
     func reopen() throws {
         let (index, source) = try ARTTest.make()

@@ -5,27 +5,30 @@ import Testing
 
 @Suite struct ARTPropertyTests {
     /// Runs `ops` random operations with small blobs (so splits and merges happen) and compares.
-    func run(seed: UInt64, ops: Int, capacity: Int, maxValue: Int, checkEvery: Int) throws {
+    func run(seed: UInt64, ops: Int, capacity: Int, maxValue: Int, checkEvery: Int, binary: Bool = false) throws {
         var rng = SeededGenerator(seed: seed)
         let (index, source) = try ARTTest.make(capacity: capacity)
         let oracle = SortedIndex()
         var known: [[UInt8]] = []
+        func newKey(_ rng: inout SeededGenerator) -> [UInt8] {
+            binary ? ARTTest.binaryKey(&rng) : ARTTest.pathKey(&rng)
+        }
         for step in 0..<ops {
             let roll = Int.random(in: 0..<100, using: &rng)
             if roll < 45 {
                 let key = known.isEmpty || Int.random(in: 0..<3, using: &rng) > 0
-                    ? ARTTest.pathKey(&rng) : known.randomElement(using: &rng)!
+                    ? newKey(&rng) : known.randomElement(using: &rng)!
                 let value = ARTTest.value(&rng, maxLength: maxValue)
                 let old = try index.put(key, value)
                 let expected = oracle.put(key, value)
                 if old != expected { Issue.record("seed \(seed) step \(step): put returned wrong old value"); return }
                 known.append(key)
             } else if roll < 65 {
-                let key = known.isEmpty || roll < 50 ? ARTTest.pathKey(&rng) : known.randomElement(using: &rng)!
+                let key = known.isEmpty || roll < 50 ? newKey(&rng) : known.randomElement(using: &rng)!
                 let old = try index.remove(key)
                 if old != oracle.remove(key) { Issue.record("seed \(seed) step \(step): remove disagrees"); return }
             } else if roll < 75 {
-                let key = known.isEmpty ? ARTTest.pathKey(&rng) : known.randomElement(using: &rng)!
+                let key = known.isEmpty ? newKey(&rng) : known.randomElement(using: &rng)!
                 let probe = roll < 70 ? key : Array(key.prefix(Int.random(in: 0...key.count, using: &rng)))
                 if try index.get(probe) != oracle.get(probe) { Issue.record("seed \(seed) step \(step): get disagrees"); return }
                 if try index.hasKeys(withPrefix: probe) != oracle.hasKeys(withPrefix: probe) {
@@ -35,7 +38,8 @@ import Testing
                 // moveKeys: from a prefix of a known key to a prefix that holds no keys.
                 guard let key = known.randomElement(using: &rng), key.count > 1 else { continue }
                 let from = Array(key.prefix(Int.random(in: 1..<key.count, using: &rng)))
-                var to = ARTTest.pathKey(&rng, depth: 2, longNames: false)
+                var to = binary ? ARTTest.binaryKey(&rng) : ARTTest.pathKey(&rng, depth: 2, longNames: false)
+                if to.isEmpty { continue }
                 if Bool.random(using: &rng) { to.append(UInt8(ascii: "/")) }
                 guard !from.starts(with: to), !to.starts(with: from), !oracle.hasKeys(withPrefix: to) else { continue }
                 try index.moveKeys(withPrefix: from, to: to)
@@ -89,5 +93,11 @@ import Testing
     @Test("Random ops over many small blobs match the oracle", arguments: ARTTest.seeds([11, 12, 13, 14]))
     func manyBlobs(seed: UInt64) throws {
         try run(seed: seed, ops: ARTTest.long ? 40_000 : 4_000, capacity: 64 * 1024, maxValue: 600, checkEvery: 500)
+    }
+
+    @Test("Random ops over binary keys (every byte value) match the oracle", arguments: ARTTest.seeds([51, 52]))
+    func binaryKeys(seed: UInt64) throws {
+        try run(seed: seed, ops: ARTTest.long ? 40_000 : 3_000, capacity: 16 * 1024, maxValue: 300, checkEvery: 500,
+                binary: true)
     }
 }

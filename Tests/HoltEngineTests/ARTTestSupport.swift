@@ -45,6 +45,14 @@ enum ARTTest {
         return key
     }
 
+    /// A key of 0...10 bytes from 1...255, often from a few values so keys share prefixes.
+    static func binaryKey(_ rng: inout SeededGenerator) -> [UInt8] {
+        let narrow = Bool.random(using: &rng)
+        return (0..<Int.random(in: 0...10, using: &rng)).map { _ in
+            narrow ? [1, 2, 0x7F, 0x80, 0xFF].randomElement(using: &rng)! : UInt8.random(in: 1...255, using: &rng)
+        }
+    }
+
     /// A value of 0...maxLength random bytes.
     static func value(_ rng: inout SeededGenerator, maxLength: Int = 40) -> [UInt8] {
         (0..<Int.random(in: 0...maxLength, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -75,4 +75,16 @@ import Testing
         _ = try roundTrip(file, count: 4, batched: true)
         try file.close()
     }
+
+    @Test func ourBugsTrapAndTheWorldThrows() async throws {
+        // EBADF from pread can only be a holt bug: a trap, not an error to handle.
+        await #expect(processExitsWith: .failure) {
+            let buffer = AlignedBuffer(count: 4096)
+            _ = try Syscall.pread(-1, buffer.pointer, count: 4096, offset: 0, "a closed descriptor")
+        }
+        // A missing file is the world: a typed error.
+        #expect(throws: HoltError.io(errno: ENOENT, operation: "open /nonexistent/holt/blobs")) {
+            try BlobFile.open(path: "/nonexistent/holt/blobs", create: false)
+        }
+    }
 }

@@ -96,10 +96,12 @@ extension StoreBufferManagerTests {
         try again.close()
     }
 
-    @Test func concurrentReadersSeeTheirBlobs() throws {
+    @Test(arguments: [1, 4])
+    func concurrentReadersSeeTheirBlobs(shards: Int) throws {
         let dir = StoreTemporaryDirectory()
         // 8 frames for 40 blobs: readers fault blobs in and evict each other all the time.
-        let store = try BufferManager.open(directory: dir.database, cacheBytes: 4 << 20, create: true)
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 4 << 20, create: true, shards: shards)
+        #expect(store.shardCount == shards)
         var ids: [BlobID] = []
         for _ in 0..<40 {
             let id = try store.allocate()
@@ -134,6 +136,78 @@ extension StoreBufferManagerTests {
         try store.checkpoint(root: nil, lsn: 2, user: [])
         #expect(store.verifyBlobs().isEmpty)
         #expect(store.invariantViolations() == [])
+        try store.close()
+    }
+}
+
+extension StoreBufferManagerTests {
+    @Test func statisticsCountHitsMissesAndBytes() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 2 << 20, create: true)  // 4 frames
+        var ids: [BlobID] = []
+        for _ in 0..<6 { ids.append(try store.allocate()) }  // 6 misses; 2 dirty write-outs
+        var stats = store.statistics
+        #expect(stats.cacheMisses == 6 && stats.cacheHits == 0)
+        #expect(stats.frames == 4 && stats.evictions == 2)
+        #expect(stats.blobsLive == 6)
+        #expect(stats.bytesWritten == 2 * BlobGeometry.blobSize)
+        #expect(store.dirtyBytes == 4 * BlobGeometry.blobSize)
+        try store.checkpoint(root: ids[0], lsn: 1, user: [])
+        stats = store.statistics
+        #expect(stats.bytesWritten == 6 * BlobGeometry.blobSize)
+        #expect(stats.fileBytes == 6 * BlobGeometry.blobSize)
+        #expect(store.dirtyBytes == 0)
+        _ = try store.version(of: ids[5])  // cached: a hit
+        #expect(store.statistics.cacheHits == 1)
+        _ = try store.version(of: ids[0])  // written out earlier: a miss and a read
+        stats = store.statistics
+        #expect(stats.cacheMisses == 7 && stats.bytesRead == BlobGeometry.blobSize)
+        #expect(stats.directIO)
+        try store.close()
+        #expect(throws: HoltError.closed) { try store.version(of: ids[0]) }
+    }
+
+    @Test func freedIdsWaitForTheNextCheckpoint() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 8 << 20, create: true)
+        let a = try store.allocate(), b = try store.allocate()
+        try store.free(a)
+        let c = try store.allocate()
+        #expect(c != a && c != b)
+        try store.checkpoint(root: b, lsn: 1, user: [])
+        #expect(try store.allocate() == a)
+        try store.close()
+    }
+}
+
+extension StoreBufferManagerTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] == "1"))
+    func measureCachedReads() throws {
+        let dir = StoreTemporaryDirectory()
+        let store = try BufferManager.open(directory: dir.database, cacheBytes: 32 << 20, create: true)
+        var ids: [BlobID] = []
+        for _ in 0..<32 { ids.append(try store.allocate()) }
+        let rounds = 200_000
+        let clock = ContinuousClock()
+        for threads in [1, 2] {
+            let group = DispatchGroup()
+            let elapsed = clock.measure {
+                for t in 0..<threads {
+                    group.enter()
+                    Thread.detachNewThread { [ids] in
+                        defer { group.leave() }
+                        var sum: UInt64 = 0
+                        for i in 0..<rounds {
+                            sum &+= (try? store.read(ids[(i + t) % ids.count]) { UInt64($0.load(fromByteOffset: 64, as: UInt8.self)) }) ?? 0
+                        }
+                        precondition(sum == 0)
+                    }
+                }
+                group.wait()
+            }
+            let perRead = elapsed / (rounds * threads) * threads
+            print("cached blob read (pin, closure, unpin), \(threads) thread(s): \(perRead) per read per thread")
+        }
         try store.close()
     }
 }

@@ -10,6 +10,14 @@ extension ARTIndex {
         case value(UnsafeRawBufferPointer)
         /// A Blob node referring to this child blob (the path must not end at an existing key).
         case blob(BlobID)
+        /// A copy of the subtree at this slot of a scratch page (the same rule as `.blob`).
+        case subtree(PageView, UInt16, cost: Int)
+
+        /// Whether the key is a path prefix (no terminator) rather than a key.
+        var isPath: Bool {
+            if case .value = self { return false }
+            return true
+        }
     }
 
     /// The result of one insert attempt in one blob.
@@ -57,8 +65,7 @@ extension ARTIndex {
     private func findInsertPoint(_ k: UnsafeBufferPointer<UInt8>, _ payload: Payload) throws(HoltError)
         -> (BlobID, UInt16, Int)
     {
-        let isPath: Bool
-        if case .blob = payload { isPath = true } else { isPath = false }
+        let isPath = payload.isPath
         var blob = root
         var i = 0
         var hops = 0
@@ -110,6 +117,7 @@ extension ARTIndex {
         switch payload {
         case .value(let v): ARTLayout.leafSize(suffix: length, value: v.count) + 4
         case .blob: ARTLayout.blobNodeSize + 4 + ARTLayout.chainCost(length)
+        case .subtree(_, _, let cost): cost + ARTLayout.chainCost(length)
         }
     }
 
@@ -117,9 +125,15 @@ extension ARTIndex {
     /// Blob node. Its top goes into `topSlot` when given.
     /// - Returns: The top slot, and the Blob node's slot (0 for a leaf).
     private static func writeTail(
-        _ page: MutablePageView, _ bytes: UnsafeBufferPointer<UInt8>, _ payload: Payload, topSlot: UInt16?
+        _ page: MutablePageView, _ bytes: UnsafeBufferPointer<UInt8>, _ payload: Payload, topSlot: UInt16?,
+        _ counters: inout ARTCounters
     ) throws(HoltError) -> (top: UInt16, blobNode: UInt16) {
         switch payload {
+        case .subtree(let scratch, let root, _):
+            let top = try SubtreeCopy.copy(from: scratch, root: root, skip: 0, into: page,
+                                           rootSlot: bytes.isEmpty ? topSlot : nil, counters: &counters)
+            if bytes.isEmpty { return (top, 0) }
+            return (try page.writeChain(Array(bytes)[...], child: top, topSlot: topSlot), 0)
         case .value(let v):
             let size = ARTLayout.leafSize(suffix: bytes.count, value: v.count)
             let slot: UInt16, offset: Int
@@ -157,7 +171,7 @@ extension ARTIndex {
         switch node.type {
         case .emptyRoot:
             guard v.freeBytes >= tailCost(rest, payload) + slack else { return .needRoom(tailCost(rest, payload) + slack) }
-            let (_, blobNode) = try writeTail(page, tail(i), payload, topSlot: slot)
+            let (_, blobNode) = try writeTail(page, tail(i), payload, topSlot: slot, &counters)
             return .done(old: nil, blobNode: blobNode)
 
         case .leaf:
@@ -178,7 +192,7 @@ extension ARTIndex {
                 suffix.withUnsafeBytes { page.writeLeaf(at: offset, suffix: $0, value: value) }
                 return .done(old: old, blobNode: 0)
             }
-            if case .blob = payload, m == rest { throw notEmpty }
+            if payload.isPath && m == rest { throw notEmpty }
             let oldByte: UInt8 = m < leaf.suffixLength ? v.u8(leaf.suffix + m) : 0
             let newByte: UInt8 = m < rest ? k[i + m] : 0
             let oldRest = oldByte == 0 ? 0 : leaf.suffixLength - m - 1
@@ -192,7 +206,7 @@ extension ARTIndex {
                            suffix: UnsafeRawBufferPointer(start: v.base + leaf.suffix + m + 1, count: oldRest),
                            value: UnsafeRawBufferPointer(start: v.base + leaf.value, count: leaf.valueLength))
             counters.bytesCopied += oldRest + leaf.valueLength
-            let (newSlot, blobNode) = try writeTail(page, tail(newByte == 0 ? k.count : i + m + 1), payload, topSlot: nil)
+            let (newSlot, blobNode) = try writeTail(page, tail(newByte == 0 ? k.count : i + m + 1), payload, topSlot: nil, &counters)
             try branch(page, slot, k, i, m, (oldByte, oldSlot), (newByte, newSlot))
             return .done(old: nil, blobNode: blobNode)
 
@@ -209,7 +223,7 @@ extension ARTIndex {
             if m + 1 < prefix.length {
                 lower = try page.writeChain(bytes[(m + 1)...], child: prefix.child, topSlot: nil)
             }
-            let (newSlot, blobNode) = try writeTail(page, tail(newByte == 0 ? k.count : i + m + 1), payload, topSlot: nil)
+            let (newSlot, blobNode) = try writeTail(page, tail(newByte == 0 ? k.count : i + m + 1), payload, topSlot: nil, &counters)
             try branch(page, slot, k, i, m, (oldByte, lower), (newByte, newSlot))
             return .done(old: nil, blobNode: blobNode)
 
@@ -218,7 +232,7 @@ extension ARTIndex {
             let newRest = byte == 0 ? 0 : rest - 1
             let need = tailCost(newRest, payload) + ARTLayout.node256Size + slack
             guard v.freeBytes >= need else { return .needRoom(need) }
-            let (newSlot, blobNode) = try writeTail(page, tail(byte == 0 ? k.count : i + 1), payload, topSlot: nil)
+            let (newSlot, blobNode) = try writeTail(page, tail(byte == 0 ? k.count : i + 1), payload, topSlot: nil, &counters)
             try page.addChild(slot, byte, newSlot)
             return .done(old: nil, blobNode: blobNode)
 

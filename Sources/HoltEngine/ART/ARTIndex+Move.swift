@@ -1,11 +1,12 @@
 /// Prefix moves: detaching the subtree of the keys that start with one prefix and attaching it
 /// under another, at a cost set by the path lengths and at most one blob's bytes.
 ///
-/// The subtree is detached as a child blob: when it already is one (a Blob node stands at the
-/// prefix), its Blob node is relinked; otherwise its nodes inside their blob (at most that
-/// blob's bytes; child blobs below are carried by reference) are copied into a new holding blob.
-/// The holding blob is attached under the new prefix by a Blob node, and inlined into its new
-/// parent when small.
+/// When a Blob node stands at the prefix, the subtree already is a child blob and its Blob node
+/// is simply relinked. Otherwise the subtree's nodes inside their blob (at most that blob's
+/// bytes; child blobs below are carried by reference) are copied out: a small subtree into a
+/// scratch page in memory and from there straight under the new position, a big one into a new
+/// holding blob that is attached under the new prefix by a Blob node (and inlined into its new
+/// parent when that has room).
 extension ARTIndex {
     func moveKeys(withPrefix from: [UInt8], to: [UInt8]) throws(HoltError) {
         guard !from.isEmpty, !to.isEmpty, !from.starts(with: to), !to.starts(with: from) else {
@@ -16,39 +17,72 @@ extension ARTIndex {
         }
         // Check the destination first: a failed attach after the detach would lose the keys.
         guard try !hasKeys(withPrefix: to) else { throw Self.notEmpty }
-        let detached = try from.withUnsafeBufferPointer { (k) throws(HoltError) -> BlobID? in
+        let detached = try from.withUnsafeBufferPointer { (k) throws(HoltError) -> Detached? in
             guard let (path, skip) = try walkPath(k, exact: false) else { return nil }
             let target = path[path.count - 1]
-            let reference = try source.read(target.blob) { (raw) throws(HoltError) -> BlobID? in
+            let (reference, cost) = try source.read(target.blob) { (raw) throws(HoltError) -> (BlobID?, Int) in
                 let page = PageView(base: raw, id: target.blob)
                 let node = try page.node(target.slot)
-                return node.type == .blob ? page.blobChild(node) : nil
+                if node.type == .blob { return (page.blobChild(node), 0) }
+                return (nil, try SubtreeCopy.cost(of: target.slot, in: page))
             }
-            let moved: BlobID
+            let moved: Detached
             if let reference {
-                moved = reference
+                moved = .blob(reference)
+            } else if cost <= (dataEnd - ARTLayout.slotTable) / Self.mergeDivisor {
+                // Small: carry it in memory and copy it straight under its new position.
+                let scratch = ScratchPage(room: cost)
+                try source.write(target.blob) { (raw) throws(HoltError) in
+                    let page = MutablePageView(base: raw, id: target.blob)
+                    let top = try SubtreeCopy.copy(from: page.view, root: target.slot, skip: skip, into: scratch.mutable,
+                                                   rootSlot: nil, counters: &counters)
+                    scratch.mutable.setRoot(top)
+                    for c in try page.view.childSlots(try page.view.node(target.slot)) { try page.freeSubtree(c) }
+                }
+                moved = .scratch(scratch)
             } else {
-                moved = try source.allocate()
-                try source.write(moved) { (holdRaw) throws(HoltError) in
-                    let hold = MutablePageView(base: holdRaw, id: moved)
-                    hold.format(dataEnd: dataEnd)
+                let hold = try source.allocate()
+                try source.write(hold) { (holdRaw) throws(HoltError) in
+                    let holdPage = MutablePageView(base: holdRaw, id: hold)
+                    holdPage.format(dataEnd: dataEnd)
                     try source.write(target.blob) { (raw) throws(HoltError) in
                         let page = MutablePageView(base: raw, id: target.blob)
-                        let top = try SubtreeCopy.copy(from: page.view, root: target.slot, skip: skip, into: hold,
+                        let top = try SubtreeCopy.copy(from: page.view, root: target.slot, skip: skip, into: holdPage,
                                                        rootSlot: nil, counters: &counters)
-                        hold.setRoot(top)
+                        holdPage.setRoot(top)
                         for c in try page.view.childSlots(try page.view.node(target.slot)) { try page.freeSubtree(c) }
                     }
                 }
+                moved = .blob(hold)
             }
             let top = try unlink(path)
             try mergeAfterUnlink(path, top)
             return moved
         }
-        guard let detached else { return }
-        let (_, parent, node) = try to.withUnsafeBufferPointer { (k) throws(HoltError) in
-            try insert(k, .blob(detached))
+        switch detached {
+        case nil:
+            return
+        case .blob(let child):
+            let (_, parent, node) = try to.withUnsafeBufferPointer { (k) throws(HoltError) in
+                try insert(k, .blob(child))
+            }
+            try mergeIfSmall(parent: parent, slot: node, child: child)
+        case .scratch(let scratch):
+            let view = scratch.view
+            let cost = try SubtreeCopy.cost(of: view.rootSlot, in: view)
+            _ = try to.withUnsafeBufferPointer { (k) throws(HoltError) in
+                try withExtendedLifetime(scratch) { () throws(HoltError) in
+                    try insert(k, .subtree(view, view.rootSlot, cost: cost))
+                }
+            }
         }
-        try mergeIfSmall(parent: parent, slot: node, child: detached)
+    }
+
+    /// A detached subtree on its way to its new position.
+    private enum Detached {
+        /// In a child blob of its own.
+        case blob(BlobID)
+        /// Small, in memory.
+        case scratch(ScratchPage)
     }
 }

@@ -4,8 +4,11 @@ extension ARTIndex {
     /// One node on a path from the root: where it is, and the byte of the edge taken out of it
     /// (-1 for Prefix and Blob nodes, and for the last node).
     struct PathStep {
+        /// The node's blob.
         var blob: BlobID
+        /// The node's slot.
         var slot: UInt16
+        /// The key byte of the edge taken out of the node, or -1.
         var byte: Int
     }
 

@@ -63,7 +63,7 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
 
     /// Changes one byte of a blob (corruption tests).
     func flip(_ id: BlobID, at offset: Int, xor mask: UInt8) {
-        guard let frame = frames[id] else { return }
+        guard let frame = frames[id], offset >= 0, offset < BlobGeometry.blobSize else { return }
         let p = frame.advanced(by: offset).assumingMemoryBound(to: UInt8.self)
         p.pointee ^= mask
     }

@@ -53,6 +53,18 @@ extension MutablePageView {
             set16(o + 258 + 2 * count, child)
             set8(o, UInt8(count + 1))
             return
+        case .node4 where count < 4, .node16 where count < 16:
+            // Room in place: shift the larger keys and children up by one.
+            let (keys, slots) = node.type == .node4 ? (o + 1, o + 8) : (o + 2, o + 18)
+            var at = count
+            while at > 0 && v.u8(keys + at - 1) > byte { at -= 1 }
+            if at > 0 && v.u8(keys + at - 1) == byte { throw v.corrupted("child \(byte) exists in slot \(slot)") }
+            move(from: keys + at, to: keys + at + 1, length: count - at)
+            move(from: slots + 2 * at, to: slots + 2 * at + 2, length: 2 * (count - at))
+            set8(keys + at, byte)
+            set16(slots + 2 * at, child)
+            set8(o, UInt8(count + 1))
+            return
         case .node4, .node16, .node48:
             break
         default:

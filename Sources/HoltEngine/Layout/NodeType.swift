@@ -74,7 +74,10 @@ enum ARTLayout {
 
 /// A node as found through the slot table: its kind, where its bytes start, and its slot.
 struct NodeRef {
+    /// The node's kind.
     var type: NodeType
+    /// The offset of its first byte in the blob.
     var offset: Int
+    /// Its slot.
     var slot: UInt16
 }

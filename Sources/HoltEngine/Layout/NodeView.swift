@@ -14,27 +14,41 @@ struct PageView {
     /// The blob, for error messages.
     let id: BlobID
 
+    // Little-endian loads at a byte offset of the frame (callers bounds-check the offset).
+    /// The byte at `o`.
     @inline(__always) func u8(_ o: Int) -> UInt8 { base.load(fromByteOffset: o, as: UInt8.self) }
+    /// The `u16` at `o`.
     @inline(__always) func u16(_ o: Int) -> UInt16 {
         UInt16(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt16.self))
     }
+    /// The `u32` at `o`.
     @inline(__always) func u32(_ o: Int) -> UInt32 {
         UInt32(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt32.self))
     }
+    /// The `u64` at `o`.
     @inline(__always) func u64(_ o: Int) -> UInt64 {
         UInt64(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt64.self))
     }
 
-    // MARK: Header
+    // MARK: Header (fields as in docs/FORMAT.md; not trusted before `validateHeader()`)
 
+    /// "HART" in a formatted blob.
     var magic: UInt32 { u32(ARTLayout.header + ARTLayout.magicField) }
+    /// The ART format version.
     var version: UInt32 { u32(ARTLayout.header + ARTLayout.versionField) }
+    /// The slot of the blob's root node.
     var rootSlot: UInt16 { u16(ARTLayout.header + ARTLayout.rootField) }
+    /// Entries in the slot table, slot 0 included.
     var slotCount: Int { Int(u16(ARTLayout.header + ARTLayout.slotCountField)) }
+    /// The first free slot, or 0.
     var freeSlotHead: UInt16 { u16(ARTLayout.header + ARTLayout.freeSlotHeadField) }
+    /// The length of the free-slot list.
     var freeSlotCount: Int { Int(u16(ARTLayout.header + ARTLayout.freeSlotCountField)) }
+    /// The lowest byte of node data (the bump pointer).
     var dataLow: Int { Int(u32(ARTLayout.header + ARTLayout.dataLowField)) }
+    /// The end of the data area.
     var dataEnd: Int { Int(u32(ARTLayout.header + ARTLayout.dataEndField)) }
+    /// Bytes of freed nodes not yet reclaimed by compaction.
     var deadBytes: Int { Int(u32(ARTLayout.header + ARTLayout.deadBytesField)) }
     /// The first byte after the slot table.
     var slotTableEnd: Int { ARTLayout.slotTable + 4 * slotCount }
@@ -252,13 +266,18 @@ struct MutablePageView {
     /// The same page, for reading.
     @inline(__always) var view: PageView { PageView(base: UnsafeRawPointer(base), id: id) }
 
+    // Little-endian stores at a byte offset of the frame.
+    /// Stores a byte.
     @inline(__always) func set8(_ o: Int, _ v: UInt8) { base.storeBytes(of: v, toByteOffset: o, as: UInt8.self) }
+    /// Stores a `u16`.
     @inline(__always) func set16(_ o: Int, _ v: UInt16) {
         base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt16.self)
     }
+    /// Stores a `u32`.
     @inline(__always) func set32(_ o: Int, _ v: UInt32) {
         base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
     }
+    /// Stores a `u64`.
     @inline(__always) func set64(_ o: Int, _ v: UInt64) {
         base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self)
     }
@@ -285,18 +304,24 @@ struct MutablePageView {
         (base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: length)
     }
 
-    // MARK: Header
+    // MARK: Header (setters of the fields `PageView` reads)
 
+    /// Sets the root slot.
     func setRoot(_ slot: UInt16) { set16(ARTLayout.header + ARTLayout.rootField, slot) }
+    /// Sets the slot-table length.
     func setSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.slotCountField, UInt16(truncatingIfNeeded: n)) }
+    /// Sets the head of the free-slot list.
     func setFreeSlotHead(_ s: UInt16) { set16(ARTLayout.header + ARTLayout.freeSlotHeadField, s) }
+    /// Sets the length of the free-slot list.
     func setFreeSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.freeSlotCountField, UInt16(truncatingIfNeeded: n)) }
+    /// Sets the bump pointer.
     func setDataLow(_ n: Int) { set32(ARTLayout.header + ARTLayout.dataLowField, UInt32(truncatingIfNeeded: n)) }
+    /// Sets the dead-byte count.
     func setDeadBytes(_ n: Int) { set32(ARTLayout.header + ARTLayout.deadBytesField, UInt32(truncatingIfNeeded: n)) }
 
     /// Writes an empty ART header over the whole ART part of the blob; the root is left unset.
     func format(dataEnd: Int) {
-        zero(ARTLayout.header, BlobGeometry.blobSize - ARTLayout.header)
+        zero(ARTLayout.header, dataEnd - ARTLayout.header)
         set32(ARTLayout.header + ARTLayout.magicField, ARTLayout.magic)
         set32(ARTLayout.header + ARTLayout.versionField, ARTLayout.formatVersion)
         set32(ARTLayout.header + ARTLayout.dataEndField, UInt32(dataEnd))
@@ -451,6 +476,29 @@ struct MutablePageView {
         }
         throw v.corrupted("no child \(byte) to replace in slot \(node.slot)")
     }
+}
+
+/// A page in ordinary memory, not a blob: where a small detached subtree waits during a
+/// prefix move before it is copied under its new position.
+final class ScratchPage {
+    /// The page's bytes (`dataEnd` of them).
+    let base: UnsafeMutableRawPointer
+    /// The end of its data area.
+    let dataEnd: Int
+
+    /// A formatted, empty page with room for `bytes` of nodes and slots.
+    init(room bytes: Int) {
+        dataEnd = ARTLayout.align8(ARTLayout.slotTable + bytes + 64)
+        base = .allocate(byteCount: dataEnd, alignment: 8)
+        mutable.format(dataEnd: dataEnd)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The page for writing.
+    var mutable: MutablePageView { MutablePageView(base: base, id: BlobID(rawValue: 0)) }
+    /// The page for reading.
+    var view: PageView { PageView(base: UnsafeRawPointer(base), id: BlobID(rawValue: 0)) }
 }
 
 #if canImport(Glibc)

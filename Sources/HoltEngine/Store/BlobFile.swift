@@ -57,8 +57,14 @@ final class BlobFile: @unchecked Sendable {
         let flags = O_RDWR | (create ? O_CREAT : 0)
         var fd: Int32
         var isDirect = true
-        do {
+        do throws(HoltError) {
             fd = try Syscall.open(path, flags: flags | curing_o_direct())
+            // Some file systems take the flag at open and refuse the I/O: probe one aligned block.
+            let probe = AlignedBuffer(count: AlignedBuffer.alignment)
+            if try !Syscall.directReadWorks(fd, probe.pointer, count: probe.count, path) {
+                try Syscall.close(fd)
+                throw .io(errno: EINVAL, operation: "O_DIRECT read \(path)")
+            }
         } catch .io(errno: EINVAL, _) {
             // The file system does not do O_DIRECT (older tmpfs, some FUSE file systems).
             fd = try Syscall.open(path, flags: flags)

@@ -142,6 +142,9 @@ struct BlobMap {
             throw .corrupted(what: what, reason: "bad checksum")
         }
         guard r.load(UInt32.self, at: 0) == magic else { throw .corrupted(what: what, reason: "bad magic") }
+        if let version = r.load(UInt32.self, at: 4), version != Manifest.formatVersion {
+            throw .unsupportedFormat(version: version)
+        }
         guard r.load(UInt64.self, at: 8) == generation else {
             throw .corrupted(what: what, reason: "generation \(r.load(UInt64.self, at: 8) ?? 0), expected \(generation)")
         }

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,56 +35,86 @@ struct StoreStatistics: Sendable, Equatable {
 /// checkpoint does not use (shadow paging), fsyncs, writes the blob map `MAP.<generation>`, then
 /// the manifest: a crash at any moment leaves the previous checkpoint whole.
 ///
-/// The cache holds at most `cacheBytes / blobSize` frames (at least 4). On a miss the CLOCK hand
-/// picks a clean unpinned frame; when every unpinned frame is dirty, one is written to a fresh
-/// slot first (allowed by shadow paging: the durable checkpoint is untouched), so a database
-/// much larger than the cache works between checkpoints too. Only when every frame is pinned or
-/// busy does the cache grow past its budget (bounded by the number of concurrent pins).
+/// The page table is sharded by blob id so reader threads do not meet on one lock: each shard
+/// owns its share of the frame budget (`cacheBytes / blobSize` frames in all, at least 4), its
+/// table and its CLOCK hand. On a miss the hand picks a clean unpinned frame; when every
+/// unpinned frame of the shard is dirty, a few are written to fresh slots first (one io_uring
+/// batch; allowed by shadow paging: the durable checkpoint is untouched), so a database much
+/// larger than the cache works between checkpoints too. Only when every frame of a shard is
+/// pinned or busy does the shard grow past its budget (bounded by the number of concurrent pins).
 ///
 /// Invariants:
-/// 1. `table[b] == f` ⇔ `frames[f].blob == b`.
-/// 2. A frame is dirty only while its blob's bytes are not yet in `map`'s slot for it.
+/// 1. In a shard, `table[b] == f` ⇔ `frames[f].blob == b`; blob `b` lives only in shard
+///    `shardIndex(b)`.
+/// 2. A frame is clean only when its blob's bytes are in the map's slot for it.
 /// 3. The durable checkpoint's slots are never written (see `BlobMap`).
 /// 4. After `failed` is set no byte is written to any file again.
 ///
-/// `@unchecked Sendable`: every mutable field lives in `state`, read and written only under
-/// `monitor`; frame memory is immutable in address, its bytes are guarded by the pin protocol
-/// (`Frame`); `file` and `manifest` are used by the checkpointing thread (`manifest` only by it)
-/// and `BlobFile` itself is thread-safe. What it relies on from the caller (the `BlobSource`
-/// contract): `write`, `allocate`, `free` and `checkpoint` come from one thread at a time and
-/// never beside a `read`.
+/// Lock order: a shard's monitor, then `core`; never two shard monitors at once, never a shard
+/// monitor while holding `core`. No lock is held across I/O.
+///
+/// `@unchecked Sendable`: every mutable field lives in a shard's `state` (guarded by the shard's
+/// monitor), in `core` (a `Mutex`) or in an `Atomic`; frame memory is immutable in address and
+/// its bytes are guarded by the pin protocol (`Frame`); `manifest` is used only by the
+/// checkpointing thread, and `BlobFile` itself is thread-safe. What it relies on from the caller
+/// (the `BlobSource` contract): `write`, `allocate`, `free` and `checkpoint` come from one
+/// thread at a time and never beside a `read` (`checkpoint` may run beside reads).
 final class BufferManager: BlobSource, @unchecked Sendable {
     /// The database directory.
     let directory: String
-    /// The frame budget (`cacheBytes / blobSize`, at least 4).
+    /// The frame budget (`cacheBytes / blobSize`, at least 4), split among the shards.
     let capacity: Int
     private let file: BlobFile
     private let manifest: Manifest
-    private let monitor = Monitor()
-    /// Guarded by `monitor`.
-    private var state: State
+    private let shards: [Shard]
+    /// The blob map and the current anchor.
+    private let core: Mutex<Core>
+    /// Set after a failed write or fsync: every later write is refused.
+    private let failed = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
+    /// Byte counters; relaxed: they order nothing, they are only summed for `statistics`.
+    private let bytesRead = Atomic<Int>(0)
+    private let bytesWritten = Atomic<Int>(0)
 
-    /// Everything mutable, guarded by `monitor`.
-    private struct State {
+    /// What all shards share, guarded by `core`.
+    private struct Core: ~Copyable {
+        var map: BlobMap
+        var anchor: Anchor
+    }
+
+    /// One part of the page table: its frames, table and CLOCK hand.
+    ///
+    /// `@unchecked Sendable`: `state` is read and written only under `monitor`.
+    private final class Shard: @unchecked Sendable {
+        let monitor = Monitor()
+        /// This shard's frame budget.
+        let capacity: Int
+        /// Guarded by `monitor`.
+        var state = ShardState()
+
+        init(capacity: Int) { self.capacity = capacity }
+    }
+
+    /// The mutable part of a shard, guarded by its monitor.
+    private struct ShardState {
         var frames: [Frame] = []
         var table: [BlobID: FrameIndex] = [:]
         var hand = 0
-        var map: BlobMap
-        var anchor: Anchor
         var dirtyCount = 0
-        /// Blob writes under way outside the lock (a checkpoint waits for them).
+        /// Blob writes of this shard's frames under way outside the lock (a checkpoint waits).
         var writesInFlight = 0
-        var failed = false
-        var closed = false
-        var statistics = StoreStatistics()
+        var hits = 0
+        var misses = 0
+        var evictions = 0
     }
 
-    private init(directory: String, capacity: Int, file: BlobFile, manifest: Manifest, map: BlobMap) {
+    private init(directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap) {
         self.directory = directory
         self.capacity = capacity
         self.file = file
         self.manifest = manifest
-        self.state = State(map: map, anchor: manifest.current)
+        self.shards = (0..<shards).map { i in Shard(capacity: capacity / shards + (i < capacity % shards ? 1 : 0)) }
+        self.core = Mutex(Core(map: map, anchor: manifest.current))
     }
 
     // MARK: Opening and closing
@@ -94,10 +125,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Parameters:
     ///   - cacheBytes: The frame budget in bytes.
     ///   - useIOUring: `false` forces pread/pwrite (for tests and measurements).
+    ///   - shards: How many shards the page table has (default: one per 32 frames, 1...16).
     /// - Throws: `.notADatabase` (no manifest and not `create`), `.corrupted` (both manifest
     ///   slots bad, the map bad or missing), `.unsupportedFormat`, `.io`.
     static func open(
-        directory: String, cacheBytes: Int, create: Bool, useIOUring: Bool = true
+        directory: String, cacheBytes: Int, create: Bool, useIOUring: Bool = true, shards: Int? = nil
     ) throws(HoltError) -> BufferManager {
         let capacity = max(4, cacheBytes / BlobGeometry.blobSize)
         let blobsPath = directory + "/blobs"
@@ -127,15 +159,22 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             let entries = try BlobMap.read(directory: directory, anchor: anchor)
             guard Syscall.exists(blobsPath) else { throw .corrupted(what: "blob file", reason: "missing") }
             let file = try BlobFile.open(path: blobsPath, create: false, useIOUring: useIOUring)
-            let map = BlobMap(durable: entries, nextID: anchor.nextBlobID, fileSlots: try file.slotCount())
-            // Maps of a checkpoint that never became durable, or of the one before this.
-            var removed = false
-            for generation in [anchor.generation + 1, anchor.generation &- 1] where generation != UInt64.max {
-                let stale = BlobMap.path(directory: directory, generation: generation)
-                if Syscall.exists(stale) { try Syscall.unlink(stale); removed = true }
+            do throws(HoltError) {
+                let map = BlobMap(durable: entries, nextID: anchor.nextBlobID, fileSlots: try file.slotCount())
+                // Maps of a checkpoint that never became durable, or of the one before this.
+                var removed = false
+                for generation in [anchor.generation + 1, anchor.generation &- 1] where generation != UInt64.max {
+                    let stale = BlobMap.path(directory: directory, generation: generation)
+                    if Syscall.exists(stale) { try Syscall.unlink(stale); removed = true }
+                }
+                if removed { try Syscall.fsyncDirectory(directory) }
+                let shardCount = max(1, min(shards ?? min(16, capacity / 32), capacity / 2))
+                return BufferManager(
+                    directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map)
+            } catch {
+                try? file.close()
+                throw error
             }
-            if removed { try Syscall.fsyncDirectory(directory) }
-            return BufferManager(directory: directory, capacity: capacity, file: file, manifest: manifest, map: map)
         } catch {
             try? manifest.close()
             throw error
@@ -143,7 +182,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     }
 
     deinit {
-        if !state.closed {
+        if !closed.load(ordering: .sequentiallyConsistent) {
             try? file.close()
             try? manifest.close()
         }
@@ -152,12 +191,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Closes the files. Dirty blobs not checkpointed are dropped (the log redoes them).
     /// Later calls throw `.closed`.
     func close() throws(HoltError) {
-        let wasClosed = monitor.withLock { () -> Bool in
-            defer { state.closed = true }
-            while state.writesInFlight > 0 { monitor.wait() }
-            return state.closed
+        if closed.exchange(true, ordering: .sequentiallyConsistent) { return }
+        for shard in shards {
+            shard.monitor.withLock { while shard.state.writesInFlight > 0 { shard.monitor.wait() } }
         }
-        if wasClosed { return }
         try file.close()
         try manifest.close()
     }
@@ -165,25 +202,38 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     // MARK: What is there
 
     /// The last durable checkpoint: its root, log position (`checkpointLSN`) and `user` bytes.
-    var anchor: Anchor { monitor.withLock { state.anchor } }
+    var anchor: Anchor { core.withLock { $0.anchor } }
 
     /// The bytes of dirty frames (what the next checkpoint will write, at least).
-    var dirtyBytes: Int { monitor.withLock { state.dirtyCount * BlobGeometry.blobSize } }
+    var dirtyBytes: Int {
+        shards.reduce(0) { sum, shard in sum + shard.monitor.withLock { shard.state.dirtyCount } } * BlobGeometry.blobSize
+    }
 
     /// The store's counters now.
     var statistics: StoreStatistics {
-        let fileBytes = (try? file.size()) ?? 0
-        return monitor.withLock {
-            var result = state.statistics
-            let cachedOnly = state.table.keys.filter { state.map.entry($0) == nil }.count
-            result.blobsLive = state.map.count + cachedOnly
-            result.fileBytes = fileBytes
-            result.frames = state.frames.count
-            result.directIO = file.isDirect
-            result.ioUring = file.usesIOUring
-            return result
+        var result = StoreStatistics()
+        var cachedOnly = 0
+        for shard in shards {
+            shard.monitor.withLock {
+                result.cacheHits += shard.state.hits
+                result.cacheMisses += shard.state.misses
+                result.evictions += shard.state.evictions
+                result.frames += shard.state.frames.count
+                let blobs = Array(shard.state.table.keys)
+                cachedOnly += core.withLock { core in blobs.filter { core.map.entry($0) == nil }.count }
+            }
         }
+        result.blobsLive = core.withLock { $0.map.count } + cachedOnly
+        result.bytesRead = bytesRead.load(ordering: .relaxed)
+        result.bytesWritten = bytesWritten.load(ordering: .relaxed)
+        result.fileBytes = (try? file.size()) ?? 0
+        result.directIO = file.isDirect
+        result.ioUring = file.usesIOUring
+        return result
     }
+
+    /// The number of page-table shards.
+    var shardCount: Int { shards.count }
 
     // MARK: BlobSource
 
@@ -191,48 +241,50 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Throws: `.corrupted(what: "blob N", ...)` when it cannot be read back as written,
     ///   `.io`, `.closed`, or what `body` throws.
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        let (frame, bytes) = try pin(id, writing: false, fresh: false)
-        defer { unpin(frame) }
+        let (shard, frame, bytes) = try pin(id, writing: false, fresh: false)
+        defer { unpin(shard, frame) }
         return try body(UnsafeRawPointer(bytes))
     }
 
     /// Calls `body` with the bytes of blob `id` to change them; the blob becomes dirty.
     /// - Throws: `.previousIOFailure` after a failed write, and what `read` throws.
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        let (frame, bytes) = try pin(id, writing: true, fresh: false)
-        defer { unpin(frame) }
+        let (shard, frame, bytes) = try pin(id, writing: true, fresh: false)
+        defer { unpin(shard, frame) }
         return try body(bytes)
     }
 
     /// A new blob, all zero bytes, dirty.
     /// - Throws: `.previousIOFailure`, `.closed`, `.io` when a frame had to be written to make room.
     func allocate() throws(HoltError) -> BlobID {
-        let id = try monitor.withLock { () throws(HoltError) -> BlobID in
-            try checkWritable()
-            return state.map.newID()
-        }
-        let (frame, _) = try pin(id, writing: true, fresh: true)
-        unpin(frame)
+        try checkWritable()
+        let id = core.withLock { $0.map.newID() }
+        let (shard, frame, _) = try pin(id, writing: true, fresh: true)
+        unpin(shard, frame)
         return id
     }
 
     /// Gives blob `id` back: dropped from the cache and the map; its id is reused after the
-    /// next checkpoint, its slot once no durable checkpoint uses it.
+    /// next checkpoint, its slot once no durable checkpoint uses it. `id` must not be pinned.
     func free(_ id: BlobID) throws(HoltError) {
-        try monitor.withLock { () throws(HoltError) in
-            try checkWritable()
-            if let f = state.table.removeValue(forKey: id) {
-                precondition(state.frames[f.rawValue].pins == 0, "free of pinned \(id)")
-                if state.frames[f.rawValue].dirty { state.dirtyCount -= 1 }
-                state.frames[f.rawValue].blob = nil
-                state.frames[f.rawValue].dirty = false
-                state.frames[f.rawValue].referenced = false
+        try checkWritable()
+        let shard = shards[shardIndex(id)]
+        shard.monitor.withLock {
+            if let f = shard.state.table.removeValue(forKey: id) {
+                precondition(shard.state.frames[f.rawValue].pins == 0, "free of pinned \(id)")
+                if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
+                shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue].memory)
             }
-            state.map.release(id)
+            core.withLock { $0.map.release(id) }
         }
     }
 
     // MARK: Pinning
+
+    /// The shard blob `id` lives in (Fibonacci hashing, so consecutive ids spread out).
+    private func shardIndex(_ id: BlobID) -> Int {
+        Int(truncatingIfNeeded: (id.rawValue &* 0x9E37_79B9_7F4A_7C15) >> 33) % shards.count
+    }
 
     /// What the locked part of `pin` decided.
     private enum Step {
@@ -245,80 +297,89 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case flush([WriteItem])
     }
 
-    /// Pins blob `id` in a frame, loading it on a miss, and returns the frame and its bytes.
-    /// `fresh`: a new blob, zero-filled instead of read.
-    private func pin(_ id: BlobID, writing: Bool, fresh: Bool) throws(HoltError) -> (FrameIndex, UnsafeMutableRawPointer) {
+    /// Pins blob `id` in a frame of its shard, loading it on a miss; returns the shard, the
+    /// frame and its bytes. `fresh`: a new blob, zero-filled instead of read.
+    private func pin(
+        _ id: BlobID, writing: Bool, fresh: Bool
+    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer) {
+        let s = shardIndex(id)
+        let shard = shards[s]
         while true {
-            let step = try monitor.withLock { () throws(HoltError) -> Step in
-                if writing { try checkWritable() } else if state.closed { throw .closed }
-                return try nextStep(id, writing: writing, fresh: fresh)
+            if writing { try checkWritable() } else if closed.load(ordering: .sequentiallyConsistent) { throw .closed }
+            let step = try shard.monitor.withLock { () throws(HoltError) -> Step in
+                try nextStep(id, in: s, writing: writing, fresh: fresh)
             }
             switch step {
             case .hit(let frame, let bytes):
-                return (frame, bytes)
+                return (s, frame, bytes)
             case .load(let frame, let bytes, let entry):
                 do throws(HoltError) {
                     try fill(bytes, id: id, from: entry)
                 } catch {
-                    monitor.withLock {
-                        state.table[id] = nil
-                        state.frames[frame.rawValue] = Frame(reusing: state.frames[frame.rawValue].memory)
-                        monitor.broadcast()
+                    shard.monitor.withLock {
+                        shard.state.table[id] = nil
+                        shard.state.frames[frame.rawValue] = Frame(reusing: shard.state.frames[frame.rawValue].memory)
+                        shard.monitor.broadcast()
                     }
                     throw error
                 }
-                monitor.withLock {
-                    state.frames[frame.rawValue].io = .idle
-                    if writing || fresh { markDirty(frame) }
-                    monitor.broadcast()
+                shard.monitor.withLock {
+                    shard.state.frames[frame.rawValue].io = .idle
+                    if writing || fresh { markDirty(shard, frame) }
+                    shard.monitor.broadcast()
                 }
-                return (frame, bytes)
+                return (s, frame, bytes)
             case .flush(let items):
                 try writeOut(items)
             }
         }
     }
 
-    /// The locked part of `pin`: a hit, or a frame to load into, or a frame to write out first.
-    private func nextStep(_ id: BlobID, writing: Bool, fresh: Bool) throws(HoltError) -> Step {
-        while let f = state.table[id] {
-            if state.frames[f.rawValue].io == .loading {
-                monitor.wait()
+    /// The locked part of `pin` (shard `s` locked): a hit, or a frame to load into, or frames
+    /// to write out first.
+    private func nextStep(_ id: BlobID, in s: Int, writing: Bool, fresh: Bool) throws(HoltError) -> Step {
+        let shard = shards[s]
+        while let f = shard.state.table[id] {
+            if shard.state.frames[f.rawValue].io == .loading {
+                shard.monitor.wait()
                 continue
             }
-            state.frames[f.rawValue].pins += 1
-            state.frames[f.rawValue].referenced = true
-            state.statistics.cacheHits += 1
-            if writing { markDirty(f) }
-            return .hit(f, state.frames[f.rawValue].memory.pointer)
+            shard.state.frames[f.rawValue].pins += 1
+            shard.state.frames[f.rawValue].referenced = true
+            shard.state.hits += 1
+            if writing { markDirty(shard, f) }
+            return .hit(f, shard.state.frames[f.rawValue].memory.pointer)
         }
         var entry: BlobMap.Entry?
         if !fresh {
-            guard let found = state.map.entry(id) else { throw .corrupted(what: "\(id)", reason: "not in the blob map") }
+            guard let found = core.withLock({ $0.map.entry(id) }) else {
+                throw .corrupted(what: "\(id)", reason: "not in the blob map")
+            }
             entry = found
         }
-        switch victim() {
+        switch victim(shard) {
         case .reuse(let f):
-            if let old = state.frames[f.rawValue].blob {
-                state.table[old] = nil
-                state.statistics.evictions += 1
+            if let old = shard.state.frames[f.rawValue].blob {
+                shard.state.table[old] = nil
+                shard.state.evictions += 1
             }
-            state.frames[f.rawValue].blob = id
-            state.frames[f.rawValue].pins = 1
-            state.frames[f.rawValue].io = .loading
-            state.frames[f.rawValue].referenced = true
-            state.table[id] = f
-            state.statistics.cacheMisses += 1
-            return .load(f, state.frames[f.rawValue].memory.pointer, entry)
+            shard.state.frames[f.rawValue].blob = id
+            shard.state.frames[f.rawValue].pins = 1
+            shard.state.frames[f.rawValue].io = .loading
+            shard.state.frames[f.rawValue].referenced = true
+            shard.state.table[id] = f
+            shard.state.misses += 1
+            return .load(f, shard.state.frames[f.rawValue].memory.pointer, entry)
         case .writeOut(let frames):
             var items: [WriteItem] = []
             for f in frames {
-                guard let blob = state.frames[f.rawValue].blob else { preconditionFailure("dirty frame without blob") }
-                state.frames[f.rawValue].io = .writing
-                state.frames[f.rawValue].pins += 1
-                items.append((f, blob, state.map.target(for: blob), state.frames[f.rawValue].memory.pointer))
+                guard let blob = shard.state.frames[f.rawValue].blob else { preconditionFailure("dirty frame without blob") }
+                shard.state.frames[f.rawValue].io = .writing
+                shard.state.frames[f.rawValue].pins += 1
+                let slot = core.withLock { $0.map.target(for: blob) }
+                items.append((s, f, blob, slot, shard.state.frames[f.rawValue].memory.pointer))
             }
-            state.writesInFlight += items.count
+            shard.state.writesInFlight += items.count
             return .flush(items)
         }
     }
@@ -331,25 +392,26 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case writeOut([FrameIndex])
     }
 
-    /// Picks the frame for a miss (CLOCK with second chance): a new frame while under budget, a
-    /// clean unpinned one, else up to 16 (an eighth of the budget) dirty unpinned ones to write out, else (all
-    /// pinned or busy, or writes refused after a failure) a new frame past the budget.
-    private func victim() -> Victim {
-        if state.frames.count < capacity {
-            state.frames.append(Frame())
-            return .reuse(FrameIndex(rawValue: state.frames.count - 1))
+    /// Picks the frame for a miss in `shard` (locked; CLOCK with second chance): a new frame
+    /// while under budget, a clean unpinned one, else up to 16 (an eighth of the budget) dirty
+    /// unpinned ones to write out, else (all pinned or busy, or writes refused after a
+    /// failure) a new frame past the budget.
+    private func victim(_ shard: Shard) -> Victim {
+        if shard.state.frames.count < shard.capacity {
+            shard.state.frames.append(Frame())
+            return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
         var dirtyCandidates: [FrameIndex] = []
-        let batch = min(16, max(1, capacity / 8))
-        let count = state.frames.count
+        let batch = min(16, max(1, shard.capacity / 8))
+        let count = shard.state.frames.count
         for _ in 0..<(2 * count) {
-            let f = state.hand
-            state.hand = (state.hand + 1) % count
-            let frame = state.frames[f]
+            let f = shard.state.hand
+            shard.state.hand = (shard.state.hand + 1) % count
+            let frame = shard.state.frames[f]
             guard frame.pins == 0, frame.io == .idle else { continue }
             if frame.blob == nil { return .reuse(FrameIndex(rawValue: f)) }
             if frame.referenced {
-                state.frames[f].referenced = false
+                shard.state.frames[f].referenced = false
                 continue
             }
             if !frame.dirty { return .reuse(FrameIndex(rawValue: f)) }
@@ -357,9 +419,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 dirtyCandidates.append(FrameIndex(rawValue: f))
             }
         }
-        if !dirtyCandidates.isEmpty, !state.failed { return .writeOut(dirtyCandidates) }
-        state.frames.append(Frame())
-        return .reuse(FrameIndex(rawValue: state.frames.count - 1))
+        if !dirtyCandidates.isEmpty, !failed.load(ordering: .sequentiallyConsistent) {
+            return .writeOut(dirtyCandidates)
+        }
+        shard.state.frames.append(Frame())
+        return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
     }
 
     /// Fills a reserved frame: zeros for a new blob, else the blob's slot, checked.
@@ -371,37 +435,38 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         guard try file.read(entry.slot, into: bytes) else {
             throw .corrupted(what: "\(id)", reason: "\(entry.slot) is past the end of the blob file")
         }
-        monitor.withLock { state.statistics.bytesRead += BlobGeometry.blobSize }
+        bytesRead.add(BlobGeometry.blobSize, ordering: .relaxed)
         if let problem = BlobHeader.problem(bytes, id: id, expected: entry.crc) {
             throw .corrupted(what: "\(id)", reason: "\(entry.slot): \(problem)")
         }
     }
 
     /// Releases one pin.
-    private func unpin(_ frame: FrameIndex) {
-        monitor.withLock { state.frames[frame.rawValue].pins -= 1 }
+    private func unpin(_ s: Int, _ frame: FrameIndex) {
+        let shard = shards[s]
+        shard.monitor.withLock { shard.state.frames[frame.rawValue].pins -= 1 }
     }
 
-    /// Marks a frame dirty (locked).
-    private func markDirty(_ frame: FrameIndex) {
-        if !state.frames[frame.rawValue].dirty {
-            state.frames[frame.rawValue].dirty = true
-            state.dirtyCount += 1
+    /// Marks a frame dirty (shard locked).
+    private func markDirty(_ shard: Shard, _ frame: FrameIndex) {
+        if !shard.state.frames[frame.rawValue].dirty {
+            shard.state.frames[frame.rawValue].dirty = true
+            shard.state.dirtyCount += 1
         }
     }
 
-    /// Throws when writes are refused (locked).
+    /// Throws when writes are refused.
     private func checkWritable() throws(HoltError) {
-        if state.closed { throw .closed }
-        if state.failed { throw .previousIOFailure }
+        if closed.load(ordering: .sequentiallyConsistent) { throw .closed }
+        if failed.load(ordering: .sequentiallyConsistent) { throw .previousIOFailure }
     }
 
     // MARK: Writing blobs out
 
-    /// A frame on its way to disk: which blob, to which slot, from which bytes.
-    private typealias WriteItem = (frame: FrameIndex, blob: BlobID, slot: PhysicalSlot, bytes: UnsafeMutableRawPointer)
+    /// A frame on its way to disk: its shard and frame, which blob, to which slot, from which bytes.
+    private typealias WriteItem = (shard: Int, frame: FrameIndex, blob: BlobID, slot: PhysicalSlot, bytes: UnsafeMutableRawPointer)
 
-    /// Writes frames (each marked writing and pinned once by the caller, counted in
+    /// Writes frames (each marked writing and pinned once by the caller, counted in its shard's
     /// `writesInFlight`) to their target slots: seals each header, writes them all (a batch
     /// through io_uring when there are several), records the new slots and marks them clean.
     /// On failure the store refuses every later write.
@@ -410,6 +475,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var crcs: [UInt32] = []
         crcs.reserveCapacity(items.count)
         for item in items { crcs.append(BlobHeader.seal(item.bytes, id: item.blob)) }
+        var failure: HoltError?
         do throws(HoltError) {
             try Failpoints.hit("store.beforeBlobWrite")
             if items.count == 1 {
@@ -419,29 +485,33 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             try Failpoints.hit("store.afterBlobWrite")
         } catch {
-            monitor.withLock {
-                state.failed = true
-                for item in items {
-                    state.frames[item.frame.rawValue].io = .idle
-                    state.frames[item.frame.rawValue].pins -= 1
+            failed.store(true, ordering: .sequentiallyConsistent)
+            failure = error
+        }
+        if failure == nil {
+            // Recorded before the frames turn clean (invariant 2).
+            core.withLock { core in
+                for (item, crc) in zip(items, crcs) { core.map.record(item.blob, slot: item.slot, crc: crc) }
+            }
+            bytesWritten.add(items.count * BlobGeometry.blobSize, ordering: .relaxed)
+        }
+        for (s, shard) in shards.enumerated() {
+            let mine = items.filter { $0.shard == s }
+            if mine.isEmpty { continue }
+            shard.monitor.withLock {
+                for item in mine {
+                    shard.state.frames[item.frame.rawValue].io = .idle
+                    shard.state.frames[item.frame.rawValue].pins -= 1
+                    if failure == nil {
+                        shard.state.frames[item.frame.rawValue].dirty = false
+                        shard.state.dirtyCount -= 1
+                    }
                 }
-                state.writesInFlight -= items.count
-                monitor.broadcast()
+                shard.state.writesInFlight -= mine.count
+                shard.monitor.broadcast()
             }
-            throw error
         }
-        monitor.withLock {
-            for (item, crc) in zip(items, crcs) {
-                state.map.record(item.blob, slot: item.slot, crc: crc)
-                state.frames[item.frame.rawValue].io = .idle
-                state.frames[item.frame.rawValue].pins -= 1
-                state.frames[item.frame.rawValue].dirty = false
-                state.dirtyCount -= 1
-            }
-            state.writesInFlight -= items.count
-            state.statistics.bytesWritten += items.count * BlobGeometry.blobSize
-            monitor.broadcast()
-        }
+        if let failure { throw failure }
     }
 
     // MARK: Checkpoint
@@ -459,29 +529,34 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     ///   every later write, and the previous checkpoint is what a reopen finds.
     func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
         precondition(user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
-        let items = try monitor.withLock { () throws(HoltError) -> [WriteItem] in
-            try checkWritable()
-            while state.writesInFlight > 0 { monitor.wait() }
-            var items: [WriteItem] = []
-            for f in state.frames.indices where state.frames[f].dirty {
-                guard let blob = state.frames[f].blob, state.frames[f].io == .idle else {
-                    preconditionFailure("dirty frame \(f) busy or without blob at checkpoint")
+        try checkWritable()
+        var items: [WriteItem] = []
+        for (s, shard) in shards.enumerated() {
+            shard.monitor.withLock {
+                // A reader's write-out under way must land in this checkpoint's map.
+                while shard.state.writesInFlight > 0 { shard.monitor.wait() }
+                var count = 0
+                for f in shard.state.frames.indices where shard.state.frames[f].dirty {
+                    guard let blob = shard.state.frames[f].blob, shard.state.frames[f].io == .idle else {
+                        preconditionFailure("dirty frame \(f) busy or without blob at checkpoint")
+                    }
+                    shard.state.frames[f].io = .writing
+                    shard.state.frames[f].pins += 1
+                    let slot = core.withLock { $0.map.target(for: blob) }
+                    items.append((s, FrameIndex(rawValue: f), blob, slot, shard.state.frames[f].memory.pointer))
+                    count += 1
                 }
-                state.frames[f].io = .writing
-                state.frames[f].pins += 1
-                items.append((FrameIndex(rawValue: f), blob, state.map.target(for: blob), state.frames[f].memory.pointer))
+                shard.state.writesInFlight += count
             }
-            state.writesInFlight += items.count
-            return items
         }
         try writeOut(items)
         do throws(HoltError) {
             try file.sync()
-            let (anchor, mapBytes) = monitor.withLock { () -> (Anchor, [UInt8]) in
-                let generation = state.anchor.generation + 1
-                let bytes = state.map.encode(generation: generation)
+            let (anchor, mapBytes) = core.withLock { core -> (Anchor, [UInt8]) in
+                let generation = core.anchor.generation + 1
+                let bytes = core.map.encode(generation: generation)
                 let anchor = Anchor(
-                    generation: generation, checkpointLSN: lsn, root: root, nextBlobID: state.map.nextID,
+                    generation: generation, checkpointLSN: lsn, root: root, nextBlobID: core.map.nextID,
                     mapLength: UInt64(bytes.count), mapCRC: CRC32C.checksum(bytes),
                     user: user + [UInt8](repeating: 0, count: Anchor.userSize - user.count))
                 return (anchor, bytes)
@@ -490,19 +565,19 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             try BlobMap.write(mapBytes, directory: directory, generation: anchor.generation)
             try Failpoints.hit("checkpoint.beforeManifestWrite")
             try manifest.write(anchor)
-            monitor.withLock { state.anchor = anchor }
+            core.withLock { $0.anchor = anchor }
             try Failpoints.hit("checkpoint.afterManifestWrite")
             // The previous map must be gone for good before its slots are reused: a manifest
             // slot that rots later must not lead back to a checkpoint whose slots were rewritten.
             try Syscall.unlink(BlobMap.path(directory: directory, generation: anchor.generation - 1))
             try Syscall.fsyncDirectory(directory)
         } catch {
-            monitor.withLock { state.failed = true }
+            failed.store(true, ordering: .sequentiallyConsistent)
             throw error
         }
-        monitor.withLock {
-            state.map.checkpointed()
-            state.map.checkInvariants()
+        core.withLock { core in
+            core.map.checkpointed()
+            core.map.checkInvariants()
         }
     }
 
@@ -511,34 +586,37 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// What is wrong with the cache's bookkeeping (invariants 1, 2 and the frames'): empty when
     /// all is well. Call when no read or write is under way (tests do, after each phase).
     func invariantViolations() -> [String] {
-        monitor.withLock {
-            var problems = state.map.invariantViolations().map { "map: \($0)" }
-            var dirty = 0
-            for (f, frame) in state.frames.enumerated() {
-                if frame.dirty { dirty += 1 }
-                if frame.pins != 0 || frame.io != .idle { problems.append("frame \(f) pinned or busy at rest") }
-                guard let blob = frame.blob else {
-                    if frame.dirty { problems.append("free frame \(f) is dirty") }
-                    continue
+        var problems = core.withLock { $0.map.invariantViolations().map { "map: \($0)" } }
+        for (s, shard) in shards.enumerated() {
+            shard.monitor.withLock {
+                var dirty = 0
+                for (f, frame) in shard.state.frames.enumerated() {
+                    if frame.dirty { dirty += 1 }
+                    if frame.pins != 0 || frame.io != .idle { problems.append("shard \(s) frame \(f) pinned or busy at rest") }
+                    guard let blob = frame.blob else {
+                        if frame.dirty { problems.append("free frame \(f) is dirty") }
+                        continue
+                    }
+                    if shardIndex(blob) != s { problems.append("\(blob) in shard \(s)") }
+                    if shard.state.table[blob]?.rawValue != f { problems.append("frame \(f) holds \(blob) but the table disagrees") }
+                    if !frame.dirty && core.withLock({ $0.map.entry(blob) }) == nil {
+                        problems.append("clean frame \(f) holds \(blob), which has no slot (invariant 2)")
+                    }
                 }
-                if state.table[blob]?.rawValue != f { problems.append("frame \(f) holds \(blob) but the table disagrees") }
-                if !frame.dirty && state.map.entry(blob) == nil {
-                    problems.append("clean frame \(f) holds \(blob), which has no slot (invariant 2)")
+                for (blob, f) in shard.state.table where shard.state.frames[f.rawValue].blob != blob {
+                    problems.append("table maps \(blob) to frame \(f.rawValue), which holds another")
                 }
+                if dirty != shard.state.dirtyCount { problems.append("shard \(s): dirty count \(shard.state.dirtyCount), \(dirty) dirty frames") }
+                if shard.state.writesInFlight != 0 { problems.append("shard \(s): \(shard.state.writesInFlight) writes in flight at rest") }
             }
-            for (blob, f) in state.table where state.frames[f.rawValue].blob != blob {
-                problems.append("table maps \(blob) to frame \(f.rawValue), which holds another")
-            }
-            if dirty != state.dirtyCount { problems.append("dirty count \(state.dirtyCount), \(dirty) dirty frames") }
-            if state.writesInFlight != 0 { problems.append("\(state.writesInFlight) writes in flight at rest") }
-            return problems
         }
+        return problems
     }
 
     /// Reads every blob the map has a slot for and checks its header and checksum.
     /// - Returns: One line per problem (empty when all is well).
     func verifyBlobs() -> [String] {
-        let entries = monitor.withLock { state.map.entries }
+        let entries = core.withLock { $0.map.entries }
         let scratch = AlignedBuffer(count: BlobGeometry.blobSize)
         var problems: [String] = []
         for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
@@ -554,7 +632,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             guard let problem else { continue }
             // A reader may have written the blob out again meanwhile: only the current entry counts.
-            if monitor.withLock({ state.map.entry(id) }) != entry { continue }
+            if core.withLock({ $0.map.entry(id) }) != entry { continue }
             problems.append("\(id) (\(entry.slot)): \(problem)")
         }
         return problems

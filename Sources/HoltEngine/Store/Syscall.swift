@@ -74,6 +74,19 @@ enum Syscall {
         return done
     }
 
+    /// Whether an `O_DIRECT` read of `count` bytes at offset 0 into aligned `buffer` works on
+    /// `fd`: `false` when the file system refuses it with `EINVAL` (here the world, not our bug).
+    static func directReadWorks(
+        _ fd: Int32, _ buffer: UnsafeMutableRawPointer, count: Int, _ what: @autoclosure () -> String
+    ) throws(HoltError) -> Bool {
+        do throws(HoltError) {
+            _ = try valueOrErrno("probe O_DIRECT read \(what())") { Glibc.pread(fd, buffer, count, 0) }
+            return true
+        } catch .io(errno: EINVAL, _) {
+            return false
+        }
+    }
+
     /// Writes `count` bytes from `buffer` at `offset`, looping over short writes.
     static func pwrite(
         _ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int, _ what: @autoclosure () -> String
