@@ -11,35 +11,52 @@ extension Filesystem {
     ///
     /// - Throws: `.isDirectory`, `.notFound`, `.engine`.
     func open(_ id: NodeID, writable: Bool = false) throws(FSError) -> UInt64 {
-        var resolved = try resolve(id)
-        guard !resolved.isDirectory else { throw .isDirectory }
-        if writable, case .plain = resolved.storage {
-            try transact { () throws(FSError) -> (Batch, Void) in
-                let current = try resolve(id)
-                var batch = Batch()
-                guard case .plain = current.storage else { return (batch, ()) }
-                let (key, record) = try materialize(current, now: Self.now(), into: &batch)
-                batch.put(key, record.encoded())
-                return (batch, ())
+        // Count the open before looking, under the ino the kernel's node has: an unlink that
+        // commits from now on finds the file open and keeps it as an orphan.
+        let counted = nodes.node(id)?.ino
+        if let counted { openFiles.withLock { $0[counted, default: 0] += 1 } }
+        do throws(FSError) {
+            var resolved = try resolve(id)
+            guard !resolved.isDirectory else { throw .isDirectory }
+            if writable, case .plain = resolved.storage {
+                try transact { () throws(FSError) -> (Batch, Void) in
+                    let current = try resolve(id)
+                    var batch = Batch()
+                    guard case .plain = current.storage else { return (batch, ()) }
+                    let (key, record) = try materialize(current, now: Self.now(), into: &batch)
+                    batch.put(key, record.encoded())
+                    return (batch, ())
+                }
+                resolved = try resolve(id)
+                nodes.setIno(id, ino: attributes(of: resolved).ino)
             }
-            resolved = try resolve(id)
-            nodes.setIno(id, ino: attributes(of: resolved).ino)
+            let ino = attributes(of: resolved).ino
+            if ino != counted {
+                openFiles.withLock { $0[ino, default: 0] += 1 }
+                if let counted { uncount(counted) }
+            }
+            return handles.openFile(.init(node: id, ino: ino))
+        } catch {
+            if let counted { uncount(counted) }
+            throw error
         }
-        let ino = attributes(of: resolved).ino
-        openFiles.withLock { $0[ino, default: 0] += 1 }
-        return handles.openFile(.init(node: id, ino: ino))
+    }
+
+    /// Drops one open of `ino`; returns whether it was the last.
+    @discardableResult
+    private func uncount(_ ino: UInt64) -> Bool {
+        openFiles.withLock { open -> Bool in
+            let count = open[ino, default: 1] - 1
+            open[ino] = count > 0 ? count : nil
+            return count <= 0
+        }
     }
 
     /// Closes file handle `handle`; the last close of an unlinked file drops its orphan record and
     /// data. The FUSE op is `release`.
     func release(_ handle: UInt64) throws(FSError) {
         guard let file = handles.closeFile(handle) else { return }
-        let last = openFiles.withLock { open -> Bool in
-            let count = open[file.ino, default: 1] - 1
-            open[file.ino] = count > 0 ? count : nil
-            return count <= 0
-        }
-        guard last else { return }
+        guard uncount(file.ino) else { return }
         let orphanKey = ReservedKeys.orphan(file.ino)
         let discarded = try transact { () throws(FSError) -> (Batch, Bool) in
             var batch = Batch()

@@ -205,6 +205,8 @@ import Testing
         #expect(try f.fs.read(node, offset: 39_999, size: 5) == [5])
         try f.fs.release(handle)
         #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
+        expectError(.isDirectory) { try f.fs.open(.root) }
+        #expect(f.fs.openFiles.withLock { $0.isEmpty })  // every count was given back
         f.check()
     }
 
