@@ -23,8 +23,16 @@ struct Batch {
         ops.append(.expect(key: key, value.map { .value($0) } ?? .absent))
     }
 
+    /// Guards that nothing lies below `key/`, as read earlier.
+    mutating func guardNoDescendants(_ key: [UInt8]) {
+        meanings[ops.count] = .some(nil)
+        ops.append(.expect(key: key, .noDescendants))
+    }
+
+    /// Sets `key` to `value`.
     mutating func put(_ key: [UInt8], _ value: [UInt8]) { ops.append(.put(key: key, value: value)) }
 
+    /// Removes `key` (nothing when absent).
     mutating func delete(_ key: [UInt8]) { ops.append(.delete(key: key)) }
 
     /// Moves one key; when `from` is absent the operation is retried.
@@ -42,5 +50,6 @@ struct Batch {
     /// What a failed condition at op `index` means: `.some(nil)` retry, `.some(e)` fail, nil unknown.
     func meaning(at index: Int) -> FSError?? { meanings[index] }
 
+    /// Whether the batch holds no op (nothing to apply).
     var isEmpty: Bool { ops.isEmpty }
 }

@@ -30,6 +30,7 @@ extension FSCheck {
             self.tree = tree
         }
 
+        /// Runs the engine's own verification, visits every key in order, then compares the facts.
         mutating func run() {
             do {
                 problems += try tree.verify()
@@ -49,6 +50,7 @@ extension FSCheck {
             compare()
         }
 
+        /// Collects the facts of one path key: its record, link, or plain value.
         private mutating func visit(_ key: [UInt8], _ value: [UInt8]) {
             let name = key.isEmpty ? "(root)" : FSDump.printable(key)
             if ReservedKeys.isReserved(key) {
@@ -85,6 +87,7 @@ extension FSCheck {
             if key.isEmpty, record.kind != .directory { problems.append("(root): not a directory") }
         }
 
+        /// Collects the facts of one reserved key, or reports it when it is no known kind.
         private mutating func visitReserved(_ key: [UInt8], _ value: [UInt8], name: String) {
             if key == ReservedKeys.superblock {
                 superblock = Superblock.decode(value)
@@ -120,6 +123,7 @@ extension FSCheck {
             }
         }
 
+        /// Records an inode and reports an ino used twice or inline data over the limit.
         private mutating func addInode(_ record: InodeRecord, at name: String) {
             if let other = inodes[record.ino] {
                 problems.append("\(name): ino \(record.ino) also used by \(other)")
@@ -131,6 +135,7 @@ extension FSCheck {
             }
         }
 
+        /// Compares the collected facts: link counts, directory nlinks, chunk and xattr owners, counter.
         private mutating func compare() {
             for directory in implicitDirectories where !pathKeys.contains(directory) && !directory.isEmpty {
                 childDirectories[Self.parent(of: directory), default: 0] += 1

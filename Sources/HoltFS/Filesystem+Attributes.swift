@@ -41,7 +41,7 @@ extension Filesystem {
     /// - Throws: `.fileTooLarge`, `.isDirectory` (size of a directory), `.invalidArgument`,
     ///   `.notFound`, `.engine`.
     func setattr(_ id: NodeID, _ changes: AttributeChanges, caller: Caller) throws(FSError) -> Attributes {
-        try transact { () throws(FSError) -> (Batch, Attributes) in
+        let attributes = try transact { () throws(FSError) -> (Batch, Attributes) in
             let resolved = try resolve(id)
             let now = Self.now()
             var batch = Batch()
@@ -74,6 +74,8 @@ extension Filesystem {
             batch.put(key, record.encoded())
             return (batch, Attributes(record: record))
         }
+        if changes.size == 0 { try sweepGarbage() }
+        return attributes
     }
 
     /// The space of the filesystem holding the database, with 255-byte names. The FUSE op is `statfs`.

@@ -6,37 +6,69 @@ extension Filesystem {
     /// Opens node `id` for reading or writing; returns the handle. The FUSE ops are `open` and
     /// (after `make`) `create`.
     ///
-    /// - Throws: `.isDirectory`, `.notFound`.
-    func open(_ id: NodeID) throws(FSError) -> UInt64 {
-        let resolved = try resolve(id)
-        guard !resolved.isDirectory else { throw .isDirectory }
-        let ino = attributes(of: resolved).ino
-        openFiles.withLock { $0[ino, default: 0] += 1 }
-        return handles.openFile(.init(node: id, ino: ino))
+    /// A plain value opened for writing gets its record (and its real ino) now, so the open count
+    /// is kept under the ino that an unlink will look for.
+    ///
+    /// - Throws: `.isDirectory`, `.notFound`, `.engine`.
+    func open(_ id: NodeID, writable: Bool = false) throws(FSError) -> UInt64 {
+        // Count the open before looking, under the ino the kernel's node has: an unlink that
+        // commits from now on finds the file open and keeps it as an orphan.
+        let counted = nodes.node(id)?.ino
+        if let counted { openFiles.withLock { $0[counted, default: 0] += 1 } }
+        do throws(FSError) {
+            var resolved = try resolve(id)
+            guard !resolved.isDirectory else { throw .isDirectory }
+            if writable, case .plain = resolved.storage {
+                try transact { () throws(FSError) -> (Batch, Void) in
+                    let current = try resolve(id)
+                    var batch = Batch()
+                    guard case .plain = current.storage else { return (batch, ()) }
+                    let (key, record) = try materialize(current, now: Self.now(), into: &batch)
+                    batch.put(key, record.encoded())
+                    return (batch, ())
+                }
+                resolved = try resolve(id)
+                nodes.setIno(id, ino: attributes(of: resolved).ino)
+            }
+            let ino = attributes(of: resolved).ino
+            if ino != counted {
+                openFiles.withLock { $0[ino, default: 0] += 1 }
+                if let counted { uncount(counted) }
+            }
+            return handles.openFile(.init(node: id, ino: ino))
+        } catch {
+            if let counted { uncount(counted) }
+            throw error
+        }
+    }
+
+    /// Drops one open of `ino`; returns whether it was the last.
+    @discardableResult
+    private func uncount(_ ino: UInt64) -> Bool {
+        openFiles.withLock { open -> Bool in
+            let count = open[ino, default: 1] - 1
+            open[ino] = count > 0 ? count : nil
+            return count <= 0
+        }
     }
 
     /// Closes file handle `handle`; the last close of an unlinked file drops its orphan record and
     /// data. The FUSE op is `release`.
     func release(_ handle: UInt64) throws(FSError) {
         guard let file = handles.closeFile(handle) else { return }
-        let last = openFiles.withLock { open -> Bool in
-            let count = open[file.ino, default: 1] - 1
-            open[file.ino] = count > 0 ? count : nil
-            return count <= 0
-        }
-        guard last else { return }
+        guard uncount(file.ino) else { return }
         let orphanKey = ReservedKeys.orphan(file.ino)
-        try transact { () throws(FSError) -> (Batch, Void) in
+        let discarded = try transact { () throws(FSError) -> (Batch, Bool) in
             var batch = Batch()
             guard let bytes = try get(orphanKey), let record = try decodeRecord(bytes, at: orphanKey) else {
-                return (batch, ())
+                return (batch, false)
             }
             batch.guardValue(orphanKey, bytes)
             batch.delete(orphanKey)
             try discardStorage(of: record, into: &batch)
-            return (batch, ())
+            return (batch, true)
         }
-        try sweepGarbage()
+        if discarded { try sweepGarbage() }
     }
 
     // MARK: Reading
@@ -197,7 +229,20 @@ extension Filesystem {
             record.size = size
             return
         }
-        if size < record.size {
+        if size == 0 {
+            // All chunks go at once, at a cost independent of the file's size (swept later).
+            let data = ReservedKeys.dataPrefix(record.ino)
+            do {
+                if try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
+                    batch.renamePrefix(
+                        from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()),
+                        else: .busy)
+                }
+            } catch {
+                throw .engine(error)
+            }
+            record.isChunked = false
+        } else if size < record.size {
             let chunk = UInt64(Self.chunkSize)
             let lastKept = size % chunk == 0 ? size / chunk : size / chunk + 1  // first chunk to delete
             if size % chunk != 0 {
@@ -216,7 +261,6 @@ extension Filesystem {
                 guard page.count == 1024, let last = page.last else { break }
                 after = last.position
             }
-            if size == 0 { record.isChunked = false }
         }
         record.size = size
     }

@@ -1,4 +1,8 @@
 import HoltEngine
+import Synchronization
+
+/// The last nonce `Filesystem.garbageNonce()` handed out.
+private let lastGarbageNonce = Atomic<UInt64>(0)
 
 /// A node the kernel now holds one more lookup of, with its attributes.
 struct Entry: Equatable, Sendable {
@@ -23,8 +27,15 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.nameTooLong`, `.notDirectory`, `.engine`.
     func lookup(_ parent: NodeID, _ name: [UInt8]) throws(FSError) -> Entry {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        let key = Self.childKey(of: try pathKey(parent), name: name)
-        guard let resolved = try resolve(key: key) else { throw .notFound }
+        var resolved: Resolved?
+        for _ in 0..<100 {
+            // A directory moved while we looked (its path changed): look again at its new path.
+            // Negative lookups are common, so unlike `resolve(_:)` this never waits for a change.
+            let generation = nodes.generation
+            resolved = try resolve(key: Self.childKey(of: try pathKey(parent), name: name))
+            if resolved != nil || nodes.generation == generation { break }
+        }
+        guard let resolved else { throw .notFound }
         let attributes = attributes(of: resolved)
         let node = nodes.remember(parent: parent, name: name, ino: attributes.ino, shared: resolved.isShared)
         return Entry(node: node, attributes: attributes)
@@ -150,7 +161,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.isDirectory`, `.engine`.
     func unlink(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact { () throws(FSError) -> (Batch, Void) in
+        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -159,9 +170,10 @@ extension Filesystem {
             var batch = Batch()
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: 0, into: &batch)
-            return (batch, ())
+            return (batch, removedAttributes(of: victim, now: now))
         }
-        nodes.detach(parent: parent, name: name)
+        nodes.detach(parent: parent, name: name, removed: removed)
+        endNamespaceChange()
         try sweepGarbage()
     }
 
@@ -170,7 +182,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.notDirectory`, `.notEmpty`, `.engine`.
     func rmdir(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        try transact { () throws(FSError) -> (Batch, Void) in
+        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -179,10 +191,20 @@ extension Filesystem {
             var batch = Batch()
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: -1, into: &batch)
-            return (batch, ())
+            return (batch, removedAttributes(of: victim, now: now))
         }
-        nodes.detach(parent: parent, name: name)
+        nodes.detach(parent: parent, name: name, removed: removed)
+        endNamespaceChange()
         try sweepGarbage()
+    }
+
+    /// What `stat` shows through a handle on a node after its last name went: the attributes it
+    /// had, with nlink 0 and ctime `now` (a directory or a closed file has no record left).
+    func removedAttributes(of victim: Resolved, now: Int64) -> Attributes {
+        var attributes = attributes(of: victim)
+        attributes.nlink = victim.isDirectory ? 0 : attributes.nlink - min(attributes.nlink, 1)
+        attributes.ctime = now
+        return attributes
     }
 
     /// Adds to `batch` the removal of the name `victim` was resolved at: the key goes; the inode
@@ -226,14 +248,25 @@ extension Filesystem {
         let data = ReservedKeys.dataPrefix(record.ino)
         do {
             if record.isChunked, try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d")), else: .busy)
+                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()), else: .busy)
             }
             let xattrs = ReservedKeys.xattrPrefix(record.ino)
             if record.xattrs.contains(where: { $0.value == nil }), try tree.hasKeys(withPrefix: xattrs + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x")), else: .busy)
+                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x"), nonce: Self.garbageNonce()), else: .busy)
             }
         } catch {
             throw .engine(error)
+        }
+    }
+
+    /// A number no earlier discard used: the clock in nanoseconds, kept increasing within the process.
+    static func garbageNonce() -> UInt64 {
+        let now = UInt64(max(0, Self.now()))
+        while true {
+            let last = lastGarbageNonce.load(ordering: .relaxed)
+            let next = max(now, last + 1)
+            // Relaxed: only uniqueness matters, and the compare-exchange gives it.
+            if lastGarbageNonce.compareExchange(expected: last, desired: next, ordering: .relaxed).exchanged { return next }
         }
     }
 

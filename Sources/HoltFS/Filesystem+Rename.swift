@@ -21,7 +21,7 @@ extension Filesystem {
         guard flags.isSubset(of: [.noReplace, .exchange]), flags != [.noReplace, .exchange] else {
             throw .invalidArgument
         }
-        let moved = try transact { () throws(FSError) -> (Batch, Bool) in
+        let moved = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Bool) in
             let sourceDirectory = try resolveDirectory(parent)
             let targetDirectory = parent == newParent ? sourceDirectory : try resolveDirectory(newParent)
             let sourceKey = Self.childKey(of: sourceDirectory.pathKey!, name: name)
@@ -61,7 +61,7 @@ extension Filesystem {
                     if target.isDirectory { targetParentDelta -= 1 }
                 } else {
                     batch.guardValue(targetKey, nil)
-                    batch.require(targetKey, .noDescendants, else: .busy)
+                    batch.guardNoDescendants(targetKey)
                 }
                 try move(source, from: sourceKey, to: targetKey, now: now, into: &batch)
                 if source.isDirectory {
@@ -77,8 +77,11 @@ extension Filesystem {
             }
             return (batch, true)
         }
+        if moved {
+            nodes.move(parent: parent, name: name, to: newParent, newName: newName, exchange: flags.contains(.exchange))
+        }
+        endNamespaceChange()
         guard moved else { return }
-        nodes.move(parent: parent, name: name, to: newParent, newName: newName, exchange: flags.contains(.exchange))
         try sweepGarbage()
     }
 

@@ -41,6 +41,9 @@ final class Filesystem: Sendable {
     let openFiles = Mutex<[UInt64: Int]>([:])
     /// Open file and directory handles.
     let handles: HandleTable
+    /// How many unlinks, rmdirs and renames have committed their batch but not yet updated the
+    /// node table: a node resolved by its old path in that window looks missing for a moment.
+    let namespaceChangesInFlight = Atomic<Int>(0)
 
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
     /// turns orphans left by a crash into garbage and sweeps it.
@@ -94,7 +97,7 @@ final class Filesystem: Sendable {
         root.mtime = now
         root.ctime = now
         do {
-            root.nlink = 2 + UInt32(try countDirectoryRecords(tree: tree, key: []))
+            root.nlink = 2 + UInt32(try countSubdirectories(tree: tree, key: []))
             try tree.apply([.expect(key: [], old.map { .value($0) } ?? .absent), .put(key: [], value: root.encoded())])
         } catch {
             throw .engine(error)
@@ -105,7 +108,7 @@ final class Filesystem: Sendable {
     /// How many children of the directory at `key` are directories, with records or without (its
     /// nlink is 2 + this). A child that is a key with a value other than a directory record is a
     /// file even when keys lie below it.
-    static func countDirectoryRecords(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
+    static func countSubdirectories(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
         let prefix = childPrefix(of: key)
         var count = 0
         var after: [UInt8]? = nil
@@ -186,12 +189,32 @@ final class Filesystem: Sendable {
 
     /// Runs `body` (which reads and builds a batch) and commits its batch, again and again while
     /// a guard fails; returns the body's result from the attempt that committed.
-    func transact<T>(_ body: () throws(FSError) -> (Batch, T)) throws(FSError) -> T {
+    ///
+    /// With `holdingNamespaceChange`, a committed batch leaves `namespaceChangesInFlight` raised:
+    /// the caller updates the node table and then calls `endNamespaceChange()`.
+    func transact<T>(
+        holdingNamespaceChange: Bool = false, _ body: () throws(FSError) -> (Batch, T)
+    ) throws(FSError) -> T {
         for _ in 0..<Self.maxAttempts {
             let (batch, result) = try body()
-            if try commit(batch) { return result }
+            // Sequentially consistent: a resolver that sees the batch must also see the count.
+            if holdingNamespaceChange { namespaceChangesInFlight.wrappingAdd(1, ordering: .sequentiallyConsistent) }
+            let committed: Bool
+            do {
+                committed = try commit(batch)
+            } catch {
+                if holdingNamespaceChange { endNamespaceChange() }
+                throw error
+            }
+            if committed { return result }
+            if holdingNamespaceChange { endNamespaceChange() }
         }
         throw .busy
+    }
+
+    /// Ends the window opened by `transact(holdingNamespaceChange: true)`.
+    func endNamespaceChange() {
+        namespaceChangesInFlight.wrappingSubtract(1, ordering: .sequentiallyConsistent)
     }
 
     // MARK: Resolving nodes
@@ -272,8 +295,29 @@ final class Filesystem: Sendable {
     }
 
     /// The node with node id `id`, or `.notFound`.
+    ///
+    /// A node that looks missing while an unlink or rename is between its batch and its node table
+    /// update is looked at again once that window closes (a few microseconds).
     func resolve(_ id: NodeID) throws(FSError) -> Resolved {
-        guard let location = nodes.location(of: id) else { throw .notFound }
+        var attempts = 0
+        while true {
+            let generation = nodes.generation
+            guard let location = nodes.location(of: id) else { throw .notFound }
+            do {
+                return try resolve(id, at: location)
+            } catch .notFound {
+                // Moved meanwhile: look again at once. In a change's window: once it closes.
+                guard attempts < 100_000 else { throw .notFound }
+                attempts += 1
+                if nodes.generation != generation { continue }
+                guard namespaceChangesInFlight.load(ordering: .sequentiallyConsistent) > 0 else { throw .notFound }
+                sched_yield()
+            }
+        }
+    }
+
+    /// One attempt of `resolve(_:)`, at the location the node table gave.
+    private func resolve(_ id: NodeID, at location: NodeTable.Location) throws(FSError) -> Resolved {
         switch location {
         case .path(let key):
             guard let resolved = try resolve(key: key) else { throw .notFound }
@@ -358,7 +402,7 @@ final class Filesystem: Sendable {
             record.mtime = openedAt
             record.ctime = now
             do {
-                record.nlink = 2 + UInt32(try Self.countDirectoryRecords(tree: tree, key: key))
+                record.nlink = 2 + UInt32(try Self.countSubdirectories(tree: tree, key: key))
             } catch {
                 throw .engine(error)
             }
@@ -388,8 +432,14 @@ final class Filesystem: Sendable {
     // MARK: Attributes
 
     /// The attributes of node `id`. The corresponding FUSE op is `getattr`.
+    /// A node removed while the kernel holds it shows its last attributes with nlink 0.
     func getattr(_ id: NodeID) throws(FSError) -> Attributes {
-        attributes(of: try resolve(id))
+        do {
+            return attributes(of: try resolve(id))
+        } catch .notFound {
+            if let removed = nodes.node(id)?.removed { return removed }
+            throw .notFound
+        }
     }
 
     /// Forgets `count` kernel lookups of `id`. The corresponding FUSE op is `forget`.

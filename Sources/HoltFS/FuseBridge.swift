@@ -30,6 +30,8 @@ final class FuseBridge: Sendable {
             guard let conn else { return }
             let capable = conn.pointee.capable
             if capable & UInt32(FUSE_CAP_READDIRPLUS) != 0 { conn.pointee.want |= UInt32(FUSE_CAP_READDIRPLUS) }
+            // A symlink's target never changes (only a new symlink replaces it): the kernel may keep it.
+            if capable & UInt32(FUSE_CAP_CACHE_SYMLINKS) != 0 { conn.pointee.want |= UInt32(FUSE_CAP_CACHE_SYMLINKS) }
             // The kernel sends a setattr for O_TRUNC and for clearing suid/sgid: one code path.
             conn.pointee.want &= ~UInt32(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV)
             conn.pointee.want &= ~UInt32(FUSE_CAP_WRITEBACK_CACHE)
@@ -176,7 +178,10 @@ final class FuseBridge: Sendable {
         ops.open = { req, node, info in
             guard let req, let info else { return }
             reply(req) { () throws(FSError) in
-                info.pointee.fh = try bridge(req).filesystem.open(NodeID(rawValue: node))
+                let writable = info.pointee.flags & O_ACCMODE != O_RDONLY
+                info.pointee.fh = try bridge(req).filesystem.open(NodeID(rawValue: node), writable: writable)
+                // Every write goes through this daemon, so pages the kernel cached stay true.
+                info.pointee.keep_cache = 1
                 fuse_reply_open(req, info)
             }
         }
@@ -239,6 +244,8 @@ final class FuseBridge: Sendable {
             guard let req, let info else { return }
             reply(req) { () throws(FSError) in
                 info.pointee.fh = try bridge(req).filesystem.opendir(NodeID(rawValue: node))
+                // No cache_readdir: the kernel would resume one handle's listing with another
+                // handle's cookies, and cookies belong to the handle that gave them.
                 fuse_reply_open(req, info)
             }
         }

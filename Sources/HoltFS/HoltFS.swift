@@ -15,6 +15,12 @@
 /// - *Entry and attribute timeouts*: how long the kernel trusts a name and its attributes without
 ///   asking again; holtfs is the only writer of a mounted database, so they are long.
 ///
+/// Known limits: reads do not update atime (like `noatime`); `fsync` answers at once, because
+/// every change was already as durable as the tree's sync mode asks when it was answered;
+/// `seekdir` to a cookie older than the last two readdir replies of a handle answers EINVAL;
+/// `st_blocks` counts holes as data; a directory without a record shows mode 0755 and the root
+/// directory's owner until something changes in it.
+///
 /// The public surface is `HoltMount` (with `MountOptions`), `FSError`, `FSCheck` and `FSDump`.
 public enum HoltFS {
     /// The version of the filesystem layer.

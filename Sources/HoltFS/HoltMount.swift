@@ -8,7 +8,8 @@ import Synchronization
 /// How a `HoltMount` is set up.
 public struct MountOptions: Sendable {
     /// Extra `-o` options for libfuse and the kernel (`ro`, `debug`, `max_read=…`). holtfs always
-    /// adds `default_permissions`, `fsname=holt`, `subtype=holtfs`, and `allow_other` when run as root.
+    /// adds `default_permissions`, `fsname=holt`, `subtype=holtfs`, and as root `allow_other`,
+    /// `dev` and `suid` (see the switches below).
     public var fuseOptions: [String]
     /// The largest file size; a write or truncate past it fails with EFBIG. Default 1 TiB.
     public var maxFileSize: UInt64
@@ -19,17 +20,21 @@ public struct MountOptions: Sendable {
     public var maxThreads: Int
     /// Whether to add `allow_other` when the process runs as root.
     public var allowOtherWhenRoot: Bool
+    /// Whether to add `dev` and `suid` when the process runs as root, so device nodes open and
+    /// setuid bits work as on a local filesystem (libfuse mounts `nodev,nosuid` otherwise).
+    public var devicesAndSetuidWhenRoot: Bool
 
     /// Options with the defaults described at each property.
     public init(
         fuseOptions: [String] = [], maxFileSize: UInt64 = 1 << 40, installSignalHandlers: Bool = true,
-        maxThreads: Int = 16, allowOtherWhenRoot: Bool = true
+        maxThreads: Int = 16, allowOtherWhenRoot: Bool = true, devicesAndSetuidWhenRoot: Bool = true
     ) {
         self.fuseOptions = fuseOptions
         self.maxFileSize = maxFileSize
         self.installSignalHandlers = installSignalHandlers
         self.maxThreads = maxThreads
         self.allowOtherWhenRoot = allowOtherWhenRoot
+        self.devicesAndSetuidWhenRoot = devicesAndSetuidWhenRoot
     }
 }
 
@@ -85,6 +90,7 @@ public final class HoltMount: @unchecked Sendable {
 
         var fuseOptions = ["default_permissions", "fsname=holt", "subtype=holtfs"]
         if options.allowOtherWhenRoot, geteuid() == 0 { fuseOptions.append("allow_other") }
+        if options.devicesAndSetuidWhenRoot, geteuid() == 0 { fuseOptions += ["dev", "suid"] }
         fuseOptions += options.fuseOptions
         let argumentStrings: [String] = ["holtfs", "-o", fuseOptions.joined(separator: ",")]
         arguments = argumentStrings.map { strdup($0) }

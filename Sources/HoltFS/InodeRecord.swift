@@ -185,12 +185,14 @@ struct InodeRecord: Equatable, Sendable {
 
     /// FNV-1a, 32 bits: cheap, and enough to tell a record from a value that merely starts with the magic.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var hash: UInt32 = 0x811C_9DC5
-        for byte in bytes {
-            hash ^= UInt32(byte)
-            hash = hash &* 0x0100_0193
+        bytes.withUnsafeBufferPointer { buffer in
+            var hash: UInt32 = 0x811C_9DC5
+            for byte in buffer {
+                hash ^= UInt32(byte)
+                hash = hash &* 0x0100_0193
+            }
+            return hash
         }
-        return hash
     }
 
     private static func put<T: FixedWidthInteger>(_ value: T, into out: inout [UInt8]) {
@@ -210,16 +212,33 @@ struct InodeRecord: Equatable, Sendable {
 
         var atEnd: Bool { position == bytes.endIndex }
 
-        mutating func u8() -> UInt8? { integer() }
-        mutating func u16() -> UInt16? { integer() }
-        mutating func u32() -> UInt32? { integer() }
-        mutating func u64() -> UInt64? { integer() }
+        mutating func u8() -> UInt8? {
+            guard position < bytes.endIndex else { return nil }
+            defer { position += 1 }
+            return bytes[position]
+        }
 
-        mutating func integer<T: FixedWidthInteger>() -> T? {
-            let width = T.bitWidth / 8
+        mutating func u16() -> UInt16? {
+            guard let value = little(2) else { return nil }
+            return UInt16(truncatingIfNeeded: value)
+        }
+
+        mutating func u32() -> UInt32? {
+            guard let value = little(4) else { return nil }
+            return UInt32(truncatingIfNeeded: value)
+        }
+
+        mutating func u64() -> UInt64? { little(8) }
+
+        /// `width` bytes as a little-endian integer (plain, non-generic: fast in debug builds too).
+        private mutating func little(_ width: Int) -> UInt64? {
             guard bytes.endIndex - position >= width else { return nil }
-            var value: T = 0
-            for offset in 0..<width { value |= T(bytes[position + offset]) << (8 * offset) }
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            for index in position..<position + width {
+                value |= UInt64(bytes[index]) << shift
+                shift += 8
+            }
             position += width
             return value
         }

@@ -35,6 +35,9 @@ final class NodeTable: Sendable {
         var attached: Bool
         /// Found by ino (`/i/<ino>`) rather than by path.
         var shared = false
+        /// For a detached node: what it looked like when its name went (nlink 0), shown when it
+        /// has no record left (a removed directory the kernel still holds open).
+        var removed: Attributes? = nil
     }
 
     /// Where a node's record is found.
@@ -58,6 +61,14 @@ final class NodeTable: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Bumped (inside the lock) by every move, detach and share: a reader that saw an old
+    /// location can tell that it changed, even when it changed back (ABA).
+    private let changes = Atomic<UInt64>(0)
+
+    /// How many times a node changed place so far (see `changes`).
+    var generation: UInt64 { changes.load(ordering: .sequentiallyConsistent) }
+
+    private func bump() { changes.wrappingAdd(1, ordering: .sequentiallyConsistent) }
 
     /// A table holding only the root, whose inode number is `rootIno`.
     init(rootIno: UInt64 = 1) {
@@ -150,12 +161,15 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// Marks the node at `name` in `parent` detached (its name is gone); it keeps its ino.
-    func detach(parent: NodeID, name: [UInt8]) {
+    /// Marks the node at `name` in `parent` detached (its name is gone); it keeps its ino and
+    /// remembers `removed`, its last attributes.
+    func detach(parent: NodeID, name: [UInt8], removed: Attributes? = nil) {
         state.withLock { state in
             let key = ChildKey(parent: parent, name: name)
             guard let id = state.byName.removeValue(forKey: key) else { return }
             state.nodes[id]?.attached = false
+            state.nodes[id]?.removed = removed
+            bump()
         }
     }
 
@@ -165,6 +179,7 @@ final class NodeTable: Sendable {
         state.withLock { state in
             let from = ChildKey(parent: parent, name: name), to = ChildKey(parent: newParent, name: newName)
             guard from != to else { return }
+            bump()
             let moving = state.byName.removeValue(forKey: from)
             let displaced = state.byName.removeValue(forKey: to)
             if let moving {
@@ -204,6 +219,7 @@ final class NodeTable: Sendable {
             node.shared = true
             node.ino = ino
             node.lookups += 1
+            bump()
             state.nodes[id] = node
             state.byIno[ino] = id
             return id

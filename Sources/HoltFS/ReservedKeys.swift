@@ -11,7 +11,7 @@
 /// | `/o/<ino>`                            | the inode record of an unlinked file still open      |
 /// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros)  |
 /// | `/x/<ino>/<part>/<name>`              | one part of an xattr value too big for the record    |
-/// | `/g/<ino>/...`                        | garbage: data and xattr keys of deleted inodes, swept |
+/// | `/g/<ino>/<d|x><nonce>/...`           | garbage: discarded data and xattr keys, swept         |
 /// | `/t/<n>`                              | a node parked for a moment inside one exchange batch |
 ///
 /// `<ino>` is 16 lowercase hex digits and `<chunk>` 8 lowercase hex digits, so keys never hold a
@@ -57,9 +57,10 @@ enum ReservedKeys {
     /// The prefix of every big xattr key (`/x/`).
     static let xattrRoot: [UInt8] = Array("/x/".utf8)
 
-    /// Where the data of a deleted inode goes to wait for the sweeper, without the trailing `/`.
-    static func garbage(_ ino: UInt64, _ what: UInt8) -> [UInt8] {
-        Array("/g/".utf8) + hex(ino, digits: 16) + [UInt8(ascii: "/"), what]
+    /// Where discarded keys of `ino` (`what`: `d` data, `x` xattrs) wait for the sweeper, without
+    /// the trailing `/`; `nonce` makes each discard's key new (see `Filesystem.garbageNonce`).
+    static func garbage(_ ino: UInt64, _ what: UInt8, nonce: UInt64) -> [UInt8] {
+        Array("/g/".utf8) + hex(ino, digits: 16) + [UInt8(ascii: "/"), what] + hex(nonce, digits: 16)
     }
 
     /// The prefix of every garbage key (`/g/`).

@@ -41,6 +41,35 @@ import Testing
         f.check()
     }
 
+    @Test func aNodeNeverLooksMissingWhileItIsRenamed() throws {
+        let f = try FSFixture()
+        try f.mkdir("one")
+        try f.mkdir("two")
+        try f.create("one/f")
+        let node = try f.node("one/f")
+        let handle = try f.fs.open(node)
+        let fs = f.fs
+        let one = try f.node("one"), two = try f.node("two")
+        let misses = Atomic<Int>(0)
+        let done = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            if worker == 0 {
+                for index in 0..<300 {
+                    let (from, to) = index % 2 == 0 ? (one, two) : (two, one)
+                    try? fs.rename(from, Array("f".utf8), to: to, Array("f".utf8), flags: [])
+                }
+                done.store(true, ordering: .sequentiallyConsistent)
+            } else {
+                while !done.load(ordering: .sequentiallyConsistent) {
+                    if (try? fs.getattr(node)) == nil { misses.wrappingAdd(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(misses.load(ordering: .relaxed) == 0)
+        try fs.release(handle)
+        f.check()
+    }
+
     @Test func checkFindsDamage() throws {
         let f = try FSFixture()
         try f.mkdir("d")

@@ -51,6 +51,7 @@ import Testing
         _ = try f.fs.setattr(try f.node("f"), AttributeChanges(size: 0), caller: .root)
         #expect(try f.read("f").isEmpty)
         #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
+        #expect(try f.tree.range(prefix: Array("/g/".utf8)).isEmpty)
         try f.write("f", Array("again".utf8))
         #expect(try f.read("f") == Array("again".utf8))
         f.check()

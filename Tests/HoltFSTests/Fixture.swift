@@ -19,7 +19,8 @@ final class FSFixture {
         var bytes = Array(template.utf8CString)
         guard let made = mkdtemp(&bytes) else { throw FSError.fuseSetup(reason: "mkdtemp failed") }
         directory = String(cString: made)
-        tree = try Tree.open(path: directory + "/db")
+        // No fsync per batch: these tests are about the namespace, not durability.
+        tree = try Tree.open(path: directory + "/db", options: Options(cacheBytes: 16 << 20, sync: .none))
         if !library.isEmpty { try tree.apply(library) }
         fs = try Filesystem(tree: tree, maxFileSize: maxFileSize, owner: (0, 0))
     }

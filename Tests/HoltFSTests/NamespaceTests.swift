@@ -175,7 +175,38 @@ import Testing
         try f.fs.release(handle)
         #expect(try f.tree.range(prefix: Array("/o/".utf8)).isEmpty)
         #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
-        expectError(.notFound) { try f.fs.getattr(node) }
+        // The kernel may still hold the node: it shows its last attributes, with no link.
+        #expect(try f.fs.getattr(node).nlink == 0)
+        expectError(.notFound) { try f.fs.read(node, offset: 0, size: 1) }
+        f.check()
+    }
+
+    @Test func removedDirectoryStillAnswersStatWithNlinkZero() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        let node = try f.node("d")
+        let handle = try f.fs.opendir(node)
+        try f.rmdir("d")
+        let attributes = try f.fs.getattr(node)
+        #expect(attributes.kind == .directory && attributes.nlink == 0)
+        var names: [[UInt8]] = []
+        try f.fs.readdir(handle, offset: 0) { names.append($0.name); return true }
+        #expect(names.isEmpty)
+        expectError(.notFound) { try f.fs.make(node, Array("x".utf8), kind: .regular, permissions: 0o644, caller: .root) }
+        f.fs.releasedir(handle)
+    }
+
+    @Test func plainValueOpenForWritingSurvivesUnlinkUntilRelease() throws {
+        let f = try FSFixture(library: [.put(key: Array("p".utf8), value: [UInt8](repeating: 5, count: 40_000))])
+        let node = try f.node("p")
+        let handle = try f.fs.open(node, writable: true)
+        #expect(try f.fs.getattr(node).ino & Superblock.derivedInoBit == 0)
+        try f.unlink("p")
+        #expect(try f.fs.read(node, offset: 39_999, size: 5) == [5])
+        try f.fs.release(handle)
+        #expect(try f.tree.range(prefix: Array("/d/".utf8)).isEmpty)
+        expectError(.isDirectory) { try f.fs.open(.root) }
+        #expect(f.fs.openFiles.withLock { $0.isEmpty })  // every count was given back
         f.check()
     }
 
