@@ -1,3 +1,24 @@
-import HoltFS
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
 
-print("holtfs \(HoltFS.version): the mount is not built yet")
+// The entry point: parse, run, and turn every failure into one line on stderr and an exit status.
+// Help and --version go through ArgumentParser's own printing.
+do {
+    var command = try HoltfsCommand.parseAsRoot()
+    try command.run()
+    exit(0)
+} catch let failure as CommandFailure {
+    Posix.printError(failure.description)
+    exit(failure.exitCode)
+} catch {
+    if HoltfsCommand.exitCode(for: error) == .success { HoltfsCommand.exit(withError: error) }
+    let arguments = CommandLine.arguments.dropFirst()
+    let operations = ["mount", "umount", "check", "stats", "dump"]
+    let operation = arguments.first.flatMap { operations.contains($0) ? $0 : nil }
+    let message = CommandFailure.oneLine(HoltfsCommand.message(for: error))
+    let help = operation.map { "holtfs \($0) --help" } ?? "holtfs --help"
+    Posix.printError("holtfs: \(operation.map { "\($0): " } ?? "")\(message) (see \(help))")
+    exit(HoltfsCommand.exitCode(for: error).rawValue)
+}
