@@ -1,0 +1,207 @@
+"""The holtfs command end to end: daemon mount and umount (what `make run` does), signals,
+one-line errors for bad mounts, a second mount of a mounted database, and check/dump/stats.
+"""
+import os
+import signal
+import time
+
+from support import (check, fail, is_mounted, lock_held, needs_persistence, poll_until, read_lock_file,
+                     run, tail)
+
+
+def one_line_error(r, operation):
+    """r failed with exactly one stderr line `holtfs: <operation> ...: ...`."""
+    lines = r.stderr.splitlines()
+    check(r.returncode != 0, "expected a failure, got exit 0 (stdout %r)" % r.stdout)
+    check(len(lines) == 1, "expected one stderr line, got %d: %r" % (len(lines), r.stderr))
+    check(lines[0].startswith("holtfs: %s " % operation) or lines[0].startswith("holtfs: %s:" % operation),
+          "stderr does not start with 'holtfs: %s': %r" % (operation, lines[0]))
+    return lines[0]
+
+
+def test_daemon_mount_umount_check(ctx):
+    """`holtfs mount DB MNT` returns with the mount up; `holtfs umount` waits for a clean close."""
+    r, m = ctx.mount_daemon()
+    check(r.returncode == 0, "holtfs mount: exit %d: %s%s" % (r.returncode, r.stderr.strip(), m.log_tail()))
+    check(r.stderr == "" and r.stdout == "", "holtfs mount printed %r %r" % (r.stdout, r.stderr))
+    # The contract: the mount answers when the command returns, no polling needed.
+    check(is_mounted(m.mnt, "fuse.holtfs"), "not mounted when holtfs mount returned")
+    check(os.stat(m.mnt).st_dev != os.stat(os.path.dirname(m.mnt)).st_dev, "MNT shows the parent's file system")
+    info = read_lock_file(m.db)
+    check(info.get("state") == "mounted", "DB/holtfs.pid says %r" % info)
+    pid = int(info["pid"])
+    check(os.getsid(pid) == pid, "the daemon is not a session leader (setsid)")
+    with open(os.path.join(m.mnt, "hello"), "w") as f:
+        f.write("hello\n")
+    os.mkdir(os.path.join(m.mnt, "dir"))
+    r = run([ctx.holtfs, "umount", m.mnt])
+    check(r.returncode == 0, "holtfs umount: exit %d: %s%s" % (r.returncode, r.stderr.strip(), m.log_tail()))
+    # umount returns only after the daemon closed the database.
+    check(not is_mounted(m.mnt), "still mounted after holtfs umount")
+    check(not lock_held(m.db), "the daemon still holds the database after holtfs umount returned")
+    check(read_lock_file(m.db).get("state") == "closed", "holtfs.pid: %r" % read_lock_file(m.db))
+    check(not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+          "daemon pid %d still running" % pid)
+    with open(m.log) as f:
+        log = f.read()
+    check("closed the database cleanly" in log, "log lacks the clean close:\n" + tail(m.log))
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 0, "holtfs check: exit %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+
+
+def test_sigterm_unmounts_cleanly(ctx):
+    """SIGTERM to the daemon unmounts, closes the database and exits 0."""
+    m = ctx.mount()
+    with open(os.path.join(m.mnt, "f"), "w") as f:
+        f.write("x")
+    m.proc.send_signal(signal.SIGTERM)
+    m.wait_exit(expect_status=0)
+    check(not is_mounted(m.mnt), "still mounted after SIGTERM")
+    check(read_lock_file(m.db).get("state") == "closed", "holtfs.pid: %r" % read_lock_file(m.db))
+
+
+def test_sigint_unmounts_cleanly(ctx):
+    m = ctx.mount()
+    m.proc.send_signal(signal.SIGINT)
+    m.wait_exit(expect_status=0)
+    check(not is_mounted(m.mnt), "still mounted after SIGINT")
+
+
+def test_fusermount_unmount_ends_daemon(ctx):
+    """An unmount from outside (fusermount3 -u) ends the foreground daemon with status 0."""
+    m = ctx.mount()
+    m.umount(via_command=False)
+    check(read_lock_file(m.db).get("state") == "closed", "holtfs.pid: %r" % read_lock_file(m.db))
+
+
+def test_mount_missing_dir_fails_one_line(ctx):
+    missing = ctx.path("no-such-dir")
+    for args in ([], ["-f"]):
+        r = run([ctx.holtfs, "mount", *args, ctx.path("x.db"), missing], timeout=30)
+        line = one_line_error(r, "mount")
+        check(missing in line, "the line does not name the mount point: %r" % line)
+    check(not os.path.exists(ctx.path("x.db")), "a failed mount created the database")
+
+
+def test_mount_on_a_file_fails_one_line(ctx):
+    f = ctx.path("file")
+    open(f, "w").close()
+    one_line_error(run([ctx.holtfs, "mount", ctx.path("x.db"), f]), "mount")
+
+
+def test_mount_bad_options_fail_one_line(ctx):
+    mnt = ctx.dir("mnt")
+    one_line_error(run([ctx.holtfs, "mount", "--sync", "sometimes", ctx.path("x.db"), mnt]), "mount")
+    one_line_error(run([ctx.holtfs, "mount", "--cache-mb", "0", ctx.path("x.db"), mnt]), "mount")
+    one_line_error(run([ctx.holtfs, "mount", "-o", "a,,b", ctx.path("x.db"), mnt]), "mount")
+    # An option libfuse does not know is reported by the daemon through the parent.
+    ctx._register_mount_cleanup(mnt, ctx.path("y.db"), [None])
+    r = run([ctx.holtfs, "mount", "-o", "no_such_fuse_option_xyz", ctx.path("y.db"), mnt], timeout=30)
+    one_line_error(r, "mount")
+    check(not is_mounted(mnt), "mounted despite a bad option")
+
+
+def test_second_mount_of_same_db_fails_at_once(ctx):
+    m = ctx.mount()
+    with open(os.path.join(m.mnt, "keep"), "w") as f:
+        f.write("first mount")
+    other = ctx.dir("other.mnt")
+    ctx._register_mount_cleanup(other, m.db, [None])
+    start = time.monotonic()
+    r = run([ctx.holtfs, "mount", m.db, other], timeout=30)
+    elapsed = time.monotonic() - start
+    line = one_line_error(r, "mount")
+    check("in use" in line, "the reason does not say the database is in use: %r" % line)
+    check(elapsed < 5, "the second mount took %.1f s to fail" % elapsed)
+    check(not is_mounted(other), "the second mount is mounted")
+    check(m.proc.poll() is None, "the first daemon died")
+    with open(os.path.join(m.mnt, "keep")) as f:
+        check(f.read() == "first mount", "the first mount lost its file")
+    # Foreground too.
+    one_line_error(run([ctx.holtfs, "mount", "-f", m.db, other], timeout=30), "mount")
+    m.umount()
+
+
+def test_umount_of_a_non_holtfs_path_fails_one_line(ctx):
+    one_line_error(run([ctx.holtfs, "umount", ctx.root]), "umount")
+    one_line_error(run([ctx.holtfs, "umount", "/proc"]), "umount")
+    one_line_error(run([ctx.holtfs, "umount", ctx.path("missing")]), "umount")
+
+
+def test_offline_commands_refuse_a_mounted_database(ctx):
+    m = ctx.mount()
+    for op in ("check", "dump"):
+        r = run([ctx.holtfs, op, m.db])
+        line = one_line_error(r, op)
+        check(r.returncode == 2 or op != "check", "check on a mounted DB: exit %d, expected 2" % r.returncode)
+        check("in use" in line, "%s: %r" % (op, line))
+    for target in (m.mnt, m.db):
+        r = run([ctx.holtfs, "stats", target])
+        check(r.returncode == 0, "stats %s: %s" % (target, r.stderr))
+        check("state: mounted" in r.stdout, "stats %s while mounted: %r" % (target, r.stdout))
+    m.umount()
+
+
+def test_check_missing_database(ctx):
+    r = run([ctx.holtfs, "check", ctx.path("nothing")])
+    one_line_error(r, "check")
+    check(r.returncode == 2, "exit %d, expected 2" % r.returncode)
+
+
+@needs_persistence
+def test_dump_and_stats_after_unmount(ctx):
+    m = ctx.mount()
+    os.makedirs(os.path.join(m.mnt, "alpha/beta"))
+    with open(os.path.join(m.mnt, "alpha/beta/gamma"), "w") as f:
+        f.write("g" * 100)
+    m.umount()
+    r = run([ctx.holtfs, "dump", m.db])
+    check(r.returncode == 0, "dump: %s" % r.stderr)
+    check("alpha/beta/gamma" in r.stdout, "dump lacks alpha/beta/gamma:\n" + r.stdout[:2000])
+    r = run([ctx.holtfs, "dump", m.db, "alpha/beta", "--json"])
+    check(r.returncode == 0, "dump --json: %s" % r.stderr)
+    import json
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    check(any(row["key"] == "alpha/beta/gamma" for row in rows), "dump --json rows: %r" % rows[:10])
+    check(all(row["key"].startswith("alpha/beta") for row in rows), "dump PREFIX leaked: %r" % rows[:10])
+    r = run([ctx.holtfs, "stats", m.db])
+    check(r.returncode == 0, "stats: %s" % r.stderr)
+    keys = [int(line.split(":")[1]) for line in r.stdout.splitlines() if line.startswith("keys:")]
+    check(keys and keys[0] >= 3, "stats keys: %r" % r.stdout)
+
+
+@needs_persistence
+def test_check_finds_a_flipped_byte(ctx):
+    m = ctx.mount()
+    for i in range(200):
+        d = os.path.join(m.mnt, "d%02d" % (i % 20))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "f%03d" % i), "w") as f:
+            f.write("content %d\n" % i)
+    m.umount()
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 0, "check before damage: exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))
+    files = []
+    for dirpath, _, names in os.walk(m.db):
+        for n in names:
+            if n not in ("holtfs.log", "holtfs.pid", "LOCK"):
+                p = os.path.join(dirpath, n)
+                if os.path.getsize(p) > 0:
+                    files.append((os.path.getsize(p), p))
+    check(files, "no database files to damage in %s: %r" % (m.db, os.listdir(m.db)))
+    damaged = 0
+    for _, path in sorted(files, reverse=True):
+        # Flip one byte in the middle of each data-bearing file: the largest one holds the blobs.
+        with open(path, "r+b") as f:
+            size = os.path.getsize(path)
+            f.seek(size // 2)
+            b = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([b[0] ^ 0xFF]))
+        damaged += 1
+        break
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 1, "check after flipping a byte in %s: exit %d, expected 1\n%s%s" % (
+        files, r.returncode, r.stdout, r.stderr))
+    lines = (r.stdout + r.stderr).splitlines()
+    check(lines and all(line.startswith("holtfs: check ") for line in lines), "check output: %r" % lines)
