@@ -1,0 +1,194 @@
+"""Damaged data: flip bytes in each file of a cleanly unmounted database, one file per copy.
+
+`holtfs check` must exit 1 and name what is damaged (never a signal, never a hang), and `holtfs
+mount` must either refuse with one line or mount and answer every read with the original bytes or
+EIO -- never a wrong answer, never a crash.
+"""
+import errno
+import os
+import random
+import re
+import shutil
+import stat
+
+import model
+import rlib
+from rlib import check, fail, needs
+
+SKIP = ("LOCK", "holtfs.pid")
+FLIPS = 4
+
+
+def populate(mnt, rng):
+    """A tree with small and chunked files, xattrs and a few levels; returns its model state."""
+    root = os.fsencode(mnt)
+    state = {}
+    dirs = [b""]
+    for i in range(12):
+        d = rng.choice(dirs)
+        p = (d + b"/" if d else b"") + b"dir%02d" % i
+        os.mkdir(os.path.join(root, p))
+        state[p] = ("d", {})
+        dirs.append(p)
+    for i in range(60):
+        d = rng.choice(dirs)
+        p = (d + b"/" if d else b"") + b"file%02d" % i
+        size = rng.choice([0, 1, 100, 3000, 40000, 150000])
+        content = rng.randbytes(size)
+        with open(os.path.join(root, p), "wb") as f:
+            f.write(content)
+        state[p] = ("f", content, {})
+    for p in rng.sample(sorted(state), 25):
+        e = state[p]
+        xa = {"user.a%d" % j: rng.randbytes(rng.choice([1, 50, 900])) for j in range(rng.randint(1, 3))}
+        for k, v in xa.items():
+            os.setxattr(os.path.join(root, p), k, v)
+        state[p] = e[:-1] + (xa,)
+    return state
+
+
+def damage_targets(db):
+    """(relative path, size) of every non-empty file of the database but its lock and log files."""
+    out = []
+    for dirpath, _, names in os.walk(db):
+        for n in sorted(names):
+            if n in SKIP or n.startswith("holtfs.log"):
+                continue
+            p = os.path.join(dirpath, n)
+            size = os.path.getsize(p)
+            if size:
+                out.append((os.path.relpath(p, db), size))
+    return sorted(out)
+
+
+def flip(path, rng, count=FLIPS):
+    """Flips (xor 0xff) `count` bytes that hold data (non-zero), in different 4 KiB pages if it can."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        pages = [i for i in range(0, len(data), 4096) if any(data[i:i + 4096])]
+        if not pages:
+            pages = [0]
+        offsets = []
+        for page in rng.sample(pages, min(count, len(pages))) + [rng.choice(pages) for _ in range(count - len(pages))]:
+            chunk = data[page:page + 4096]
+            nz = [i for i, b in enumerate(chunk) if b] or [0]
+            offsets.append(page + rng.choice(nz))
+        for off in sorted(set(offsets)):
+            f.seek(off)
+            f.write(bytes([data[off] ^ 0xFF]))
+    return sorted(set(offsets))
+
+
+def stem(rel):
+    """The word a report about this file should contain: 'blob' for blobs, 'wal' for wal/0001."""
+    first = rel.split(os.sep)[0]
+    word = (re.findall(r"[A-Za-z]+", first) or [first])[0].lower()
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def read_back(mnt, expected):
+    """(wrong answers, number of EIO answers) reading every path, listing and xattr of expected."""
+    root = os.fsencode(mnt)
+    wrong, eio = [], [0]
+
+    def attempt(what, fn, want):
+        try:
+            got = fn()
+        except OSError as e:
+            if e.errno == errno.EIO:
+                eio[0] += 1
+            else:
+                wrong.append("%s: %s (expected the original or EIO)" % (what, rlib.ename(e.errno)))
+            return
+        if got != want:
+            if isinstance(got, bytes) and isinstance(want, bytes):
+                at = next((i for i, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
+                wrong.append("%s: wrong bytes from offset %d (%d bytes read, %d written)" % (
+                    what, at, len(got), len(want)))
+            else:
+                wrong.append("%s: wrong answer %r, expected %r" % (what, _short(got), _short(want)))
+
+    names = lambda d: sorted(p.rpartition(b"/")[2] for p in model.children(expected, d))  # noqa: E731
+    attempt("listdir of the root", lambda: sorted(os.listdir(root)), names(b""))
+    for p, e in sorted(expected.items()):
+        fp = os.path.join(root, p)
+        attempt("type of %r" % p, lambda: _kind(os.lstat(fp).st_mode), e[0])
+        if e[0] == "d":
+            attempt("listdir of %r" % p, lambda: sorted(os.listdir(fp)), names(p))
+        else:
+            def content():
+                with open(fp, "rb") as f:
+                    return f.read()
+            attempt("content of %r" % p, content, e[1])
+        attempt("xattr names of %r" % p,
+                lambda: sorted(n for n in os.listxattr(fp) if n.startswith("user.")), sorted(e[-1]))
+        for k, v in sorted(e[-1].items()):
+            attempt("xattr %s of %r" % (k, p), lambda: os.getxattr(fp, k), v)
+    return wrong, eio[0]
+
+
+def _kind(mode):
+    return "d" if stat.S_ISDIR(mode) else "f" if stat.S_ISREG(mode) else "?"
+
+
+def _short(v):
+    if isinstance(v, bytes) and len(v) > 32:
+        return v[:32] + b"...(%d bytes)" % len(v)
+    return v
+
+
+@needs("mount", "clean unmount", "holtfs check finds damage", "EIO for unreadable data")
+def test_flipped_bytes_in_each_file(ctx):
+    """For each database file: a copy with flipped bytes is reported by check and never misread."""
+    rng = random.Random(ctx.seed)
+    db, mnt = ctx.path("good.db"), ctx.dir("good.mnt")
+    m = rlib.mount(ctx, db, mnt, name="good")
+    expected = populate(mnt, rng)
+    diff = model.diff(expected, model.snapshot(mnt))
+    check(not diff, "the tree read back wrong before any damage:\n    " + "\n    ".join(diff))
+    m.stop()
+    rlib.check_clean(ctx, db, "of the undamaged database")
+    targets = damage_targets(db)
+    check(targets, "no database files to damage in %s: %r" % (db, os.listdir(db)))
+    problems, summary = [], []
+    for n, (rel, size) in enumerate(targets):
+        copy = ctx.path("damaged%d.db" % n)
+        shutil.copytree(db, copy)
+        offsets = flip(os.path.join(copy, rel), rng)
+        what = "%s (%d bytes) with bytes flipped at %s" % (rel, size, offsets)
+        r = rlib.run_check(ctx, copy)
+        out = (r.stdout + r.stderr).strip()
+        if r.returncode != 1:
+            problems.append("holtfs check of %s: %s, expected status 1; output: %r" % (
+                what, rlib.status_text(r.returncode), out[-600:]))
+        elif stem(rel) not in out.lower():
+            problems.append("holtfs check of %s exited 1 but does not name %r: %r" % (what, stem(rel), out[-600:]))
+        dmnt = ctx.dir("damaged%d.mnt" % n)
+        try:
+            dm = rlib.start_mount(ctx, copy, dmnt, name="damaged%d" % n)
+        except rlib.Refused as refusal:
+            lines = [line for line in refusal.lines if line.strip()]
+            if refusal.returncode <= 0 or len(lines) != 1 or not lines[0].startswith("holtfs: "):
+                problems.append("holtfs mount of %s: %s" % (what, refusal.describe()))
+            summary.append("%s: mount refused (%s)" % (rel, lines[-1] if lines else "-"))
+            shutil.rmtree(copy, ignore_errors=True)
+            continue
+        wrong, eio = read_back(dmnt, expected)
+        if dm.proc.poll() is not None:
+            problems.append("reading %s: the daemon died with %s%s" % (
+                what, rlib.status_text(dm.proc.returncode), dm.log_tail()))
+        else:
+            try:
+                dm.answers("reading a damaged database")
+            except rlib.TestFailure as e:
+                problems.append("reading %s: %s" % (what, e))
+        if wrong:
+            problems.append("mounted %s and answered wrongly:\n      %s" % (what, "\n      ".join(wrong[:8])))
+        summary.append("%s: mounted, %d EIO, %d wrong" % (rel, eio, len(wrong)))
+        dm.kill9()
+        shutil.rmtree(copy, ignore_errors=True)
+    ctx.notes.append("%d damaged copies: %s" % (len(summary), "; ".join(summary[:20]) + (
+        "; ..." if len(summary) > 20 else "")))
+    if problems:
+        fail("%d problems with %d damaged copies:\n  %s%s" % (
+            len(problems), len(targets), "\n  ".join(problems[:16]), "\n  ..." if len(problems) > 16 else ""))
