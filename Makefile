@@ -37,3 +37,11 @@ integration: build-debug
 	@if [ -x integration/run.sh ]; then bash integration/run.sh "$$(swift build --show-bin-path)/holtfs"; else echo "integration: no suite yet"; fi
 
 test: unit integration
+
+# The POSIX conformance suite on a real holtfs mount (debug build).
+conformance: build-debug
+	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"
+
+# The robustness tests in their long form: 120 kill -9 rounds, 8 x 4000 concurrent ops (debug build).
+stress: build-debug
+	python3 integration/robustness/run.py --holtfs "$$(swift build --show-bin-path)/holtfs" --long
