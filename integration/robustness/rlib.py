@@ -24,6 +24,9 @@ sys.path.insert(0, os.path.dirname(HERE))  # integration/, for support.py
 import support  # noqa: E402
 from support import TestFailure, check, fail, is_mounted, poll_until, tail  # noqa: E402,F401
 
+# HOLT_EXPECT_PERSISTENCE=0 (as for integration/run.sh): the engine keeps nothing across a close
+# yet, so steps after a remount are skipped and tests that need persistence report XFAIL.
+EXPECT_PERSISTENCE = os.environ.get("HOLT_EXPECT_PERSISTENCE", "1") != "0"
 CHECK_TIMEOUT = 120.0   # seconds `holtfs check` may take before it counts as a hang
 ANSWER_TIMEOUT = 15.0   # seconds a stat of the mount root may take before the daemon counts as wedged
 FUSE_TYPE = "fuse.holtfs"
@@ -82,6 +85,14 @@ class Context(support.Context):
         self.procs = []
         self.seed = seed
         self.long = long_run
+        self.persistent = EXPECT_PERSISTENCE
+
+    def remount_checks(self):
+        """Whether to run the checks after a remount; with HOLT_EXPECT_PERSISTENCE=0 (an engine that
+        keeps nothing across a close) they are skipped and the test says so in a note."""
+        if not self.persistent:
+            self.notes.append("the checks after a remount were skipped (HOLT_EXPECT_PERSISTENCE=0)")
+        return self.persistent
 
 
 class Refused(Exception):

@@ -10,7 +10,10 @@ unmounted, daemons that die with the runner) under a watchdog. One line per test
     FAIL name (0.3 s) [needs: ...]
           what went wrong
 
-and last, alone on a line, `N passed, M failed`. Exit 0 only if none failed.
+and last, alone on a line, `N passed, M failed`. Exit 0 only if none failed. With
+HOLT_EXPECT_PERSISTENCE=0 (an engine that keeps nothing across a close, as for integration/run.sh)
+the steps after a remount are skipped and a failing test that needs persistence prints XFAIL and
+counts in neither number.
 Needs root (tmpfs, other users, allow_other) and /dev/fuse. Seed: --seed or HOLT_SEED.
 """
 import argparse
@@ -73,7 +76,7 @@ def main():
         print("robustness: every test that needs a mount will fail at once")
 
     modules = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
-    passed = failed = 0
+    passed = failed = xfailed = 0
     t0 = time.monotonic()
     for name in modules:
         module = importlib.import_module(name)
@@ -106,6 +109,8 @@ def main():
             if dog.fired:
                 outcome = "FAIL"
                 detail = "timed out after %d s (the watchdog killed the daemon)\n%s" % (deadline, detail)
+            if outcome == "FAIL" and "persistence" in need and not rlib.EXPECT_PERSISTENCE:
+                outcome = "XFAIL"
             leftover = [m for m, t, _ in rlib.support.mountinfo() if m.startswith(ctx.root)]
             if leftover:
                 outcome = "FAIL"
@@ -122,9 +127,13 @@ def main():
                     print("      note: " + note, flush=True)
             if outcome == "PASS":
                 passed += 1
+            elif outcome == "XFAIL":
+                xfailed += 1
             else:
                 failed += 1
     print()
+    if xfailed:
+        print("robustness: %d expected failures (they need persistence; HOLT_EXPECT_PERSISTENCE=0)" % xfailed)
     print("robustness: seed %d, %.1f s" % (seed, time.monotonic() - t0))
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1

@@ -35,7 +35,7 @@ def verify(mnt, candidates, what):
     fail(msg)
 
 
-@needs("mount --sync always", "recovery after kill -9", "holtfs check of a crashed database", "remount")
+@needs("mount --sync always", "persistence", "recovery after kill -9", "holtfs check of a crashed database")
 def test_kill9_during_writes(ctx):
     """SIGKILL the daemon during a write load, ~10 rounds (--long: 120); nothing acknowledged is lost."""
     rounds = 120 if ctx.long else 10

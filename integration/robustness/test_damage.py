@@ -137,7 +137,7 @@ def _short(v):
     return v
 
 
-@needs("mount", "clean unmount", "holtfs check finds damage", "EIO for unreadable data")
+@needs("mount", "persistence", "holtfs check finds damage", "EIO for unreadable data")
 def test_flipped_bytes_in_each_file(ctx):
     """For each database file: a copy with flipped bytes is reported by check and never misread."""
     rng = random.Random(ctx.seed)

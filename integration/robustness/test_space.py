@@ -14,6 +14,7 @@ import rlib
 from rlib import check, fail, needs
 
 FILE_SIZE = 64 * 1024
+LIMIT = 64 << 20  # give up filling the 8 MiB file system after this much was acknowledged
 
 
 def write_file(path, content):
@@ -82,7 +83,7 @@ def test_full_disk_gives_enospc(ctx):
     m = rlib.mount(ctx, db, mnt, ["--sync", "always"], name="space")
     acked, maybe, dirs = {}, {}, set()
     first = None
-    for i in range(100000):
+    for i in range(LIMIT // FILE_SIZE):
         name = "f%05d" % i
         content = rng.randbytes(FILE_SIZE)
         result = write_file(os.path.join(mnt, name), content)
@@ -90,7 +91,8 @@ def test_full_disk_gives_enospc(ctx):
         if result[1] is not None:
             first = (name, result[2], result[1])
             break
-    check(first is not None, "never ran out of space on an 8 MiB tmpfs")
+    check(first is not None, "never ran out of space: %d MiB written and acknowledged with the database on an "
+          "8 MiB tmpfs (is the engine keeping the data in memory?)" % (LIMIT >> 20))
     name, where, err = first
     if err != errno.ENOSPC:
         fail("the first failure on a full disk (%s of %s after %d files of %d KiB) was %s, expected ENOSPC%s" % (
@@ -148,6 +150,8 @@ def test_full_disk_gives_enospc(ctx):
     record(acked, maybe, "after-grow", c, res)
     verify(mnt, acked, maybe, dirs, "after freeing space")
     m.stop()
+    if not ctx.remount_checks():
+        return
     rlib.check_clean(ctx, db, "after a full disk and a clean unmount")
     m = rlib.mount(ctx, db, mnt, ["--sync", "always"], name="space")
     verify(mnt, acked, maybe, dirs, "after a remount")
