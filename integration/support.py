@@ -29,6 +29,10 @@ class TestFailure(AssertionError):
     """A test's expectation did not hold; the message says which and shows the evidence."""
 
 
+class Skipped(Exception):
+    """Raised by a test that cannot run here (its suite is absent, or switched off)."""
+
+
 class ExpectedFailure(Exception):
     """Raised by tests that depend on something not built yet (see EXPECT_PERSISTENCE)."""
 
@@ -185,6 +189,7 @@ class Context:
         self.holtfs = holtfs
         self._cleanups = []
         self.notes = []
+        self.kill_on_timeout = []   # callables that kill this test's daemons (see runner's alarm)
         self.root = tempfile.mkdtemp(prefix="holtfs-it-")
         os.chmod(self.root, 0o755)
         self.on_cleanup(lambda: shutil.rmtree(self.root, ignore_errors=True))
@@ -210,6 +215,18 @@ class Context:
         return p
 
     def _register_mount_cleanup(self, mnt, db, proc_ref):
+        def kill():
+            proc = proc_ref[0]
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+            pid = read_lock_file(db).get("pid")
+            if proc is None and pid and lock_held(db):
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+        self.kill_on_timeout.append(kill)
+
         def cleanup():
             subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
             proc = proc_ref[0]
@@ -242,7 +259,8 @@ class Context:
         m = Mount(self, db, mnt, log, proc)
 
         def ready():
-            if is_mounted(mnt, "fuse.holtfs"):
+            # Mounted, and the daemon has registered it (DB/holtfs.pid says so after registering).
+            if is_mounted(mnt, "fuse.holtfs") and read_lock_file(db).get("state") == "mounted":
                 return True
             if proc.poll() is not None:
                 fail("holtfs mount -f exited with %d before the mount appeared\n  stderr:\n%s%s" % (

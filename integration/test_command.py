@@ -189,19 +189,87 @@ def test_check_finds_a_flipped_byte(ctx):
                 if os.path.getsize(p) > 0:
                     files.append((os.path.getsize(p), p))
     check(files, "no database files to damage in %s: %r" % (m.db, os.listdir(m.db)))
-    damaged = 0
-    for _, path in sorted(files, reverse=True):
-        # Flip one byte in the middle of each data-bearing file: the largest one holds the blobs.
-        with open(path, "r+b") as f:
-            size = os.path.getsize(path)
-            f.seek(size // 2)
-            b = f.read(1)
-            f.seek(size // 2)
-            f.write(bytes([b[0] ^ 0xFF]))
-        damaged += 1
-        break
+    # Damage the largest file (the blob file): flip the first non-zero byte that lies past the
+    # first 4 KiB of a 512 KiB region (a blob's data area, not its header), so the byte is live data
+    # that a checksum covers; fall back to the middle of the file.
+    _, path = max(files)
+    with open(path, "r+b") as f:
+        data = f.read()
+        blob = 512 * 1024
+        offset = len(data) // 2
+        for base in range(0, len(data), blob):
+            area = data[base + 4096:base + blob]
+            if area.strip(b"\0"):
+                offset = base + 4096 + (len(area) - len(area.lstrip(b"\0")))
+                break
+        f.seek(offset)
+        f.write(bytes([data[offset] ^ 0xFF]))
     r = run([ctx.holtfs, "check", m.db])
-    check(r.returncode == 1, "check after flipping a byte in %s: exit %d, expected 1\n%s%s" % (
-        files, r.returncode, r.stdout, r.stderr))
+    check(r.returncode == 1, "check after flipping byte %d of %s: exit %d, expected 1\n%s%s" % (
+        offset, path, r.returncode, r.stdout, r.stderr))
     lines = (r.stdout + r.stderr).splitlines()
     check(lines and all(line.startswith("holtfs: check ") for line in lines), "check output: %r" % lines)
+
+
+def test_umount_of_a_busy_mount_fails_and_keeps_it(ctx):
+    """umount of a mount some process still uses fails with one line; the mount keeps serving."""
+    import subprocess
+    m = ctx.mount()
+    os.mkdir(os.path.join(m.mnt, "inside"))
+    busy = subprocess.Popen(["sleep", "60"], cwd=os.path.join(m.mnt, "inside"))
+    ctx.on_cleanup(lambda: (busy.kill(), busy.wait()))
+    r = run([ctx.holtfs, "umount", m.mnt])
+    line = one_line_error(r, "umount")
+    check(is_mounted(m.mnt, "fuse.holtfs"), "a failed umount left no mount: %r" % line)
+    check(m.proc.poll() is None, "the daemon exited after a failed umount")
+    check(os.path.isdir(os.path.join(m.mnt, "inside")), "the busy mount stopped answering")
+    busy.kill()
+    busy.wait()
+    m.umount()
+
+
+def test_umount_after_daemon_crash_reports_unclean_close(ctx):
+    """A daemon killed by SIGKILL leaves a dead mount; umount removes it and says the close was unclean."""
+    m = ctx.mount()
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    check(is_mounted(m.mnt), "the dead mount vanished by itself")
+    r = run([ctx.holtfs, "umount", m.mnt])
+    line = one_line_error(r, "umount")
+    check("cleanly" in line, "the line does not mention the unclean close: %r" % line)
+    check(not is_mounted(m.mnt), "the dead mount is still there")
+    # The database mounts again.
+    m2 = ctx.mount(db=m.db, mnt=m.mnt, name="again")
+    m2.umount()
+
+
+def test_sync_modes_and_read_only(ctx):
+    """--sync periodic/none and -o ro mount and serve; a read-only mount refuses writes with EROFS."""
+    import errno
+    from support import expect_errno
+    for args in (["--sync", "periodic", "--sync-interval-ms", "50"], ["--sync", "none"]):
+        m = ctx.mount(args=args, name="sync-" + args[1])
+        with open(os.path.join(m.mnt, "f"), "w") as f:
+            f.write("data")
+        with open(os.path.join(m.mnt, "f")) as f:
+            check(f.read() == "data", "read back failed with %r" % args)
+        m.umount()
+    m = ctx.mount(args=["-o", "ro"], name="ro")
+    expect_errno(errno.EROFS, os.mkdir, os.path.join(m.mnt, "d"))
+    expect_errno(errno.EROFS, open, os.path.join(m.mnt, "f"), "w")
+    m.umount()
+
+
+def test_mount_over_a_mount_fails_one_line(ctx):
+    """A second database on a mount point already served, or a mount point left dead by a crash,
+    is refused with one line; the first mount is untouched."""
+    m = ctx.mount()
+    r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
+    line = one_line_error(r, "mount")
+    check("already a holtfs mount" in line, line)
+    check(m.proc.poll() is None and os.path.isdir(m.mnt), "the first mount suffered")
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
+    line = one_line_error(r, "mount")
+    check("holtfs umount" in line, "no hint at the dead mount: %r" % line)

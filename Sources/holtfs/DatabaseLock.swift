@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The holtfs lock of a database: the file `<DB>/holtfs.pid`, `flock`ed exclusively by the one
 /// holtfs process that has the database open (a mount daemon, `check`, `stats` or `dump`).
@@ -14,12 +15,13 @@ import Glibc
 ///
 /// The file is never removed (removing a locked file races with a new opener); it is small text:
 /// `pid=`, `state=` (`mounted`, `open`, `closed`), `mountpoint=`, one per line.
-final class DatabaseLock {
+final class DatabaseLock: Sendable {
     /// The name of the lock file inside the database directory.
     static let fileName = "holtfs.pid"
 
-    /// The open, locked file; -1 once released.
-    private var fd: Int32
+    /// The open, locked file; -1 once released. Guarded by itself: the serving thread and the
+    /// readiness thread both record states.
+    private let fd: Mutex<Int32>
 
     /// Why the lock could not be taken.
     enum Failure: Error {
@@ -30,16 +32,20 @@ final class DatabaseLock {
     }
 
     private init(fd: Int32) {
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
     /// Takes the lock of the database in `database` (which must exist), without waiting.
     ///
-    /// - Returns: The held lock; it is released by `release()` or when the process exits.
+    /// - Parameter create: Whether to create the lock file when missing. Offline commands pass
+    ///   false, so pointing them at a directory that is not a database leaves no file behind.
+    /// - Returns: The held lock, or `nil` when the file is missing and `create` is false; it is
+    ///   released by `release()` or when the process exits.
     /// - Throws: `.held` when another process holds it, `.system` otherwise.
-    static func acquire(database: String) throws(Failure) -> DatabaseLock {
+    static func acquire(database: String, create: Bool = true) throws(Failure) -> DatabaseLock? {
         let path = database + "/" + fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+        if fd < 0 && errno == ENOENT && !create { return nil }
         guard fd >= 0 else { throw .system(Errno(errno)) }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
@@ -53,20 +59,23 @@ final class DatabaseLock {
 
     /// Replaces the content of the lock file with `fields` (written while holding the lock).
     func record(_ fields: [(String, String)]) {
-        guard fd >= 0 else { return }
-        let text = fields.map { "\($0.0)=\($0.1)\n" }.joined()
-        _ = ftruncate(fd, 0)
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        _ = fdatasync(fd)
+        let bytes = Array(fields.map { "\($0.0)=\($0.1)\n" }.joined().utf8)
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            _ = ftruncate(fd, 0)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            _ = fdatasync(fd)
+        }
     }
 
     /// Releases the lock and closes the file (only the first call does anything).
     func release() {
-        guard fd >= 0 else { return }
-        _ = flock(fd, LOCK_UN)
-        close(fd)
-        fd = -1
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            _ = flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
     }
 
     deinit {

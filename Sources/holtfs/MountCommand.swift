@@ -76,12 +76,23 @@ struct MountCommand: ParsableCommand {
         switch Posix.fileStatus(mnt) {
         case .failure(let error) where error.code == ENOENT:
             throw fail(mnt, "the mount point does not exist")
+        case .failure(let error) where error.code == ENOTCONN:
+            throw fail(mnt, "a dead mount is still there (its daemon died): holtfs umount \(mnt) first")
         case .failure(let error):
             throw fail(mnt, "cannot use the mount point: \(error)")
         case .success(let info) where !Posix.isDirectory(info):
             throw fail(mnt, "the mount point is not a directory")
         case .success:
             break
+        }
+        if let entry = MountTable.entry(at: mnt), entry.type == MountTable.holtfsType {
+            // A registered mount whose daemon no longer holds its database is dead (the kernel
+            // may still answer stat from its attribute cache).
+            let registered = MountRegistry.lookup(mountpoint: mnt)
+            if let registered, !DatabaseLock.isHeld(database: registered.database) {
+                throw fail(mnt, "a dead mount is still there (its daemon died): holtfs umount \(mnt) first")
+            }
+            throw fail(mnt, "already a holtfs mount\(registered.map { " (database \($0.database))" } ?? "")")
         }
         if case .success(let info) = Posix.fileStatus(db), !Posix.isDirectory(info) {
             throw fail(db, "the database path exists and is not a directory")

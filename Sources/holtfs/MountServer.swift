@@ -34,7 +34,7 @@ struct MountServer {
         do throws(CommandFailure) {
             try serveReporting(to: reporter)
         } catch {
-            if reporter.sendError(error.description) {
+            if reporter.reportError(error.description) {
                 // The parent prints it; exit without printing it again to a /dev/null stderr.
                 exit(error.exitCode)
             }
@@ -69,7 +69,13 @@ struct MountServer {
         logger.info("starting: database \(db) at \(mnt), sync \(settings.sync.rawValue), options \(settings.fuseOptions.joined(separator: ","))")
 
         let lock: DatabaseLock
-        do { lock = try DatabaseLock.acquire(database: db) } catch {
+        do throws(DatabaseLock.Failure) {
+            // With `create`, acquire always returns a lock.
+            guard let acquired = try DatabaseLock.acquire(database: db, create: true) else {
+                throw DatabaseLock.Failure.system(Errno(ENOENT))
+            }
+            lock = acquired
+        } catch {
             logger.error("\(error.reason(database: db))")
             throw fail(db, error.reason(database: db))
         }
@@ -89,25 +95,38 @@ struct MountServer {
         let deviceBefore = (try? Posix.fileStatus(mnt).get())?.st_dev
         let mount: HoltMount
         do {
+            // HoltMount adds default_permissions, subtype=holtfs and allow_other (root) itself;
+            // this process handles the termination signals (see blockTerminationSignals).
+            let added: Set<String> = ["default_permissions", "subtype=holtfs", "allow_other"]
             mount = try HoltMount(
-                tree: tree, mountpoint: mnt, options: MountOptions(fuseOptions: settings.fuseOptions))
+                tree: tree, mountpoint: mnt,
+                options: MountOptions(
+                    fuseOptions: settings.fuseOptions.filter { !added.contains($0) },
+                    installSignalHandlers: false))
         } catch {
             logger.error("cannot mount: \(error)")
             try? tree.close()
             lock.record([("pid", String(getpid())), ("state", "closed")])
             throw fail(mnt, error.description)
         }
-        lock.record([("pid", String(getpid())), ("state", "mounted"), ("mountpoint", mnt)])
+        // Register before saying `mounted`: whoever sees that state can find the database from MNT.
         if case .failure(let error) = MountRegistry.register(mountpoint: mnt, database: db) {
             logger.warning("cannot register the mount in \(MountRegistry.directory): \(error); holtfs umount will not wait for the close")
         }
 
         Self.startSignalThread(signals: signals, mount: mount, logger: logger)
-        Self.startReadinessThread(
-            mountpoint: mnt, deviceBefore: deviceBefore, reporter: reporter, logger: logger)
+        // `state=mounted` is recorded only once the mount answers, so whoever waits for it (the
+        // tests, holtfs umount) never races the readiness probe's own stat.
+        Self.startReadinessThread(mountpoint: mnt, deviceBefore: deviceBefore, reporter: reporter, logger: logger) {
+            lock.record([("pid", String(getpid())), ("state", "mounted"), ("mountpoint", mnt)])
+        }
 
         var serveError: FSError?
         do { try mount.run() } catch { serveError = error }
+        let serveFailure = serveError.map { fail(mnt, "the FUSE session failed: \($0)") }
+        // A session that failed before it answered is the parent's failure to print.
+        let parentTold = serveFailure.map { reporter.reportError($0.description) } ?? false
+        reporter.finish()
         if let serveError {
             logger.error("the FUSE session failed: \(serveError)")
         } else {
@@ -126,10 +145,9 @@ struct MountServer {
         }
         lock.release()
 
-        if let serveError {
-            let failure = fail(mnt, "the FUSE session failed: \(serveError)")
-            if reporter.sendError(failure.description) { exit(1) }
-            throw failure
+        if let serveFailure {
+            if parentTold { exit(1) }
+            throw serveFailure
         }
         if let closeError { throw fail(db, "closing the database failed: \(closeError)") }
     }
@@ -162,30 +180,31 @@ struct MountServer {
     }
 
     /// Starts the thread that waits until `stat(mountpoint)` answers from the new file system
-    /// (its `st_dev` differs from the directory's before the mount) and then reports `ready`.
+    /// (its `st_dev` differs from the directory's before the mount), then runs `onReady` and
+    /// reports `ready`.
     private static func startReadinessThread(
-        mountpoint: String, deviceBefore: dev_t?, reporter: ReadyReporter, logger: Logger
+        mountpoint: String, deviceBefore: dev_t?, reporter: ReadyReporter, logger: Logger,
+        onReady: @escaping @Sendable () -> Void
     ) {
         let thread = Thread {
             let deadline = Posix.monotonicSeconds() + 60
             while Posix.monotonicSeconds() < deadline {
                 switch Posix.fileStatus(mountpoint) {
                 case .success(let info) where info.st_dev != deviceBefore:
-                    logger.info("mounted")
-                    _ = reporter.sendReady()
+                    if reporter.reportReady(onReady) { logger.info("mounted") }
                     return
                 case .success:
                     break
                 case .failure(let error):
                     logger.error("the mount point does not answer: \(error)")
-                    _ = reporter.sendError(
+                    _ = reporter.reportError(
                         CommandFailure(operation: "mount", path: mountpoint, reason: "the mount does not answer: \(error)").description)
                     return
                 }
                 Posix.pause(milliseconds: 5)
             }
             logger.error("the mount did not appear within 60 s")
-            _ = reporter.sendError(
+            _ = reporter.reportError(
                 CommandFailure(operation: "mount", path: mountpoint, reason: "the mount did not appear within 60 s").description)
         }
         thread.name = "holtfs-ready"
@@ -193,36 +212,65 @@ struct MountServer {
     }
 }
 
-/// Says once, on the daemon's pipe, whether the mount came up: `ready` or `error <line>`.
+/// Says once whether the mount came up: runs the ready action and writes `ready` on the daemon's
+/// pipe, or writes `error <line>`; after `finish()` (serving ended) it says nothing more.
 ///
-/// Safe to share between the serving thread and the readiness thread: `sent` is a `Mutex`, and
-/// only the first report is written.
+/// Shared by the serving thread and the readiness thread: `phase` is a `Mutex`, and the ready
+/// action runs under it so that it can never follow `finish()`.
 final class ReadyReporter: Sendable {
-    /// The pipe's descriptor, or `nil` when there is no parent waiting.
+    /// Where the report stands.
+    private enum Phase {
+        case pending, reported, finished
+    }
+
+    /// The pipe's descriptor, or `nil` when no parent waits (an interactive `-f`).
     private let descriptor: Int32?
-    /// Whether a report has been written. Guarded by itself.
-    private let sent = Mutex(false)
+    /// Guarded by itself.
+    private let phase = Mutex(Phase.pending)
 
     /// A reporter writing to `descriptor`.
     init(descriptor: Int32?) {
         self.descriptor = descriptor
     }
 
-    /// Writes `ready` and closes the pipe. Returns false when there is no pipe or it was used.
-    func sendReady() -> Bool { send("ready") }
-
-    /// Writes `error <line>` and closes the pipe. Returns false when there is no pipe or it was used.
-    func sendError(_ line: String) -> Bool { send("error " + CommandFailure.oneLine(line)) }
-
-    private func send(_ line: String) -> Bool {
-        guard let descriptor else { return false }
-        let first = sent.withLock { sent in
-            defer { sent = true }
-            return !sent
+    /// Runs `action` and writes `ready`, unless something was reported or serving has finished.
+    ///
+    /// - Returns: Whether it reported.
+    func reportReady(_ action: () -> Void) -> Bool {
+        let first = phase.withLock { phase -> Bool in
+            guard phase == .pending else { return false }
+            phase = .reported
+            action()
+            return true
         }
-        guard first else { return false }
+        if first { write("ready") }
+        return first
+    }
+
+    /// Writes `error <line>` unless something was reported or serving has finished.
+    ///
+    /// - Returns: Whether a parent was told (false without a pipe: the caller prints the line).
+    func reportError(_ line: String) -> Bool {
+        let first = phase.withLock { phase -> Bool in
+            guard phase == .pending else { return false }
+            phase = .reported
+            return true
+        }
+        guard first, descriptor != nil else { return false }
+        write("error " + CommandFailure.oneLine(line))
+        return true
+    }
+
+    /// Marks serving as ended: later reports do nothing.
+    func finish() {
+        phase.withLock { phase in
+            if phase == .pending { phase = .finished }
+        }
+    }
+
+    private func write(_ line: String) {
+        guard let descriptor else { return }
         Posix.writeAll(descriptor, Array((line + "\n").utf8))
         close(descriptor)
-        return true
     }
 }

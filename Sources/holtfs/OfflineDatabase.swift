@@ -8,8 +8,10 @@ import HoltEngine
 struct OfflineDatabase {
     /// The open tree.
     let tree: Tree
-    /// The held holtfs lock.
-    private let lock: DatabaseLock
+    /// The held holtfs lock (`nil` when the database has no `holtfs.pid`: never mounted).
+    private let lock: DatabaseLock?
+    /// What the lock file said before this command wrote its own line, restored at close.
+    private let previousInfo: [String: String]
 
     /// Exit status when the database could not be opened for a reason other than damage.
     static let cannotOpenStatus: Int32 = 2
@@ -27,8 +29,11 @@ struct OfflineDatabase {
         case .success(let info) where !Posix.isDirectory(info): throw fail("not a database directory")
         case .success: break
         }
-        do { lock = try DatabaseLock.acquire(database: path) } catch { throw fail(error.reason(database: path)) }
-        lock.record([("pid", String(getpid())), ("state", "open"), ("command", operation)])
+        do { lock = try DatabaseLock.acquire(database: path, create: false) } catch {
+            throw fail(error.reason(database: path))
+        }
+        previousInfo = DatabaseLock.readInfo(database: path)
+        lock?.record([("pid", String(getpid())), ("state", "open"), ("command", operation)])
         do {
             tree = try Tree.open(path: path, options: Options(cacheBytes: 64 << 20, sync: .always, createIfMissing: false))
         } catch {
@@ -40,8 +45,11 @@ struct OfflineDatabase {
     /// Closes the tree, then releases the lock.
     func close(operation: String) throws(CommandFailure) {
         defer {
-            lock.record([("pid", ""), ("state", "closed")])
-            lock.release()
+            let known = ["pid", "state", "mountpoint"]
+            let restored = known.compactMap { key in previousInfo[key].map { (key, $0) } }
+                + previousInfo.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            lock?.record(restored)
+            lock?.release()
         }
         do { try tree.close() } catch {
             throw CommandFailure(operation: operation, path: tree.path, reason: "closing: \(error)")

@@ -1,0 +1,46 @@
+import HoltEngine
+
+/// The ops of one filesystem change, and what a failed condition in each of them means.
+///
+/// A *guard* is an expectation on a value the operation read (compare-and-swap): when it fails,
+/// something changed underneath and the whole operation is read and tried again. A *requirement*
+/// is an expectation that maps to an errno (`.absent` failing means EEXIST).
+struct Batch {
+    /// The ops, in order.
+    private(set) var ops: [TxnOp] = []
+    /// For each op that can fail its condition: nil = retry, an error = answer it.
+    private var meanings: [Int: FSError?] = [:]
+
+    /// Requires `expectation` on `key`; when it does not hold the operation fails with `error`.
+    mutating func require(_ key: [UInt8], _ expectation: TxnOp.Expectation, else error: FSError) {
+        meanings[ops.count] = .some(error)
+        ops.append(.expect(key: key, expectation))
+    }
+
+    /// Guards that `key` still holds `value` (nil: still absent), as read earlier.
+    mutating func guardValue(_ key: [UInt8], _ value: [UInt8]?) {
+        meanings[ops.count] = .some(nil)
+        ops.append(.expect(key: key, value.map { .value($0) } ?? .absent))
+    }
+
+    mutating func put(_ key: [UInt8], _ value: [UInt8]) { ops.append(.put(key: key, value: value)) }
+
+    mutating func delete(_ key: [UInt8]) { ops.append(.delete(key: key)) }
+
+    /// Moves one key; when `from` is absent the operation is retried.
+    mutating func rename(from: [UInt8], to: [UInt8]) {
+        meanings[ops.count] = .some(nil)
+        ops.append(.rename(from: from, to: to))
+    }
+
+    /// Moves a subtree; when the destination is not empty the operation fails with `error`.
+    mutating func renamePrefix(from: [UInt8], to: [UInt8], else error: FSError) {
+        meanings[ops.count] = .some(error)
+        ops.append(.renamePrefix(from: from, to: to))
+    }
+
+    /// What a failed condition at op `index` means: `.some(nil)` retry, `.some(e)` fail, nil unknown.
+    func meaning(at index: Int) -> FSError?? { meanings[index] }
+
+    var isEmpty: Bool { ops.isEmpty }
+}

@@ -1,0 +1,161 @@
+import HoltEngine
+
+extension FSCheck {
+    /// One pass over every key, collecting facts, then comparing them.
+    struct Checker {
+        let tree: Tree
+        var problems: [String] = []
+
+        private var superblock: Superblock?
+        /// Ino → where its inode record is.
+        private var inodes: [UInt64: String] = [:]
+        /// Ino of chunked regular files.
+        private var chunked: Set<UInt64> = []
+        /// `/i/` ino → its nlink.
+        private var sharedLinks: [UInt64: UInt32] = [:]
+        /// Ino → how many names point at it.
+        private var linkNames: [UInt64: UInt32] = [:]
+        /// Directory key → its nlink.
+        private var directories: [[UInt8]: UInt32] = [:]
+        /// Directory key → how many child directory records.
+        private var childDirectories: [[UInt8]: UInt32] = [:]
+        private var chunkOwners: Set<UInt64> = []
+        private var xattrOwners: Set<UInt64> = []
+
+        init(tree: Tree) {
+            self.tree = tree
+        }
+
+        mutating func run() {
+            do {
+                problems += try tree.verify()
+                var after: [UInt8]? = nil
+                while true {
+                    let page = try tree.range(prefix: [], startAfter: after, limit: 1024)
+                    for item in page {
+                        if case .entry(let key, let value) = item { visit(key, value) }
+                    }
+                    guard page.count == 1024, let last = page.last else { break }
+                    after = last.position
+                }
+            } catch {
+                problems.append("engine: \(error)")
+                return
+            }
+            compare()
+        }
+
+        private mutating func visit(_ key: [UInt8], _ value: [UInt8]) {
+            let name = key.isEmpty ? "(root)" : FSDump.printable(key)
+            if ReservedKeys.isReserved(key) {
+                visitReserved(key, value, name: name)
+                return
+            }
+            let record: InodeRecord
+            do {
+                record = try InodeRecord.decode(value)
+            } catch .unsupportedVersion(let version) {
+                problems.append("\(name): record of unsupported version \(version)")
+                return
+            } catch {
+                if key.isEmpty { problems.append("(root): no root directory record") }
+                return  // a plain value: a regular file
+            }
+            if record.kind == .hardLink {
+                linkNames[record.ino, default: 0] += 1
+                return
+            }
+            addInode(record, at: name)
+            if record.kind == .directory {
+                directories[key] = record.nlink
+                if !key.isEmpty { childDirectories[Self.parent(of: key), default: 0] += 1 }
+            } else if record.nlink != 1 {
+                problems.append("\(name): nlink \(record.nlink) on a record kept at its path (expected 1)")
+            }
+            if key.isEmpty, record.kind != .directory { problems.append("(root): not a directory") }
+        }
+
+        private mutating func visitReserved(_ key: [UInt8], _ value: [UInt8], name: String) {
+            if key == ReservedKeys.superblock {
+                superblock = Superblock.decode(value)
+                if superblock == nil { problems.append("/s: not a superblock") }
+            } else if key.starts(with: ReservedKeys.inodePrefix) || key.starts(with: ReservedKeys.orphanPrefix) {
+                guard let ino = ReservedKeys.ino(after: 3, in: key), key.count == 19 else {
+                    problems.append("\(name): malformed inode key")
+                    return
+                }
+                guard let record = try? InodeRecord.decode(value), record.kind != .hardLink, record.ino == ino else {
+                    problems.append("\(name): not an inode record of ino \(ino)")
+                    return
+                }
+                addInode(record, at: name)
+                if key.starts(with: ReservedKeys.inodePrefix) { sharedLinks[ino] = record.nlink }
+            } else if key.starts(with: ReservedKeys.dataRoot) {
+                guard let ino = ReservedKeys.ino(after: 3, in: key), key.count == 28 else {
+                    problems.append("\(name): malformed chunk key")
+                    return
+                }
+                chunkOwners.insert(ino)
+                if value.count > Filesystem.chunkSize { problems.append("\(name): chunk of \(value.count) bytes") }
+            } else if key.starts(with: ReservedKeys.xattrRoot) {
+                guard let ino = ReservedKeys.ino(after: 3, in: key) else {
+                    problems.append("\(name): malformed xattr key")
+                    return
+                }
+                xattrOwners.insert(ino)
+            } else if key.starts(with: ReservedKeys.garbageRoot) {
+                return  // swept at the next mount
+            } else {
+                problems.append("\(name): unknown reserved key")
+            }
+        }
+
+        private mutating func addInode(_ record: InodeRecord, at name: String) {
+            if let other = inodes[record.ino] {
+                problems.append("\(name): ino \(record.ino) also used by \(other)")
+            }
+            inodes[record.ino] = name
+            if record.isChunked { chunked.insert(record.ino) }
+            if record.kind == .regular, !record.isChunked, record.inlineData.count > Filesystem.inlineLimit {
+                problems.append("\(name): \(record.inlineData.count) inline bytes, over the inline limit")
+            }
+        }
+
+        private mutating func compare() {
+            for (ino, nlink) in sharedLinks.sorted(by: { $0.key < $1.key }) where linkNames[ino, default: 0] != nlink {
+                problems.append("/i/\(ino): nlink \(nlink) but \(linkNames[ino, default: 0]) names point at it")
+            }
+            for (ino, count) in linkNames.sorted(by: { $0.key < $1.key }) where sharedLinks[ino] == nil {
+                problems.append("\(count) link names point at missing inode \(ino)")
+            }
+            for (key, nlink) in directories.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                let expected = 2 + childDirectories[key, default: 0]
+                if nlink != expected {
+                    problems.append("\(key.isEmpty ? "(root)" : FSDump.printable(key)): directory nlink \(nlink), expected \(expected)")
+                }
+            }
+            for ino in chunkOwners.sorted() where !chunked.contains(ino) {
+                problems.append("/d/\(ino): chunks of an ino that is no chunked file")
+            }
+            for ino in xattrOwners.sorted() where inodes[ino] == nil {
+                problems.append("/x/\(ino): xattr parts of a missing inode")
+            }
+            let highest = inodes.keys.filter { $0 & Superblock.derivedInoBit == 0 && $0 > 1 }.max()
+            if let highest {
+                if let superblock {
+                    if superblock.nextIno <= highest {
+                        problems.append("/s: next ino \(superblock.nextIno) not above ino \(highest) in use")
+                    }
+                } else {
+                    problems.append("/s: missing superblock while ino \(highest) is in use")
+                }
+            }
+        }
+
+        /// The key of the directory holding `key`.
+        static func parent(of key: [UInt8]) -> [UInt8] {
+            guard let slash = key.lastIndex(of: UInt8(ascii: "/")) else { return [] }
+            return Array(key[..<slash])
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import HoltEngine
+
+/// A consistency check of the filesystem kept in a tree: inode records, link counts and the
+/// reserved keyspace. Used by `holtfs check`.
+public enum FSCheck {
+    /// Walks every key of `tree` and returns what is wrong, one line each; empty when clean.
+    ///
+    /// Checks: every record decodes; every link record points at an `/i/<ino>` record whose nlink
+    /// equals the number of names pointing at it; no two inodes share an ino; a directory record's
+    /// nlink is 2 + its child directory records; every data chunk and big xattr part belongs to a
+    /// live inode (a record, `/i/` or `/o/`); the superblock's next ino is above every ino in use;
+    /// no garbage or temporary key is left.
+    public static func check(tree: Tree) -> [String] {
+        var checker = Checker(tree: tree)
+        checker.run()
+        return checker.problems
+    }
+}

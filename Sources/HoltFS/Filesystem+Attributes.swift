@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HoltEngine
+
+/// A time `setattr` sets: the request's time, or now (UTIME_NOW).
+enum TimeChange: Equatable, Sendable {
+    case now
+    case set(Int64)
+}
+
+/// The attribute changes of one `setattr`; nil fields stay as they are.
+struct AttributeChanges: Equatable, Sendable {
+    var permissions: UInt32?
+    var uid: UInt32?
+    var gid: UInt32?
+    var size: UInt64?
+    var atime: TimeChange?
+    var mtime: TimeChange?
+    var ctime: Int64?
+}
+
+/// What `statfs` reports.
+struct FilesystemStatistics: Equatable, Sendable {
+    var blockSize: UInt64
+    var blocks: UInt64
+    var freeBlocks: UInt64
+    var availableBlocks: UInt64
+    var files: UInt64
+    var freeFiles: UInt64
+    var nameLength: UInt64
+}
+
+extension Filesystem {
+    /// Changes the attributes of node `id`; returns the new ones. The FUSE op is `setattr`.
+    ///
+    /// The kernel has checked permissions (`default_permissions`). A change of owner or group of a
+    /// non-directory clears setuid and (with group execute) setgid unless the same call sets the
+    /// mode; a size change by a non-root caller clears them too. ctime always becomes now.
+    ///
+    /// - Throws: `.fileTooLarge`, `.isDirectory` (size of a directory), `.invalidArgument`,
+    ///   `.notFound`, `.engine`.
+    func setattr(_ id: NodeID, _ changes: AttributeChanges, caller: Caller) throws(FSError) -> Attributes {
+        try transact { () throws(FSError) -> (Batch, Attributes) in
+            let resolved = try resolve(id)
+            let now = Self.now()
+            var batch = Batch()
+            var (key, record) = try materialize(resolved, now: now, into: &batch)
+            if let permissions = changes.permissions {
+                record.mode = permissions & 0o7777
+            }
+            if changes.uid != nil || changes.gid != nil {
+                if let uid = changes.uid { record.uid = uid }
+                if let gid = changes.gid { record.gid = gid }
+                if record.kind != .directory, changes.permissions == nil { Self.killPrivileges(&record) }
+            }
+            if let size = changes.size {
+                guard record.kind == .regular else { throw record.kind == .directory ? .isDirectory : .invalidArgument }
+                try resize(&record, to: size, into: &batch)
+                record.mtime = now
+                if caller.uid != 0, changes.permissions == nil { Self.killPrivileges(&record) }
+            }
+            switch changes.atime {
+            case .now: record.atime = now
+            case .set(let time): record.atime = time
+            case nil: break
+            }
+            switch changes.mtime {
+            case .now: record.mtime = now
+            case .set(let time): record.mtime = time
+            case nil: break
+            }
+            record.ctime = changes.ctime ?? now
+            batch.put(key, record.encoded())
+            return (batch, Attributes(record: record))
+        }
+    }
+
+    /// The space of the filesystem holding the database, with 255-byte names. The FUSE op is `statfs`.
+    func statfs() -> FilesystemStatistics {
+        var host = statvfs()
+        var directory = tree.path
+        while statvfs(directory, &host) != 0, directory != "/" {
+            // A database directory not created yet: ask the filesystem that will hold it.
+            if let slash = directory.lastIndex(of: "/") {
+                directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
+            } else {
+                directory = "."
+                break
+            }
+        }
+        guard statvfs(directory, &host) == 0 else {
+            return FilesystemStatistics(
+                blockSize: 4096, blocks: 0, freeBlocks: 0, availableBlocks: 0, files: 0, freeFiles: 0,
+                nameLength: UInt64(Self.maxNameLength))
+        }
+        let fragment = UInt64(host.f_frsize == 0 ? host.f_bsize : host.f_frsize)
+        return FilesystemStatistics(
+            blockSize: fragment, blocks: UInt64(host.f_blocks), freeBlocks: UInt64(host.f_bfree),
+            availableBlocks: UInt64(host.f_bavail),
+            files: UInt64(host.f_files) > 0 ? UInt64(host.f_files) : 1 << 32,
+            freeFiles: UInt64(host.f_files) > 0 ? UInt64(host.f_ffree) : 1 << 31,
+            nameLength: UInt64(Self.maxNameLength))
+    }
+}

@@ -1,0 +1,216 @@
+import HoltEngine
+
+extension Filesystem {
+    // MARK: Open and close
+
+    /// Opens node `id` for reading or writing; returns the handle. The FUSE ops are `open` and
+    /// (after `make`) `create`.
+    ///
+    /// - Throws: `.isDirectory`, `.notFound`.
+    func open(_ id: NodeID) throws(FSError) -> UInt64 {
+        let resolved = try resolve(id)
+        guard !resolved.isDirectory else { throw .isDirectory }
+        let ino = attributes(of: resolved).ino
+        openFiles.withLock { $0[ino, default: 0] += 1 }
+        return handles.openFile(.init(node: id, ino: ino))
+    }
+
+    /// Closes file handle `handle`; the last close of an unlinked file drops its orphan record and
+    /// data. The FUSE op is `release`.
+    func release(_ handle: UInt64) throws(FSError) {
+        guard let file = handles.closeFile(handle) else { return }
+        let last = openFiles.withLock { open -> Bool in
+            let count = open[file.ino, default: 1] - 1
+            open[file.ino] = count > 0 ? count : nil
+            return count <= 0
+        }
+        guard last else { return }
+        let orphanKey = ReservedKeys.orphan(file.ino)
+        try transact { () throws(FSError) -> (Batch, Void) in
+            var batch = Batch()
+            guard let bytes = try get(orphanKey), let record = try decodeRecord(bytes, at: orphanKey) else {
+                return (batch, ())
+            }
+            batch.guardValue(orphanKey, bytes)
+            batch.delete(orphanKey)
+            try discardStorage(of: record, into: &batch)
+            return (batch, ())
+        }
+        try sweepGarbage()
+    }
+
+    // MARK: Reading
+
+    /// Up to `size` bytes of file `id` from `offset`; fewer at the end of the file. The FUSE op is
+    /// `read`. Holes read as zeros.
+    ///
+    /// - Throws: `.isDirectory`, `.invalidArgument` for a node without data, `.notFound`, `.engine`.
+    func read(_ id: NodeID, offset: UInt64, size: Int) throws(FSError) -> [UInt8] {
+        let resolved = try resolve(id)
+        switch resolved.storage {
+        case .prefix:
+            throw .isDirectory
+        case .plain(let value):
+            guard offset < UInt64(value.count) else { return [] }
+            let start = Int(offset)
+            return Array(value[start..<min(value.count, start + size)])
+        case .record(_, _, let record):
+            guard record.kind == .regular else { throw record.kind == .directory ? .isDirectory : .invalidArgument }
+            guard offset < record.size, size > 0 else { return [] }
+            let end = min(record.size, offset + UInt64(size))
+            let length = Int(end - offset)
+            if !record.isChunked {
+                var out = [UInt8](repeating: 0, count: length)
+                let data = record.inlineData
+                if offset < UInt64(data.count) {
+                    let available = min(data.count - Int(offset), length)
+                    out.replaceSubrange(0..<available, with: data[Int(offset)..<Int(offset) + available])
+                }
+                return out
+            }
+            var out = [UInt8](repeating: 0, count: length)
+            let chunk = UInt64(Self.chunkSize)
+            var index = offset / chunk
+            while index * chunk < end {
+                let chunkStart = index * chunk
+                if let stored = try get(ReservedKeys.chunk(record.ino, index)) {
+                    let from = max(offset, chunkStart), to = min(end, chunkStart + UInt64(stored.count))
+                    if from < to {
+                        let source = Int(from - chunkStart)..<Int(to - chunkStart)
+                        let target = Int(from - offset)..<Int(to - offset)
+                        out.replaceSubrange(target, with: stored[source])
+                    }
+                }
+                index += 1
+            }
+            return out
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes `data` at `offset` of file `id`; returns how many bytes were written. The FUSE op is
+    /// `write`.
+    ///
+    /// One batch holds the touched chunks (or the new inline data) and the record with its new
+    /// size, mtime and ctime. A write by anyone but root clears setuid and (with group execute)
+    /// setgid. A plain value gets a record first.
+    ///
+    /// - Throws: `.fileTooLarge` past the maximum size, `.isDirectory`, `.invalidArgument`,
+    ///   `.notFound`, `.engine`.
+    func write(_ id: NodeID, offset: UInt64, data: [UInt8], caller: Caller) throws(FSError) -> Int {
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(data.count))
+        guard !overflow, end <= maxFileSize else { throw .fileTooLarge }
+        if data.isEmpty { return 0 }
+        return try transact { () throws(FSError) -> (Batch, Int) in
+            let resolved = try resolve(id)
+            guard resolved.kind == .regular else { throw resolved.isDirectory ? .isDirectory : .invalidArgument }
+            let now = Self.now()
+            var batch = Batch()
+            var (key, record) = try materialize(resolved, now: now, into: &batch)
+            let newSize = max(record.size, end)
+            if !record.isChunked, newSize <= UInt64(Self.inlineLimit) {
+                var inline = record.inlineData
+                if inline.count < Int(end) { inline += [UInt8](repeating: 0, count: Int(end) - inline.count) }
+                inline.replaceSubrange(Int(offset)..<Int(end), with: data)
+                record.inlineData = inline
+            } else {
+                var chunks = try convertToChunks(&record, into: &batch)
+                try writeChunks(record.ino, offset: offset, data: data, chunks: &chunks, into: &batch)
+                for (index, bytes) in chunks { batch.put(ReservedKeys.chunk(record.ino, index), bytes) }
+            }
+            record.size = newSize
+            record.mtime = now
+            record.ctime = now
+            if caller.uid != 0 { Self.killPrivileges(&record) }
+            batch.put(key, record.encoded())
+            return (batch, data.count)
+        }
+    }
+
+    /// Clears setuid, and setgid when group execute is set (a write or truncate by a non-root caller).
+    static func killPrivileges(_ record: inout InodeRecord) {
+        record.mode &= ~UInt32(0o4000)
+        if record.mode & 0o010 != 0 { record.mode &= ~UInt32(0o2000) }
+    }
+
+    /// Makes an inline record chunked: its inline data becomes chunk 0 (returned as pending).
+    private func convertToChunks(_ record: inout InodeRecord, into batch: inout Batch) throws(FSError) -> [UInt64: [UInt8]] {
+        guard !record.isChunked else { return [:] }
+        record.isChunked = true
+        let inline = record.inlineData
+        record.inlineData = []
+        guard !inline.isEmpty else { return [:] }
+        batch.guardValue(ReservedKeys.chunk(record.ino, 0), nil)
+        return [0: inline]
+    }
+
+    /// Applies `data` at `offset` to the chunks of `ino`, reading (and guarding) each touched chunk
+    /// not already pending.
+    private func writeChunks(
+        _ ino: UInt64, offset: UInt64, data: [UInt8], chunks: inout [UInt64: [UInt8]], into batch: inout Batch
+    ) throws(FSError) {
+        let chunk = UInt64(Self.chunkSize)
+        let end = offset + UInt64(data.count)
+        var index = offset / chunk
+        while index * chunk < end {
+            let chunkStart = index * chunk
+            var bytes: [UInt8]
+            if let pending = chunks[index] {
+                bytes = pending
+            } else {
+                let key = ReservedKeys.chunk(ino, index)
+                let stored = try get(key)
+                batch.guardValue(key, stored)
+                bytes = stored ?? []
+            }
+            let from = max(offset, chunkStart), to = min(end, chunkStart + chunk)
+            let needed = Int(to - chunkStart)
+            if bytes.count < needed { bytes += [UInt8](repeating: 0, count: needed - bytes.count) }
+            bytes.replaceSubrange(Int(from - chunkStart)..<needed, with: data[Int(from - offset)..<Int(to - offset)])
+            chunks[index] = bytes
+            index += 1
+        }
+    }
+
+    /// Adds to `batch` the resize of `record` to `size`: chunks past the end are deleted, the tail
+    /// of the last one is cut; growing leaves a hole. Updates `record.size`.
+    func resize(_ record: inout InodeRecord, to size: UInt64, into batch: inout Batch) throws(FSError) {
+        guard size <= maxFileSize else { throw .fileTooLarge }
+        if !record.isChunked {
+            if size <= UInt64(Self.inlineLimit) {
+                if record.inlineData.count > Int(size) { record.inlineData.removeLast(record.inlineData.count - Int(size)) }
+            } else {
+                if record.inlineData.count > Int(min(size, record.size)) {
+                    record.inlineData.removeLast(record.inlineData.count - Int(min(size, record.size)))
+                }
+                let pending = try convertToChunks(&record, into: &batch)
+                for (index, bytes) in pending { batch.put(ReservedKeys.chunk(record.ino, index), bytes) }
+            }
+            record.size = size
+            return
+        }
+        if size < record.size {
+            let chunk = UInt64(Self.chunkSize)
+            let lastKept = size % chunk == 0 ? size / chunk : size / chunk + 1  // first chunk to delete
+            if size % chunk != 0 {
+                let index = size / chunk
+                let key = ReservedKeys.chunk(record.ino, index)
+                if let stored = try get(key), stored.count > Int(size - index * chunk) {
+                    batch.guardValue(key, stored)
+                    batch.put(key, Array(stored[..<Int(size - index * chunk)]))
+                }
+            }
+            let prefix = ReservedKeys.dataPrefix(record.ino) + [UInt8(ascii: "/")]
+            var after: [UInt8]? = lastKept == 0 ? nil : ReservedKeys.chunk(record.ino, lastKept - 1)
+            while true {
+                let page = try range(RangeQuery(prefix: prefix, startAfter: after, limit: 1024))
+                for item in page { batch.delete(item.position) }
+                guard page.count == 1024, let last = page.last else { break }
+                after = last.position
+            }
+            if size == 0 { record.isChunked = false }
+        }
+        record.size = size
+    }
+}

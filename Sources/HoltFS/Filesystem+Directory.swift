@@ -1,0 +1,110 @@
+import HoltEngine
+
+/// One entry of a directory listing.
+struct DirectoryEntry: Sendable {
+    var name: [UInt8]
+    /// Whether the name is one of several of a shared inode (see `NodeTable`).
+    var shared = false
+    /// The cookie the kernel hands back to continue after this entry.
+    var offset: UInt64
+    var attributes: Attributes
+}
+
+extension Filesystem {
+    /// How many engine items a listing reads at once.
+    static let listingPage = 128
+
+    /// Opens directory `id` for listing; returns the handle. The FUSE op is `opendir`.
+    ///
+    /// - Throws: `.notDirectory`, `.notFound`.
+    func opendir(_ id: NodeID) throws(FSError) -> UInt64 {
+        _ = try resolveDirectory(id)
+        return handles.openDirectory(DirectoryCursor(node: id))
+    }
+
+    /// Closes a directory handle. The FUSE op is `releasedir`.
+    func releasedir(_ handle: UInt64) {
+        handles.closeDirectory(handle)
+    }
+
+    /// Streams the entries of open directory `handle` after the kernel's `offset` into `sink`,
+    /// which returns false when the reply is full (that entry was not taken). The FUSE ops are
+    /// `readdir` and `readdirplus`.
+    ///
+    /// A child is a key one component below the directory (an entry) or a common prefix with no
+    /// key of its own (a directory without a record). The reserved keyspace, empty names and
+    /// `.`/`..` keys are skipped.
+    ///
+    /// - Throws: `.badHandle`, `.invalidArgument` for an offset the handle never gave, `.engine`.
+    func readdir(_ handle: UInt64, offset: UInt64, _ sink: (DirectoryEntry) -> Bool) throws(FSError) {
+        guard let cursor = handles.directory(handle) else { throw .badHandle }
+        guard let resume = cursor.resume(at: offset) else { throw .invalidArgument }
+        let directory: Resolved
+        do {
+            directory = try resolveDirectory(cursor.node)
+        } catch .notFound {
+            return  // removed while open: an empty listing
+        }
+        let key = directory.pathKey!
+        var position: [UInt8]? = nil
+        switch resume {
+        case .dot:
+            guard sink(DirectoryEntry(name: [UInt8(ascii: ".")], offset: 1, attributes: attributes(of: directory))) else { return }
+            fallthrough
+        case .dotDot:
+            var parentAttributes = attributes(of: directory)
+            if let parentNode = nodes.node(cursor.node)?.parent, let parent = try? resolve(parentNode) {
+                parentAttributes = attributes(of: parent)
+            }
+            guard sink(DirectoryEntry(name: [UInt8(ascii: "."), UInt8(ascii: ".")], offset: 2, attributes: parentAttributes))
+            else { return }
+        case .start:
+            break
+        case .after(let after):
+            position = after
+        }
+        let prefix = Self.childPrefix(of: key)
+        var taken: [(UInt64, [UInt8])] = []
+        defer { cursor.remember(taken) }
+        while true {
+            let page = try range(RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: Self.listingPage))
+            for item in page {
+                position = item.position
+                guard let (name, attributes, shared) = try child(item, prefix: prefix) else { continue }
+                let offset = cursor.reserveOffsets(count: 1)
+                guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else { return }
+                taken.append((offset, item.position))
+            }
+            if page.count < Self.listingPage { return }
+        }
+    }
+
+    /// The name and attributes a listed engine item shows as, or nil when it is not shown.
+    private func child(_ item: RangeItem, prefix: [UInt8]) throws(FSError) -> ([UInt8], Attributes, Bool)? {
+        switch item {
+        case .entry(let key, let value):
+            let name = Array(key[prefix.count...])
+            guard Self.isListable(name) else { return nil }
+            guard let record = try decodeRecord(value, at: key) else {
+                return (name, attributes(of: Resolved(pathKey: key, pathValue: value, storage: .plain(value: value))), false)
+            }
+            if record.kind == .hardLink {
+                guard let resolved = try resolve(key: key) else { return nil }
+                return (name, attributes(of: resolved), true)
+            }
+            return (name, Attributes(record: record), false)
+        case .commonPrefix(let bytes):
+            guard bytes.count > prefix.count + 1 else { return nil }
+            let key = Array(bytes.dropLast())
+            let name = Array(key[prefix.count...])
+            guard Self.isListable(name), try get(key) == nil else { return nil }
+            return (name, attributes(of: Resolved(pathKey: key, pathValue: nil, storage: .prefix)), false)
+        }
+    }
+
+    /// Whether a key component can be shown as a name.
+    static func isListable(_ name: [UInt8]) -> Bool {
+        !name.isEmpty && name.count <= maxNameLength && name != [UInt8(ascii: ".")]
+            && name != [UInt8(ascii: "."), UInt8(ascii: ".")] && !name.contains(UInt8(ascii: "/"))
+    }
+}

@@ -1,0 +1,267 @@
+import HoltEngine
+
+/// A node the kernel now holds one more lookup of, with its attributes.
+struct Entry: Equatable, Sendable {
+    var node: NodeID
+    var attributes: Attributes
+}
+
+/// What `rename` may do beyond a plain move (renameat2's flags).
+struct RenameFlags: OptionSet, Sendable {
+    var rawValue: UInt32
+    /// Fail with EEXIST when the destination exists (RENAME_NOREPLACE).
+    static let noReplace = RenameFlags(rawValue: 1)
+    /// Swap source and destination, both of which must exist (RENAME_EXCHANGE).
+    static let exchange = RenameFlags(rawValue: 2)
+}
+
+extension Filesystem {
+    // MARK: Lookup
+
+    /// The child `name` of directory `parent`, counting one kernel lookup. The FUSE op is `lookup`.
+    ///
+    /// - Throws: `.notFound`, `.nameTooLong`, `.notDirectory`, `.engine`.
+    func lookup(_ parent: NodeID, _ name: [UInt8]) throws(FSError) -> Entry {
+        guard name.count <= Self.maxNameLength else { throw .nameTooLong }
+        let key = Self.childKey(of: try pathKey(parent), name: name)
+        guard let resolved = try resolve(key: key) else { throw .notFound }
+        let attributes = attributes(of: resolved)
+        let node = nodes.remember(parent: parent, name: name, ino: attributes.ino, shared: resolved.isShared)
+        return Entry(node: node, attributes: attributes)
+    }
+
+    /// Counts one more kernel lookup of `name` in `parent` (readdirplus hands out entries too).
+    func remember(parent: NodeID, name: [UInt8], ino: UInt64, shared: Bool) -> NodeID {
+        nodes.remember(parent: parent, name: name, ino: ino, shared: shared)
+    }
+
+    // MARK: Creating
+
+    /// Creates a node of `kind` named `name` in `parent`. The FUSE ops are `mknod`, `create`,
+    /// `mkdir` and `symlink`.
+    ///
+    /// The new node takes the caller's uid and gid, or the directory's gid (and, for a directory,
+    /// its setgid bit) when the directory is setgid. One batch puts the record and updates the
+    /// parent's times (and nlink for a directory).
+    ///
+    /// - Parameters:
+    ///   - permissions: The mode bits (`& 0o7777`), umask already applied by the kernel.
+    ///   - rdev: The device number of a device node.
+    ///   - target: The target of a symlink.
+    /// - Throws: `.exists`, `.nameTooLong`, `.notDirectory`, `.notFound`, `.invalidArgument`, `.engine`.
+    func make(
+        _ parent: NodeID, _ name: [UInt8], kind: InodeRecord.Kind, permissions: UInt32, rdev: UInt64 = 0,
+        target: [UInt8] = [], caller: Caller
+    ) throws(FSError) -> Entry {
+        try Self.validate(name: name)
+        guard kind != .hardLink else { throw .invalidArgument }
+        if kind == .symlink, target.isEmpty || target.count > Self.maxSymlinkLength {
+            throw target.isEmpty ? .notFound : .nameTooLong
+        }
+        let ino = try allocator.allocate()
+        let record = try transact { () throws(FSError) -> (Batch, InodeRecord) in
+            let directory = try resolveDirectory(parent)
+            let key = Self.childKey(of: directory.pathKey!, name: name)
+            guard key.count <= Tree.maxKeyLength else { throw .nameTooLong }
+            let now = Self.now()
+            var record = InodeRecord(kind: kind)
+            record.ino = ino
+            record.generation = 1
+            record.mode = permissions & 0o7777
+            record.uid = caller.uid
+            record.gid = caller.gid
+            if let parentRecord = directory.record, parentRecord.mode & 0o2000 != 0 {
+                record.gid = parentRecord.gid
+                if kind == .directory { record.mode |= 0o2000 }
+            }
+            record.nlink = kind == .directory ? 2 : 1
+            record.rdev = kind == .charDevice || kind == .blockDevice ? rdev : 0
+            record.symlinkTarget = kind == .symlink ? target : []
+            record.size = kind == .symlink ? UInt64(target.count) : 0
+            if kind == .symlink { record.mode = 0o777 }
+            record.atime = now
+            record.mtime = now
+            record.ctime = now
+            var batch = Batch()
+            batch.require(key, .absent, else: .exists)
+            batch.require(key, .noDescendants, else: .exists)
+            batch.put(key, record.encoded())
+            try updateParent(directory, now: now, linkDelta: kind == .directory ? 1 : 0, into: &batch)
+            return (batch, record)
+        }
+        let attributes = Attributes(record: record)
+        return Entry(node: nodes.remember(parent: parent, name: name, ino: ino), attributes: attributes)
+    }
+
+    /// The target of symlink `id`. The FUSE op is `readlink`.
+    ///
+    /// - Throws: `.invalidArgument` when the node is not a symlink, `.notFound`.
+    func readlink(_ id: NodeID) throws(FSError) -> [UInt8] {
+        guard let record = try resolve(id).record, record.kind == .symlink else { throw .invalidArgument }
+        return record.symlinkTarget
+    }
+
+    // MARK: Links
+
+    /// Gives the file `id` one more name, `name` in `parent`. The FUSE op is `link`.
+    ///
+    /// The first extra name moves the inode record to `/i/<ino>` and leaves link records at both
+    /// names; nlink changes in the same batch as the names.
+    ///
+    /// - Throws: `.notPermitted` for a directory, `.exists`, `.tooManyLinks`, `.notFound`, `.engine`.
+    func link(_ id: NodeID, to parent: NodeID, as name: [UInt8]) throws(FSError) -> Entry {
+        try Self.validate(name: name)
+        let record = try transact { () throws(FSError) -> (Batch, InodeRecord) in
+            let source = try resolve(id)
+            guard !source.isDirectory else { throw .notPermitted }
+            let directory = try resolveDirectory(parent)
+            let key = Self.childKey(of: directory.pathKey!, name: name)
+            let now = Self.now()
+            var batch = Batch()
+            var (recordKey, record) = try materialize(source, now: now, into: &batch)
+            guard record.nlink < Self.maxLinks else { throw .tooManyLinks }
+            let sharedKey = ReservedKeys.inode(record.ino)
+            record.nlink += 1
+            record.ctime = now
+            let linkBytes = InodeRecord.link(to: record.ino).encoded()
+            if recordKey != sharedKey {
+                // The first extra name: the record moves from its path to /i/<ino>.
+                guard let sourceKey = source.pathKey, recordKey == sourceKey else { throw .notFound }
+                batch.require(sharedKey, .absent, else: .corruptRecord(key: sharedKey, reason: "inode record exists twice"))
+                batch.put(sourceKey, linkBytes)
+            }
+            batch.put(ReservedKeys.inode(record.ino), record.encoded())
+            batch.require(key, .absent, else: .exists)
+            batch.require(key, .noDescendants, else: .exists)
+            batch.put(key, linkBytes)
+            try updateParent(directory, now: now, linkDelta: 0, into: &batch)
+            return (batch, record)
+        }
+        return Entry(node: nodes.share(id, ino: record.ino), attributes: Attributes(record: record))
+    }
+
+    // MARK: Removing
+
+    /// Removes the non-directory `name` from `parent`. The FUSE op is `unlink`.
+    ///
+    /// The last name of an inode that is still open leaves its record at `/o/<ino>` until the last
+    /// close; otherwise its data goes to the garbage keyspace, swept after the batch.
+    ///
+    /// - Throws: `.notFound`, `.isDirectory`, `.engine`.
+    func unlink(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
+        guard name.count <= Self.maxNameLength else { throw .nameTooLong }
+        try transact { () throws(FSError) -> (Batch, Void) in
+            let directory = try resolveDirectory(parent)
+            let key = Self.childKey(of: directory.pathKey!, name: name)
+            guard let victim = try resolve(key: key) else { throw .notFound }
+            guard !victim.isDirectory else { throw .isDirectory }
+            let now = Self.now()
+            var batch = Batch()
+            try removeName(victim, now: now, into: &batch)
+            try updateParent(directory, now: now, linkDelta: 0, into: &batch)
+            return (batch, ())
+        }
+        nodes.detach(parent: parent, name: name)
+        try sweepGarbage()
+    }
+
+    /// Removes the empty directory `name` from `parent`. The FUSE op is `rmdir`.
+    ///
+    /// - Throws: `.notFound`, `.notDirectory`, `.notEmpty`, `.engine`.
+    func rmdir(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
+        guard name.count <= Self.maxNameLength else { throw .nameTooLong }
+        try transact { () throws(FSError) -> (Batch, Void) in
+            let directory = try resolveDirectory(parent)
+            let key = Self.childKey(of: directory.pathKey!, name: name)
+            guard let victim = try resolve(key: key) else { throw .notFound }
+            guard victim.isDirectory else { throw .notDirectory }
+            let now = Self.now()
+            var batch = Batch()
+            try removeName(victim, now: now, into: &batch)
+            try updateParent(directory, now: now, linkDelta: victim.record == nil ? 0 : -1, into: &batch)
+            return (batch, ())
+        }
+        nodes.detach(parent: parent, name: name)
+        try sweepGarbage()
+    }
+
+    /// Adds to `batch` the removal of the name `victim` was resolved at: the key goes; the inode
+    /// loses a link and, at zero, becomes an orphan (open) or garbage. A directory must be empty.
+    func removeName(_ victim: Resolved, now: Int64, into batch: inout Batch) throws(FSError) {
+        guard let key = victim.pathKey else { throw .notFound }
+        switch victim.storage {
+        case .prefix:
+            throw .notEmpty
+        case .plain(let value):
+            batch.guardValue(key, value)
+            batch.delete(key)
+        case .record(let recordKey, let bytes, var record):
+            batch.guardValue(key, victim.pathValue)
+            if recordKey != key { batch.guardValue(recordKey, bytes) }
+            if record.kind == .directory { batch.require(key, .noDescendants, else: .notEmpty) }
+            batch.delete(key)
+            record.nlink = record.kind == .directory ? 0 : record.nlink - min(record.nlink, 1)
+            record.ctime = now
+            if record.nlink > 0 {
+                batch.put(recordKey, record.encoded())
+            } else {
+                if recordKey != key { batch.delete(recordKey) }
+                try dropInode(record, into: &batch)
+            }
+        }
+    }
+
+    /// Adds to `batch` what happens to an inode that lost its last name: an orphan record while it
+    /// is open, else its data and big xattrs move to the garbage keyspace.
+    func dropInode(_ record: InodeRecord, into batch: inout Batch) throws(FSError) {
+        if openFiles.withLock({ $0[record.ino, default: 0] }) > 0 {
+            batch.put(ReservedKeys.orphan(record.ino), record.encoded())
+            return
+        }
+        try discardStorage(of: record, into: &batch)
+    }
+
+    /// Adds to `batch` the move of `record`'s chunks and big xattr parts into the garbage keyspace.
+    func discardStorage(of record: InodeRecord, into batch: inout Batch) throws(FSError) {
+        let data = ReservedKeys.dataPrefix(record.ino)
+        do {
+            if record.isChunked, try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
+                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d")), else: .busy)
+            }
+            let xattrs = ReservedKeys.xattrPrefix(record.ino)
+            if record.xattrs.contains(where: { $0.value == nil }), try tree.hasKeys(withPrefix: xattrs + [UInt8(ascii: "/")]) {
+                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x")), else: .busy)
+            }
+        } catch {
+            throw .engine(error)
+        }
+    }
+
+    /// Deletes everything in the garbage keyspace, a few hundred keys per batch.
+    func sweepGarbage() throws(FSError) {
+        while true {
+            let page = try range(RangeQuery(prefix: ReservedKeys.garbageRoot, limit: 512))
+            if page.isEmpty { return }
+            var batch = Batch()
+            for item in page { batch.delete(item.position) }
+            _ = try commit(batch)
+            if page.count < 512 { return }
+        }
+    }
+
+    /// Turns orphans left by a crash (no process holds them open any more) into garbage.
+    func reapOrphans() throws(FSError) {
+        while true {
+            let page = try range(RangeQuery(prefix: ReservedKeys.orphanPrefix, limit: 256))
+            if page.isEmpty { return }
+            for item in page {
+                guard case .entry(let key, let value) = item else { continue }
+                var batch = Batch()
+                batch.guardValue(key, value)
+                batch.delete(key)
+                if let record = try decodeRecord(value, at: key) { try discardStorage(of: record, into: &batch) }
+                _ = try commit(batch)
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import HoltEngine
+
+/// How `setxattr` treats an existing attribute (XATTR_CREATE / XATTR_REPLACE).
+enum XattrMode: Equatable, Sendable {
+    /// Create or replace.
+    case either
+    /// Fail with EEXIST when it exists.
+    case create
+    /// Fail with ENODATA when it does not.
+    case replace
+}
+
+extension Filesystem {
+    /// The largest xattr value.
+    static let maxXattrValue = 65_536
+    /// Values up to this size stay inline in the record...
+    static let inlineXattrValue = 256
+    /// ...while the record's inline xattr values total at most this.
+    static let inlineXattrTotal = 4096
+    /// The size of one part of a value kept outside the record.
+    static let xattrPartSize = 32 * 1024
+
+    /// Whether holtfs keeps xattrs named `name`: `user.`, `trusted.` and `security.` ones.
+    /// `system.` names (POSIX ACLs) are not kept: get answers ENODATA, set EOPNOTSUPP.
+    static func keepsXattr(_ name: [UInt8]) -> Bool {
+        for namespace in ["user.", "trusted.", "security."] where name.starts(with: namespace.utf8) {
+            return name.count > namespace.utf8.count
+        }
+        return false
+    }
+
+    /// Sets xattr `name` of node `id` to `value`. The FUSE op is `setxattr`.
+    ///
+    /// - Throws: `.exists` (`.create`), `.noAttribute` (`.replace`), `.argumentTooBig` for a
+    ///   value over 64 KiB, `.bufferTooSmall` for a name over 255 bytes, `.notSupported` for a
+    ///   namespace holtfs does not keep, `.notFound`, `.engine`.
+    func setxattr(_ id: NodeID, name: [UInt8], value: [UInt8], mode: XattrMode) throws(FSError) {
+        guard name.count <= 255, !name.isEmpty else { throw .bufferTooSmall }
+        guard Self.keepsXattr(name) else { throw .notSupported }
+        guard value.count <= Self.maxXattrValue else { throw .argumentTooBig }
+        try transact { () throws(FSError) -> (Batch, Void) in
+            let resolved = try resolve(id)
+            let now = Self.now()
+            var batch = Batch()
+            var (key, record) = try materialize(resolved, now: now, into: &batch)
+            let existing = record.xattrs.firstIndex { $0.name == name }
+            switch (mode, existing) {
+            case (.create, .some): throw .exists
+            case (.replace, nil): throw .noAttribute
+            default: break
+            }
+            if let existing {
+                removeParts(of: record.xattrs[existing], ino: record.ino, into: &batch)
+                record.xattrs.remove(at: existing)
+            }
+            let inlineTotal = record.xattrs.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            if value.count <= Self.inlineXattrValue, inlineTotal + value.count <= Self.inlineXattrTotal {
+                record.xattrs.append(.init(name: name, value: value, size: value.count))
+            } else {
+                record.xattrs.append(.init(name: name, value: nil, size: value.count))
+                var part = 0, offset = 0
+                repeat {
+                    let end = min(offset + Self.xattrPartSize, value.count)
+                    batch.put(ReservedKeys.xattrPart(record.ino, name: name, part: part), Array(value[offset..<end]))
+                    part += 1
+                    offset = end
+                } while offset < value.count
+            }
+            record.ctime = now
+            batch.put(key, record.encoded())
+            return (batch, ())
+        }
+    }
+
+    /// The value of xattr `name` of node `id`. The FUSE op is `getxattr`.
+    ///
+    /// - Throws: `.noAttribute` when absent or not kept, `.notFound`, `.corruptRecord`, `.engine`.
+    func getxattr(_ id: NodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
+        let resolved = try resolve(id)
+        guard let record = resolved.record, let xattr = record.xattrs.first(where: { $0.name == name }) else {
+            throw .noAttribute
+        }
+        if let value = xattr.value { return value }
+        var value: [UInt8] = []
+        var part = 0
+        while value.count < xattr.size {
+            let key = ReservedKeys.xattrPart(record.ino, name: name, part: part)
+            guard let bytes = try get(key), !bytes.isEmpty else {
+                throw .corruptRecord(key: key, reason: "missing xattr part")
+            }
+            value += bytes
+            part += 1
+        }
+        return value
+    }
+
+    /// The names of the xattrs of node `id`, each followed by a NUL. The FUSE op is `listxattr`.
+    func listxattr(_ id: NodeID) throws(FSError) -> [UInt8] {
+        guard let record = try resolve(id).record else { return [] }
+        var out: [UInt8] = []
+        for xattr in record.xattrs { out += xattr.name + [0] }
+        return out
+    }
+
+    /// Removes xattr `name` of node `id`. The FUSE op is `removexattr`.
+    ///
+    /// - Throws: `.noAttribute` when absent, `.notFound`, `.engine`.
+    func removexattr(_ id: NodeID, name: [UInt8]) throws(FSError) {
+        try transact { () throws(FSError) -> (Batch, Void) in
+            let resolved = try resolve(id)
+            guard resolved.record?.xattrs.contains(where: { $0.name == name }) == true else { throw .noAttribute }
+            let now = Self.now()
+            var batch = Batch()
+            var (key, record) = try materialize(resolved, now: now, into: &batch)
+            let index = record.xattrs.firstIndex { $0.name == name }!
+            removeParts(of: record.xattrs[index], ino: record.ino, into: &batch)
+            record.xattrs.remove(at: index)
+            record.ctime = now
+            batch.put(key, record.encoded())
+            return (batch, ())
+        }
+    }
+
+    /// Adds to `batch` the deletion of the parts of an xattr kept outside the record.
+    private func removeParts(of xattr: InodeRecord.Xattr, ino: UInt64, into batch: inout Batch) {
+        guard xattr.value == nil else { return }
+        let parts = max(1, (xattr.size + Self.xattrPartSize - 1) / Self.xattrPartSize)
+        for part in 0..<parts { batch.delete(ReservedKeys.xattrPart(ino, name: xattr.name, part: part)) }
+    }
+}

@@ -1,0 +1,389 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HoltEngine
+import Synchronization
+
+/// The filesystem operations on one open `Tree`, as plain Swift methods taking node ids and
+/// returning values or throwing `FSError`; `FuseBridge` turns FUSE requests into these calls.
+///
+/// Every operation that changes state builds one `Batch` and applies it as one engine batch. It
+/// reads what it needs first and guards each value it read with an expectation in the batch, so
+/// a concurrent change makes the batch fail and the operation start again (optimistic
+/// concurrency: no filesystem-wide lock, so writers can share the engine's group commit).
+///
+/// Lock order: `InodeAllocator` (may call the engine) → engine; `NodeTable`, `openFiles` and the
+/// directory handles' locks are leaves taken with no engine call under them.
+final class Filesystem: Sendable {
+    /// Data up to this many bytes stays inline in the record.
+    static let inlineLimit = 2048
+    /// The size of one data chunk under `/d/<ino>/`.
+    static let chunkSize = 32 * 1024
+    /// The longest name, in bytes.
+    static let maxNameLength = 255
+    /// The longest symlink target, in bytes.
+    static let maxSymlinkLength = 4095
+    /// The most names one inode can have.
+    static let maxLinks: UInt32 = 65_000
+    /// How often an operation is retried after losing a race.
+    static let maxAttempts = 1000
+
+    let tree: Tree
+    let nodes: NodeTable
+    let allocator: InodeAllocator
+    /// The largest file size; writes and truncates past it fail with EFBIG.
+    let maxFileSize: UInt64
+    /// When the filesystem was opened: the times shown for nodes without records.
+    let openedAt: Int64
+    /// The owner shown for nodes without records: the root directory's.
+    let defaultOwner: (uid: UInt32, gid: UInt32)
+    /// Open file counts by ino, so an unlinked open file becomes an orphan, not garbage.
+    let openFiles = Mutex<[UInt64: Int]>([:])
+    /// Open file and directory handles.
+    let handles: HandleTable
+
+    /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
+    /// turns orphans left by a crash into garbage and sweeps it.
+    ///
+    /// - Parameters:
+    ///   - tree: The open database.
+    ///   - maxFileSize: The largest file size.
+    ///   - owner: The owner of a root directory created now (defaults to the process's).
+    /// - Throws: `.engine` when the engine fails, `.corruptRecord` when the root is undecodable.
+    init(tree: Tree, maxFileSize: UInt64 = 1 << 40, owner: (uid: UInt32, gid: UInt32)? = nil) throws(FSError) {
+        self.tree = tree
+        self.maxFileSize = maxFileSize
+        self.openedAt = Self.now()
+        self.handles = HandleTable()
+        self.allocator = InodeAllocator(tree: tree)
+        let rootOwner = owner ?? (getuid(), getgid())
+        let root = try Self.ensureRoot(tree: tree, owner: rootOwner, now: openedAt)
+        self.defaultOwner = (root.uid, root.gid)
+        self.nodes = NodeTable(rootIno: root.ino)
+        try reapOrphans()
+        try sweepGarbage()
+    }
+
+    /// The current time in nanoseconds since the epoch.
+    static func now() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
+    /// Creates the root record at the empty key when it is missing; returns it.
+    private static func ensureRoot(
+        tree: Tree, owner: (uid: UInt32, gid: UInt32), now: Int64
+    ) throws(FSError) -> InodeRecord {
+        let old: [UInt8]?
+        do { old = try tree.get([]) } catch { throw .engine(error) }
+        if let old {
+            do {
+                let record = try InodeRecord.decode(old)
+                if record.kind == .directory { return record }
+            } catch .unsupportedVersion(let version) {
+                throw FSError.corruptRecord(key: [], reason: "unsupported record version \(version)")
+            } catch {}
+        }
+        var root = InodeRecord(kind: .directory)
+        root.mode = 0o755
+        root.uid = owner.uid
+        root.gid = owner.gid
+        root.ino = 1
+        root.atime = now
+        root.mtime = now
+        root.ctime = now
+        do {
+            root.nlink = 2 + UInt32(try countDirectoryRecords(tree: tree, key: []))
+            try tree.apply([.expect(key: [], old.map { .value($0) } ?? .absent), .put(key: [], value: root.encoded())])
+        } catch {
+            throw .engine(error)
+        }
+        return root
+    }
+
+    /// How many children of the directory at `key` are directory records (for its nlink).
+    static func countDirectoryRecords(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
+        let prefix = childPrefix(of: key)
+        var count = 0
+        var after: [UInt8]? = nil
+        while true {
+            let page = try tree.range(prefix: prefix, startAfter: after, delimiter: UInt8(ascii: "/"), limit: 512)
+            for item in page {
+                if case .entry(let childKey, let value) = item, childKey.count > prefix.count,
+                    let record = try? InodeRecord.decode(value), record.kind == .directory
+                {
+                    count += 1
+                }
+            }
+            guard page.count == 512, let last = page.last else { return count }
+            after = last.position
+        }
+    }
+
+    // MARK: Keys
+
+    /// The prefix every child key of the directory at `key` starts with.
+    static func childPrefix(of key: [UInt8]) -> [UInt8] {
+        key.isEmpty ? [] : key + [UInt8(ascii: "/")]
+    }
+
+    /// The key of `name` in the directory at `key`.
+    static func childKey(of key: [UInt8], name: [UInt8]) -> [UInt8] {
+        childPrefix(of: key) + name
+    }
+
+    /// Checks a name given by the kernel: not empty, no `/` or NUL, at most 255 bytes.
+    static func validate(name: [UInt8]) throws(FSError) {
+        guard name.count <= maxNameLength else { throw .nameTooLong }
+        guard !name.isEmpty, !name.contains(UInt8(ascii: "/")), !name.contains(0),
+            name != [UInt8(ascii: ".")], name != [UInt8(ascii: "."), UInt8(ascii: ".")]
+        else { throw .invalidArgument }
+    }
+
+    // MARK: Engine access
+
+    /// `tree.get`, with engine errors as `FSError`.
+    func get(_ key: [UInt8]) throws(FSError) -> [UInt8]? {
+        do { return try tree.get(key) } catch { throw .engine(error) }
+    }
+
+    /// `tree.hasKeys`, with engine errors as `FSError`.
+    func hasChildren(_ key: [UInt8]) throws(FSError) -> Bool {
+        if key.isEmpty { return true }
+        do { return try tree.hasKeys(withPrefix: key + [UInt8(ascii: "/")]) } catch { throw .engine(error) }
+    }
+
+    /// `tree.range`, with engine errors as `FSError`.
+    func range(_ query: RangeQuery) throws(FSError) -> [RangeItem] {
+        do { return try tree.range(query) } catch { throw .engine(error) }
+    }
+
+    /// Applies `batch`; returns false when a guard failed (the caller retries).
+    func commit(_ batch: Batch) throws(FSError) -> Bool {
+        if batch.isEmpty { return true }
+        do {
+            try tree.apply(batch.ops)
+            return true
+        } catch {
+            if case .conditionFailed(let index, _, _) = error, let meaning = batch.meaning(at: index) {
+                if let failure = meaning { throw failure }
+                return false
+            }
+            throw .engine(error)
+        }
+    }
+
+    /// Runs `body` (which reads and builds a batch) and commits its batch, again and again while
+    /// a guard fails; returns the body's result from the attempt that committed.
+    func transact<T>(_ body: () throws(FSError) -> (Batch, T)) throws(FSError) -> T {
+        for _ in 0..<Self.maxAttempts {
+            let (batch, result) = try body()
+            if try commit(batch) { return result }
+        }
+        throw .busy
+    }
+
+    // MARK: Resolving nodes
+
+    /// What a node is, as read from the engine now.
+    struct Resolved: Sendable {
+        /// Where the node's metadata is.
+        enum Storage: Sendable {
+            /// An inode record at `key` (its path, `/i/<ino>` or `/o/<ino>`).
+            case record(key: [UInt8], bytes: [UInt8], record: InodeRecord)
+            /// A plain value at its path: a regular file with that content.
+            case plain(value: [UInt8])
+            /// No value, but keys below: a directory.
+            case prefix
+        }
+
+        /// The node's path key, or nil when it is detached.
+        var pathKey: [UInt8]?
+        /// The bytes at `pathKey` (a link record for a hard-linked name), nil for a prefix.
+        var pathValue: [UInt8]?
+        var storage: Storage
+
+        /// The node's kind.
+        var kind: InodeRecord.Kind {
+            switch storage {
+            case .record(_, _, let record): record.kind
+            case .plain: .regular
+            case .prefix: .directory
+            }
+        }
+
+        /// Whether the node is a directory.
+        var isDirectory: Bool { kind == .directory }
+
+        /// Whether the record lives in `/i/<ino>` (a file with several names, one shared node).
+        var isShared: Bool {
+            if case .record(let key, _, _) = storage { return key.starts(with: ReservedKeys.inodePrefix) }
+            return false
+        }
+
+        /// The inode record, when the node has one.
+        var record: InodeRecord? {
+            if case .record(_, _, let record) = storage { return record }
+            return nil
+        }
+    }
+
+    /// Decodes an inode record read at `key`; nil when the value is not a record.
+    func decodeRecord(_ bytes: [UInt8], at key: [UInt8]) throws(FSError) -> InodeRecord? {
+        do {
+            return try InodeRecord.decode(bytes)
+        } catch {
+            switch error {
+            case .notARecord: return nil
+            case .unsupportedVersion(let version):
+                throw .corruptRecord(key: key, reason: "unsupported record version \(version)")
+            }
+        }
+    }
+
+    /// The node at path `key`, or nil when nothing is there.
+    func resolve(key: [UInt8]) throws(FSError) -> Resolved? {
+        guard let bytes = try get(key) else {
+            return try hasChildren(key) ? Resolved(pathKey: key, pathValue: nil, storage: .prefix) : nil
+        }
+        guard let record = try decodeRecord(bytes, at: key) else {
+            if key.isEmpty { return Resolved(pathKey: key, pathValue: nil, storage: .prefix) }
+            return Resolved(pathKey: key, pathValue: bytes, storage: .plain(value: bytes))
+        }
+        if record.kind == .hardLink {
+            let inodeKey = ReservedKeys.inode(record.ino)
+            guard let inodeBytes = try get(inodeKey), let inode = try decodeRecord(inodeBytes, at: inodeKey),
+                inode.kind != .hardLink
+            else { throw .corruptRecord(key: key, reason: "link to missing inode \(record.ino)") }
+            return Resolved(pathKey: key, pathValue: bytes, storage: .record(key: inodeKey, bytes: inodeBytes, record: inode))
+        }
+        return Resolved(pathKey: key, pathValue: bytes, storage: .record(key: key, bytes: bytes, record: record))
+    }
+
+    /// The node with node id `id`, or `.notFound`.
+    func resolve(_ id: NodeID) throws(FSError) -> Resolved {
+        guard let location = nodes.location(of: id) else { throw .notFound }
+        switch location {
+        case .path(let key):
+            guard let resolved = try resolve(key: key) else { throw .notFound }
+            return resolved
+        case .detached(let ino):
+            for key in [ReservedKeys.inode(ino), ReservedKeys.orphan(ino)] {
+                if let bytes = try get(key), let record = try decodeRecord(bytes, at: key), record.ino == ino {
+                    return Resolved(pathKey: nil, pathValue: nil, storage: .record(key: key, bytes: bytes, record: record))
+                }
+            }
+            throw .notFound
+        }
+    }
+
+    /// The path key of node `id`, or `.notFound` when it is detached or unknown.
+    func pathKey(_ id: NodeID) throws(FSError) -> [UInt8] {
+        guard case .path(let key) = nodes.location(of: id) else { throw .notFound }
+        return key
+    }
+
+    /// The attributes of a resolved node.
+    func attributes(of resolved: Resolved) -> Attributes {
+        switch resolved.storage {
+        case .record(_, _, let record):
+            return Attributes(record: record)
+        case .plain(let value):
+            return Attributes(
+                ino: Superblock.derivedIno(for: resolved.pathKey ?? []), kind: .regular, permissions: 0o644, nlink: 1,
+                uid: defaultOwner.uid, gid: defaultOwner.gid, size: UInt64(value.count),
+                atime: openedAt, mtime: openedAt, ctime: openedAt)
+        case .prefix:
+            return Attributes(
+                ino: Superblock.derivedIno(for: resolved.pathKey ?? []), kind: .directory, permissions: 0o755, nlink: 2,
+                uid: defaultOwner.uid, gid: defaultOwner.gid, size: 0,
+                atime: openedAt, mtime: openedAt, ctime: openedAt)
+        }
+    }
+
+    /// Gives a node without a record (a plain value or a prefix) a record of its own, in `batch`;
+    /// returns the key and record to modify. A node with a record is returned as it is, guarded.
+    func materialize(_ resolved: Resolved, now: Int64, into batch: inout Batch) throws(FSError) -> (key: [UInt8], record: InodeRecord) {
+        switch resolved.storage {
+        case .record(let key, let bytes, let record):
+            batch.guardValue(key, bytes)
+            if let pathKey = resolved.pathKey, pathKey != key { batch.guardValue(pathKey, resolved.pathValue) }
+            return (key, record)
+        case .plain(let value):
+            guard let key = resolved.pathKey else { throw .notFound }
+            batch.guardValue(key, value)
+            var record = InodeRecord(kind: .regular)
+            record.mode = 0o644
+            record.uid = defaultOwner.uid
+            record.gid = defaultOwner.gid
+            record.ino = try allocator.allocate()
+            record.atime = openedAt
+            record.mtime = openedAt
+            record.ctime = now
+            record.size = UInt64(value.count)
+            if value.count <= Self.inlineLimit {
+                record.inlineData = value
+            } else {
+                record.isChunked = true
+                var index: UInt64 = 0
+                var offset = 0
+                while offset < value.count {
+                    let end = min(offset + Self.chunkSize, value.count)
+                    batch.put(ReservedKeys.chunk(record.ino, index), Array(value[offset..<end]))
+                    offset = end
+                    index += 1
+                }
+            }
+            return (key, record)
+        case .prefix:
+            guard let key = resolved.pathKey else { throw .notFound }
+            batch.guardValue(key, nil)
+            var record = InodeRecord(kind: .directory)
+            record.mode = 0o755
+            record.uid = defaultOwner.uid
+            record.gid = defaultOwner.gid
+            record.ino = try allocator.allocate()
+            record.atime = openedAt
+            record.mtime = openedAt
+            record.ctime = now
+            do {
+                record.nlink = 2 + UInt32(try Self.countDirectoryRecords(tree: tree, key: key))
+            } catch {
+                throw .engine(error)
+            }
+            return (key, record)
+        }
+    }
+
+    /// Adds to `batch` the update of a parent directory whose entries change: mtime and ctime now,
+    /// nlink moved by `linkDelta`. A parent without a record gets one, so it outlives its last child.
+    func updateParent(_ parent: Resolved, now: Int64, linkDelta: Int, into batch: inout Batch) throws(FSError) {
+        guard parent.isDirectory else { throw .notDirectory }
+        var (key, record) = try materialize(parent, now: now, into: &batch)
+        record.mtime = now
+        record.ctime = now
+        record.nlink = UInt32(max(2, Int(record.nlink) + linkDelta))
+        batch.put(key, record.encoded())
+    }
+
+    /// Resolves a directory node, or throws `.notDirectory` / `.notFound`.
+    func resolveDirectory(_ id: NodeID) throws(FSError) -> Resolved {
+        let resolved = try resolve(id)
+        guard resolved.isDirectory else { throw .notDirectory }
+        guard resolved.pathKey != nil else { throw .notFound }
+        return resolved
+    }
+
+    // MARK: Attributes
+
+    /// The attributes of node `id`. The corresponding FUSE op is `getattr`.
+    func getattr(_ id: NodeID) throws(FSError) -> Attributes {
+        attributes(of: try resolve(id))
+    }
+
+    /// Forgets `count` kernel lookups of `id`. The corresponding FUSE op is `forget`.
+    func forget(_ id: NodeID, count: UInt64) {
+        nodes.forget(id, count: count)
+    }
+}

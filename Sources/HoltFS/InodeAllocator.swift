@@ -1,0 +1,69 @@
+import HoltEngine
+import Synchronization
+
+/// Hands out inode numbers that are unique for the life of the database.
+///
+/// The superblock (`/s`) holds the first number never reserved. The allocator reserves a block of
+/// `blockSize` numbers by moving that counter in one batch of its own, durable before any number of
+/// the block is used; numbers of a block left unused at a crash are skipped, never reused.
+///
+/// Locking: `state` is held across the engine call that reserves a block (taken before any other
+/// lock, see `Filesystem`).
+final class InodeAllocator: Sendable {
+    /// How many numbers one reservation takes.
+    static let blockSize: UInt64 = 1024
+
+    private struct State {
+        var next: UInt64 = 0
+        var limit: UInt64 = 0
+    }
+
+    private let tree: Tree
+    private let state = Mutex(State())
+
+    init(tree: Tree) {
+        self.tree = tree
+    }
+
+    /// A fresh inode number.
+    ///
+    /// - Throws: `.engine` when the reservation cannot be written; `.corruptRecord` when the
+    ///   superblock is not one.
+    func allocate() throws(FSError) -> UInt64 {
+        try state.withLock { (state) throws(FSError) -> UInt64 in
+            if state.next == state.limit {
+                let (start, limit) = try reserve()
+                state.next = start
+                state.limit = limit
+            }
+            defer { state.next += 1 }
+            return state.next
+        }
+    }
+
+    /// Moves the superblock's counter by one block; returns the block.
+    private func reserve() throws(FSError) -> (UInt64, UInt64) {
+        do {
+            let old = try tree.get(ReservedKeys.superblock)
+            var start = Superblock.firstIno
+            if let old {
+                guard let superblock = Superblock.decode(old) else {
+                    throw FSError.corruptRecord(key: ReservedKeys.superblock, reason: "not a superblock")
+                }
+                start = superblock.nextIno
+            }
+            let limit = start + Self.blockSize
+            try tree.apply([
+                .expect(key: ReservedKeys.superblock, old.map { .value($0) } ?? .absent),
+                .put(key: ReservedKeys.superblock, value: Superblock(nextIno: limit).encoded()),
+            ])
+            return (start, limit)
+        } catch let error as FSError {
+            throw error
+        } catch let error as HoltError {
+            throw .engine(error)
+        } catch {
+            throw .busy
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// Protects the node table: paths follow renames through parent pointers, forget drops nodes at
+// zero lookups, unlinked nodes detach, hard-linked files share one node, invariants hold.
+import Testing
+
+@testable import HoltFS
+
+@Suite struct NodeTableTests {
+    @Test func pathsFollowParentsAndRenames() {
+        let table = NodeTable()
+        let a = table.remember(parent: .root, name: Array("a".utf8), ino: 2)
+        let b = table.remember(parent: a, name: Array("b".utf8), ino: 3)
+        let c = table.remember(parent: b, name: Array("c".utf8), ino: 4)
+        #expect(table.location(of: c) == .path(Array("a/b/c".utf8)))
+        #expect(table.location(of: .root) == .path([]))
+        table.move(parent: .root, name: Array("a".utf8), to: .root, newName: Array("z".utf8), exchange: false)
+        #expect(table.location(of: c) == .path(Array("z/b/c".utf8)))
+        #expect(table.remember(parent: a, name: Array("b".utf8), ino: 3) == b)
+        #expect(table.invariantViolations().isEmpty)
+    }
+
+    @Test func forgetDropsAtZero() {
+        let table = NodeTable()
+        let a = table.remember(parent: .root, name: Array("a".utf8), ino: 2)
+        _ = table.remember(parent: .root, name: Array("a".utf8), ino: 2)
+        table.forget(a, count: 1)
+        #expect(table.node(a) != nil)
+        table.forget(a, count: 1)
+        #expect(table.node(a) == nil)
+        #expect(table.child(of: .root, named: Array("a".utf8)) == nil)
+        table.forget(.root, count: 100)
+        #expect(table.node(.root) != nil)
+        #expect(table.invariantViolations().isEmpty)
+    }
+
+    @Test func renameOverExistingDetachesAndExchangeSwaps() {
+        let table = NodeTable()
+        let a = table.remember(parent: .root, name: Array("a".utf8), ino: 2)
+        let b = table.remember(parent: .root, name: Array("b".utf8), ino: 3)
+        table.move(parent: .root, name: Array("a".utf8), to: .root, newName: Array("b".utf8), exchange: true)
+        #expect(table.location(of: a) == .path(Array("b".utf8)))
+        #expect(table.location(of: b) == .path(Array("a".utf8)))
+        table.move(parent: .root, name: Array("a".utf8), to: .root, newName: Array("b".utf8), exchange: false)
+        #expect(table.location(of: b) == .path(Array("b".utf8)))
+        #expect(table.location(of: a) == .detached(ino: 2))
+        #expect(table.invariantViolations().isEmpty)
+    }
+
+    @Test func sharedNodesAreFoundByIno() {
+        let table = NodeTable()
+        let a = table.remember(parent: .root, name: Array("a".utf8), ino: 7)
+        #expect(table.share(a, ino: 7) == a)
+        #expect(table.location(of: a) == .detached(ino: 7))
+        #expect(table.remember(parent: .root, name: Array("other".utf8), ino: 7, shared: true) == a)
+        #expect(table.node(a)?.lookups == 3)
+        #expect(table.invariantViolations().isEmpty)
+        table.forget(a, count: 3)
+        #expect(table.node(a) == nil)
+        #expect(table.invariantViolations().isEmpty)
+    }
+}
