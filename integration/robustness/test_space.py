@@ -98,14 +98,21 @@ def test_full_disk_gives_enospc(ctx):
         fail("the first failure on a full disk (%s of %s after %d files of %d KiB) was %s, expected ENOSPC%s" % (
             where, name, len(acked), FILE_SIZE // 1024, rlib.ename(err), m.log_tail()))
     m.answers("the first ENOSPC")
+    # From here on a wrong errno is noted and the test goes on, to show the whole story at the end.
+    problems = []
+
+    def soft(ok, message):
+        if not ok:
+            problems.append(message)
+        return ok
     # While full: every change either works or says ENOSPC, and the daemon keeps answering.
     outcomes = []
 
     def attempt(what, fn):
         e = rlib.errno_of(fn)
         outcomes.append("%s: %s" % (what, rlib.ename(e)))
-        check(e in (None, errno.ENOSPC), "%s on a full disk answered %s, expected success or ENOSPC%s" % (
-            what, rlib.ename(e), m.log_tail()))
+        soft(e in (None, errno.ENOSPC), "%s on a full disk answered %s, expected success or ENOSPC" % (
+            what, rlib.ename(e)))
         m.answers(what + " on a full disk")
         return e is None
     if attempt("mkdir", lambda: os.mkdir(os.path.join(mnt, "full-dir"))):
@@ -123,39 +130,45 @@ def test_full_disk_gives_enospc(ctx):
         len(acked), where, name, ", ".join(outcomes)))
     verify(mnt, acked, maybe, dirs, "reading back on a full disk")
     # Free space through the mount.
-    deleted, refused = [], 0
+    deleted, refusals = [], {}
     for n in sorted(n for n in acked if n.startswith("f"))[::2]:
         e = rlib.errno_of(os.unlink, os.path.join(mnt, n))
-        check(e in (None, errno.ENOSPC), "unlink of %s on a full disk answered %s, expected success or ENOSPC" % (
-            n, rlib.ename(e)))
         if e is None:
             deleted.append(n)
             del acked[n]
         else:
-            refused += 1
+            refusals[rlib.ename(e)] = refusals.get(rlib.ename(e), 0) + 1
+    soft(set(refusals) <= {"ENOSPC"}, "unlink on a full disk answered %s, expected success or ENOSPC" % refusals)
     m.answers("deleting files")
     c = rng.randbytes(FILE_SIZE)
     res = write_file(os.path.join(mnt, "after-delete"), c)
     record(acked, maybe, "after-delete", c, res)
-    check(res[1] in (None, errno.ENOSPC), "a write after deleting files answered %s" % rlib.ename(res[1]))
-    ctx.notes.append("deleted %d files (%d unlinks refused with ENOSPC); a new 64 KiB file then: %s" % (
-        len(deleted), refused, rlib.ename(res[1])))
+    soft(res[1] in (None, errno.ENOSPC), "a new file after deleting files answered %s" % rlib.ename(res[1]))
+    ctx.notes.append("deleted %d files (refused: %s); a new 64 KiB file then: %s" % (
+        len(deleted), refusals or "none", rlib.ename(res[1])))
     # Grow the file system: now there is room whatever the engine does with freed space.
     r = subprocess.run(["mount", "-o", "remount,size=64m", space], capture_output=True, text=True, timeout=30)
     check(r.returncode == 0, "mount -o remount,size=64m: %s" % r.stderr.strip())
     c = rng.randbytes(FILE_SIZE)
     res = write_file(os.path.join(mnt, "after-grow"), c)
-    check(res[1] is None, "after growing the tmpfs to 64 MiB, %s of a new file still fails with %s%s" % (
-        res[2], rlib.ename(res[1]), m.log_tail()))
+    soft(res[1] is None, "after growing the tmpfs to 64 MiB, %s of a new file still fails with %s" % (
+        res[2], rlib.ename(res[1])))
     record(acked, maybe, "after-grow", c, res)
     verify(mnt, acked, maybe, dirs, "after freeing space")
-    m.stop()
-    if not ctx.remount_checks():
-        return
-    rlib.check_clean(ctx, db, "after a full disk and a clean unmount")
-    m = rlib.mount(ctx, db, mnt, ["--sync", "always"], name="space")
-    verify(mnt, acked, maybe, dirs, "after a remount")
-    m.stop()
+    try:
+        m.stop()
+    except rlib.TestFailure as e:
+        problems.append("the clean unmount after a full disk: %s" % e)
+        m.kill9()
+    if ctx.remount_checks():
+        r = rlib.run_check(ctx, db)
+        soft(r.returncode == 0, "holtfs check after a full disk: %s: %s" % (
+            rlib.status_text(r.returncode), (r.stdout + r.stderr).strip()[-600:]))
+        m = rlib.mount(ctx, db, mnt, ["--sync", "always"], name="space")
+        verify(mnt, acked, maybe, dirs, "after a remount")
+        m.stop()
+    if problems:
+        fail("%d problems after the disk filled up:\n  %s%s" % (len(problems), "\n  ".join(problems), m.log_tail()))
 
 
 def _raise(err):
