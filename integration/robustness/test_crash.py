@@ -8,8 +8,9 @@ unmounts, and runs `holtfs check` on the crashed database, which must exit 0.
 import json
 import random
 import subprocess
-import sys
 import os
+import sys
+import time
 
 import model
 import rlib
@@ -59,6 +60,7 @@ def test_kill9_during_writes(ctx):
             m.stop()
             break
         kill_after = rng.randint(1, 60)
+        jitter = rng.choice([0.0, rng.uniform(0.0, 0.004)])
         writer = subprocess.Popen(
             [sys.executable, WRITER, mnt, str(rng.getrandbits(32)), str(1000000 * (r + 1))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=rlib.pr_set_pdeathsig)
@@ -72,6 +74,10 @@ def test_kill9_during_writes(ctx):
                 done.append(begun)
                 begun = None
                 if len(done) == kill_after and not killed:
+                    if jitter:
+                        # Not a wait for a condition: a random delay so the kill lands inside an
+                        # op (between its request and its reply) in some rounds, not between ops.
+                        time.sleep(jitter)
                     m.proc.kill()
                     killed = True
             elif rec["s"] == "err":
