@@ -156,6 +156,26 @@ def execute(root, op):
         raise ValueError("unknown op %r" % kind)
 
 
+def outcomes(state, op):
+    """The states an op in flight at a crash may leave: not applied, applied, and for a write, any
+    page-aligned prefix of it (the kernel splits a large write into several FUSE requests, each
+    of which may have been applied). The first is state itself."""
+    out = [state]
+    try:
+        after = dict(state)
+        apply(after, op)
+    except (KeyError, ValueError):
+        return out
+    if op["op"] == "write":
+        data, off = unb64(op["data"]), op["off"]
+        for k in range(4096 - off % 4096, len(data), 4096):
+            partial = dict(state)
+            apply(partial, dict(op, data=b64(data[:k])))
+            out.append(partial)
+    out.append(after)
+    return out
+
+
 def random_data(rng):
     """Mostly small contents (inline in a record), sometimes several chunks' worth."""
     r = rng.random()
