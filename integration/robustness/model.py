@@ -84,6 +84,8 @@ def apply(state, op):
         state[dec(op["p"])] = ("d", {})
     elif kind == "create":
         state[dec(op["p"])] = ("f", b"", {})
+    elif kind == "link":
+        state[dec(op["dst"])] = state[dec(op["src"])]
     elif kind == "write":
         p = dec(op["p"])
         _, content, xa = state[p]
@@ -121,6 +123,9 @@ def apply(state, op):
         del state[dec(op["p"])]
     else:
         raise ValueError("unknown op %r" % kind)
+    for other in op.get("also", ()):
+        # The other names of a hard-linked file show the same content and xattrs.
+        state[dec(other)] = state[dec(op["p"])]
 
 
 def execute(root, op):
@@ -131,6 +136,8 @@ def execute(root, op):
         os.mkdir(j(op["p"]), 0o755)
     elif kind == "create":
         os.close(os.open(j(op["p"]), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    elif kind == "link":
+        os.link(j(op["src"]), j(op["dst"]))
     elif kind == "write":
         fd = os.open(j(op["p"]), os.O_WRONLY)
         try:
@@ -170,10 +177,64 @@ def outcomes(state, op):
         data, off = unb64(op["data"]), op["off"]
         for k in range(4096 - off % 4096, len(data), 4096):
             partial = dict(state)
-            apply(partial, dict(op, data=b64(data[:k])))
+            apply(partial, dict(op, data=b64(data[:k])))  # "also" comes along
             out.append(partial)
     out.append(after)
     return out
+
+
+class Links:
+    """Which paths are names of one file, as a writer tracks them to fill in ops' "also"."""
+
+    def __init__(self, root, state):
+        """Groups the files of state (just snapshotted under root) by inode number."""
+        self.groups = {}
+        by_ino = {}
+        for p, e in state.items():
+            if e[0] == "f":
+                by_ino.setdefault(os.lstat(os.path.join(root, p)).st_ino, set()).add(p)
+        for group in by_ino.values():
+            if len(group) > 1:
+                for p in group:
+                    self.groups[p] = group
+
+    def same_file(self, a, b):
+        return a in self.groups and b in self.groups[a]
+
+    def annotate(self, op):
+        """Adds "also": the other names of the file op changes (write, truncate, xattrs)."""
+        if op["op"] in ("write", "truncate", "setxattr", "rmxattr"):
+            p = dec(op["p"])
+            if p in self.groups:
+                op["also"] = [enc(q) for q in sorted(self.groups[p]) if q != p]
+        return op
+
+    def applied(self, op):
+        """Follows a successful op."""
+        kind = op["op"]
+        if kind == "link":
+            src, dst = dec(op["src"]), dec(op["dst"])
+            group = self.groups.setdefault(src, {src})
+            group.add(dst)
+            self.groups[dst] = group
+        elif kind == "unlink":
+            self._drop(dec(op["p"]))
+        elif kind == "rename":
+            src, dst = dec(op["src"]), dec(op["dst"])
+            self._drop(dst)
+            for p in [p for p in self.groups if p == src or p.startswith(src + b"/")]:
+                group = self.groups.pop(p)
+                group.discard(p)
+                q = dst + p[len(src):]
+                group.add(q)
+                self.groups[q] = group
+
+    def _drop(self, p):
+        group = self.groups.pop(p, None)
+        if group is not None:
+            group.discard(p)
+            if len(group) == 1:
+                self.groups.pop(next(iter(group)), None)
 
 
 def random_data(rng):
@@ -183,8 +244,9 @@ def random_data(rng):
     return rng.randbytes(n)
 
 
-def choose(state, rng, serial, max_depth=4, max_entries=400):
-    """A random op that is valid on state (so it must succeed); `serial` makes new names unique."""
+def choose(state, rng, serial, max_depth=4, max_entries=400, links=False):
+    """A random op that is valid on state (so it must succeed); `serial` makes new names unique.
+    With links, it also makes hard links (the caller then adds "also" to ops on linked files)."""
     dirs = [b""] + [p for p, e in state.items() if e[0] == "d" and p.count(b"/") < max_depth - 1]
     files = [p for p, e in state.items() if e[0] == "f"]
     nodes = list(state)
@@ -195,6 +257,8 @@ def choose(state, rng, serial, max_depth=4, max_entries=400):
     if roll < 0.12 or not nodes:
         return {"op": "mkdir", "p": enc(name(rng.choice(dirs), b"d"))}
     if roll < 0.27:
+        if links and files and rng.random() < 0.3:
+            return {"op": "link", "src": enc(rng.choice(files)), "dst": enc(name(rng.choice(dirs), b"h"))}
         return {"op": "create", "p": enc(name(rng.choice(dirs), b"f"))}
     if roll < 0.50 and files:
         p = rng.choice(files)
@@ -231,6 +295,7 @@ def choose(state, rng, serial, max_depth=4, max_entries=400):
 def describe(op):
     """One short line for an op (no data bytes)."""
     o = dict(op)
+    o.pop("also", None)
     if "data" in o:
         o["data"] = "<%d bytes>" % len(unb64(o["data"]))
     if "v" in o:
