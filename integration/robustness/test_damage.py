@@ -223,14 +223,60 @@ def test_flipped_bytes_in_each_file(ctx):
         if wrong:
             problems.append("mounted %s and answered wrongly:\n      %s" % (what, "\n      ".join(wrong[:8])))
         summary.append("%s: mounted, %d EIO, %d wrong" % (label, eio, len(wrong)))
+        if dm.proc.poll() is None and not wrong:
+            problems += write_then_reread(ctx, dm, expected, what, label, summary)
         dm.kill9()
         shutil.rmtree(copy, ignore_errors=True)
         shutil.rmtree(mcopy, ignore_errors=True)
-    ctx.notes.append("%d damaged copies: %s" % (len(summary), "; ".join(summary[:20]) + (
-        "; ..." if len(summary) > 20 else "")))
+    ctx.notes.append("%d damaged copies: %s" % (len(summary), "; ".join(summary[:40]) + (
+        "; ..." if len(summary) > 40 else "")))
     if problems:
         fail("%d problems with %d damaged copies:\n  %s%s" % (
             len(problems), len(cases), "\n  ".join(problems[:16]), "\n  ..." if len(problems) > 16 else ""))
+
+
+def write_then_reread(ctx, dm, expected, what, label, summary):
+    """Writes new files next to the damage (each must work or say EIO/EROFS), unmounts cleanly if it
+    can, remounts, and reads everything back again: damage must never be laundered into wrong
+    answers by a checkpoint. Returns the problems found."""
+    problems = []
+    root = os.fsencode(dm.mnt)
+    expected = dict(expected)
+    dirs = [b""] + sorted(p for p, e in expected.items() if e[0] == "d")[:12]
+    refused = {}
+    for k, d in enumerate(dirs):
+        p = (d + b"/" if d else b"") + b"after-damage-%d" % k
+        content = b"written after the damage %d" % k
+        try:
+            with open(os.path.join(root, p), "wb") as f:
+                f.write(content)
+            expected[p] = ("f", content, {})
+        except OSError as e:
+            refused[rlib.ename(e.errno)] = refused.get(rlib.ename(e.errno), 0) + 1
+            if e.errno not in (errno.EIO, errno.EROFS):
+                problems.append("creating %r on a mount of %s answered %s, expected success, EIO or EROFS" % (
+                    p, what, rlib.ename(e.errno)))
+    try:
+        dm.answers("writing next to the damage")
+        dm.stop()
+        how = "clean unmount"
+    except rlib.TestFailure as e:
+        how = "unclean unmount (%s)" % str(e).splitlines()[0][:120]
+        dm.kill9()
+    try:
+        again = rlib.start_mount(ctx, dm.db, dm.mnt, name="redamaged")
+    except rlib.Refused as refusal:
+        summary.append("%s: %d new files (refused: %s), %s, remount refused" % (
+            label, len([p for p in expected if b"after-damage" in p]), refused or "none", how))
+        return problems
+    wrong, eio = read_back(again.mnt, expected)
+    if wrong:
+        problems.append("after writing next to %s and a %s, the remount answered wrongly:\n      %s" % (
+            what, how, "\n      ".join(wrong[:8])))
+    summary.append("%s: %d new files (refused: %s), %s, remount: %d EIO, %d wrong" % (
+        label, len([p for p in expected if b"after-damage" in p]), refused or "none", how, eio, len(wrong)))
+    again.kill9()
+    return problems
 
 
 @needs("mount", "persistence", "a read-only holtfs check")
