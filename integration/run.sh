@@ -3,7 +3,7 @@
 # The last line of output is `N passed, M failed`; exit 0 only if nothing failed.
 #   HOLT_EXPECT_PERSISTENCE=0  report tests needing the on-disk engine as XFAIL instead of FAIL
 #   HOLT_CONFORMANCE=0         skip the POSIX conformance suite (integration/conformance)
-#   HOLT_ROBUSTNESS=1          also run integration/robustness (takes minutes)
+#   HOLT_ROBUSTNESS=0          skip the robustness suite (integration/robustness, short form)
 set -u
 if [ $# -lt 1 ]; then
   echo "usage: $0 PATH-TO-HOLTFS [-k SUBSTRING] [-v]" >&2

@@ -106,7 +106,7 @@ def main():
     print("integration: %d tests passed, %d failed, %d expected failures, %d skipped (%.1f s)" % (
         passed, failed, xfailed, skipped, time.monotonic() - t0))
     if extra_passed or extra_failed:
-        print("conformance checks inside: %d passed, %d failed" % (extra_passed, extra_failed))
+        print("checks of sub-suites (conformance, robustness): %d passed, %d failed" % (extra_passed, extra_failed))
     print("%d passed, %d failed" % (passed + extra_passed, failed + extra_failed))
     return 0 if failed + extra_failed == 0 else 1
 

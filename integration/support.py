@@ -8,6 +8,7 @@ they die with the runner.
 import ctypes
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -57,19 +58,32 @@ def _die_with_parent():
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _unescape_mountinfo(field):
+    """Undoes the kernel's octal escapes in mountinfo (`\\040` is a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
 def mountinfo():
     """[(mountpoint, fstype, source)] from /proc/self/mountinfo, octal escapes decoded."""
     entries = []
     with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            fields = line.decode("utf-8", "replace").rstrip("\n").split(" ")
+            fields = line.decode("utf-8", "surrogateescape").rstrip("\n").split(" ")
             dash = fields.index("-")
-
-            def unescape(s):
-                return s.encode("latin-1", "replace").decode("unicode_escape").encode("latin-1").decode(
-                    "utf-8", "replace") if "\\" in s else s
-            entries.append((unescape(fields[4]), fields[dash + 1], fields[dash + 2]))
+            entries.append((_unescape_mountinfo(fields[4]), fields[dash + 1], _unescape_mountinfo(fields[dash + 2])))
     return entries
+
+
+def mount_options(path):
+    """The per-mount options (`rw,nosuid,nodev,relatime`) of the topmost mount at path, as a set."""
+    path = os.path.abspath(path)
+    found = None
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.decode("utf-8", "surrogateescape").rstrip("\n").split(" ")
+            if _unescape_mountinfo(fields[4]) == path:
+                found = set(fields[5].split(","))
+    return found
 
 
 def is_mounted(path, fstype=None):

@@ -94,6 +94,7 @@ def test_mount_bad_options_fail_one_line(ctx):
     one_line_error(run([ctx.holtfs, "mount", "--sync", "sometimes", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "--cache-mb", "0", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "-o", "a,,b", ctx.path("x.db"), mnt]), "mount")
+    one_line_error(run([ctx.holtfs, "mount", "--max-file-size", "1.5G", ctx.path("x.db"), mnt]), "mount")
     # An option libfuse does not know is reported by the daemon through the parent.
     ctx._register_mount_cleanup(mnt, ctx.path("y.db"), [None])
     r = run([ctx.holtfs, "mount", "-o", "no_such_fuse_option_xyz", ctx.path("y.db"), mnt], timeout=30)
@@ -244,7 +245,8 @@ def test_umount_after_daemon_crash_reports_unclean_close(ctx):
 
 
 def test_sync_modes_and_read_only(ctx):
-    """--sync periodic/none and -o ro mount and serve; a read-only mount refuses writes with EROFS."""
+    """--sync periodic/none, --max-file-size and -o ro mount and serve: EFBIG past the limit, EROFS
+    for writes to a read-only mount."""
     import errno
     from support import expect_errno
     for args in (["--sync", "periodic", "--sync-interval-ms", "50"], ["--sync", "none"]):
@@ -254,6 +256,16 @@ def test_sync_modes_and_read_only(ctx):
         with open(os.path.join(m.mnt, "f")) as f:
             check(f.read() == "data", "read back failed with %r" % args)
         m.umount()
+    m = ctx.mount(args=["--max-file-size", "1M"], name="max")
+    path = os.path.join(m.mnt, "f")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        check(os.pwrite(fd, b"z", (1 << 20) - 1) == 1, "the last byte below the limit")
+        expect_errno(errno.EFBIG, os.pwrite, fd, b"z", 1 << 20)
+        expect_errno(errno.EFBIG, os.ftruncate, fd, (1 << 20) + 1)
+    finally:
+        os.close(fd)
+    m.umount()
     m = ctx.mount(args=["-o", "ro"], name="ro")
     expect_errno(errno.EROFS, os.mkdir, os.path.join(m.mnt, "d"))
     expect_errno(errno.EROFS, open, os.path.join(m.mnt, "f"), "w")
@@ -273,3 +285,99 @@ def test_mount_over_a_mount_fails_one_line(ctx):
     r = run([ctx.holtfs, "mount", ctx.path("other.db"), m.mnt])
     line = one_line_error(r, "mount")
     check("holtfs umount" in line, "no hint at the dead mount: %r" % line)
+
+
+def test_paths_with_spaces_and_relative_paths(ctx):
+    """Mount points and databases named with spaces, given as relative paths, mount and unmount."""
+    mnt = ctx.dir("mount point")
+    ctx._register_mount_cleanup(mnt, ctx.path("data base"), [None])
+    r = run([ctx.holtfs, "mount", "data base", "mount point"], cwd=ctx.root)
+    check(r.returncode == 0, "mount: %s" % r.stderr)
+    check(is_mounted(mnt, "fuse.holtfs"), "not mounted at %r" % mnt)
+    with open(os.path.join(mnt, "f"), "w") as f:
+        f.write("x")
+    r = run([ctx.holtfs, "stats", "mount point"], cwd=ctx.root)
+    check(r.returncode == 0 and "state: mounted" in r.stdout, "stats: %r %r" % (r.stdout, r.stderr))
+    r = run([ctx.holtfs, "umount", "./mount point/"], cwd=ctx.root)
+    check(r.returncode == 0, "umount: %s" % r.stderr)
+    check(not is_mounted(mnt), "still mounted")
+    check(not lock_held(ctx.path("data base")), "the daemon still runs")
+
+
+def test_empty_paths_are_refused(ctx):
+    """An empty path never means the current directory (it once mounted the cwd as a database)."""
+    mnt = ctx.dir("mnt")
+    for argv in (["mount", "", mnt], ["mount", ctx.path("db"), ""], ["check", ""], ["dump", ""], ["stats", ""],
+                 ["umount", ""]):
+        r = run([ctx.holtfs, *argv], cwd=ctx.root)
+        one_line_error(r, argv[0])
+    check(not is_mounted(mnt), "something got mounted")
+    check(sorted(os.listdir(ctx.root)) == ["mnt"], "files appeared in the cwd: %r" % os.listdir(ctx.root))
+
+
+def test_database_or_log_inside_the_mount_point_is_refused(ctx):
+    """The daemon would write them through its own mount (a deadlock): refused with one line."""
+    mnt = ctx.dir("mnt")
+    os.symlink(mnt, ctx.path("link"))
+    for argv in (["mount", os.path.join(mnt, "db"), mnt], ["mount", mnt, mnt],
+                 ["mount", ctx.path("link/sub/db"), mnt],
+                 ["mount", "--log", os.path.join(mnt, "log"), ctx.path("db"), mnt]):
+        ctx._register_mount_cleanup(mnt, ctx.path("db"), [None])
+        line = one_line_error(run([ctx.holtfs, *argv], timeout=30), "mount")
+        check("inside the mount point" in line, line)
+    check(not is_mounted(mnt), "something got mounted")
+
+
+def test_root_mounts_like_a_local_file_system(ctx):
+    """As root: allow_other, and devices and set-user-ID bits work (no nodev/nosuid); -o nodev,nosuid
+    brings libfuse's defaults back."""
+    from support import mount_options
+    m = ctx.mount(name="local")
+    options = mount_options(m.mnt)
+    check("nodev" not in options and "nosuid" not in options, "root mount options: %r" % sorted(options))
+    os.mknod(os.path.join(m.mnt, "null"), 0o666 | 0o020000, os.makedev(1, 3))
+    with open(os.path.join(m.mnt, "null"), "wb") as f:
+        f.write(b"into /dev/null")
+    m.umount()
+    m = ctx.mount(args=["-o", "nodev,nosuid"], name="restricted")
+    options = mount_options(m.mnt)
+    check({"nodev", "nosuid"} <= options, "-o nodev,nosuid gave %r" % sorted(options))
+    m.umount()
+
+
+def _fingerprint(db):
+    """{relative path: bytes} of the database's files, holtfs's own files and LOCK aside."""
+    out = {}
+    for dirpath, _, names in os.walk(db):
+        for n in names:
+            if n in ("LOCK", "holtfs.pid") or n.startswith("holtfs.log"):
+                continue
+            p = os.path.join(dirpath, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, db)] = f.read()
+    return out
+
+
+@needs_persistence
+def test_check_dump_stats_write_nothing_and_report_recovery(ctx):
+    """After a daemon crash, check/dump/stats replay the log but write nothing (no checkpoint),
+    and check and stats say what the replay did."""
+    m = ctx.mount()
+    for i in range(30):
+        with open(os.path.join(m.mnt, "f%02d" % i), "w") as f:
+            f.write("x" * i)
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    run(["fusermount3", "-u", "-z", m.mnt])
+    before = _fingerprint(m.db)
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 0, "check after a crash: exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))
+    check(any(line.startswith("holtfs: check %s: note: replayed" % m.db) for line in r.stdout.splitlines()),
+          "check does not report the replay: %r" % r.stdout)
+    r = run([ctx.holtfs, "stats", m.db])
+    check(r.returncode == 0 and "recovery: replayed" in r.stdout, "stats: %r %r" % (r.stdout, r.stderr))
+    r = run([ctx.holtfs, "dump", m.db])
+    check(r.returncode == 0 and "f29" in r.stdout, "dump: %r" % r.stderr)
+    after = _fingerprint(m.db)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    check(not changed, "offline commands changed %s" % changed)

@@ -133,3 +133,28 @@ def test_parallel_writers(ctx):
             "mkdir w$w/sub && mv w$w/g3 w$w/sub/ ) & done; wait; echo done")
     tools.compare(ctx, m, [work, "findn", "sums", "ls w1 | wc -l"], "parallel")
     m.umount()
+
+
+def test_git_sqlite_zip(ctx):
+    """Programs with their own file habits: git (lock files, renames, packs), sqlite3 (journal,
+    fsync, byte-range writes), zip/unzip."""
+    m = ctx.mount()
+    git = ("export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t "
+           "GIT_AUTHOR_DATE='2020-01-01T00:00:00Z' GIT_COMMITTER_DATE='2020-01-01T00:00:00Z' "
+           "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent; ")
+    tools.compare(ctx, m, [
+        git + "git init -q -b main repo && cd repo && seq 1 1000 > a && mkdir d && echo x > d/b && "
+        "git add -A && git commit -q -m one && git log --format='%H %s'",
+        git + "cd repo && git mv a d/a2 && echo y >> d/b && git commit -qam two && git log --format='%H %s' && "
+        "git status --short && git gc -q && git fsck --no-progress 2>&1 | grep -v '^Checking' ; "
+        "git count-objects -v | grep -E '^(count|in-pack|packs)'",
+        git + "cd repo && git checkout -q HEAD~1 && findn . | grep -v '^./.git' && git checkout -q main && cat d/b",
+        "sqlite3 db.sqlite 'create table t(k integer primary key, v text); "
+        "insert into t(v) select printf(\"row%d\", value) from generate_series(1, 2000); "
+        "update t set v = v || \"!\" where k % 7 = 0; delete from t where k % 11 = 0; "
+        "select count(*), sum(length(v)) from t; pragma integrity_check;'",
+        "sqlite3 db.sqlite 'pragma journal_mode=wal; insert into t(v) values (\"wal\"); select count(*) from t;'; "
+        "sqlite3 db.sqlite 'pragma integrity_check; select v from t order by k desc limit 1;'",
+        "mkdir z && seq 1 5000 > z/s && echo hi > z/h && zip -qrX z.zip z && unzip -qo z.zip -d out && sums out",
+    ], "programs")
+    m.umount()

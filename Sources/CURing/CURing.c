@@ -48,3 +48,61 @@ uint32_t curing_crc32c(uint32_t crc, const void *data, size_t length) {
 #endif
     return ~crc32c_software(crc, data, length);
 }
+
+// MARK: io_uring
+
+#include <errno.h>
+#include <stdlib.h>
+#include <liburing.h>
+
+struct curing_ring {
+    struct io_uring ring;
+    unsigned entries;
+};
+
+struct curing_ring *curing_ring_create(unsigned entries, int *error) {
+    struct curing_ring *r = calloc(1, sizeof *r);
+    if (!r) { *error = ENOMEM; return NULL; }
+    int result = io_uring_queue_init(entries, &r->ring, 0);
+    if (result < 0) { *error = -result; free(r); return NULL; }
+    r->entries = entries;
+    *error = 0;
+    return r;
+}
+
+void curing_ring_destroy(struct curing_ring *r) {
+    if (!r) return;
+    io_uring_queue_exit(&r->ring);
+    free(r);
+}
+
+int curing_ring_batch(struct curing_ring *r, int fd, int write, void *const *buffers,
+                      const uint64_t *offsets, uint32_t length, uint32_t count, int32_t *results) {
+    uint32_t next = 0, done = 0, inflight = 0;
+    while (done < count) {
+        // Queue as many as the ring takes.
+        while (next < count && inflight < r->entries) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+            if (!sqe) break;
+            if (write) io_uring_prep_write(sqe, fd, buffers[next], length, offsets[next]);
+            else io_uring_prep_read(sqe, fd, buffers[next], length, offsets[next]);
+            io_uring_sqe_set_data64(sqe, next);
+            next++; inflight++;
+        }
+        int submitted;
+        do { submitted = io_uring_submit_and_wait(&r->ring, 1); } while (submitted == -EINTR);
+        if (submitted < 0) return submitted;
+        // Reap at least one completion, then every one that is ready.
+        struct io_uring_cqe *cqe;
+        int waited;
+        do { waited = io_uring_wait_cqe(&r->ring, &cqe); } while (waited == -EINTR);
+        if (waited < 0) return waited;
+        do {
+            uint64_t index = io_uring_cqe_get_data64(cqe);
+            if (index < count) results[index] = cqe->res;
+            io_uring_cqe_seen(&r->ring, cqe);
+            done++; inflight--;
+        } while (io_uring_peek_cqe(&r->ring, &cqe) == 0);
+    }
+    return 0;
+}

@@ -17,8 +17,12 @@ extension FSCheck {
         private var linkNames: [UInt64: UInt32] = [:]
         /// Directory key → its nlink.
         private var directories: [[UInt8]: UInt32] = [:]
-        /// Directory key → how many child directory records.
+        /// Directory key → how many child directories (records, and prefixes without a value).
         private var childDirectories: [[UInt8]: UInt32] = [:]
+        /// Keys of directories without records: ancestors of keys that have no value themselves.
+        private var implicitDirectories: Set<[UInt8]> = []
+        /// Every non-reserved key with a value.
+        private var pathKeys: Set<[UInt8]> = []
         private var chunkOwners: Set<UInt64> = []
         private var xattrOwners: Set<UInt64> = []
 
@@ -50,6 +54,12 @@ extension FSCheck {
             if ReservedKeys.isReserved(key) {
                 visitReserved(key, value, name: name)
                 return
+            }
+            pathKeys.insert(key)
+            var index = key.count
+            while let slash = key[..<index].lastIndex(of: UInt8(ascii: "/")) {
+                implicitDirectories.insert(Array(key[..<slash]))
+                index = slash
             }
             let record: InodeRecord
             do {
@@ -122,6 +132,9 @@ extension FSCheck {
         }
 
         private mutating func compare() {
+            for directory in implicitDirectories where !pathKeys.contains(directory) && !directory.isEmpty {
+                childDirectories[Self.parent(of: directory), default: 0] += 1
+            }
             for (ino, nlink) in sharedLinks.sorted(by: { $0.key < $1.key }) where linkNames[ino, default: 0] != nlink {
                 problems.append("/i/\(ino): nlink \(nlink) but \(linkNames[ino, default: 0]) names point at it")
             }

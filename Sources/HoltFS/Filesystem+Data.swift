@@ -116,7 +116,7 @@ extension Filesystem {
                 record.inlineData = inline
             } else {
                 var chunks = try convertToChunks(&record, into: &batch)
-                try writeChunks(record.ino, offset: offset, data: data, chunks: &chunks, into: &batch)
+                try writeChunks(record.ino, offset: offset, data: data, oldSize: record.size, chunks: &chunks, into: &batch)
                 for (index, bytes) in chunks { batch.put(ReservedKeys.chunk(record.ino, index), bytes) }
             }
             record.size = newSize
@@ -146,25 +146,32 @@ extension Filesystem {
     }
 
     /// Applies `data` at `offset` to the chunks of `ino`, reading (and guarding) each touched chunk
-    /// not already pending.
+    /// not already pending, unless the write covers it whole or it lies past the old size `oldSize`.
     private func writeChunks(
-        _ ino: UInt64, offset: UInt64, data: [UInt8], chunks: inout [UInt64: [UInt8]], into batch: inout Batch
+        _ ino: UInt64, offset: UInt64, data: [UInt8], oldSize: UInt64, chunks: inout [UInt64: [UInt8]],
+        into batch: inout Batch
     ) throws(FSError) {
         let chunk = UInt64(Self.chunkSize)
         let end = offset + UInt64(data.count)
         var index = offset / chunk
         while index * chunk < end {
             let chunkStart = index * chunk
+            let from = max(offset, chunkStart), to = min(end, chunkStart + chunk)
             var bytes: [UInt8]
             if let pending = chunks[index] {
                 bytes = pending
+            } else if from == chunkStart, to == chunkStart + chunk {
+                bytes = []  // the write covers the whole chunk: its old bytes do not matter
+            } else if chunkStart >= oldSize {
+                // Past the old end every chunk is absent (truncate deletes them): no read needed.
+                batch.guardValue(ReservedKeys.chunk(ino, index), nil)
+                bytes = []
             } else {
                 let key = ReservedKeys.chunk(ino, index)
                 let stored = try get(key)
                 batch.guardValue(key, stored)
                 bytes = stored ?? []
             }
-            let from = max(offset, chunkStart), to = min(end, chunkStart + chunk)
             let needed = Int(to - chunkStart)
             if bytes.count < needed { bytes += [UInt8](repeating: 0, count: needed - bytes.count) }
             bytes.replaceSubrange(Int(from - chunkStart)..<needed, with: data[Int(from - offset)..<Int(to - offset)])

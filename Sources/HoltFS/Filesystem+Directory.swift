@@ -35,8 +35,14 @@ extension Filesystem {
     /// key of its own (a directory without a record). The reserved keyspace, empty names and
     /// `.`/`..` keys are skipped.
     ///
+    /// `expected` is how many entries the reply probably holds: the engine is asked for that many
+    /// at a time (at most `listingPage`).
+    ///
     /// - Throws: `.badHandle`, `.invalidArgument` for an offset the handle never gave, `.engine`.
-    func readdir(_ handle: UInt64, offset: UInt64, _ sink: (DirectoryEntry) -> Bool) throws(FSError) {
+    func readdir(
+        _ handle: UInt64, offset: UInt64, expected: Int = listingPage, _ sink: (DirectoryEntry) -> Bool
+    ) throws(FSError) {
+        let pageSize = max(1, min(Self.listingPage, expected))
         guard let cursor = handles.directory(handle) else { throw .badHandle }
         guard let resume = cursor.resume(at: offset) else { throw .invalidArgument }
         let directory: Resolved
@@ -67,7 +73,7 @@ extension Filesystem {
         var taken: [(UInt64, [UInt8])] = []
         defer { cursor.remember(taken) }
         while true {
-            let page = try range(RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: Self.listingPage))
+            let page = try range(RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: pageSize))
             for item in page {
                 position = item.position
                 guard let (name, attributes, shared) = try child(item, prefix: prefix) else { continue }
@@ -75,7 +81,7 @@ extension Filesystem {
                 guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else { return }
                 taken.append((offset, item.position))
             }
-            if page.count < Self.listingPage { return }
+            if page.count < pageSize { return }
         }
     }
 

@@ -178,7 +178,7 @@ extension Filesystem {
             let now = Self.now()
             var batch = Batch()
             try removeName(victim, now: now, into: &batch)
-            try updateParent(directory, now: now, linkDelta: victim.record == nil ? 0 : -1, into: &batch)
+            try updateParent(directory, now: now, linkDelta: -1, into: &batch)
             return (batch, ())
         }
         nodes.detach(parent: parent, name: name)

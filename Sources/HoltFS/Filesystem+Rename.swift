@@ -42,8 +42,8 @@ extension Filesystem {
                 try move(source, from: sourceKey, to: parking, now: now, into: &batch)
                 try move(target, from: targetKey, to: sourceKey, now: now, into: &batch)
                 try move(source, from: parking, to: targetKey, now: now, into: &batch, guarded: true)
-                let sourceCounts = source.isDirectory && source.record != nil
-                let targetCounts = target.isDirectory && target.record != nil
+                let sourceCounts = source.isDirectory
+                let targetCounts = target.isDirectory
                 if sourceCounts != targetCounts {
                     let delta = sourceCounts ? 1 : -1
                     sourceParentDelta -= delta
@@ -58,13 +58,13 @@ extension Filesystem {
                     if source.isDirectory, !target.isDirectory { throw .notDirectory }
                     if !source.isDirectory, target.isDirectory { throw .isDirectory }
                     try removeName(target, now: now, into: &batch)
-                    if target.isDirectory, target.record != nil { targetParentDelta -= 1 }
+                    if target.isDirectory { targetParentDelta -= 1 }
                 } else {
                     batch.guardValue(targetKey, nil)
                     batch.require(targetKey, .noDescendants, else: .busy)
                 }
                 try move(source, from: sourceKey, to: targetKey, now: now, into: &batch)
-                if source.isDirectory, source.record != nil {
+                if source.isDirectory {
                     sourceParentDelta -= 1
                     targetParentDelta += 1
                 }

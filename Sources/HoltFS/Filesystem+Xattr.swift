@@ -17,6 +17,8 @@ extension Filesystem {
     static let inlineXattrValue = 256
     /// ...while the record's inline xattr values total at most this.
     static let inlineXattrTotal = 4096
+    /// The most bytes the names of one inode's xattrs take in its record (keeps records small).
+    static let maxXattrNameBytes = 16 * 1024
     /// The size of one part of a value kept outside the record.
     static let xattrPartSize = 32 * 1024
 
@@ -49,15 +51,15 @@ extension Filesystem {
             case (.replace, nil): throw .noAttribute
             default: break
             }
-            if let existing {
-                removeParts(of: record.xattrs[existing], ino: record.ino, into: &batch)
-                record.xattrs.remove(at: existing)
+            if let existing { removeParts(of: record.xattrs[existing], ino: record.ino, into: &batch) }
+            let inlineTotal = record.xattrs.enumerated().reduce(0) { sum, item in
+                item.offset == existing ? sum : sum + (item.element.value?.count ?? 0)
             }
-            let inlineTotal = record.xattrs.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            let entry: InodeRecord.Xattr
             if value.count <= Self.inlineXattrValue, inlineTotal + value.count <= Self.inlineXattrTotal {
-                record.xattrs.append(.init(name: name, value: value, size: value.count))
+                entry = .init(name: name, value: value, size: value.count)
             } else {
-                record.xattrs.append(.init(name: name, value: nil, size: value.count))
+                entry = .init(name: name, value: nil, size: value.count)
                 var part = 0, offset = 0
                 repeat {
                     let end = min(offset + Self.xattrPartSize, value.count)
@@ -66,6 +68,10 @@ extension Filesystem {
                     offset = end
                 } while offset < value.count
             }
+            // A replaced attribute keeps its place in the list.
+            if let existing { record.xattrs[existing] = entry } else { record.xattrs.append(entry) }
+            let nameBytes = record.xattrs.reduce(0) { $0 + $1.name.count + 6 }
+            guard nameBytes <= Self.maxXattrNameBytes else { throw .argumentTooBig }
             record.ctime = now
             batch.put(key, record.encoded())
             return (batch, ())

@@ -102,7 +102,9 @@ final class Filesystem: Sendable {
         return root
     }
 
-    /// How many children of the directory at `key` are directory records (for its nlink).
+    /// How many children of the directory at `key` are directories, with records or without (its
+    /// nlink is 2 + this). A child that is a key with a value other than a directory record is a
+    /// file even when keys lie below it.
     static func countDirectoryRecords(tree: Tree, key: [UInt8]) throws(HoltError) -> Int {
         let prefix = childPrefix(of: key)
         var count = 0
@@ -110,10 +112,18 @@ final class Filesystem: Sendable {
         while true {
             let page = try tree.range(prefix: prefix, startAfter: after, delimiter: UInt8(ascii: "/"), limit: 512)
             for item in page {
-                if case .entry(let childKey, let value) = item, childKey.count > prefix.count,
-                    let record = try? InodeRecord.decode(value), record.kind == .directory
-                {
-                    count += 1
+                switch item {
+                case .entry(let childKey, let value):
+                    if childKey.count > prefix.count, !ReservedKeys.isReserved(childKey),
+                        let record = try? InodeRecord.decode(value), record.kind == .directory
+                    {
+                        count += 1
+                    }
+                case .commonPrefix(let bytes):
+                    let childKey = Array(bytes.dropLast())
+                    if childKey.count > prefix.count, !ReservedKeys.isReserved(childKey), try tree.get(childKey) == nil {
+                        count += 1
+                    }
                 }
             }
             guard page.count == 512, let last = page.last else { return count }

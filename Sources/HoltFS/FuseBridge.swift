@@ -424,7 +424,9 @@ private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off
     var used = 0
     do throws(FSError) {
         try buffer.withUnsafeMutableBufferPointer { raw throws(FSError) in
-            try filesystem.readdir(handle, offset: UInt64(max(0, offset))) { entry in
+            // A readdirplus entry takes about 160 bytes, a readdir entry about 32.
+            let expected = size / (plus ? 160 : 32) + 1
+            try filesystem.readdir(handle, offset: UInt64(max(0, offset)), expected: expected) { entry in
                 let name = entry.name + [0]
                 return name.withUnsafeBufferPointer { nameBuffer -> Bool in
                     let cName = UnsafeRawPointer(nameBuffer.baseAddress!).assumingMemoryBound(to: CChar.self)

@@ -1,8 +1,21 @@
 /// HoltFS: a holt database shown as a POSIX directory tree through libfuse3's low-level API.
 ///
-/// Concepts: the file or directory at `a/b/c` under the mount is the engine key `a/b/c`; its
-/// value is an inode record. A FUSE *node id* names a node the kernel knows; the node table maps
-/// it to (parent, name, lookup count).
+/// Concepts, in the order the code builds on them:
+/// - *Path = key*: the node at `a/b/c` under the mount is the engine key `a/b/c`; the root is the
+///   empty key. Its value is an `InodeRecord` (kind, mode, owner, times, ino, xattrs, small data).
+///   A key whose value is not a record shows as a regular file with that content; a prefix with
+///   keys below it but no value of its own shows as a directory.
+/// - *Reserved keyspace*: keys starting with `/` (superblock, hard-linked inodes, data chunks, big
+///   xattrs, orphans, garbage), unreachable from any path; see `ReservedKeys`.
+/// - *One batch per change*: every operation that changes state is one `Tree.apply` batch, guarded
+///   by expectations on what it read, retried when a concurrent change got there first.
+/// - *Node id*: the number the kernel uses for a node it looked up (FUSE's "inode number"); the
+///   `NodeTable` maps it to (parent, name) and counts the kernel's *lookups*; `forget` drops them.
+///   The *ino* is the persistent inode number `stat` shows, stored in the record.
+/// - *Entry and attribute timeouts*: how long the kernel trusts a name and its attributes without
+///   asking again; holtfs is the only writer of a mounted database, so they are long.
+///
+/// The public surface is `HoltMount` (with `MountOptions`), `FSError`, `FSCheck` and `FSDump`.
 public enum HoltFS {
     /// The version of the filesystem layer.
     public static let version = "0.1.0"

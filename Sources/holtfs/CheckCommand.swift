@@ -12,9 +12,11 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Verify a database offline: every blob, the tree, and the inode records.",
         discussion: """
-            Opening replays the log, so a database left by a crash is checked as it will mount. \
-            Each problem is printed as `holtfs: check DB: <problem>`. Exit status: 0 clean, \
-            1 damaged, 2 could not check (in use, missing, unreadable).
+            Opening replays the log, so a database left by a crash is checked as it will mount; \
+            what the replay did is printed as `holtfs: check DB: note: ...`. The database is not \
+            checkpointed or otherwise written (but a torn record at the log's end is cut). Each \
+            problem is printed as `holtfs: check DB: <problem>`. Exit status: 0 clean, 1 damaged, \
+            2 could not check (in use, missing, unreadable).
             """)
 
     @Argument(help: "The database directory.")
@@ -22,6 +24,7 @@ struct CheckCommand: ParsableCommand {
 
     /// Opens, verifies, prints.
     func run() throws(CommandFailure) {
+        guard !database.isEmpty else { throw CommandFailure(operation: "check", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
         progress.show("opening \(db) (replaying the log)")
@@ -30,6 +33,7 @@ struct CheckCommand: ParsableCommand {
             progress.clear()
             throw error
         }
+        defer { opened.finish() }
         var problems: [String] = []
         progress.show("verifying the tree")
         do { problems += try opened.tree.verify() } catch {
@@ -40,7 +44,9 @@ struct CheckCommand: ParsableCommand {
         progress.show("checking the inode records")
         problems += FSCheck.check(tree: opened.tree)
         progress.clear()
-        try opened.close(operation: "check")
+        for note in opened.recoveryNotes {
+            print(CommandFailure(operation: "check", path: db, reason: "note: " + note).description)
+        }
         for problem in problems {
             print(CommandFailure(operation: "check", path: db, reason: problem).description)
         }

@@ -13,8 +13,11 @@ import Synchronization
 ///    closed the tree, and the file then says `state=closed`. A daemon that died leaves
 ///    `state=mounted` behind, which `umount` reports as an unclean close.
 ///
-/// The file is never removed (removing a locked file races with a new opener); it is small text:
-/// `pid=`, `state=` (`mounted`, `open`, `closed`), `mountpoint=`, one per line.
+/// The file is never removed (removing a locked file races with a new opener); it is small text,
+/// one `key=value` per line: `pid=`, `mountpoint=`, and `state=` — `opening` (a daemon opening the
+/// tree), `mounted` (the mount answers), `closed` (the tree was closed cleanly), `close-failed`,
+/// or `open` (an offline command, which restores the previous content when done). Offline
+/// commands never create it, so a directory that was never mounted gets no file.
 final class DatabaseLock: Sendable {
     /// The name of the lock file inside the database directory.
     static let fileName = "holtfs.pid"

@@ -20,8 +20,10 @@ struct DumpCommand: ParsableCommand {
 
     /// Opens, lists, closes.
     func run() throws(CommandFailure) {
+        guard !database.isEmpty else { throw CommandFailure(operation: "dump", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
         let opened = try OfflineDatabase(path: db, operation: "dump")
+        defer { opened.finish() }
         var output = BufferedOutput()
         try opened.forEachEntry(prefix: Array(prefix.utf8), operation: "dump") { key, value in
             let record = FSDump.describe(key: key, value: value)
@@ -33,7 +35,6 @@ struct DumpCommand: ParsableCommand {
             }
         }
         output.flush()
-        try opened.close(operation: "dump")
     }
 }
 

@@ -19,7 +19,8 @@ struct MountCommand: ParsableCommand {
             the daemon; a second mount of the same database fails at once.
 
             Default FUSE options: default_permissions, fsname=holtfs, subtype=holtfs, and \
-            allow_other when run as root; -o adds to or overrides them.
+            allow_other,dev,suid when run as root; -o adds to or overrides them (-o nodev,nosuid \
+            restores libfuse's defaults).
             """)
 
     /// The sync modes `--sync` accepts.
@@ -51,6 +52,11 @@ struct MountCommand: ParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "The engine's cache budget, in MiB.")
     var cacheMegabytes: Int = 256
 
+    @Option(
+        name: .customLong("max-file-size"),
+        help: ArgumentHelp("The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T).", valueName: "SIZE"))
+    var maxFileSizeArgument: String = "1T"
+
     @Option(name: .customLong("ready-fd"), help: .private)
     var readyDescriptor: Int32?
 
@@ -68,6 +74,8 @@ struct MountCommand: ParsableCommand {
     ///
     /// - Throws: A one-line failure naming the mount point or the database.
     func settings() throws(CommandFailure) -> MountSettings {
+        guard !database.isEmpty else { throw CommandFailure(operation: "mount", path: "''", reason: "empty database path") }
+        guard !mountpoint.isEmpty else { throw CommandFailure(operation: "mount", path: "''", reason: "empty mount point") }
         let mnt = Posix.absolute(mountpoint)
         let db = Posix.absolute(database)
         func fail(_ path: String, _ reason: String) -> CommandFailure {
@@ -94,6 +102,15 @@ struct MountCommand: ParsableCommand {
             }
             throw fail(mnt, "already a holtfs mount\(registered.map { " (database \($0.database))" } ?? "")")
         }
+        // The daemon writes the database and the log after mounting: through its own mount, that
+        // would deadlock.
+        let realMountpoint = Posix.canonical(mnt)
+        for (path, what) in [(db, "the database"), (logPath.map(Posix.absolute) ?? db + "/holtfs.log", "the log")] {
+            let real = Posix.canonicalAllowingMissingLeaf(path)
+            if real == realMountpoint || real.hasPrefix(realMountpoint == "/" ? "/" : realMountpoint + "/") {
+                throw fail(path, "\(what) cannot be inside the mount point \(mnt)")
+            }
+        }
         if case .success(let info) = Posix.fileStatus(db), !Posix.isDirectory(info) {
             throw fail(db, "the database path exists and is not a directory")
         }
@@ -105,6 +122,9 @@ struct MountCommand: ParsableCommand {
         }
         guard cacheMegabytes > 0, cacheMegabytes < 1 << 24 else {
             throw fail(mnt, "--cache-mb must be between 1 and \(1 << 24), not \(cacheMegabytes)")
+        }
+        guard let maxFileSize = MountSettings.parseSize(maxFileSizeArgument), maxFileSize > 0 else {
+            throw fail(mnt, "--max-file-size must be a positive size like 4096, 64M or 1T, not '\(maxFileSizeArgument)'")
         }
         let fuseOptions: [String]
         do { fuseOptions = try MountSettings.fuseOptions(userOptions: fuseOptionArguments, isRoot: geteuid() == 0) } catch {
@@ -119,7 +139,8 @@ struct MountCommand: ParsableCommand {
         return MountSettings(
             database: db, mountpoint: mnt, sync: sync, syncIntervalMilliseconds: syncIntervalMilliseconds,
             syncMode: syncMode, fuseOptions: fuseOptions, userFuseOptions: fuseOptionArguments,
-            logPath: logPath.map(Posix.absolute) ?? db + "/holtfs.log", cacheMegabytes: cacheMegabytes)
+            logPath: logPath.map(Posix.absolute) ?? db + "/holtfs.log", cacheMegabytes: cacheMegabytes,
+            maxFileSize: maxFileSize)
     }
 }
 
@@ -143,6 +164,22 @@ struct MountSettings {
     var logPath: String
     /// The engine's cache budget in MiB.
     var cacheMegabytes: Int
+    /// The largest file size in bytes.
+    var maxFileSize: UInt64
+
+    /// Bytes from `text`: digits with an optional binary suffix K, M, G or T (case-insensitive);
+    /// `nil` when malformed or past `UInt64`.
+    static func parseSize(_ text: String) -> UInt64? {
+        var digits = Substring(text)
+        var shift: UInt64 = 0
+        if let last = digits.last?.uppercased(), let index = ["K", "M", "G", "T"].firstIndex(of: last) {
+            shift = UInt64(10 * (index + 1))
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = UInt64(digits) else { return nil }
+        guard value <= UInt64.max >> shift else { return nil }
+        return value << shift
+    }
 
     /// A bad `-o` argument.
     struct OptionError: Error {
@@ -150,26 +187,36 @@ struct MountSettings {
         var reason: String
     }
 
-    /// The defaults (`default_permissions`, `fsname=holtfs`, `subtype=holtfs`, `allow_other` for
-    /// root) merged with the comma-separated `userOptions`; a user option replaces a default of the
-    /// same name (the part before `=`).
+    /// The defaults (`default_permissions`, `fsname=holtfs`, `subtype=holtfs`; `allow_other`,
+    /// `dev`, `suid` for root) merged with the comma-separated `userOptions`; a user option replaces
+    /// a default of the same name (the part before `=`; `nodev` replaces `dev`, `nosuid` `suid`).
     ///
     /// - Throws: `OptionError` for an empty option or one with blanks.
     static func fuseOptions(userOptions: [String], isRoot: Bool) throws(OptionError) -> [String] {
         var result = ["default_permissions", "fsname=holtfs", "subtype=holtfs"]
-        if isRoot { result.append("allow_other") }
+        // As root, behave like a local file system: other users see the mount, and device nodes
+        // and set-user-ID bits work (libfuse mounts nodev,nosuid otherwise; creating a device node
+        // still needs CAP_MKNOD, and only root can make a root-owned set-user-ID file).
+        if isRoot { result += ["allow_other", "dev", "suid"] }
         for argument in userOptions {
             for option in argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                 guard !option.isEmpty else { throw OptionError(reason: "empty FUSE option in -o '\(argument)'") }
                 guard !option.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" }) else {
                     throw OptionError(reason: "bad FUSE option '\(option)'")
                 }
-                let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
-                result.removeAll { ($0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0) == name }
+                let name = optionName(option)
+                result.removeAll { optionName($0) == name }
                 result.append(option)
             }
         }
         return result
+    }
+
+    /// The name an option is known by when a later one overrides it: the part before `=`, with
+    /// a `no` prefix of `nodev`/`nosuid`/`noexec`/`noatime` removed so `nodev` overrides `dev`.
+    static func optionName(_ option: String) -> String {
+        let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
+        return ["nodev", "nosuid", "noexec", "noatime"].contains(name) ? String(name.dropFirst(2)) : name
     }
 
     /// The arguments that make `holtfs` serve these settings in the foreground, reporting on `readyFD`.
@@ -177,7 +224,8 @@ struct MountSettings {
         var arguments = [
             "mount", database, mountpoint, "--sync", sync.rawValue,
             "--sync-interval-ms", String(syncIntervalMilliseconds), "--log", logPath,
-            "--cache-mb", String(cacheMegabytes), "--foreground", "--ready-fd", String(readyFD),
+            "--cache-mb", String(cacheMegabytes), "--max-file-size", String(maxFileSize),
+            "--foreground", "--ready-fd", String(readyFD),
         ]
         for option in userFuseOptions { arguments += ["-o", option] }
         return arguments

@@ -19,7 +19,9 @@ enum MountRegistry {
         return "/tmp/holtfs-\(geteuid())"
     }
 
-    /// The registry file for `mountpoint` (an absolute path).
+    /// The registry file for `mountpoint` (an absolute path): the path percent-encoded, or, when
+    /// that would pass the 255-byte name limit, `long-` and a 64-bit FNV-1a hash of it (the file
+    /// then names its mount point, and `lookup` checks it).
     static func file(for mountpoint: String) -> String {
         var name = ""
         for character in mountpoint {
@@ -29,13 +31,39 @@ enum MountRegistry {
             default: name.append(character)
             }
         }
+        if name.utf8.count > 200 {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in mountpoint.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            name = "long-" + String(hash, radix: 16)
+        }
         return directory + "/" + name
     }
 
-    /// Records that `database` is mounted at `mountpoint` by this process.
+    /// Records that `database` is mounted at `mountpoint` by this process, after removing the
+    /// records of mount points that are no longer mounted at all (left by killed daemons).
     static func register(mountpoint: String, database: String) -> Result<Void, Errno> {
         if case .failure(let error) = Posix.makeDirectories(directory) { return .failure(error) }
-        return Posix.writeFileAtomically(file(for: mountpoint), "database=\(database)\npid=\(getpid())\n")
+        pruneUnmounted()
+        return Posix.writeFileAtomically(
+            file(for: mountpoint), "database=\(database)\npid=\(getpid())\nmountpoint=\(mountpoint)\n")
+    }
+
+    /// Removes every record whose mount point is not in the mount table. A record of a dead mount
+    /// that is still mounted stays: `holtfs umount` needs it to report the unclean close.
+    static func pruneUnmounted() {
+        guard let handle = opendir(directory) else { return }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." && !name.contains(".tmp.") { names.append(name) }
+        }
+        closedir(handle)
+        let mounted = Set(MountTable.entries().map { file(for: $0.mountpoint) })
+        for name in names where !mounted.contains(directory + "/" + name) {
+            unlink(directory + "/" + name)
+        }
     }
 
     /// Removes the record of `mountpoint` (nothing when there is none).
@@ -48,11 +76,13 @@ enum MountRegistry {
         guard let bytes = Posix.readFile(file(for: mountpoint)) else { return nil }
         var database: String?
         var pid: Int32 = 0
+        var recorded: String?
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             if line.hasPrefix("database=") { database = String(line.dropFirst("database=".count)) }
             if line.hasPrefix("pid=") { pid = Int32(line.dropFirst("pid=".count)) ?? 0 }
+            if line.hasPrefix("mountpoint=") { recorded = String(line.dropFirst("mountpoint=".count)) }
         }
-        guard let database else { return nil }
+        guard let database, recorded == nil || recorded == mountpoint else { return nil }
         return (database, pid)
     }
 }

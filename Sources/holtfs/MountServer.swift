@@ -102,7 +102,7 @@ struct MountServer {
                 tree: tree, mountpoint: mnt,
                 options: MountOptions(
                     fuseOptions: settings.fuseOptions.filter { !added.contains($0) },
-                    installSignalHandlers: false))
+                    maxFileSize: settings.maxFileSize, installSignalHandlers: false))
         } catch {
             logger.error("cannot mount: \(error)")
             try? tree.close()

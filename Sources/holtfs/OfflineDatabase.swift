@@ -2,9 +2,15 @@
 import Glibc
 #endif
 import HoltEngine
+import Synchronization
 
 /// A database opened by an offline command (`check`, `stats`, `dump`): the holtfs lock first, so
 /// a mounted database is refused with a line naming its daemon, then the tree (replaying its log).
+///
+/// An offline reader must leave the database as it found it, but `Tree.close` (and `Tree`'s
+/// `deinit`) checkpoints, which writes. So `finish()` does not close the tree: it parks it where
+/// it is never released, and the process exits right after. (Opening can still cut a torn log
+/// tail; a read-only open in the engine would remove both caveats.)
 struct OfflineDatabase {
     /// The open tree.
     let tree: Tree
@@ -12,6 +18,9 @@ struct OfflineDatabase {
     private let lock: DatabaseLock?
     /// What the lock file said before this command wrote its own line, restored at close.
     private let previousInfo: [String: String]
+
+    /// Trees that must never be deinitialized (see the type's summary).
+    private static let parked = Mutex<[Tree]>([])
 
     /// Exit status when the database could not be opened for a reason other than damage.
     static let cannotOpenStatus: Int32 = 2
@@ -24,6 +33,7 @@ struct OfflineDatabase {
         func fail(_ reason: String, status: Int32 = Self.cannotOpenStatus) -> CommandFailure {
             CommandFailure(operation: operation, path: path, reason: reason, exitCode: status)
         }
+        guard !path.isEmpty else { throw fail("empty database path") }
         switch Posix.fileStatus(path) {
         case .failure(let error): throw fail("cannot open the database: \(error)")
         case .success(let info) where !Posix.isDirectory(info): throw fail("not a database directory")
@@ -37,23 +47,38 @@ struct OfflineDatabase {
         do {
             tree = try Tree.open(path: path, options: Options(cacheBytes: 64 << 20, sync: .always, createIfMissing: false))
         } catch {
+            Self.restore(lock: lock, info: previousInfo)
             if case .corrupted = error { throw fail(error.description, status: 1) }
             throw fail(error.description)
         }
     }
 
-    /// Closes the tree, then releases the lock.
-    func close(operation: String) throws(CommandFailure) {
-        defer {
-            let known = ["pid", "state", "mountpoint"]
-            let restored = known.compactMap { key in previousInfo[key].map { (key, $0) } }
-                + previousInfo.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            lock?.record(restored)
-            lock?.release()
+    /// What opening found and repaired, as lines for the user (empty after a clean close).
+    var recoveryNotes: [String] {
+        var notes: [String] = []
+        let report = tree.recovery
+        if report.replayedBatches > 0 {
+            notes.append("replayed \(report.replayedBatches) logged batches after the last checkpoint (it was not closed cleanly)")
         }
-        do { try tree.close() } catch {
-            throw CommandFailure(operation: operation, path: tree.path, reason: "closing: \(error)")
+        if report.tornBytesCut > 0 {
+            notes.append("cut \(report.tornBytesCut) bytes of a torn record at the end of the log (a write never acknowledged)")
         }
+        return notes
+    }
+
+    private static func restore(lock: DatabaseLock?, info: [String: String]) {
+        let known = ["pid", "state", "mountpoint"]
+        let restored = known.compactMap { key in info[key].map { (key, $0) } }
+            + info.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        lock?.record(restored)
+        lock?.release()
+    }
+
+    /// Ends the offline use: parks the tree unclosed (see the type's summary), restores the lock
+    /// file and releases the lock. The caller exits soon after.
+    func finish() {
+        Self.parked.withLock { $0.append(tree) }
+        Self.restore(lock: lock, info: previousInfo)
     }
 
     /// Every entry below `prefix`, in key order, in pages of `pageSize`, handed to `body`.

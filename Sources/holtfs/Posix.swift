@@ -61,6 +61,20 @@ enum Posix {
         return String(cString: resolved)
     }
 
+    /// `path` with symlinks resolved as far as it exists: the canonical form of its deepest
+    /// existing ancestor, followed by the missing components as written.
+    static func canonicalAllowingMissingLeaf(_ path: String) -> String {
+        var existing = absolute(path)
+        var missing: [Substring] = []
+        while existing != "/", realpath(existing, nil).map({ free($0); return false }) ?? true {
+            guard let slash = existing.lastIndex(of: "/") else { break }
+            missing.insert(existing[existing.index(after: slash)...], at: 0)
+            existing = slash == existing.startIndex ? "/" : String(existing[..<slash])
+        }
+        let base = canonical(existing)
+        return missing.isEmpty ? base : (base == "/" ? "" : base) + "/" + missing.joined(separator: "/")
+    }
+
     /// Creates `path` and its missing parents as directories (mode 0755), like `mkdir -p`.
     static func makeDirectories(_ path: String) -> Result<Void, Errno> {
         var current = ""

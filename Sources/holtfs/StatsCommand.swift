@@ -23,6 +23,7 @@ struct StatsCommand: ParsableCommand {
 
     /// Prints the counters.
     func run() throws(CommandFailure) {
+        guard !path.isEmpty else { throw CommandFailure(operation: "stats", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let target = Posix.absolute(path)
         if let entry = MountTable.entry(at: target), entry.type == MountTable.holtfsType || MountRegistry.lookup(mountpoint: target) != nil {
             guard let registered = MountRegistry.lookup(mountpoint: target) else {
@@ -40,6 +41,7 @@ struct StatsCommand: ParsableCommand {
         }
 
         let opened = try OfflineDatabase(path: target, operation: "stats")
+        defer { opened.finish() }
         var keys = 0
         var keyBytes = 0
         var valueBytes = 0
@@ -52,9 +54,10 @@ struct StatsCommand: ParsableCommand {
             largestValue = max(largestValue, value.count)
             deepest = max(deepest, key.reduce(1) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 })
         }
-        try opened.close(operation: "stats")
+        let notes = opened.recoveryNotes
         print("database: \(target)")
         print("state: offline")
+        for note in notes { print("recovery: \(note)") }
         print("keys: \(keys)")
         print("key bytes: \(keyBytes)")
         print("value bytes: \(valueBytes)")

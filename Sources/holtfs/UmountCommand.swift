@@ -23,9 +23,13 @@ struct UmountCommand: ParsableCommand {
 
     /// Unmounts and waits.
     func run() throws(CommandFailure) {
+        guard !mountpoint.isEmpty else { throw CommandFailure(operation: "umount", path: "''", reason: "empty path") }
         var mnt = Posix.absolute(mountpoint)
         func fail(_ reason: String) -> CommandFailure {
             CommandFailure(operation: "umount", path: mnt, reason: reason)
+        }
+        guard timeout.isFinite, timeout > 0, timeout < 1e6 else {
+            throw fail("--timeout must be a positive number of seconds, not \(timeout)")
         }
         // Resolve symlinks only when the path answers (a dead mount gives ENOTCONN).
         if MountTable.entry(at: mnt) == nil { mnt = Posix.canonical(mnt) }

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 @testable import HoltEngine
 
-@Suite(.disabled("waits for the on-disk engine: the tree keeps data in memory until the ART, store and log are wired")) struct TreeCrashTests {
+@Suite struct TreeCrashTests {
     /// Every failpoint a write can pass, with how often the child should pass it before dying.
     static let failpoints = [
         "wal.beforeWrite", "wal.afterWrite", "wal.beforeSync", "wal.afterSync",

@@ -37,7 +37,7 @@ import Testing
         return RangeQuery(prefix: prefix, startAfter: startAfter, delimiter: delimiter, limit: limit)
     }
 
-    @Test("Random batches agree with a dictionary oracle, across reopen", .disabled("waits for the on-disk engine"), arguments: SeededGenerator.seeds(6))
+    @Test("Random batches agree with a dictionary oracle, across reopen", arguments: SeededGenerator.seeds(6))
     func randomOpsAgreeWithOracle(seed: UInt64) throws {
         let dir = try TemporaryDirectory("prop")
         var keys = PathKeys(random: SeededGenerator(seed: seed))

@@ -3,7 +3,7 @@
 import Testing
 @testable import HoltEngine
 
-@Suite(.disabled("waits for the on-disk engine")) struct TreeScaleTests {
+@Suite struct TreeScaleTests {
     /// The `i`th key: ten top directories, a thousand subdirectories each, path-shaped names.
     static func key(_ i: Int) -> [UInt8] {
         Array("t\(i % 10)/bucket\(i / 10 % 1000)/obj-\(String(i, radix: 16))-name".utf8)

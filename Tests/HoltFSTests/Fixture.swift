@@ -13,12 +13,14 @@ final class FSFixture {
     private(set) var fs: Filesystem
     let user = Caller(uid: 1000, gid: 1000)
 
-    init(maxFileSize: UInt64 = 1 << 40) throws {
+    /// A fixture whose tree first receives `library` (keys written through the engine alone).
+    init(maxFileSize: UInt64 = 1 << 40, library: [TxnOp] = []) throws {
         let template = FileManager.default.temporaryDirectory.appendingPathComponent("holtfs-test-XXXXXX").path
         var bytes = Array(template.utf8CString)
         guard let made = mkdtemp(&bytes) else { throw FSError.fuseSetup(reason: "mkdtemp failed") }
         directory = String(cString: made)
         tree = try Tree.open(path: directory + "/db")
+        if !library.isEmpty { try tree.apply(library) }
         fs = try Filesystem(tree: tree, maxFileSize: maxFileSize, owner: (0, 0))
     }
 

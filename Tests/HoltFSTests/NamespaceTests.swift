@@ -94,8 +94,7 @@ import Testing
     }
 
     @Test func plainValuesAndPrefixesShowAsFilesAndDirectories() throws {
-        let f = try FSFixture()
-        try f.tree.apply([
+        let f = try FSFixture(library: [
             .put(key: Array("lib/a/one".utf8), value: Array("first".utf8)),
             .put(key: Array("lib/a/two".utf8), value: Array("second".utf8)),
             .put(key: Array("lib/b/deep/x".utf8), value: []),

@@ -12,4 +12,21 @@ int curing_o_direct(void);
 /// Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise.
 uint32_t curing_crc32c(uint32_t crc, const void *data, size_t length);
 
+/// An io_uring instance (opaque). Used by one thread at a time.
+struct curing_ring;
+
+/// A ring with `entries` submission slots, or NULL with `*error` set to the errno
+/// (ENOSYS, EPERM when the kernel or a sandbox refuses io_uring, ENOMEM).
+struct curing_ring *curing_ring_create(unsigned entries, int *error);
+
+/// Tears the ring down and frees it (NULL is allowed).
+void curing_ring_destroy(struct curing_ring *ring);
+
+/// Submits `count` reads (`write` == 0) or writes of `length` bytes each, buffer `buffers[i]` at
+/// file offset `offsets[i]`, and waits for every one. `results[i]` receives the byte count or a
+/// negative errno of operation i. Returns 0, or a negative errno when the ring itself failed (then
+/// some results may be unset, and the ring must not be used again). EINTR is retried here.
+int curing_ring_batch(struct curing_ring *ring, int fd, int write, void *const *buffers,
+                      const uint64_t *offsets, uint32_t length, uint32_t count, int32_t *results);
+
 #endif

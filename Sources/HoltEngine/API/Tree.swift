@@ -4,16 +4,21 @@ import Glibc
 
 /// An open holt database: an ordered map of path-shaped byte keys to byte values.
 ///
-/// Concepts: a *key* is a byte string of at most `maxKeyLength` bytes without NUL, its components
-/// separated by `/`, compared bytewise; a *batch* (`apply(_:)`) is several ops applied atomically
-/// and logged as one record; a *checkpoint* writes the cached state to the data file so the log
-/// can be trimmed.
+/// Concepts:
+/// - A *key* is a byte string of at most `maxKeyLength` bytes without NUL, its components
+///   separated by `/`, compared bytewise. The empty key is a key.
+/// - A *batch* (`apply(_:)`) is several ops applied atomically and logged as one record of the
+///   write-ahead log; every single-op method is a batch of one.
+/// - A *blob* is a 512 KiB piece of the adaptive radix tree; blobs are cached in frames within
+///   `Options.cacheBytes` and written to the data file at a *checkpoint*, after which the log
+///   up to that point is dropped. Opening replays the log written since the last checkpoint.
 ///
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
 /// runs under an exclusive lock, reads under a shared one. A write returns once it is as durable
-/// as `Options.sync` asks.
+/// as `Options.sync` asks; concurrent writers share one log flush (group commit).
 public final class Tree: @unchecked Sendable {
-    // @unchecked Sendable: every mutable field is guarded by `lock` (see each field).
+    // @unchecked Sendable: every mutable field is guarded by `lock` (see each field); the store
+    // and the log are thread-safe themselves.
 
     /// The longest key, in bytes.
     public static let maxKeyLength = 65_535
@@ -26,47 +31,105 @@ public final class Tree: @unchecked Sendable {
     public let options: Options
 
     private let lock = ReadWriteLock()
-    /// Guarded by `lock`.
-    private let index: any OrderedIndex
+    private let store: BufferManager
+    private let log: WriteAheadLog
+    /// Guarded by `lock` (writes exclusive, reads shared).
+    private let index: ARTIndex<BufferManager>
+    /// Guarded by `lock`: the sequence number of the last batch applied to `index`.
+    private var appliedLSN: UInt64
     /// Guarded by `lock`.
     private var isClosed = false
-    /// Guarded by `lock`: set after a failed write; every later write is refused.
+    /// Guarded by `lock`: set after a failed write, log append or checkpoint; every later write is refused.
     private var failed = false
-
-    /// What the last open found at the log's tail.
-    public let recovery = RecoveryReport(checkpointLSN: 0, replayedBatches: 0, tornBytesCut: 0)
-    /// Held from open to close: keeps other openers out.
+    /// Guarded by `lock`: held from open to close, keeps other openers out.
     private var databaseLock: DatabaseLock?
+    /// What the last open found at the log's tail.
+    public let recovery: RecoveryReport
 
-    private init(path: String, options: Options, index: any OrderedIndex, lock: DatabaseLock) {
+    private init(
+        path: String, options: Options, store: BufferManager, log: WriteAheadLog,
+        index: ARTIndex<BufferManager>, appliedLSN: UInt64, lock: DatabaseLock, recovery: RecoveryReport
+    ) {
         self.path = path
         self.options = options
+        self.store = store
+        self.log = log
         self.index = index
+        self.appliedLSN = appliedLSN
         self.databaseLock = lock
+        self.recovery = recovery
     }
 
     /// Opens the database in directory `path`, creating it when missing and `options.createIfMissing`.
     ///
+    /// Opening replays every batch logged after the last checkpoint. A torn record at the log's
+    /// end (a write cut short by a crash, never acknowledged) is cut off and counted in `recovery`.
+    ///
     /// - Parameters:
     ///   - path: The database directory.
-    ///   - options: Cache budget, sync mode, and whether to create.
+    ///   - options: Cache budget, sync mode, whether to create, checkpoint interval.
     /// - Returns: The open tree. Close it with `close()`.
-    /// - Throws: `.notADatabase`, `.locked` when another process has it open,
-    ///   `.unsupportedFormat`, `.corrupted` when the log or data is damaged, `.io`.
+    /// - Throws: `.notADatabase`, `.locked` when another opener has it, `.unsupportedFormat`,
+    ///   `.corrupted` when the log, the manifest or a blob is damaged, `.io`.
     public static func open(path: String, options: Options = Options()) throws(HoltError) -> Tree {
         try DatabaseDirectory.prepare(path, create: options.createIfMissing)
-        let lock = try DatabaseLock(directory: path)
-        return Tree(path: path, options: options, index: SortedIndex(), lock: lock)
+        let databaseLock = try DatabaseLock(directory: path)
+        let store = try BufferManager.open(directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing)
+        let anchor = store.anchor
+        let index = if let root = anchor.root {
+            try ARTIndex(source: store, root: root)
+        } else {
+            try ARTIndex.create(in: store)
+        }
+        let log = try WriteAheadLog.open(directory: path + "/wal", sync: options.sync)
+        var applied = anchor.checkpointLSN
+        let report = try log.replay(after: anchor.checkpointLSN) { (lsn: UInt64, payload: [UInt8]) throws(HoltError) in
+            try Self.redo(payload, lsn: lsn, on: index)
+            applied = lsn
+        }
+        try log.setNextLSN(atLeast: applied + 1)
+        let recovery = RecoveryReport(checkpointLSN: anchor.checkpointLSN, replayedBatches: report.recordsReplayed, tornBytesCut: report.bytesCut)
+        return Tree(path: path, options: options, store: store, log: log, index: index,
+                    appliedLSN: applied, lock: databaseLock, recovery: recovery)
     }
 
-    /// Checkpoints and closes the database. Later calls throw `.closed`.
-    ///
-    /// - Throws: `.io` when the final checkpoint cannot be written (the log still holds every write).
-    public func close() throws(HoltError) {
-        lock.withWriteLock {
-            isClosed = true
-            databaseLock = nil
+    /// Applies one logged batch again at open.
+    private static func redo(_ payload: [UInt8], lsn: UInt64, on index: ARTIndex<BufferManager>) throws(HoltError) {
+        let ops = try BatchCodec.decode(payload)
+        var applier = BatchApplier(index: index)
+        do throws(HoltError) {
+            for (position, op) in ops.enumerated() { try applier.perform(op, at: position) }
+        } catch {
+            switch error {
+            case .conditionFailed, .invalidKey:
+                throw .corrupted(what: "log record \(lsn)", reason: "the batch does not apply: \(error)")
+            default:
+                throw error
+            }
         }
+    }
+
+    /// Checkpoints and closes the database, releasing its lock. Later calls throw `.closed`.
+    ///
+    /// - Throws: `.io` when the final checkpoint cannot be written (the log still holds every
+    ///   acknowledged write, so the next open loses nothing).
+    public func close() throws(HoltError) {
+        try lock.withWriteLock { () throws(HoltError) in
+            guard !isClosed else { return }
+            isClosed = true
+            defer { databaseLock = nil }
+            var firstError: HoltError? = nil
+            if !failed {
+                do throws(HoltError) { try checkpointLocked() } catch { firstError = error }
+            }
+            do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
+            do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
+            if let firstError { throw firstError }
+        }
+    }
+
+    deinit {
+        if !isClosed { try? close() }
     }
 
     // MARK: Reads
@@ -84,6 +147,7 @@ public final class Tree: @unchecked Sendable {
 
     /// The items of `query` in key order: entries, and common prefixes when it has a delimiter.
     ///
+    /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's `position`.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
         try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
@@ -101,6 +165,7 @@ public final class Tree: @unchecked Sendable {
     }
 
     /// Whether any key starts with `prefix`.
+    /// - Throws: `.closed`, `.corrupted`, `.io`.
     public func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
         try lock.withReadLock { () throws(HoltError) -> Bool in
             guard !isClosed else { throw .closed }
@@ -110,12 +175,12 @@ public final class Tree: @unchecked Sendable {
 
     // MARK: Writes
 
-    /// Sets `key` to `value`. One batch of one op.
+    /// Sets `key` to `value`. A batch of one op; see `apply(_:)` for what it throws.
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(HoltError) {
         try apply([.put(key: key, value: value)])
     }
 
-    /// Removes `key`; removing an absent key does nothing.
+    /// Removes `key`; removing an absent key does nothing. A batch of one op.
     public func delete(_ key: [UInt8]) throws(HoltError) {
         try apply([.delete(key: key)])
     }
@@ -125,20 +190,21 @@ public final class Tree: @unchecked Sendable {
         try apply([.rename(from: from, to: to)])
     }
 
-    /// Moves `from` and everything below `from/` to `to`, at a cost independent of how many keys move.
-    /// See `TxnOp.renamePrefix`.
+    /// Moves `from` and everything below `from/` to `to`, at a cost independent of how many keys
+    /// move. See `TxnOp.renamePrefix` for the conditions.
     public func renamePrefix(from: [UInt8], to: [UInt8]) throws(HoltError) {
         try apply([.renamePrefix(from: from, to: to)])
     }
 
     /// Applies `ops` atomically, as one log record: all of them or, when a condition fails, none.
+    /// Returns when the batch is as durable as `Options.sync` asks.
     ///
     /// - Throws: `.conditionFailed` (nothing applied), `.keyTooLong`, `.valueTooLarge`,
     ///   `.invalidKey` (nothing applied), `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
         for op in ops { try Self.validate(op) }
-        try lock.withWriteLock { () throws(HoltError) in
+        let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             var applier = BatchApplier(index: index)
@@ -153,16 +219,53 @@ public final class Tree: @unchecked Sendable {
                 }
                 throw error
             }
+            guard applier.changedAnything else { return nil }
+            let lsn: UInt64
+            do throws(HoltError) {
+                lsn = try log.append(BatchCodec.encode(ops))
+            } catch {
+                do throws(HoltError) { try applier.undo() } catch { failed = true }
+                throw error
+            }
+            appliedLSN = lsn
+            if log.bytesSinceTrim >= options.checkpointLogBytes || store.dirtyBytes >= options.cacheBytes / 2 {
+                // A failed checkpoint does not fail this batch (it is logged); it stops later writes.
+                do throws(HoltError) { try checkpointLocked() } catch { failed = true }
+            }
+            return lsn
         }
+        if let lsn { try log.waitDurable(lsn) }
+    }
+
+    /// Writes the cached blobs to the data file and trims the log, now.
+    ///
+    /// Checkpoints also happen by themselves when the log passes `Options.checkpointLogBytes`,
+    /// when dirty blobs fill half the cache, and at `close()`.
+    /// - Throws: `.io` (later writes then throw `.previousIOFailure`), `.closed`.
+    public func checkpoint() throws(HoltError) {
+        try lock.withWriteLock { () throws(HoltError) in
+            guard !isClosed else { throw .closed }
+            guard !failed else { throw .previousIOFailure }
+            do throws(HoltError) { try checkpointLocked() } catch { failed = true; throw error }
+        }
+    }
+
+    /// Log before data: every logged batch is made durable, then the blobs and the manifest are
+    /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
+    private func checkpointLocked() throws(HoltError) {
+        try log.sync()
+        try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
+        try log.trim(through: appliedLSN)
     }
 
     // MARK: Checks
 
-    /// Walks every structure of the database and returns what is wrong (empty when sound).
+    /// Walks every blob, node and checksum of the database and returns what is wrong (empty when sound).
+    /// - Throws: `.closed`.
     public func verify() throws(HoltError) -> [String] {
         try lock.withReadLock { () throws(HoltError) -> [String] in
             guard !isClosed else { throw .closed }
-            return index.verify()
+            return store.verifyBlobs() + index.verify()
         }
     }
 

@@ -1,0 +1,152 @@
+/// Removal: walking a recorded path, unlinking a node from its parent, and the cascade that
+/// follows (an emptied Prefix or child blob goes too; a Node4 left with one child collapses).
+extension ARTIndex {
+    /// One node on a path from the root: where it is, and the byte of the edge taken out of it
+    /// (-1 for Prefix and Blob nodes, and for the last node).
+    struct PathStep {
+        var blob: BlobID
+        var slot: UInt16
+        var byte: Int
+    }
+
+    @discardableResult
+    func remove(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
+            guard let (path, _) = try walkPath(k, exact: true) else { return nil }
+            let leaf = path[path.count - 1]
+            let old = try source.read(leaf.blob) { (raw) throws(HoltError) -> [UInt8] in
+                let page = PageView(base: raw, id: leaf.blob)
+                let l = try page.leaf(try page.node(leaf.slot))
+                return page.bytes(l.value, l.valueLength)
+            }
+            let top = try unlink(path)
+            try mergeAfterUnlink(path, top)
+            return old
+        }
+    }
+
+    /// Walks `k` and records the path. With `exact`, the path ends at the leaf of key `k`;
+    /// otherwise at the node holding the keys that start with `k`, with how many of that node's
+    /// own path bytes `k` covers (a Blob node at that position is the end itself).
+    /// - Returns: Nil when there is no such key (no key with that prefix).
+    func walkPath(_ k: UnsafeBufferPointer<UInt8>, exact: Bool) throws(HoltError) -> (path: [PathStep], skip: Int)? {
+        var path: [PathStep] = []
+        var blob = root
+        var i = 0
+        var hops = 0
+        while true {
+            let step = try source.read(blob) { (raw) throws(HoltError) -> (found: Bool, skip: Int, child: BlobID?) in
+                let page = PageView(base: raw, id: blob)
+                try page.validateHeader()
+                var slot = page.rootSlot
+                while true {
+                    let node = try page.node(slot)
+                    if node.type == .emptyRoot { return (false, 0, nil) }
+                    if !exact && i == k.count {
+                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                        return (true, 0, nil)
+                    }
+                    switch node.type {
+                    case .leaf:
+                        let leaf = try page.leaf(node)
+                        let rest = k.count - i
+                        guard exact ? leaf.suffixLength == rest : rest <= leaf.suffixLength,
+                              page.matchLength(leaf.suffix, rest, k, i) == rest
+                        else { return (false, 0, nil) }
+                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                        return (true, exact ? 0 : rest, nil)
+                    case .prefix:
+                        let prefix = try page.prefix(node)
+                        let m = page.matchLength(prefix.bytes, prefix.length, k, i)
+                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                        if m == prefix.length {
+                            i += m
+                            slot = prefix.child
+                        } else if !exact && i + m == k.count {
+                            return (true, m, nil)
+                        } else {
+                            return (false, 0, nil)
+                        }
+                    case .node4, .node16, .node48, .node256:
+                        let byte = i < k.count ? k[i] : 0
+                        let child = try page.child(node, byte)
+                        if child == 0 { return (false, 0, nil) }
+                        path.append(PathStep(blob: blob, slot: slot, byte: Int(byte)))
+                        if byte == 0 {
+                            guard try page.node(child).type == .leaf else {
+                                throw page.corrupted("terminator child in slot \(child) is not a leaf")
+                            }
+                        } else {
+                            i += 1
+                        }
+                        slot = child
+                    case .blob:
+                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                        return (false, 0, page.blobChild(node))
+                    case .emptyRoot, .invalid:
+                        return (false, 0, nil)
+                    }
+                }
+            }
+            if step.found { return (path, step.skip) }
+            guard let child = step.child else { return nil }
+            hops += 1
+            guard hops <= k.count + 1 else { throw .corrupted(what: "\(child)", reason: "blob references form a cycle") }
+            blob = child
+        }
+    }
+
+    /// Unlinks the last node of `path` from its parent and frees its slot (its descendants must
+    /// be freed or kept elsewhere by the caller). An emptied Prefix goes too, an emptied child
+    /// blob is freed with its Blob node, the root becomes EmptyRoot when the tree empties.
+    /// - Returns: The index in `path` of the deepest node still standing that was changed
+    ///   (-1 when the tree became empty).
+    @discardableResult
+    func unlink(_ path: [PathStep]) throws(HoltError) -> Int {
+        var index = path.count - 1
+        while true {
+            let target = path[index]
+            if index == 0 {
+                try source.write(target.blob) { (raw) throws(HoltError) in
+                    let page = MutablePageView(base: raw, id: target.blob)
+                    _ = try page.replaceNode(target.slot, .emptyRoot, size: ARTLayout.emptyRootSize)
+                }
+                return -1
+            }
+            let parent = path[index - 1]
+            if parent.blob != target.blob {
+                // The target was the root of a child blob, which is now empty.
+                try source.free(target.blob)
+                index -= 1
+                continue
+            }
+            let done = try source.write(target.blob) { (raw) throws(HoltError) -> Bool in
+                let page = MutablePageView(base: raw, id: target.blob)
+                try page.freeNode(target.slot)
+                let node = try page.view.node(parent.slot)
+                switch node.type {
+                case .prefix:
+                    return false
+                case .node4, .node16, .node48, .node256:
+                    guard parent.byte >= 0 else { throw page.view.corrupted("path through slot \(parent.slot) lost its byte") }
+                    try page.removeChild(parent.slot, UInt8(parent.byte))
+                    return true
+                default:
+                    throw page.view.corrupted("slot \(parent.slot) cannot have a child")
+                }
+            }
+            if done { return index - 1 }
+            index -= 1
+        }
+    }
+
+    /// After an unlink that stopped at `path[top]`: merges that node's blob into its parent
+    /// blob when it became small.
+    func mergeAfterUnlink(_ path: [PathStep], _ top: Int) throws(HoltError) {
+        guard top >= 0 else { return }
+        let blob = path[top].blob
+        guard blob != root, let first = path.firstIndex(where: { $0.blob == blob }), first > 0 else { return }
+        let reference = path[first - 1]
+        try mergeIfSmall(parent: reference.blob, slot: reference.slot, child: blob)
+    }
+}

@@ -1,0 +1,235 @@
+/// An adaptive radix tree whose nodes live inside 512 KiB blobs: the `OrderedIndex` a `Tree`
+/// keeps its data in.
+///
+/// Concepts:
+/// - A *position* is the string of key bytes consumed from the root. Every node stands at a
+///   position and holds the keys below it. Each key is stored as its bytes followed by a
+///   terminator byte 0 (keys never hold NUL), so no key is a prefix of another inside the tree
+///   and the terminator, the smallest byte, keeps bytewise order.
+/// - A *leaf* holds the rest of its key after its position (its suffix) and the value; it never
+///   holds the full key, so a subtree can be relinked under another position unchanged.
+/// - Nodes refer to each other by *slot* inside one blob; a *Blob node* refers to a child blob,
+///   whose root node stands at the Blob node's position. Each blob level consumes at least one
+///   key byte, so descent depth is bounded by the key length.
+/// - Slots are stable: a node that grows, shrinks or is replaced keeps its slot, so its parent
+///   never changes. Freed node bytes are *dead* until the blob is compacted.
+///
+/// Invariants (checked by `verify()`):
+/// 1. The root blob's root is EmptyRoot exactly when the index is empty; no other node is empty.
+/// 2. Node4 has 2...4 children, Node16 4...16, Node48 13...48, Node256 41...256.
+/// 3. A child under byte 0 is a Leaf with an empty suffix; no other path byte is 0.
+/// 4. Node4/Node16 keys are strictly increasing.
+/// 5. Every blob is reachable once; every live slot is reachable; live bytes add up.
+final class ARTIndex<Source: BlobSource>: OrderedIndex {
+    /// Where the blobs come from.
+    let source: Source
+    /// The root blob. It never changes after creation (the store keeps it in its manifest).
+    let root: BlobID
+    /// The end of the data area for new blobs (`blobSize`, or smaller in tests to force splits).
+    let dataEnd: Int
+    /// Counters of write-side work, for tests and stats. Changed only under the writer's lock.
+    var counters = ARTCounters()
+
+    /// The longest key the walkers accept before calling the structure corrupted.
+    static var maxPathLength: Int { Tree.maxKeyLength + 1 }
+
+    private init(source: Source, root: BlobID, dataEnd: Int) {
+        self.source = source
+        self.root = root
+        self.dataEnd = dataEnd
+    }
+
+    /// Allocates and formats a root blob holding an empty tree.
+    ///
+    /// - Parameters:
+    ///   - source: Where blobs come from.
+    ///   - blobCapacity: The bytes of each blob the tree may use (tests pass less to force splits).
+    /// - Returns: The new index; persist its `root`.
+    static func create(in source: Source, blobCapacity: Int = BlobGeometry.blobSize) throws(HoltError) -> ARTIndex {
+        precondition(blobCapacity >= 16 * 1024 && blobCapacity <= BlobGeometry.blobSize && blobCapacity % 8 == 0)
+        let id = try source.allocate()
+        try source.write(id) { (raw) throws(HoltError) in
+            let page = MutablePageView(base: raw, id: id)
+            page.format(dataEnd: blobCapacity)
+            let root = try page.newNode(.emptyRoot, size: ARTLayout.emptyRootSize)
+            page.setRoot(root.slot)
+        }
+        return ARTIndex(source: source, root: id, dataEnd: blobCapacity)
+    }
+
+    /// Opens the tree whose root blob is `root`, checking the root blob's ART header.
+    ///
+    /// - Throws: `.corrupted` when the root blob is not a sound ART blob,
+    ///   `.unsupportedFormat` for another format version.
+    init(source: Source, root: BlobID) throws(HoltError) {
+        self.source = source
+        self.root = root
+        self.dataEnd = try source.read(root) { (raw) throws(HoltError) -> Int in
+            let page = PageView(base: raw, id: root)
+            try page.validateHeader()
+            _ = try page.node(page.rootSlot)
+            return page.dataEnd
+        }
+    }
+
+    // MARK: Reads
+
+    func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
+            var blob = root
+            var i = 0
+            var hops = 0
+            while true {
+                let step = try source.read(blob) { (raw) throws(HoltError) -> LookupStep in
+                    let page = PageView(base: raw, id: blob)
+                    try page.validateHeader()
+                    return try Self.lookup(page, k, from: i)
+                }
+                switch step {
+                case .found(let value): return value
+                case .missing: return nil
+                case .descend(let child, let at):
+                    hops += 1
+                    guard hops <= k.count + 1 else {
+                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                    }
+                    blob = child
+                    i = at
+                }
+            }
+        }
+    }
+
+    /// What a lookup found in one blob.
+    private enum LookupStep {
+        case found([UInt8])
+        case missing
+        case descend(BlobID, Int)
+    }
+
+    /// Looks `k[from...]` up starting at `page`'s root.
+    private static func lookup(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LookupStep {
+        var slot = page.rootSlot
+        var i = from
+        while true {
+            let node = try page.node(slot)
+            switch node.type {
+            case .leaf:
+                let leaf = try page.leaf(node)
+                guard leaf.suffixLength == k.count - i,
+                      page.matchLength(leaf.suffix, leaf.suffixLength, k, i) == leaf.suffixLength
+                else { return .missing }
+                return .found(page.bytes(leaf.value, leaf.valueLength))
+            case .prefix:
+                let prefix = try page.prefix(node)
+                guard page.matchLength(prefix.bytes, prefix.length, k, i) == prefix.length else { return .missing }
+                i += prefix.length
+                slot = prefix.child
+            case .node4, .node16, .node48, .node256:
+                let byte = i < k.count ? k[i] : 0
+                let child = try page.child(node, byte)
+                if child == 0 { return .missing }
+                if byte == 0 {
+                    let leaf = try page.node(child)
+                    guard leaf.type == .leaf else { throw page.corrupted("terminator child in slot \(child) is not a leaf") }
+                } else {
+                    i += 1
+                }
+                slot = child
+            case .blob:
+                return .descend(page.blobChild(node), i)
+            case .emptyRoot, .invalid:
+                return .missing
+            }
+        }
+    }
+
+    func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
+        try locate(prefix) != nil
+    }
+
+    /// Where the subtree of the keys starting with `prefix` is: a node and how many of its own
+    /// path bytes (Prefix bytes or leaf suffix) `prefix` already covers. Nil when no key starts
+    /// with `prefix`. A Blob node at the position is returned itself.
+    func locate(_ prefix: [UInt8]) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? {
+        try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? in
+            var blob = root
+            var i = 0
+            var hops = 0
+            while true {
+                let step = try source.read(blob) { (raw) throws(HoltError) -> LocateStep in
+                    let page = PageView(base: raw, id: blob)
+                    try page.validateHeader()
+                    return try Self.locate(page, k, from: i)
+                }
+                switch step {
+                case .none: return nil
+                case .at(let slot, let skip): return (blob, slot, skip)
+                case .descend(let child, let at):
+                    hops += 1
+                    guard hops <= k.count + 1 else {
+                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                    }
+                    blob = child
+                    i = at
+                }
+            }
+        }
+    }
+
+    /// What a prefix walk found in one blob.
+    private enum LocateStep {
+        case none
+        case at(UInt16, Int)
+        case descend(BlobID, Int)
+    }
+
+    private static func locate(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LocateStep {
+        var slot = page.rootSlot
+        var i = from
+        while true {
+            let node = try page.node(slot)
+            if node.type == .emptyRoot { return .none }
+            if i == k.count { return .at(slot, 0) }
+            switch node.type {
+            case .leaf:
+                let leaf = try page.leaf(node)
+                let rest = k.count - i
+                guard rest <= leaf.suffixLength, page.matchLength(leaf.suffix, rest, k, i) == rest else { return .none }
+                return .at(slot, rest)
+            case .prefix:
+                let prefix = try page.prefix(node)
+                let m = page.matchLength(prefix.bytes, prefix.length, k, i)
+                if m == prefix.length {
+                    i += m
+                    slot = prefix.child
+                } else if i + m == k.count {
+                    return .at(slot, m)
+                } else {
+                    return .none
+                }
+            case .node4, .node16, .node48, .node256:
+                let child = try page.child(node, k[i])
+                if child == 0 { return .none }
+                i += 1
+                slot = child
+            case .blob:
+                return .descend(page.blobChild(node), i)
+            case .emptyRoot, .invalid:
+                return .none
+            }
+        }
+    }
+}
+
+/// Counters of the work the writer did: what tests use to prove costs.
+struct ARTCounters: Sendable {
+    /// Node bytes copied from one place to another (subtree copies, compaction, leaf rewrites).
+    var bytesCopied = 0
+    /// Blobs split.
+    var splits = 0
+    /// Child blobs inlined back into their parent.
+    var merges = 0
+    /// Blobs compacted.
+    var compactions = 0
+}

@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading the log back at open: replay, torn-tail cutting, corruption detection.
+///
+/// The rule that tells a torn tail (cut it, the writes were never acknowledged) from damage
+/// (refuse to open, something changed bytes that were durable):
+/// 1. Only the last segment can have a torn tail: every earlier segment was durable in full
+///    before the next one got a byte (invariant 3). Any bad record in it is corruption.
+/// 2. In the last segment, at the first record that does not decode (bad magic, length past the
+///    end, CRC mismatch), look at every intact record anywhere after it. If one of them carries a
+///    durable mark `>=` the bad record's LSN, the bad record had been `fdatasync`ed before that
+///    later record was even appended, so a crash cannot explain it: corruption. Otherwise the
+///    bad record and everything after it lie in a region no `fdatasync` had completed on, which a
+///    crash may leave in any state (the disk may even persist a later page before an earlier
+///    one): a torn tail, cut off at the bad record, and reported.
+/// 3. An intact record with the wrong LSN, a missing segment, or a segment header that does not
+///    continue the one before is corruption.
+/// Consequence: damage to a record that no later record vouches for (the last record, or a
+/// record in the last unsynced group) is indistinguishable from a torn write and is cut.
+extension WriteAheadLog {
+    /// Replays the log: calls `body` with every record whose LSN is above `checkpoint`, in LSN
+    /// order, cutting a torn tail (see the rule above). Call exactly once, after `open`, before
+    /// any append; the next append then gets `lastLSN + 1` of the report.
+    ///
+    /// A new (empty) log starts at `checkpoint + 1`.
+    /// - Parameters:
+    ///   - checkpoint: The LSN the data file already reflects; records up to it are skipped.
+    ///   - body: Applies one record (its LSN and payload; the payload is the caller's to keep).
+    ///     An error it throws stops the replay and is rethrown.
+    /// - Returns: What was replayed and what was cut.
+    /// - Throws: `.corrupted(what: "log segment N", ...)` for damage before the tail, a missing
+    ///   segment or records missing after the checkpoint; `.unsupportedFormat`; `.io`.
+    func replay(after checkpoint: UInt64, _ body: (UInt64, [UInt8]) throws(HoltError) -> Void) throws(HoltError) -> ReplayReport {
+        monitor.withLock {
+            precondition(!state.replayed && !state.ioBusy && !state.closed, "WriteAheadLog.replay runs once, before anything else")
+            state.ioBusy = true
+        }
+        do throws(HoltError) {
+            let report = try scanSegments(after: checkpoint, body)
+            monitor.withLock {
+                state.nextLSN = report.lastLSN + 1
+                state.writtenLSN = report.lastLSN
+                state.durableLSN = report.lastLSN
+                state.bytesSinceTrim = io.older.reduce(io.recordBytes) { $0 + $1.recordBytes }
+                state.replayed = true
+                state.ioBusy = false
+                monitor.broadcast()
+            }
+            return report
+        } catch {
+            monitor.withLock {
+                if io.file >= 0 { JournalIO.close(io.file) }
+                io.file = -1
+                state.failed = true
+                state.ioBusy = false
+                monitor.broadcast()
+            }
+            throw error
+        }
+    }
+
+    /// The replay proper, run by the I/O token holder: reads every segment, oldest first, and
+    /// leaves `io` describing the segments with the last one open for appending.
+    private func scanSegments(after checkpoint: UInt64, _ body: (UInt64, [UInt8]) throws(HoltError) -> Void) throws(HoltError) -> ReplayReport {
+        var report = ReplayReport()
+        var numbers = try JournalIO.listDirectory(directory).compactMap(LogSegment.number(fromFileName:)).sorted()
+        for (earlier, later) in zip(numbers, numbers.dropFirst()) where later != earlier + 1 {
+            throw .corrupted(what: "log", reason: "segment \(earlier + 1) is missing between segments \(earlier) and \(later)")
+        }
+        if let last = numbers.last, let torn = try tornSegmentCreation(last) {
+            // A crash while the last segment was being created (its header is written and synced
+            // before any record goes in, so it holds no record).
+            try JournalIO.remove(path(ofSegment: last))
+            try JournalIO.syncDirectory(directory)
+            report.bytesCut += torn
+            report.cutReason = "segment \(last) has a torn header (\(torn) bytes); removed"
+            numbers.removeLast()
+        }
+
+        var previousLast: UInt64?
+        for (index, number) in numbers.enumerated() {
+            let isLast = index == numbers.count - 1
+            let path = path(ofSegment: number)
+            let what = "log segment \(number)"
+            let fd = try JournalIO.open(path, isLast ? O_RDWR : O_RDONLY)
+            var keepOpen = false
+            defer { if !keepOpen { JournalIO.close(fd) } }
+            let bytes = try JournalIO.readAll(fd, path: path)
+            guard let header = try JournalBytes.withBytes(bytes, { (raw) throws(HoltError) in try LogSegment.decode(raw) }) else {
+                throw .corrupted(what: what, reason: "bad segment header")
+            }
+            guard header.number == number else {
+                throw .corrupted(what: what, reason: "its header says segment \(header.number)")
+            }
+            guard header.firstLSN > header.previousLastLSN else {
+                throw .corrupted(what: what, reason: "first LSN \(header.firstLSN) is not after \(header.previousLastLSN)")
+            }
+            if let previousLast, header.previousLastLSN != previousLast {
+                throw .corrupted(what: what, reason: "it follows LSN \(header.previousLastLSN) but segment \(number - 1) ends at LSN \(previousLast)")
+            }
+            if previousLast == nil, header.previousLastLSN > checkpoint {
+                throw .corrupted(what: what, reason: "the oldest segment follows LSN \(header.previousLastLSN) but the checkpoint is at LSN \(checkpoint): records are missing")
+            }
+
+            var expected = header.firstLSN
+            var offset = LogSegment.headerSize
+            var recordBytes = 0
+            var damage: String?
+            try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in
+                while offset < raw.count {
+                    switch LogRecord.decode(raw, at: offset) {
+                    case .success(let record):
+                        guard record.lsn == expected else {
+                            throw .corrupted(what: what, reason: "the record at offset \(offset) has LSN \(record.lsn), expected \(expected)")
+                        }
+                        if record.lsn > checkpoint {
+                            try body(record.lsn, Array(raw[record.payload]))
+                            report.recordsReplayed += 1
+                        }
+                        report.recordsFound += 1
+                        offset += record.size
+                        recordBytes += record.size
+                        expected += 1
+                    case .failure(let failure):
+                        let where_ = "record \(expected) at offset \(offset): \(failure.reason)"
+                        guard isLast else {
+                            throw .corrupted(what: what, reason: "\(where_); only the last segment can have a torn tail")
+                        }
+                        if let witness = Self.durableWitness(in: raw, after: offset, damagedLSN: expected) {
+                            throw .corrupted(what: what, reason: "\(where_), but record \(witness.lsn) at offset \(witness.offset), appended later, says it was durable")
+                        }
+                        damage = where_
+                        return
+                    }
+                }
+            }
+            if let damage {
+                // A torn tail: cut it, and make the cut durable before anything is appended after it.
+                try JournalIO.truncate(fd, to: offset, path: path)
+                report.bytesCut += bytes.count - offset
+                report.cutReason = "\(what): torn tail from \(damage); cut \(bytes.count - offset) bytes"
+            }
+            let lastLSN = expected - 1
+            if isLast {
+                // Whatever survived may sit only in the page cache (a process crash): make it
+                // durable, so later records' durable marks tell the truth (invariant 4).
+                try JournalIO.dataSync(fd, path: path)
+                keepOpen = true
+                io.file = fd
+                io.current = header
+                io.size = offset
+                io.lastLSN = lastLSN
+                io.recordBytes = recordBytes
+            } else {
+                io.older.append(OlderSegment(number: number, lastLSN: lastLSN, recordBytes: recordBytes))
+            }
+            previousLast = lastLSN
+            report.lastLSN = lastLSN
+            report.segments += 1
+        }
+
+        if numbers.isEmpty {
+            let header = LogSegment(number: 1, firstLSN: checkpoint + 1, previousLastLSN: checkpoint)
+            io.file = try createSegmentFile(header)
+            io.current = header
+            io.size = LogSegment.headerSize
+            io.lastLSN = checkpoint
+            io.recordBytes = 0
+            report.lastLSN = checkpoint
+        }
+        return report
+    }
+
+    /// When segment `number`'s file is no longer than a header and holds no intact header
+    /// (a crash during `createSegmentFile`), its size; `nil` otherwise.
+    private func tornSegmentCreation(_ number: UInt64) throws(HoltError) -> Int? {
+        let path = path(ofSegment: number)
+        let fd = try JournalIO.open(path, O_RDONLY)
+        defer { JournalIO.close(fd) }
+        guard try JournalIO.size(fd, path: path) <= LogSegment.headerSize else { return nil }
+        let bytes = try JournalIO.readAll(fd, path: path)
+        let header = try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in try LogSegment.decode(raw) }
+        return header == nil ? bytes.count : nil
+    }
+
+    /// An intact record after `offset` in `raw` whose durable mark covers `damagedLSN`: proof that
+    /// the damaged record had been durable (rule 2). `nil` when there is none.
+    static func durableWitness(in raw: UnsafeRawBufferPointer, after offset: Int, damagedLSN: UInt64) -> (lsn: UInt64, offset: Int)? {
+        let firstMagicByte = UInt8(truncatingIfNeeded: LogRecord.magic)
+        var candidate = offset + 1
+        while candidate + LogRecord.overhead <= raw.count {
+            if raw[candidate] == firstMagicByte, case .success(let record) = LogRecord.decode(raw, at: candidate),
+               record.durableMark >= damagedLSN, record.lsn > damagedLSN {
+                return (record.lsn, candidate)
+            }
+            candidate += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,343 @@
+/// The engine's write-ahead log: every batch is a record here before it counts as committed.
+///
+/// Concepts. An *LSN* (log sequence number) numbers records 1, 2, 3, ... with no gaps inside a
+/// segment. A *segment* is one file of records (`LogSegment`); a new one starts when the current
+/// one passes `segmentLimit` bytes, at `trim`, and when `setNextLSN` skips numbers. A record is
+/// *written* once `pwrite` put it in the segment and *durable* once `fdatasync` returned after
+/// that. *Group commit*: concurrent `waitDurable` callers share one write and one `fdatasync` —
+/// the first becomes the leader and writes everything buffered so far, the others wait on the
+/// monitor and find their record durable when it is done (or lead the next round).
+///
+/// Life cycle: `open`, then `replay(after:_:)` exactly once (also for a new log), then
+/// `append`/`waitDurable`/`sync`/`trim` from any threads, then `close`.
+///
+/// Invariants:
+/// 1. `durableLSN <= writtenLSN <= nextLSN - 1`; the buffer holds exactly the records
+///    `writtenLSN + 1 ..< nextLSN` in LSN order (LSN order = append order = apply order).
+/// 2. Only the holder of the I/O token (`State.ioBusy`) touches `io` and the files.
+/// 3. Every segment but the last is durable in full before any byte goes into the next one, so
+///    damage in a segment that is not the last is corruption, never a torn write.
+/// 4. A record's durable mark is a durable LSN read when it was appended, so it never claims more
+///    than was durable when its bytes reached the file.
+/// 5. After a failed write, sync or segment change (`State.failed`), nothing is written again:
+///    every later call throws `.previousIOFailure` (an fsync is never retried; see
+///    https://wiki.postgresql.org/wiki/Fsync_Errors).
+///
+/// `@unchecked Sendable`: `state` is guarded by `monitor`; `io` is owned by whichever thread
+/// holds the I/O token, which it takes and returns under `monitor` (so each owner sees the
+/// previous owner's writes); `directory`, `syncMode` and `segmentLimit` never change.
+final class WriteAheadLog: @unchecked Sendable {
+    /// The `wal/` directory holding the segments.
+    let directory: String
+    /// When `waitDurable` returns.
+    let syncMode: SyncMode
+    /// A segment is closed and a new one started once it holds this many bytes.
+    let segmentLimit: Int
+    /// Under `.none`, buffered records are written (not synced) once they pass this many bytes.
+    static let unsyncedWriteThreshold = 1 << 20
+
+    /// The state shared by appenders, waiters and the flusher. Guarded by `monitor`.
+    struct State {
+        /// Encoded records not yet written: LSNs `writtenLSN + 1 ..< nextLSN`.
+        var pending: [UInt8] = []
+        /// How many records `pending` holds.
+        var pendingRecords = 0
+        /// Records written but not yet synced.
+        var unsyncedRecords = 0
+        /// The LSN the next append gets.
+        var nextLSN: UInt64 = 1
+        /// Every LSN up to this one is in the segment file.
+        var writtenLSN: UInt64 = 0
+        /// Every LSN up to this one is durable.
+        var durableLSN: UInt64 = 0
+        /// Someone holds the I/O token (see invariant 2).
+        var ioBusy = false
+        /// A write or sync failed (see invariant 5).
+        var failed = false
+        /// `replay` has run.
+        var replayed = false
+        /// `close` has run.
+        var closed = false
+        /// Tells the periodic flusher to stop.
+        var stopFlusher = false
+        /// Record bytes in the log since the last trim (or in the whole log after open).
+        var bytesSinceTrim = 0
+        /// Counters.
+        var statistics = Statistics()
+    }
+
+    /// A closed segment kept on disk until `trim` removes it.
+    struct OlderSegment {
+        /// Its number.
+        var number: UInt64
+        /// The last LSN it accounts for (its last record's, or `firstLSN - 1` when it has none).
+        var lastLSN: UInt64
+        /// The bytes of its records.
+        var recordBytes: Int
+    }
+
+    /// The files. Owned by the holder of the I/O token.
+    struct IOState {
+        /// The descriptor of the segment records are appended to (-1 before replay and after close).
+        var file: Int32 = -1
+        /// Its header.
+        var current = LogSegment(number: 0, firstLSN: 1, previousLastLSN: 0)
+        /// Its size in bytes (the offset of the next write).
+        var size = 0
+        /// The last LSN it accounts for.
+        var lastLSN: UInt64 = 0
+        /// The bytes of its records.
+        var recordBytes = 0
+        /// Closed segments, oldest first.
+        var older: [OlderSegment] = []
+        /// The buffer the leader writes from; swapped with `State.pending`, so appends continue
+        /// into the other one during the write.
+        var spare: [UInt8] = []
+    }
+
+    let monitor = JournalMonitor()
+    /// Guarded by `monitor`.
+    var state = State()
+    /// Owned by the holder of the I/O token.
+    var io = IOState()
+    /// The periodic flusher. Guarded by `monitor`.
+    private var flusher: JournalThread?
+
+    private init(directory: String, syncMode: SyncMode, segmentLimit: Int) {
+        self.directory = directory
+        self.syncMode = syncMode
+        self.segmentLimit = segmentLimit
+    }
+
+    /// Opens the log in `directory` (`<db>/wal/`), creating the directory when missing.
+    ///
+    /// Nothing is read yet: call `replay(after:_:)` next, before any append.
+    /// - Parameters:
+    ///   - directory: The log directory.
+    ///   - sync: When `waitDurable` returns; `.periodic` starts a flusher thread, which holds
+    ///     the log until `close()` stops it.
+    ///   - segmentBytes: The size past which a new segment starts (64 MiB; tests use less).
+    /// - Throws: `.io` when the directory cannot be created.
+    static func open(directory: String, sync: SyncMode, segmentBytes: Int = 64 << 20) throws(HoltError) -> WriteAheadLog {
+        try JournalIO.makeDirectory(directory)
+        let log = WriteAheadLog(directory: directory, syncMode: sync, segmentLimit: max(segmentBytes, LogSegment.headerSize + 1))
+        if case .periodic(let milliseconds) = sync {
+            let interval = UInt64(max(1, milliseconds)) * 1_000_000
+            let thread = JournalThread { log.runFlusher(interval: interval) }
+            log.monitor.withLock { log.flusher = thread }
+        }
+        return log
+    }
+
+    /// The path of segment `number`.
+    func path(ofSegment number: UInt64) -> String {
+        directory + "/" + LogSegment.fileName(number)
+    }
+
+    // MARK: Appending
+
+    /// Appends a record holding `payload` to the log buffer and returns its LSN.
+    ///
+    /// Called under the tree's exclusive writer lock, so LSN order is apply order. Makes no
+    /// system call, except under `.none` when the buffer passes `unsyncedWriteThreshold`.
+    /// The record is not durable until `waitDurable(lsn)` (or `sync`) returns.
+    /// - Throws: `.previousIOFailure` after a failed write or sync, `.closed`,
+    ///   `.valueTooLarge` for a payload over `LogRecord.maxPayload`; `.io` from the `.none` write.
+    func append(_ payload: [UInt8]) throws(HoltError) -> UInt64 {
+        guard payload.count <= LogRecord.maxPayload else {
+            throw .valueTooLarge(length: payload.count, limit: LogRecord.maxPayload)
+        }
+        monitor.lock()
+        guard !state.closed else { monitor.unlock(); throw .closed }
+        guard !state.failed else { monitor.unlock(); throw .previousIOFailure }
+        precondition(state.replayed, "WriteAheadLog.replay must run before append")
+        let lsn = state.nextLSN
+        state.nextLSN += 1
+        let before = state.pending.count
+        LogRecord.encode(lsn: lsn, durableMark: state.durableLSN, payload: payload, into: &state.pending)
+        let size = state.pending.count - before
+        state.pendingRecords += 1
+        state.bytesSinceTrim += size
+        state.statistics.records += 1
+        state.statistics.bytes += size
+        let writeNow = syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
+        monitor.unlock()
+        if writeNow { try flush(through: lsn, durable: false) }
+        return lsn
+    }
+
+    /// Returns once record `lsn` is as durable as the sync mode promises.
+    ///
+    /// Called without the tree's lock, from a plain thread (it blocks). `.always`: returns once
+    /// the record is written and `fdatasync`ed; concurrent callers share one write and one sync.
+    /// `.periodic` and `.none`: returns at once.
+    /// - Throws: `.io` when this caller's write or sync failed; `.previousIOFailure` when an
+    ///   earlier one did (the record may be lost).
+    func waitDurable(_ lsn: UInt64) throws(HoltError) {
+        switch syncMode {
+        case .always:
+            try flush(through: lsn, durable: true)
+        case .periodic, .none:
+            let failed = monitor.withLock { state.failed }
+            if failed { throw .previousIOFailure }
+        }
+    }
+
+    /// Makes every record appended so far durable, whatever the sync mode (WAL before data:
+    /// a checkpoint calls this before it writes blobs).
+    /// - Throws: `.io`, `.previousIOFailure`.
+    func sync() throws(HoltError) {
+        let last = monitor.withLock { state.nextLSN - 1 }
+        try flush(through: last, durable: true)
+    }
+
+    /// Record bytes logged since the last trim (after open: the bytes of every record in the
+    /// log). The tree checkpoints when this passes `Options.checkpointLogBytes`.
+    var bytesSinceTrim: Int { monitor.withLock { state.bytesSinceTrim } }
+
+    /// The LSN of the last record appended (or replayed); the next append gets `lastLSN + 1`.
+    var lastLSN: UInt64 { monitor.withLock { state.nextLSN - 1 } }
+
+    /// Every LSN up to this one is durable.
+    var durableLSN: UInt64 { monitor.withLock { state.durableLSN } }
+
+    /// Counters since open.
+    var statistics: Statistics { monitor.withLock { state.statistics } }
+
+    // MARK: Group commit
+
+    /// Returns once every LSN up to `lsn` is written (and durable when `durable`), leading a
+    /// round of I/O when nobody else is.
+    func flush(through lsn: UInt64, durable: Bool) throws(HoltError) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        precondition(lsn < state.nextLSN, "waiting for LSN \(lsn), which was never appended")
+        while true {
+            guard !state.failed else { throw .previousIOFailure }
+            if (durable ? state.durableLSN : state.writtenLSN) >= lsn { return }
+            if state.ioBusy { monitor.wait(); continue }
+            try writeBuffered(sync: durable)
+        }
+    }
+
+    /// The leader's round, called holding `monitor` with the I/O token free: takes the token,
+    /// writes every buffered record, `fdatasync`s when `sync`, runs `more` (still holding the
+    /// token but not the monitor: for segment changes), publishes the new state, returns the
+    /// token and wakes every waiter. Returns holding `monitor`.
+    /// - Throws: what the write, the sync or `more` threw; the log is then failed (invariant 5).
+    func writeBuffered(sync: Bool, more: () throws(HoltError) -> Void = {}) throws(HoltError) {
+        precondition(!state.ioBusy)
+        state.ioBusy = true
+        swap(&state.pending, &io.spare)
+        let records = state.pendingRecords
+        state.pendingRecords = 0
+        let last = state.nextLSN - 1
+        let alreadyDurable = state.durableLSN >= last
+        monitor.unlock()
+
+        var failure: HoltError?
+        var synced = false
+        do throws(HoltError) {
+            synced = try writeOut(lastLSN: last, sync: sync && !alreadyDurable)
+            try more()
+        } catch {
+            failure = error
+        }
+        let wrote = !io.spare.isEmpty
+        io.spare.removeAll(keepingCapacity: true)
+
+        monitor.lock()
+        state.ioBusy = false
+        monitor.broadcast()
+        if let failure {
+            state.failed = true
+            throw failure
+        }
+        state.writtenLSN = last
+        state.unsyncedRecords += records
+        if wrote { state.statistics.writes += 1 }
+        if synced {
+            state.durableLSN = last
+            state.statistics.syncs += 1
+            state.statistics.syncedRecords += state.unsyncedRecords
+            state.statistics.largestGroup = max(state.statistics.largestGroup, state.unsyncedRecords)
+            state.unsyncedRecords = 0
+        }
+    }
+
+    /// Writes `io.spare` (records up to `lastLSN`) to the current segment, `fdatasync`s it when
+    /// `sync` or when the segment is full, and starts the next segment when it is full.
+    /// Called by the I/O token holder without the monitor.
+    /// - Returns: whether it synced.
+    private func writeOut(lastLSN: UInt64, sync: Bool) throws(HoltError) -> Bool {
+        let fd = io.file
+        let path = path(ofSegment: io.current.number)
+        if !io.spare.isEmpty {
+            let offset = io.size
+            try Failpoints.hit("wal.beforeWrite")
+            try JournalBytes.withBytes(io.spare) { (bytes) throws(HoltError) in
+                try JournalIO.writeAll(fd, bytes, at: offset, path: path)
+            }
+            io.size += io.spare.count
+            io.recordBytes += io.spare.count
+            io.lastLSN = lastLSN
+            try Failpoints.hit("wal.afterWrite")
+        }
+        let full = io.size >= segmentLimit
+        guard sync || full else { return false }
+        try Failpoints.hit("wal.beforeSync")
+        try JournalIO.dataSync(fd, path: path)
+        try Failpoints.hit("wal.afterSync")
+        if full { try startSegment(firstLSN: lastLSN + 1, previousLastLSN: lastLSN) }
+        return true
+    }
+
+    // MARK: Periodic flushing
+
+    /// The `.periodic` flusher's loop: every `interval` nanoseconds, write and sync whatever is
+    /// buffered or unsynced. Runs until `close` sets `stopFlusher`. A failure marks the log
+    /// failed (the next append or wait throws `.previousIOFailure`).
+    private func runFlusher(interval: UInt64) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        var deadline = JournalMonitor.monotonicNanoseconds() + interval
+        while !state.stopFlusher {
+            let now = JournalMonitor.monotonicNanoseconds()
+            if now < deadline { monitor.wait(until: deadline); continue }
+            if state.ioBusy { monitor.wait(); continue }
+            deadline = now + interval
+            guard state.replayed, !state.failed, !state.closed, state.durableLSN < state.nextLSN - 1 else { continue }
+            do throws(HoltError) { try writeBuffered(sync: true) } catch { continue }
+        }
+    }
+
+    // MARK: Closing
+
+    /// Writes and syncs every buffered record, stops the flusher and closes the segment.
+    /// Later calls throw `.closed`; closing twice does nothing.
+    /// - Throws: `.io` when the last write or sync fails, `.previousIOFailure` when an earlier
+    ///   one did (records appended since the last durable LSN may be lost). The file is closed
+    ///   either way.
+    func close() throws(HoltError) {
+        let thread: JournalThread? = monitor.withLock {
+            state.stopFlusher = true
+            monitor.broadcast()
+            defer { flusher = nil }
+            return flusher
+        }
+        thread?.join()
+        var failure: HoltError?
+        let (closed, replayed) = monitor.withLock { (state.closed, state.replayed) }
+        if closed { return }
+        if replayed {
+            do throws(HoltError) { try sync() } catch { failure = error }
+        }
+        monitor.withLock {
+            while state.ioBusy { monitor.wait() }
+            state.closed = true
+            if io.file >= 0 { JournalIO.close(io.file) }
+            io.file = -1
+        }
+        if let failure { throw failure }
+    }
+}

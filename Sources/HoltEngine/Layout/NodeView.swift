@@ -1,0 +1,458 @@
+/// Read access to the ART part of one blob frame: header fields, slot table and node bytes.
+///
+/// This file and `MutablePageView` below are the only ART code that touches raw pointers.
+/// Every offset and slot read from the blob is bounds-checked against the header before it is
+/// followed, so damaged bytes surface as `HoltError.corrupted`, never as a trap.
+///
+/// Invariants of a sound page (checked by `ARTIndex.verify()`):
+/// 1. `slotTable + 4 * slotCount <= dataLow <= dataEnd <= blobSize`.
+/// 2. every live slot's node lies in `dataLow..<dataEnd`, 8-byte aligned.
+/// 3. live bytes + dead bytes == `dataEnd - dataLow`.
+struct PageView {
+    /// The first byte of the blob frame (valid only inside the source's closure).
+    let base: UnsafeRawPointer
+    /// The blob, for error messages.
+    let id: BlobID
+
+    @inline(__always) func u8(_ o: Int) -> UInt8 { base.load(fromByteOffset: o, as: UInt8.self) }
+    @inline(__always) func u16(_ o: Int) -> UInt16 {
+        UInt16(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt16.self))
+    }
+    @inline(__always) func u32(_ o: Int) -> UInt32 {
+        UInt32(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+    }
+    @inline(__always) func u64(_ o: Int) -> UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+    }
+
+    // MARK: Header
+
+    var magic: UInt32 { u32(ARTLayout.header + ARTLayout.magicField) }
+    var version: UInt32 { u32(ARTLayout.header + ARTLayout.versionField) }
+    var rootSlot: UInt16 { u16(ARTLayout.header + ARTLayout.rootField) }
+    var slotCount: Int { Int(u16(ARTLayout.header + ARTLayout.slotCountField)) }
+    var freeSlotHead: UInt16 { u16(ARTLayout.header + ARTLayout.freeSlotHeadField) }
+    var freeSlotCount: Int { Int(u16(ARTLayout.header + ARTLayout.freeSlotCountField)) }
+    var dataLow: Int { Int(u32(ARTLayout.header + ARTLayout.dataLowField)) }
+    var dataEnd: Int { Int(u32(ARTLayout.header + ARTLayout.dataEndField)) }
+    var deadBytes: Int { Int(u32(ARTLayout.header + ARTLayout.deadBytesField)) }
+    /// The first byte after the slot table.
+    var slotTableEnd: Int { ARTLayout.slotTable + 4 * slotCount }
+    /// Bytes between the slot table and the node data: what allocation can still use.
+    var freeBytes: Int { dataLow - slotTableEnd }
+    /// Bytes of live node data.
+    var liveBytes: Int { dataEnd - dataLow - deadBytes }
+    /// The data area's capacity (everything after the header).
+    var capacity: Int { dataEnd - ARTLayout.slotTable }
+
+    /// The error for bad bytes in this blob.
+    func corrupted(_ reason: String) -> HoltError { .corrupted(what: "\(id)", reason: reason) }
+
+    /// Checks the header fields that every access relies on.
+    func validateHeader() throws(HoltError) {
+        guard magic == ARTLayout.magic else { throw corrupted("not an ART blob (magic \(magic))") }
+        guard version == ARTLayout.formatVersion else { throw .unsupportedFormat(version: version) }
+        let low = dataLow, end = dataEnd
+        guard end <= BlobGeometry.blobSize, slotTableEnd <= low, low <= end, low & 7 == 0,
+              deadBytes <= end - low
+        else { throw corrupted("bad space fields (low \(low), end \(end), slots \(slotCount))") }
+    }
+
+    // MARK: Slots
+
+    /// The raw slot-table entry of `slot` (no checks beyond the table's bounds).
+    @inline(__always) func entry(_ slot: Int) -> UInt32 { u32(ARTLayout.slotTable + 4 * slot) }
+
+    /// The node in `slot`, checked: a live slot, a known kind, its fixed part inside the data area.
+    func node(_ slot: UInt16) throws(HoltError) -> NodeRef {
+        let s = Int(slot)
+        guard s > 0, s < slotCount else { throw corrupted("slot \(s) out of range") }
+        let e = entry(s)
+        guard let type = NodeType(rawValue: UInt8(truncatingIfNeeded: e >> 24)), type != .invalid else {
+            throw corrupted("slot \(s) has bad type \(e >> 24)")
+        }
+        let offset = Int(e & 0xFFFF) << 3
+        guard offset >= dataLow, offset + 8 <= dataEnd else {
+            throw corrupted("slot \(s) offset \(offset) outside data")
+        }
+        let ref = NodeRef(type: type, offset: offset, slot: slot)
+        let fixed: Int
+        switch type {
+        case .node16: fixed = ARTLayout.node16Size
+        case .node48: fixed = ARTLayout.node48Size
+        case .node256: fixed = ARTLayout.node256Size
+        default: fixed = 8
+        }
+        guard offset + fixed <= dataEnd else { throw corrupted("slot \(s) node overruns data") }
+        return ref
+    }
+
+    /// The size in bytes of `node`, checked against the data area.
+    func size(of node: NodeRef) throws(HoltError) -> Int {
+        let size: Int
+        switch node.type {
+        case .invalid: size = 0
+        case .leaf:
+            let (_, s, _, v) = try leaf(node)
+            size = ARTLayout.leafSize(suffix: s, value: v)
+        case .prefix: size = ARTLayout.prefixSize(try prefix(node).length)
+        case .blob: size = ARTLayout.blobNodeSize
+        case .emptyRoot: size = ARTLayout.emptyRootSize
+        case .node4: size = ARTLayout.node4Size
+        case .node16: size = ARTLayout.node16Size
+        case .node48: size = ARTLayout.node48Size
+        case .node256: size = ARTLayout.node256Size
+        }
+        return size
+    }
+
+    // MARK: Leaf: u16 suffix length, u16 value length, suffix bytes, value bytes
+
+    /// A leaf's suffix (offset, length) and value (offset, length).
+    @inline(__always)
+    func leaf(_ node: NodeRef) throws(HoltError) -> (suffix: Int, suffixLength: Int, value: Int, valueLength: Int) {
+        let o = node.offset
+        let s = Int(u16(o)), v = Int(u16(o + 2))
+        guard o + 4 + s + v <= dataEnd else { throw corrupted("leaf in slot \(node.slot) overruns data") }
+        return (o + 4, s, o + 4 + s, v)
+    }
+
+    /// The bytes at `offset..<offset+length`, copied.
+    func bytes(_ offset: Int, _ length: Int) -> [UInt8] {
+        [UInt8](UnsafeRawBufferPointer(start: base + offset, count: length))
+    }
+
+    // MARK: Prefix: u16 child, u8 length, u8 0, path bytes
+
+    /// A Prefix node's child slot and path bytes (offset, length).
+    @inline(__always) func prefix(_ node: NodeRef) throws(HoltError) -> (child: UInt16, bytes: Int, length: Int) {
+        let o = node.offset
+        let length = Int(u8(o + 2))
+        guard length > 0, length <= ARTLayout.prefixCapacity, o + 4 + length <= dataEnd else {
+            throw corrupted("prefix in slot \(node.slot) has bad length \(length)")
+        }
+        return (u16(o), o + 4, length)
+    }
+
+    // MARK: Blob: u64 child blob id
+
+    /// The child blob a Blob node refers to.
+    @inline(__always) func blobChild(_ node: NodeRef) -> BlobID { BlobID(rawValue: u64(node.offset)) }
+
+    // MARK: Inner nodes
+
+    /// The number of children of an inner node.
+    @inline(__always) func childCount(_ node: NodeRef) -> Int {
+        switch node.type {
+        case .node256: Int(u16(node.offset))
+        default: Int(u8(node.offset))
+        }
+    }
+
+    /// The child of inner node `node` under `byte`, or 0.
+    @inline(__always) func child(_ node: NodeRef, _ byte: UInt8) throws(HoltError) -> UInt16 {
+        let o = node.offset
+        switch node.type {
+        case .node4, .node16:
+            let (count, keys, children) = node.type == .node4 ? (min(Int(u8(o)), 4), o + 1, o + 8)
+                                                             : (min(Int(u8(o)), 16), o + 2, o + 18)
+            var i = 0
+            while i < count {
+                if u8(keys + i) == byte { return u16(children + 2 * i) }
+                i += 1
+            }
+            return 0
+        case .node48:
+            let index = Int(u8(o + 2 + Int(byte)))
+            if index == 0 { return 0 }
+            guard index <= 48 else { throw corrupted("node48 in slot \(node.slot) has bad index \(index)") }
+            return u16(o + 258 + 2 * (index - 1))
+        case .node256:
+            return u16(o + 2 + 2 * Int(byte))
+        default:
+            return 0
+        }
+    }
+
+    /// The child of inner node `node` with the smallest key byte `>= from`, or nil.
+    func child(_ node: NodeRef, atOrAfter from: Int) throws(HoltError) -> (byte: UInt8, slot: UInt16)? {
+        guard from <= 255 else { return nil }
+        let o = node.offset
+        switch node.type {
+        case .node4, .node16:
+            let (count, keys, children) = node.type == .node4 ? (min(Int(u8(o)), 4), o + 1, o + 8)
+                                                             : (min(Int(u8(o)), 16), o + 2, o + 18)
+            // Keys are sorted; take the first at or after `from` (a damaged order only misorders).
+            var best: (UInt8, UInt16)?
+            for i in 0..<count {
+                let k = u8(keys + i)
+                if Int(k) >= from, best == nil || k < best!.0 { best = (k, u16(children + 2 * i)) }
+            }
+            return best.map { (byte: $0.0, slot: $0.1) }
+        case .node48:
+            for b in max(from, 0)...255 {
+                let index = Int(u8(o + 2 + b))
+                if index == 0 { continue }
+                guard index <= 48 else { throw corrupted("node48 in slot \(node.slot) has bad index \(index)") }
+                return (UInt8(b), u16(o + 258 + 2 * (index - 1)))
+            }
+            return nil
+        case .node256:
+            for b in max(from, 0)...255 {
+                let c = u16(o + 2 + 2 * b)
+                if c != 0 { return (UInt8(b), c) }
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Every (byte, child) of an inner node, in key order.
+    func children(_ node: NodeRef) throws(HoltError) -> [(byte: UInt8, slot: UInt16)] {
+        var result: [(byte: UInt8, slot: UInt16)] = []
+        var next = 0
+        while let c = try child(node, atOrAfter: next) {
+            result.append(c)
+            next = Int(c.byte) + 1
+        }
+        return result
+    }
+
+    /// Every child slot a node refers to inside this blob (none for Leaf, Blob, EmptyRoot).
+    func childSlots(_ node: NodeRef) throws(HoltError) -> [UInt16] {
+        switch node.type {
+        case .prefix: return [try prefix(node).child]
+        case .node4, .node16, .node48, .node256: return try children(node).map(\.slot)
+        default: return []
+        }
+    }
+
+    /// Compares the path bytes at `offset` with `key[from..<from+length]` (the key may be shorter):
+    /// returns how many leading bytes are equal.
+    @inline(__always)
+    func matchLength(_ offset: Int, _ length: Int, _ key: UnsafeBufferPointer<UInt8>, _ from: Int) -> Int {
+        let n = min(length, key.count - from)
+        var i = 0
+        while i < n, u8(offset + i) == key[from + i] { i += 1 }
+        return i
+    }
+}
+
+/// Write access to one blob frame: allocation, freeing and field updates of nodes.
+///
+/// The caller checks that there is room (`PageView.freeBytes`) before it allocates; allocation
+/// itself only bump-allocates from the top of the free gap.
+struct MutablePageView {
+    /// The first byte of the blob frame (valid only inside the source's write closure).
+    let base: UnsafeMutableRawPointer
+    /// The blob, for error messages.
+    let id: BlobID
+
+    /// The same page, for reading.
+    @inline(__always) var view: PageView { PageView(base: UnsafeRawPointer(base), id: id) }
+
+    @inline(__always) func set8(_ o: Int, _ v: UInt8) { base.storeBytes(of: v, toByteOffset: o, as: UInt8.self) }
+    @inline(__always) func set16(_ o: Int, _ v: UInt16) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt16.self)
+    }
+    @inline(__always) func set32(_ o: Int, _ v: UInt32) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
+    }
+    @inline(__always) func set64(_ o: Int, _ v: UInt64) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self)
+    }
+
+    /// Copies `bytes` to `offset`.
+    func write(_ bytes: [UInt8], at offset: Int) {
+        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// Copies `length` bytes from another frame's `from` to this frame's `to` (the frames may be the same).
+    func copy(from source: UnsafeRawPointer, _ from: Int, to: Int, length: Int) {
+        guard length > 0 else { return }
+        (base + to).copyMemory(from: source + from, byteCount: length)
+    }
+
+    /// Moves `length` bytes inside this frame (overlap allowed).
+    func move(from: Int, to: Int, length: Int) {
+        guard length > 0 else { return }
+        memmove(base + to, base + from, length)
+    }
+
+    /// Zeroes `length` bytes at `offset`.
+    func zero(_ offset: Int, _ length: Int) {
+        (base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: length)
+    }
+
+    // MARK: Header
+
+    func setRoot(_ slot: UInt16) { set16(ARTLayout.header + ARTLayout.rootField, slot) }
+    func setSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.slotCountField, UInt16(truncatingIfNeeded: n)) }
+    func setFreeSlotHead(_ s: UInt16) { set16(ARTLayout.header + ARTLayout.freeSlotHeadField, s) }
+    func setFreeSlotCount(_ n: Int) { set16(ARTLayout.header + ARTLayout.freeSlotCountField, UInt16(truncatingIfNeeded: n)) }
+    func setDataLow(_ n: Int) { set32(ARTLayout.header + ARTLayout.dataLowField, UInt32(truncatingIfNeeded: n)) }
+    func setDeadBytes(_ n: Int) { set32(ARTLayout.header + ARTLayout.deadBytesField, UInt32(truncatingIfNeeded: n)) }
+
+    /// Writes an empty ART header over the whole ART part of the blob; the root is left unset.
+    func format(dataEnd: Int) {
+        zero(ARTLayout.header, BlobGeometry.blobSize - ARTLayout.header)
+        set32(ARTLayout.header + ARTLayout.magicField, ARTLayout.magic)
+        set32(ARTLayout.header + ARTLayout.versionField, ARTLayout.formatVersion)
+        set32(ARTLayout.header + ARTLayout.dataEndField, UInt32(dataEnd))
+        setDataLow(dataEnd)
+        setSlotCount(1)  // slot 0 means "none"
+    }
+
+    // MARK: Slots and allocation
+
+    /// Sets the slot-table entry of `slot`.
+    @inline(__always) func setEntry(_ slot: UInt16, _ type: NodeType, _ offset: Int) {
+        set32(ARTLayout.slotTable + 4 * Int(slot), UInt32(type.rawValue) << 24 | UInt32(offset >> 3))
+    }
+
+    /// A slot for a new node: from the free list, else a new entry at the end of the table.
+    func allocateSlot() throws(HoltError) -> UInt16 {
+        let v = view
+        if v.freeSlotHead != 0 {
+            let slot = v.freeSlotHead
+            let s = Int(slot)
+            guard s < v.slotCount, v.entry(s) >> 24 == 0 else { throw v.corrupted("free slot list is damaged") }
+            setFreeSlotHead(UInt16(truncatingIfNeeded: v.entry(s)))
+            setFreeSlotCount(max(v.freeSlotCount - 1, 0))
+            return slot
+        }
+        let n = v.slotCount
+        guard n < ARTLayout.maxSlots, v.slotTableEnd + 4 <= v.dataLow else { throw v.corrupted("slot table is full") }
+        setSlotCount(n + 1)
+        return UInt16(n)
+    }
+
+    /// `size` bytes of node data (a multiple of 8) from the free gap.
+    func allocateData(_ size: Int) throws(HoltError) -> Int {
+        let v = view
+        let low = v.dataLow - size
+        guard low >= v.slotTableEnd else { throw v.corrupted("allocation of \(size) bytes found no room") }
+        setDataLow(low)
+        zero(low, size)
+        return low
+    }
+
+    /// A new node of `type` and `size` bytes in a new slot; returns its slot and offset.
+    func newNode(_ type: NodeType, size: Int) throws(HoltError) -> (slot: UInt16, offset: Int) {
+        let slot = try allocateSlot()
+        let offset = try allocateData(size)
+        setEntry(slot, type, offset)
+        return (slot, offset)
+    }
+
+    /// Gives `slot`'s node bytes to the dead count and `slot` to the free list.
+    func freeNode(_ slot: UInt16) throws(HoltError) {
+        let v = view
+        let node = try v.node(slot)
+        setDeadBytes(v.deadBytes + (try v.size(of: node)))
+        set32(ARTLayout.slotTable + 4 * Int(slot), UInt32(v.freeSlotHead))
+        setFreeSlotHead(slot)
+        setFreeSlotCount(v.freeSlotCount + 1)
+    }
+
+    /// Gives `slot` new bytes for a node of `type` and `size` (the old bytes become dead);
+    /// returns the new offset. Slot numbers stay, so nothing that points at `slot` changes.
+    func replaceNode(_ slot: UInt16, _ type: NodeType, size: Int) throws(HoltError) -> Int {
+        let v = view
+        let old = try v.node(slot)
+        let oldSize = try v.size(of: old)
+        if size <= oldSize {
+            // It fits: reuse the bytes in place; the tail left over is dead.
+            zero(old.offset, size)
+            setDeadBytes(v.deadBytes + oldSize - size)
+            setEntry(slot, type, old.offset)
+            return old.offset
+        }
+        let offset = try allocateData(size)
+        setDeadBytes(v.deadBytes + oldSize)
+        setEntry(slot, type, offset)
+        return offset
+    }
+
+    // MARK: Node fields
+
+    /// Writes a leaf's lengths, suffix and value at `offset`.
+    func writeLeaf(at o: Int, suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        set16(o, UInt16(suffix.count))
+        set16(o + 2, UInt16(value.count))
+        if suffix.count > 0 { (base + o + 4).copyMemory(from: suffix.baseAddress!, byteCount: suffix.count) }
+        if value.count > 0 {
+            (base + o + 4 + suffix.count).copyMemory(from: value.baseAddress!, byteCount: value.count)
+        }
+    }
+
+    /// Writes a Prefix node's child, length and bytes at `offset`.
+    func writePrefix(at o: Int, child: UInt16, bytes: ArraySlice<UInt8>) {
+        set16(o, child)
+        set8(o + 2, UInt8(bytes.count))
+        set8(o + 3, 0)
+        bytes.withUnsafeBytes { (base + o + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// Sets the child of a Prefix node.
+    func setPrefixChild(_ node: NodeRef, _ child: UInt16) { set16(node.offset, child) }
+
+    /// Writes a Blob node.
+    func writeBlob(at o: Int, _ child: BlobID) { set64(o, child.rawValue) }
+
+    /// Writes an inner node of `type` at `offset` holding `children` (sorted by byte).
+    func writeInner(at o: Int, _ type: NodeType, _ children: [(byte: UInt8, slot: UInt16)]) {
+        switch type {
+        case .node4, .node16:
+            let (keys, slots) = type == .node4 ? (o + 1, o + 8) : (o + 2, o + 18)
+            set8(o, UInt8(children.count))
+            for (i, c) in children.enumerated() {
+                set8(keys + i, c.byte)
+                set16(slots + 2 * i, c.slot)
+            }
+        case .node48:
+            set8(o, UInt8(children.count))
+            for (i, c) in children.enumerated() {
+                set8(o + 2 + Int(c.byte), UInt8(i + 1))
+                set16(o + 258 + 2 * i, c.slot)
+            }
+        case .node256:
+            set16(o, UInt16(children.count))
+            for c in children { set16(o + 2 + 2 * Int(c.byte), c.slot) }
+        default:
+            preconditionFailure("not an inner node type")
+        }
+    }
+
+    /// Replaces the child under `byte` of inner node `node` (which must have one) by `slot`.
+    func setChild(_ node: NodeRef, _ byte: UInt8, _ slot: UInt16) throws(HoltError) {
+        let v = view
+        let o = node.offset
+        switch node.type {
+        case .node4, .node16:
+            let (count, keys, slots) = node.type == .node4 ? (min(Int(v.u8(o)), 4), o + 1, o + 8)
+                                                          : (min(Int(v.u8(o)), 16), o + 2, o + 18)
+            for i in 0..<count where v.u8(keys + i) == byte {
+                set16(slots + 2 * i, slot)
+                return
+            }
+        case .node48:
+            let index = Int(v.u8(o + 2 + Int(byte)))
+            if index > 0 && index <= 48 {
+                set16(o + 258 + 2 * (index - 1), slot)
+                return
+            }
+        case .node256:
+            set16(o + 2 + 2 * Int(byte), slot)
+            return
+        default:
+            break
+        }
+        throw v.corrupted("no child \(byte) to replace in slot \(node.slot)")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

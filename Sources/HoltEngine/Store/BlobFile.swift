@@ -1,0 +1,125 @@
+import CURing
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A place in the blob file: physical slot `i` holds 512 KiB at offset `i × blobSize`.
+///
+/// Not a `BlobID`: the blob map says which slot holds which logical blob, and a blob moves to
+/// another slot every time it is written after a checkpoint (shadow paging).
+struct PhysicalSlot: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    var rawValue: UInt64
+    init(rawValue: UInt64) { self.rawValue = rawValue }
+    init(_ value: UInt64) { self.rawValue = value }
+    static func < (a: PhysicalSlot, b: PhysicalSlot) -> Bool { a.rawValue < b.rawValue }
+    var description: String { "slot \(rawValue)" }
+    /// The byte offset of the slot in the blob file.
+    var offset: Int { Int(rawValue) * BlobGeometry.blobSize }
+}
+
+/// The file `blobs` in the database directory: whole 512 KiB blobs at slot offsets.
+///
+/// Opened with `O_DIRECT` so blobs bypass the page cache (the buffer manager is the cache); a
+/// file system that refuses `O_DIRECT` at open (`EINVAL`) gets buffered I/O instead, with the
+/// same semantics since every write is followed by `fdatasync` before it counts. Batches of
+/// writes go through io_uring when the kernel gives us a ring, else through pwrite one by one.
+///
+/// Buffers passed in must be `AlignedBuffer` memory of `blobSize` bytes.
+///
+/// `@unchecked Sendable`: `fd` is immutable and pread/pwrite are safe on several threads; the
+/// ring sits in a `Mutex`.
+final class BlobFile: @unchecked Sendable {
+    /// The file's path.
+    let path: String
+    /// Whether the file is open with `O_DIRECT`.
+    let isDirect: Bool
+    private let fd: Int32
+    /// `nil` when io_uring is unavailable or was switched off or broke.
+    private let ring: Mutex<IORing?>
+    /// Whether batches go through io_uring.
+    var usesIOUring: Bool { ring.withLock { $0 != nil } }
+
+    private init(path: String, fd: Int32, isDirect: Bool, ring: IORing?) {
+        self.path = path
+        self.fd = fd
+        self.isDirect = isDirect
+        self.ring = Mutex(ring)
+    }
+
+    /// Opens (or creates) the blob file at `path`.
+    ///
+    /// - Parameters:
+    ///   - create: Create the file when missing.
+    ///   - useIOUring: Try to set up an io_uring for batches (`false` forces pread/pwrite).
+    /// - Throws: `.io` (`ENOENT` when missing and not `create`).
+    static func open(path: String, create: Bool, useIOUring: Bool = true) throws(HoltError) -> BlobFile {
+        let flags = O_RDWR | (create ? O_CREAT : 0)
+        var fd: Int32
+        var isDirect = true
+        do {
+            fd = try Syscall.open(path, flags: flags | curing_o_direct())
+        } catch .io(errno: EINVAL, _) {
+            // The file system does not do O_DIRECT (older tmpfs, some FUSE file systems).
+            fd = try Syscall.open(path, flags: flags)
+            isDirect = false
+        }
+        let ring = useIOUring ? IORing.make().ring : nil
+        return BlobFile(path: path, fd: fd, isDirect: isDirect, ring: ring)
+    }
+
+    /// The file's size in bytes.
+    func size() throws(HoltError) -> Int { try Syscall.fileSize(fd) }
+
+    /// The number of whole slots in the file.
+    func slotCount() throws(HoltError) -> UInt64 { UInt64(try size() / BlobGeometry.blobSize) }
+
+    /// Reads slot `slot` into `buffer` (`blobSize` aligned bytes).
+    /// - Returns: `false` when the file ends before the slot does (a short read).
+    func read(_ slot: PhysicalSlot, into buffer: UnsafeMutableRawPointer) throws(HoltError) -> Bool {
+        let got = try Syscall.pread(fd, buffer, count: BlobGeometry.blobSize, offset: slot.offset, "\(path) \(slot)")
+        return got == BlobGeometry.blobSize
+    }
+
+    /// Writes `buffer` (`blobSize` aligned bytes) to slot `slot`. Not durable until `sync()`.
+    func write(_ slot: PhysicalSlot, from buffer: UnsafeRawPointer) throws(HoltError) {
+        try Syscall.pwrite(fd, buffer, count: BlobGeometry.blobSize, offset: slot.offset, "\(path) \(slot)")
+    }
+
+    /// Writes every `(slot, buffer)` pair: submitted all at once through io_uring when there is a
+    /// ring, else one pwrite after another. Not durable until `sync()`.
+    func write(batch: [(slot: PhysicalSlot, buffer: UnsafeMutableRawPointer)]) throws(HoltError) {
+        if batch.isEmpty { return }
+        let results: [Int32]? = ring.withLock { ring in
+            guard let current = ring else { return nil }
+            let results = current.batch(
+                fd: fd, write: true, buffers: batch.map { $0.buffer },
+                offsets: batch.map { UInt64($0.slot.offset) }, length: BlobGeometry.blobSize)
+            if results == nil { ring = nil }  // the ring broke: pwrite from now on
+            return results
+        }
+        for (index, item) in batch.enumerated() {
+            let result = results?[index] ?? 0
+            if result < 0 {
+                try Syscall.check(errno: -result, "io_uring write \(path) \(item.slot)", misuseTraps: true)
+            }
+            // No ring, or a short write: finish with pwrite, from a 4 KiB boundary for O_DIRECT.
+            let done = Int(result) / AlignedBuffer.alignment * AlignedBuffer.alignment
+            if done < BlobGeometry.blobSize {
+                try Syscall.pwrite(
+                    fd, item.buffer + done, count: BlobGeometry.blobSize - done, offset: item.slot.offset + done,
+                    "\(path) \(item.slot)")
+            }
+        }
+    }
+
+    /// Makes every write so far durable (`fdatasync`). Never retried after a failure: the
+    /// caller must treat the file as failed (the kernel may have dropped the dirty pages).
+    func sync() throws(HoltError) { try Syscall.fdatasync(fd, path) }
+
+    /// Closes the file.
+    func close() throws(HoltError) {
+        ring.withLock { $0 = nil }
+        try Syscall.close(fd)
+    }
+}

@@ -1,0 +1,208 @@
+/// The map from logical blob ids to physical slots, with the shadow-paging rules of checkpoints.
+///
+/// Concepts: a *logical* `BlobID` is what the tree stores and never changes; a `PhysicalSlot` is
+/// where the blob's bytes are now. The *durable* slots are the ones the last durable checkpoint's
+/// map refers to.
+///
+/// Invariants:
+/// 1. A durable slot is never handed out for writing (`target(for:)`), so a crash at any moment
+///    leaves the last checkpoint's blobs as they were; the log redoes the rest.
+/// 2. A slot is in at most one of: an entry of `entries`, `durable`, `free` — except that a
+///    durable slot may also be an entry's slot (the blob is unchanged since the checkpoint).
+/// 3. Durable slots that the current map no longer uses are freed only by `checkpointed()`,
+///    that is after the new manifest is durable.
+/// 4. A freed logical id is handed out again only after the next checkpoint (`checkpointed()`):
+///    the durable tree may still point at it.
+struct BlobMap {
+    /// Where a blob is and the checksum it was written with (checked again on every read, so a
+    /// slot holding an older version of the blob is caught).
+    struct Entry: Equatable, Sendable {
+        var slot: PhysicalSlot
+        var crc: UInt32
+    }
+
+    /// The current map (durable entries plus writes since the checkpoint).
+    private(set) var entries: [BlobID: Entry]
+    /// The slots of the last durable checkpoint.
+    private(set) var durable: Set<PhysicalSlot>
+    /// Slots below `slotCount` that hold nothing anyone needs.
+    private(set) var free: [PhysicalSlot]
+    /// One past the highest slot ever handed out.
+    private(set) var slotCount: UInt64
+    /// The next never-used logical id.
+    private(set) var nextID: UInt64
+    /// Logical ids free for reuse now.
+    private(set) var freeIDs: [BlobID]
+    /// Logical ids freed since the last checkpoint (reusable after the next one).
+    private(set) var pendingIDs: [BlobID] = []
+
+    /// The map of a durable checkpoint: `entries` as read from its map file, `nextID` from its
+    /// anchor, `fileSlots` the number of slots the blob file has. Every slot and id not in
+    /// `entries` is free.
+    init(durable entries: [BlobID: Entry], nextID: UInt64, fileSlots: UInt64) {
+        self.entries = entries
+        self.nextID = nextID
+        let used = Set(entries.values.map(\.slot))
+        durable = used
+        slotCount = max(fileSlots, (used.map(\.rawValue).max() ?? 0) + (used.isEmpty ? 0 : 1))
+        // Highest first so popLast hands out the lowest slots first.
+        free = (0..<slotCount).reversed().map { PhysicalSlot($0) }.filter { !used.contains($0) }
+        freeIDs = (1..<max(nextID, 1)).reversed().map { BlobID(rawValue: $0) }.filter { entries[$0] == nil }
+    }
+
+    /// The number of blobs that have a slot.
+    var count: Int { entries.count }
+
+    /// Where blob `id` is, or `nil` when it was never written (or does not exist).
+    func entry(_ id: BlobID) -> Entry? { entries[id] }
+
+    /// A logical id for a new blob.
+    mutating func newID() -> BlobID {
+        if let id = freeIDs.popLast() { return id }
+        defer { nextID += 1 }
+        return BlobID(rawValue: nextID)
+    }
+
+    /// Where to write blob `id` now: its own slot when the durable checkpoint does not use it
+    /// (overwriting it is crash-safe), else a free slot (shadow copy). Call `record` after the
+    /// write succeeded.
+    mutating func target(for id: BlobID) -> PhysicalSlot {
+        if let current = entries[id], !durable.contains(current.slot) { return current.slot }
+        if let slot = free.popLast() { return slot }
+        defer { slotCount += 1 }
+        return PhysicalSlot(slotCount)
+    }
+
+    /// Blob `id` now sits in `slot`, written with checksum `crc`. Its previous slot is freed
+    /// unless the durable checkpoint uses it.
+    mutating func record(_ id: BlobID, slot: PhysicalSlot, crc: UInt32) {
+        if let old = entries[id], old.slot != slot, !durable.contains(old.slot) { free.append(old.slot) }
+        entries[id] = Entry(slot: slot, crc: crc)
+    }
+
+    /// Blob `id` is gone: its slot is freed now unless durable, its id after the next checkpoint.
+    mutating func release(_ id: BlobID) {
+        if let old = entries.removeValue(forKey: id), !durable.contains(old.slot) { free.append(old.slot) }
+        pendingIDs.append(id)
+    }
+
+    /// The current map became durable (its manifest is on disk): frees the slots only the
+    /// previous checkpoint used and the ids freed since.
+    mutating func checkpointed() {
+        let now = Set(entries.values.map(\.slot))
+        for slot in durable where !now.contains(slot) { free.append(slot) }
+        durable = now
+        freeIDs += pendingIDs
+        pendingIDs.removeAll()
+    }
+
+    /// Whether the last durable checkpoint uses `slot` (for tests and invariants).
+    func isDurable(_ slot: PhysicalSlot) -> Bool { durable.contains(slot) }
+
+    // MARK: The map file
+
+    /// "HMAP" read as a little-endian UInt32.
+    static let magic: UInt32 = 0x5041_4D48
+    /// The size of the map file's header.
+    static let headerSize = 32
+    /// The size of one entry.
+    static let entrySize = 24
+
+    /// The bytes of the map file of checkpoint `generation` (entries sorted by id).
+    ///
+    /// ```
+    /// 0      4         8            16      24         32                       end-4  end
+    /// | HMAP | version | generation | count | reserved | count × (id, slot, crc, 0) | crc |
+    /// ```
+    func encode(generation: UInt64) -> [UInt8] {
+        var w = ByteWriter()
+        w.append(Self.magic)
+        w.append(Manifest.formatVersion)
+        w.append(generation)
+        w.append(UInt64(entries.count))
+        w.append(UInt64(0))
+        for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            w.append(id.rawValue)
+            w.append(entry.slot.rawValue)
+            w.append(entry.crc)
+            w.append(UInt32(0))
+        }
+        let crc = CRC32C.checksum(w.bytes)
+        w.append(crc)
+        return w.bytes
+    }
+
+    /// The entries of a map file's bytes.
+    /// - Throws: `.corrupted(what: "map ...")` when anything does not add up.
+    static func decode(_ bytes: [UInt8], generation: UInt64, what: String) throws(HoltError) -> [BlobID: Entry] {
+        let r = ByteReader(bytes: bytes)
+        guard bytes.count >= headerSize + 4 else { throw .corrupted(what: what, reason: "truncated") }
+        let body = Array(bytes[0..<(bytes.count - 4)])
+        guard r.load(UInt32.self, at: bytes.count - 4) == CRC32C.checksum(body) else {
+            throw .corrupted(what: what, reason: "bad checksum")
+        }
+        guard r.load(UInt32.self, at: 0) == magic else { throw .corrupted(what: what, reason: "bad magic") }
+        guard r.load(UInt64.self, at: 8) == generation else {
+            throw .corrupted(what: what, reason: "generation \(r.load(UInt64.self, at: 8) ?? 0), expected \(generation)")
+        }
+        guard let count = r.load(UInt64.self, at: 16), count <= UInt64(bytes.count / entrySize),
+            headerSize + Int(count) * entrySize + 4 == bytes.count
+        else { throw .corrupted(what: what, reason: "bad entry count") }
+        var entries: [BlobID: Entry] = [:]
+        var slots: Set<PhysicalSlot> = []
+        for i in 0..<Int(count) {
+            let at = headerSize + i * entrySize
+            guard let id = r.load(UInt64.self, at: at), let slot = r.load(UInt64.self, at: at + 8),
+                let crc = r.load(UInt32.self, at: at + 16)
+            else { throw .corrupted(what: what, reason: "truncated entry \(i)") }
+            let blob = BlobID(rawValue: id)
+            guard id != 0, entries[blob] == nil, slots.insert(PhysicalSlot(slot)).inserted else {
+                throw .corrupted(what: what, reason: "duplicate blob or slot in entry \(i)")
+            }
+            entries[blob] = Entry(slot: PhysicalSlot(slot), crc: crc)
+        }
+        return entries
+    }
+}
+
+// MARK: Map files
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BlobMap {
+    /// The path of the map file of checkpoint `generation`.
+    static func path(directory: String, generation: UInt64) -> String { "\(directory)/MAP.\(generation)" }
+
+    /// Writes `bytes` as the map file of checkpoint `generation` and makes it durable (the file
+    /// and its directory entry), before any manifest refers to it.
+    static func write(_ bytes: [UInt8], directory: String, generation: UInt64) throws(HoltError) {
+        let path = path(directory: directory, generation: generation)
+        let fd = try Syscall.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        defer { try? Syscall.close(fd) }
+        try Syscall.pwrite(fd, bytes: bytes, offset: 0, path)
+        try Syscall.fdatasync(fd, path)
+        try Syscall.fsyncDirectory(directory)
+    }
+
+    /// Reads and checks the map file `anchor` refers to.
+    /// - Throws: `.corrupted` when it is missing, has another length or checksum than the anchor
+    ///   says, or does not decode.
+    static func read(directory: String, anchor: Anchor) throws(HoltError) -> [BlobID: Entry] {
+        let path = path(directory: directory, generation: anchor.generation)
+        let what = "map MAP.\(anchor.generation)"
+        guard Syscall.exists(path) else { throw .corrupted(what: what, reason: "missing") }
+        let fd = try Syscall.open(path, flags: O_RDONLY)
+        defer { try? Syscall.close(fd) }
+        let bytes = try Syscall.readAll(fd, path)
+        guard UInt64(bytes.count) == anchor.mapLength, CRC32C.checksum(bytes) == anchor.mapCRC else {
+            throw .corrupted(what: what, reason: "length or checksum differs from the manifest's")
+        }
+        let entries = try decode(bytes, generation: anchor.generation, what: what)
+        for id in entries.keys where id.rawValue >= anchor.nextBlobID {
+            throw .corrupted(what: what, reason: "\(id) is not below the next id \(anchor.nextBlobID)")
+        }
+        return entries
+    }
+}

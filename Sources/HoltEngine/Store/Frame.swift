@@ -1,0 +1,47 @@
+/// The number of a frame in the buffer manager's frame array.
+struct FrameIndex: RawRepresentable, Hashable, Sendable {
+    var rawValue: Int
+    init(rawValue: Int) { self.rawValue = rawValue }
+}
+
+/// One cache slot of the buffer manager: `blobSize` aligned bytes and what they hold.
+///
+/// Every field but `memory` is guarded by the buffer manager's monitor. The bytes are read by
+/// whoever holds a pin, written only by the single writer (through `write`) or, for the store's
+/// header bytes `0..<64`, by the thread that has set `io = .writing`.
+///
+/// Invariants:
+/// 1. `io == .loading` ⇒ exactly one pin (the loader's), and the table maps `blob` to this frame.
+/// 2. `io == .writing` ⇒ `dirty`, and the writer holds one of the pins.
+/// 3. A frame with `pins > 0` or `io != .idle` is never given to another blob.
+/// 4. `blob == nil` ⇒ `pins == 0`, `!dirty`, `io == .idle`.
+struct Frame {
+    /// What I/O is under way on a frame.
+    enum IO: Equatable {
+        /// None.
+        case idle
+        /// Its blob is being read from disk (or zeroed, for a new blob); others wait.
+        case loading
+        /// Its bytes are being written to disk; others may read them meanwhile.
+        case writing
+    }
+
+    /// The frame's bytes; lives as long as the buffer manager.
+    let memory: AlignedBuffer
+    /// The blob it holds, or `nil` when free.
+    var blob: BlobID?
+    /// How many closures are using the bytes now.
+    var pins = 0
+    /// Changed since it was last read or written.
+    var dirty = false
+    /// Used since the clock hand last passed (CLOCK's second chance).
+    var referenced = false
+    /// The I/O under way.
+    var io = IO.idle
+
+    /// A free frame with fresh memory.
+    init() { memory = AlignedBuffer(count: BlobGeometry.blobSize) }
+
+    /// A free frame over existing memory.
+    init(reusing memory: AlignedBuffer) { self.memory = memory }
+}

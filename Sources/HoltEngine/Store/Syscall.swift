@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The store's system calls: the one place in the engine that reads `errno`.
+///
+/// Every call goes through `valueOrErrno`: it retries `EINTR`, reads `errno` at once and wraps it
+/// in `HoltError.io(errno:operation:)`. An errno that can only mean holt called wrongly (`EBADF`,
+/// `EFAULT`, `EINVAL` on a call whose descriptor, buffer and alignment the store chose) traps:
+/// our bugs trap, the world (`EIO`, `ENOSPC`, ...) throws. As in apple/swift-system
+/// `valueOrErrno(retryOnInterrupt:_:)` and apple/swift-nio `isUnacceptableErrno`.
+enum Syscall {
+    /// Calls `body` until it returns something other than -1 with `EINTR`.
+    ///
+    /// - Parameters:
+    ///   - operation: What is being done, for the error (`"pwrite blobs"`).
+    ///   - misuseTraps: `true` when `EBADF`, `EFAULT` and `EINVAL` can only be a holt bug.
+    ///   - body: The C call; returns -1 and sets `errno` on failure.
+    /// - Returns: The call's non-negative result.
+    /// - Throws: `.io(errno:operation:)`.
+    static func valueOrErrno<T: BinaryInteger>(
+        _ operation: @autoclosure () -> String, misuseTraps: Bool = false, _ body: () -> T
+    ) throws(HoltError) -> T {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            try check(errno: code, operation(), misuseTraps: misuseTraps)
+        }
+    }
+
+    /// Throws for `code` (a positive errno), or traps when it can only be our bug.
+    ///
+    /// Also used for io_uring completions, which carry `-errno` instead of setting `errno`.
+    static func check(errno code: Int32, _ operation: @autoclosure () -> String, misuseTraps: Bool) throws(HoltError) {
+        if misuseTraps && (code == EBADF || code == EFAULT || code == EINVAL) {
+            preconditionFailure("holt bug: \(operation()) failed with errno \(code) (\(String(cString: strerror(code))))")
+        }
+        throw .io(errno: code, operation: operation())
+    }
+
+    // MARK: Files
+
+    /// Opens `path` with `flags` (and `mode` when creating); the raw errno stays available to the
+    /// caller through the thrown error (`EINVAL` for a refused `O_DIRECT`, `ENOENT`).
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(HoltError) -> Int32 {
+        try valueOrErrno("open \(path)") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    /// Closes `fd`. `EINTR` is not retried: Linux has released the descriptor already
+    /// (see https://lwn.net/Articles/576478/).
+    static func close(_ fd: Int32) throws(HoltError) {
+        if Glibc.close(fd) == -1 {
+            let code = errno
+            if code == EINTR { return }
+            try check(errno: code, "close", misuseTraps: true)
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset` into `buffer`, looping over short reads.
+    /// - Returns: The number of bytes read; less than `count` only at the end of the file.
+    static func pread(
+        _ fd: Int32, _ buffer: UnsafeMutableRawPointer, count: Int, offset: Int, _ what: @autoclosure () -> String
+    ) throws(HoltError) -> Int {
+        var done = 0
+        while done < count {
+            let n = try valueOrErrno("pread \(what())", misuseTraps: true) {
+                Glibc.pread(fd, buffer + done, count - done, off_t(offset + done))
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes `count` bytes from `buffer` at `offset`, looping over short writes.
+    static func pwrite(
+        _ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int, _ what: @autoclosure () -> String
+    ) throws(HoltError) {
+        var done = 0
+        while done < count {
+            let n = try valueOrErrno("pwrite \(what())", misuseTraps: true) {
+                Glibc.pwrite(fd, buffer + done, count - done, off_t(offset + done))
+            }
+            if n == 0 { throw .io(errno: EIO, operation: "pwrite \(what()): wrote nothing") }
+            done += n
+        }
+    }
+
+    /// Writes all of `bytes` at `offset` (buffered files: the manifest, the map).
+    static func pwrite(_ fd: Int32, bytes: [UInt8], offset: Int, _ what: @autoclosure () -> String) throws(HoltError) {
+        // withUnsafeBytes rethrows untyped errors: carry ours out by hand.
+        let failure = bytes.withUnsafeBytes { (raw) -> HoltError? in
+            guard let base = raw.baseAddress else { return nil }
+            do throws(HoltError) { try pwrite(fd, base, count: raw.count, offset: offset, what()) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads the whole of a small buffered file (the manifest, a map).
+    static func readAll(_ fd: Int32, _ what: @autoclosure () -> String) throws(HoltError) -> [UInt8] {
+        let size = try fileSize(fd)
+        var bytes = [UInt8](repeating: 0, count: size)
+        let got = bytes.withUnsafeMutableBytes { (raw) -> Result<Int, HoltError> in
+            guard let base = raw.baseAddress else { return .success(0) }
+            do throws(HoltError) { return .success(try pread(fd, base, count: raw.count, offset: 0, what())) } catch { return .failure(error) }
+        }
+        let count = try got.get()
+        return Array(bytes[0..<count])
+    }
+
+    /// Makes `fd`'s data (and the metadata needed to read it) durable.
+    static func fdatasync(_ fd: Int32, _ what: @autoclosure () -> String) throws(HoltError) {
+        _ = try valueOrErrno("fdatasync \(what())", misuseTraps: true) { Glibc.fdatasync(fd) }
+    }
+
+    /// Makes the entries of directory `path` (created, renamed, removed files) durable.
+    static func fsyncDirectory(_ path: String) throws(HoltError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { try? close(fd) }
+        _ = try valueOrErrno("fsync directory \(path)") { Glibc.fsync(fd) }
+    }
+
+    /// The size of the open file `fd`, in bytes.
+    static func fileSize(_ fd: Int32) throws(HoltError) -> Int {
+        var info = stat()
+        _ = try valueOrErrno("fstat", misuseTraps: true) { fstat(fd, &info) }
+        return Int(info.st_size)
+    }
+
+    /// Whether something exists at `path`.
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    /// Creates directory `path` (its parent must exist); an existing directory is fine.
+    static func makeDirectory(_ path: String) throws(HoltError) {
+        if mkdir(path, 0o755) == 0 { return }
+        let code = errno
+        if code == EEXIST { return }
+        throw .io(errno: code, operation: "mkdir \(path)")
+    }
+
+    /// Renames `from` to `to`, replacing `to`.
+    static func rename(_ from: String, _ to: String) throws(HoltError) {
+        _ = try valueOrErrno("rename \(from)") { Glibc.rename(from, to) }
+    }
+
+    /// Removes file `path`; a missing file is fine.
+    static func unlink(_ path: String) throws(HoltError) {
+        if Glibc.unlink(path) == 0 { return }
+        let code = errno
+        if code == ENOENT { return }
+        throw .io(errno: code, operation: "unlink \(path)")
+    }
+}

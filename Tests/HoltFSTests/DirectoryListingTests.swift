@@ -1,0 +1,130 @@
+// Protects streamed readdir: resuming from the kernel's offset in small replies, constant state,
+// survivors never repeated or lost while entries are added and removed mid-listing, dedupe of a
+// name that is both a key and a common prefix, and skipping names that cannot be shown.
+import HoltEngine
+import Testing
+
+@testable import HoltFS
+
+@Suite struct DirectoryListingTests {
+    @Test(arguments: [1, 2, 7, 200])
+    func listingResumesAcrossSmallReplies(perReply: Int) throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        var expected: [String] = []
+        for index in 0..<300 {
+            let name = "n\(String(index, radix: 7))"
+            if index % 5 == 0 { try f.mkdir("d/" + name) } else { try f.create("d/" + name) }
+            expected.append(name)
+        }
+        let listed = try f.list("d", perReply: perReply)
+        #expect(listed == expected.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }))
+    }
+
+    @Test func dotEntriesComeFirstWithTheirOffsets() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        try f.create("d/x")
+        let handle = try f.fs.opendir(try f.node("d"))
+        var seen: [(String, UInt64)] = []
+        try f.fs.readdir(handle, offset: 0) { entry in
+            seen.append((String(decoding: entry.name, as: UTF8.self), entry.offset))
+            return true
+        }
+        #expect(seen.map(\.0) == [".", "..", "x"])
+        #expect(seen[0].1 == 1 && seen[1].1 == 2 && seen[2].1 > 2)
+        // Resuming after ".." gives the entries again; after the last, nothing.
+        var again: [String] = []
+        try f.fs.readdir(handle, offset: 2) { again.append(String(decoding: $0.name, as: UTF8.self)); return true }
+        #expect(again == ["x"])
+        var tail: [String] = []
+        try f.fs.readdir(handle, offset: seen[2].1) { tail.append(String(decoding: $0.name, as: UTF8.self)); return true }
+        #expect(tail.isEmpty)
+        expectError(.invalidArgument) { try f.fs.readdir(handle, offset: 9_999) { _ in true } }
+        f.fs.releasedir(handle)
+        expectError(.badHandle) { try f.fs.readdir(handle, offset: 0) { _ in true } }
+    }
+
+    @Test func survivorsAppearExactlyOnceDespiteConcurrentChanges() throws {
+        var generator = SeededGenerator(defaultSeed: 0x5EED_0D1E)
+        let f = try FSFixture()
+        try f.mkdir("d")
+        var present = Set<String>()
+        for index in 0..<400 {
+            let name = "f\(index)"
+            try f.create("d/" + name)
+            present.insert(name)
+        }
+        let original = present
+        let handle = try f.fs.opendir(try f.node("d"))
+        var listed: [String] = []
+        var offset: UInt64 = 0
+        var removed = Set<String>()
+        var fresh = 0
+        while true {
+            var taken = 0
+            try f.fs.readdir(handle, offset: offset) { entry in
+                guard taken < 9 else { return false }
+                taken += 1
+                offset = entry.offset
+                let name = String(decoding: entry.name, as: UTF8.self)
+                if name != ".", name != ".." { listed.append(name) }
+                return true
+            }
+            if taken == 0 { break }
+            for _ in 0..<3 {
+                if Bool.random(using: &generator), let victim = present.randomElement(using: &generator) {
+                    try f.unlink("d/" + victim)
+                    present.remove(victim)
+                    removed.insert(victim)
+                } else {
+                    let name = "new\(fresh)-\(UInt32.random(in: 0...9999, using: &generator))"
+                    fresh += 1
+                    try f.create("d/" + name)
+                    present.insert(name)
+                }
+            }
+        }
+        f.fs.releasedir(handle)
+        #expect(Set(listed).count == listed.count, "an entry repeated (seed \(generator.seed))")
+        for survivor in original.subtracting(removed) {
+            #expect(listed.contains(survivor), "survivor \(survivor) missing (seed \(generator.seed))")
+        }
+        f.check()
+    }
+
+    @Test func keyAndCommonPrefixOfOneNameShowOnce() throws {
+        let f = try FSFixture(library: [
+            .put(key: Array("a/x/child".utf8), value: Array("c".utf8)),
+            .put(key: Array("a/x-sibling".utf8), value: []),
+            .put(key: Array("a/y/child".utf8), value: []),
+        ])
+        expectError(.exists) { try f.mkdir("a/x") }  // x exists as a directory without a record
+        #expect(try f.list("a") == ["x-sibling", "x", "y"])  // "-" sorts before "/"
+    }
+
+    @Test func directoryRecordWithChildrenListsOnce() throws {
+        let f = try FSFixture()
+        try f.mkdir("a")
+        try f.mkdir("a/x")
+        try f.create("a/x/child")
+        try f.create("a/x-sibling")
+        try f.create("a/x0")
+        #expect(try f.list("a") == ["x", "x-sibling", "x0"])
+        let handle = try f.fs.opendir(try f.node("a"))
+        var kinds: [String: InodeRecord.Kind] = [:]
+        try f.fs.readdir(handle, offset: 2) { kinds[String(decoding: $0.name, as: UTF8.self)] = $0.attributes.kind; return true }
+        #expect(kinds["x"] == .directory && kinds["x0"] == .regular)
+    }
+
+    @Test func unshowableNamesAreSkipped() throws {
+        let f = try FSFixture(library: [
+            .put(key: Array("d/ok".utf8), value: []),
+            .put(key: Array("d//empty-component".utf8), value: []),
+            .put(key: Array("d/./dot".utf8), value: []),
+            .put(key: Array("d/".utf8) + [UInt8](repeating: UInt8(ascii: "L"), count: 300), value: []),
+        ])
+        #expect(try f.list("d") == ["ok"])
+        #expect(try f.list("") == ["d"])
+    }
+}
