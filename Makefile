@@ -38,6 +38,19 @@ integration: build-debug
 
 test: unit integration
 
+# Engine benchmarks: holt against RocksDB, LMDB and SQLite (see BENCHMARKS.md).
+# Extra arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--keys 100000 --systems holt,lmdb".
+bench: deps
+	swift build -c release --product holt-bench $(SWIFT_BUILD_FLAGS)
+	@mkdir -p bench-results
+	"$$(swift build -c release --show-bin-path)/holt-bench" engine --json bench-results/engine.json $(BENCH_ARGS)
+
+# Mount benchmarks: mdbench on holtfs, libfuse's passthrough_ll and JuiceFS (see BENCHMARKS.md).
+# Extra arguments via BENCH_MOUNT_ARGS, e.g. make bench-mount BENCH_MOUNT_ARGS="--rounds 1 --threads 1".
+bench-mount: deps
+	swift build -c release --product holtfs $(SWIFT_BUILD_FLAGS)
+	bash bench/mount-bench.sh $(BENCH_MOUNT_ARGS)
+
 # The POSIX conformance suite on a real holtfs mount (debug build).
 conformance: build-debug
 	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"

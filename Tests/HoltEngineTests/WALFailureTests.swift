@@ -129,6 +129,32 @@ import Testing
         try log.close()
     }
 
+    @Test func aKillWhileCreatingASegmentLeavesAReplayableLog() async throws {
+        let dir = WALTestDirectory()
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = dir.path as String] in
+            try WALFailureTests.writeUntilKilled(
+                wal: path + "/wal", acks: path + "/acks", threads: 2, failpoint: "wal.afterSegmentCreate", onHit: 3,
+                segmentBytes: 2048)
+        }
+        let acks = String(decoding: try readAcks(dir.path + "/acks"), as: UTF8.self)
+            .split(separator: "\n").map { $0.split(separator: " ").map { Int($0)! } }
+        let segmentsBefore = try dir.segments()
+        let (log, replayed, report) = try walOpenAndReplay(dir, segmentBytes: 2048)
+        #expect(report.cutReason?.contains("torn header") == true)
+        #expect(try dir.segments().count == segmentsBefore.count - 1)
+        let byLSN = Dictionary(uniqueKeysWithValues: replayed.map { ($0.0, $0.1) })
+        for ack in acks {
+            #expect(byLSN[UInt64(ack[0])] == Self.payload(thread: ack[1], index: ack[2]), "acknowledged record \(ack[0]) lost")
+        }
+        // The next segment change creates the removed segment again.
+        for _ in 0..<40 { try log.waitDurable(try log.append([UInt8](repeating: 1, count: 100))) }
+        try log.close()
+        #expect(try dir.segments().count > segmentsBefore.count)
+        let (again, all, _) = try walOpenAndReplay(dir, segmentBytes: 2048)
+        #expect(all.count == replayed.count + 40)
+        try again.close()
+    }
+
     @Test(arguments: ["wal.beforeTrim", "wal.afterTrim"])
     func aKillDuringTrimLeavesAReplayableLog(failpoint: String) async throws {
         let dir = WALTestDirectory()

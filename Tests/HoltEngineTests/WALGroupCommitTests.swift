@@ -59,6 +59,50 @@ import Testing
         try again.close()
     }
 
+    @Test func writersRaceCheckpointsAndSegmentChanges() throws {
+        let dir = WALTestDirectory()
+        let (log, _, _) = try walOpenAndReplay(dir, segmentBytes: 4096)
+        let writersDone = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let trimmedThrough = Atomic<UInt64>(0)
+        let writers = (0..<4).map { thread in
+            JournalThread {
+                for index in 0..<200 {
+                    do throws(HoltError) {
+                        let lsn = try log.append(Self.payload(thread: thread, index: index))
+                        try log.waitDurable(lsn)
+                    } catch {
+                        failures.add(1, ordering: .relaxed)
+                    }
+                }
+                writersDone.add(1, ordering: .relaxed)
+            }
+        }
+        // A checkpointer: sync (WAL before data), then trim behind the durable point.
+        let checkpointer = JournalThread {
+            while writersDone.load(ordering: .relaxed) < 4 {
+                do throws(HoltError) {
+                    try log.sync()
+                    let through = log.durableLSN / 2
+                    try log.trim(through: through)
+                    trimmedThrough.store(through, ordering: .relaxed)
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+                usleep(2_000)
+            }
+        }
+        for writer in writers { writer.join() }
+        checkpointer.join()
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(log.statistics.segmentsStarted > 2 && log.statistics.segmentsRemoved > 0)
+        try log.close()
+        let through = trimmedThrough.load(ordering: .relaxed)
+        let (again, replayed, _) = try walOpenAndReplay(dir, segmentBytes: 4096, after: through)
+        #expect(replayed.map(\.0) == Array((through + 1)...800))
+        try again.close()
+    }
+
     @Test func periodicModeSyncsInTheBackground() throws {
         let dir = WALTestDirectory()
         let (log, _, _) = try walOpenAndReplay(dir, sync: .periodic(milliseconds: 20))

@@ -33,9 +33,11 @@ import Testing
         return (name, try dir.read(name))
     }
 
-    /// Expects opening the log to fail with `.corrupted` naming `what`.
+    /// Expects opening the log to fail with `.corrupted` naming `what` (and `verify` to say so).
     func expectCorrupted(_ dir: WALTestDirectory, what: String = "log segment 1", segmentBytes: Int = 64 << 20,
                          sourceLocation: SourceLocation = #_sourceLocation) {
+        let problems = WriteAheadLog.verify(directory: dir.wal, after: 0)
+        #expect(problems.count == 1 && problems[0].hasPrefix("corrupted \(what)"), "\(problems)", sourceLocation: sourceLocation)
         do {
             let (log, _, _) = try walOpenAndReplay(dir, segmentBytes: segmentBytes)
             try? log.close()
@@ -59,6 +61,7 @@ import Testing
         for cut in last.offset..<original.count {
             try dir.write(name, original)
             dir.truncate(name, to: cut)
+            #expect(WriteAheadLog.verify(directory: dir.wal, after: 0).isEmpty)
             do {
                 let (log, replayed, report) = try walOpenAndReplay(dir)
                 #expect(walRecordsMatch(replayed, 1...9), "cut at \(cut)")

@@ -22,11 +22,15 @@ enum JournalIO {
     }
 
     /// Creates directory `path` and any missing parents (like `mkdir -p`).
-    static func makeDirectory(_ path: String) throws(HoltError) {
-        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+    /// - Returns: whether `path` itself was created (`false` when it existed).
+    @discardableResult
+    static func makeDirectory(_ path: String) throws(HoltError) -> Bool {
+        if mkdir(path, 0o755) == 0 { return true }
+        if errno == EEXIST { return false }
         if errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
             try makeDirectory(String(path[..<slash]))
-            if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+            if mkdir(path, 0o755) == 0 { return true }
+            if errno == EEXIST { return false }
         }
         throw .io(errno: errno, operation: "mkdir \(path)")
     }

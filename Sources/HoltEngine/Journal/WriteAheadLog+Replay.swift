@@ -61,103 +61,70 @@ extension WriteAheadLog {
         }
     }
 
+    /// The segment numbers in log directory `directory`, oldest first, checked to be consecutive.
+    static func segmentNumbers(in directory: String) throws(HoltError) -> [UInt64] {
+        let numbers = try JournalIO.listDirectory(directory).compactMap(LogSegment.number(fromFileName:)).sorted()
+        for (earlier, later) in zip(numbers, numbers.dropFirst()) where later != earlier + 1 {
+            throw .corrupted(what: "log", reason: "segment \(earlier + 1) is missing between segments \(earlier) and \(later)")
+        }
+        return numbers
+    }
+
     /// The replay proper, run by the I/O token holder: reads every segment, oldest first, and
     /// leaves `io` describing the segments with the last one open for appending.
     private func scanSegments(after checkpoint: UInt64, _ body: (UInt64, [UInt8]) throws(HoltError) -> Void) throws(HoltError) -> ReplayReport {
         var report = ReplayReport()
-        var numbers = try JournalIO.listDirectory(directory).compactMap(LogSegment.number(fromFileName:)).sorted()
-        for (earlier, later) in zip(numbers, numbers.dropFirst()) where later != earlier + 1 {
-            throw .corrupted(what: "log", reason: "segment \(earlier + 1) is missing between segments \(earlier) and \(later)")
-        }
-        if let last = numbers.last, let torn = try tornSegmentCreation(last) {
-            // A crash while the last segment was being created (its header is written and synced
-            // before any record goes in, so it holds no record).
-            try JournalIO.remove(path(ofSegment: last))
-            try JournalIO.syncDirectory(directory)
-            report.bytesCut += torn
-            report.cutReason = "segment \(last) has a torn header (\(torn) bytes); removed"
-            numbers.removeLast()
+        var numbers = try Self.segmentNumbers(in: directory)
+        if let last = numbers.last {
+            let path = path(ofSegment: last)
+            let fd = try JournalIO.open(path, O_RDONLY)
+            defer { JournalIO.close(fd) }
+            if try JournalIO.size(fd, path: path) <= LogSegment.headerSize {
+                let bytes = try JournalIO.readAll(fd, path: path)
+                if try LogSegmentScan.isTornCreation(bytes) {
+                    // A crash while the last segment was being created: it holds no record.
+                    try JournalIO.remove(path)
+                    try JournalIO.syncDirectory(directory)
+                    report.bytesCut += bytes.count
+                    report.cutReason = "segment \(last) has a torn header (\(bytes.count) bytes); removed"
+                    numbers.removeLast()
+                }
+            }
         }
 
         var previousLast: UInt64?
         for (index, number) in numbers.enumerated() {
             let isLast = index == numbers.count - 1
             let path = path(ofSegment: number)
-            let what = "log segment \(number)"
             let fd = try JournalIO.open(path, isLast ? O_RDWR : O_RDONLY)
             var keepOpen = false
             defer { if !keepOpen { JournalIO.close(fd) } }
             let bytes = try JournalIO.readAll(fd, path: path)
-            guard let header = try JournalBytes.withBytes(bytes, { (raw) throws(HoltError) in try LogSegment.decode(raw) }) else {
-                throw .corrupted(what: what, reason: "bad segment header")
-            }
-            guard header.number == number else {
-                throw .corrupted(what: what, reason: "its header says segment \(header.number)")
-            }
-            guard header.firstLSN > header.previousLastLSN else {
-                throw .corrupted(what: what, reason: "first LSN \(header.firstLSN) is not after \(header.previousLastLSN)")
-            }
-            if let previousLast, header.previousLastLSN != previousLast {
-                throw .corrupted(what: what, reason: "it follows LSN \(header.previousLastLSN) but segment \(number - 1) ends at LSN \(previousLast)")
-            }
-            if previousLast == nil, header.previousLastLSN > checkpoint {
-                throw .corrupted(what: what, reason: "the oldest segment follows LSN \(header.previousLastLSN) but the checkpoint is at LSN \(checkpoint): records are missing")
-            }
-
-            var expected = header.firstLSN
-            var offset = LogSegment.headerSize
-            var recordBytes = 0
-            var damage: String?
-            try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in
-                while offset < raw.count {
-                    switch LogRecord.decode(raw, at: offset) {
-                    case .success(let record):
-                        guard record.lsn == expected else {
-                            throw .corrupted(what: what, reason: "the record at offset \(offset) has LSN \(record.lsn), expected \(expected)")
-                        }
-                        if record.lsn > checkpoint {
-                            try body(record.lsn, Array(raw[record.payload]))
-                            report.recordsReplayed += 1
-                        }
-                        report.recordsFound += 1
-                        offset += record.size
-                        recordBytes += record.size
-                        expected += 1
-                    case .failure(let failure):
-                        let where_ = "record \(expected) at offset \(offset): \(failure.reason)"
-                        guard isLast else {
-                            throw .corrupted(what: what, reason: "\(where_); only the last segment can have a torn tail")
-                        }
-                        if let witness = Self.durableWitness(in: raw, after: offset, damagedLSN: expected) {
-                            throw .corrupted(what: what, reason: "\(where_), but record \(witness.lsn) at offset \(witness.offset), appended later, says it was durable")
-                        }
-                        damage = where_
-                        return
-                    }
-                }
-            }
-            if let damage {
+            let scan = try LogSegmentScan.scan(
+                bytes, number: number, isLast: isLast, previousLast: previousLast, checkpoint: checkpoint, body)
+            report.recordsFound += scan.records
+            report.recordsReplayed += scan.replayed
+            if let damage = scan.tornTail {
                 // A torn tail: cut it, and make the cut durable before anything is appended after it.
-                try JournalIO.truncate(fd, to: offset, path: path)
-                report.bytesCut += bytes.count - offset
-                report.cutReason = "\(what): torn tail from \(damage); cut \(bytes.count - offset) bytes"
+                try JournalIO.truncate(fd, to: scan.end, path: path)
+                report.bytesCut += bytes.count - scan.end
+                report.cutReason = "log segment \(number): torn tail from \(damage); cut \(bytes.count - scan.end) bytes"
             }
-            let lastLSN = expected - 1
             if isLast {
                 // Whatever survived may sit only in the page cache (a process crash): make it
                 // durable, so later records' durable marks tell the truth (invariant 4).
                 try JournalIO.dataSync(fd, path: path)
                 keepOpen = true
                 io.file = fd
-                io.current = header
-                io.size = offset
-                io.lastLSN = lastLSN
-                io.recordBytes = recordBytes
+                io.current = scan.header
+                io.size = scan.end
+                io.lastLSN = scan.lastLSN
+                io.recordBytes = scan.recordBytes
             } else {
-                io.older.append(OlderSegment(number: number, lastLSN: lastLSN, recordBytes: recordBytes))
+                io.older.append(OlderSegment(number: number, lastLSN: scan.lastLSN, recordBytes: scan.recordBytes))
             }
-            previousLast = lastLSN
-            report.lastLSN = lastLSN
+            previousLast = scan.lastLSN
+            report.lastLSN = scan.lastLSN
             report.segments += 1
         }
 
@@ -171,32 +138,5 @@ extension WriteAheadLog {
             report.lastLSN = checkpoint
         }
         return report
-    }
-
-    /// When segment `number`'s file is no longer than a header and holds no intact header
-    /// (a crash during `createSegmentFile`), its size; `nil` otherwise.
-    private func tornSegmentCreation(_ number: UInt64) throws(HoltError) -> Int? {
-        let path = path(ofSegment: number)
-        let fd = try JournalIO.open(path, O_RDONLY)
-        defer { JournalIO.close(fd) }
-        guard try JournalIO.size(fd, path: path) <= LogSegment.headerSize else { return nil }
-        let bytes = try JournalIO.readAll(fd, path: path)
-        let header = try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in try LogSegment.decode(raw) }
-        return header == nil ? bytes.count : nil
-    }
-
-    /// An intact record after `offset` in `raw` whose durable mark covers `damagedLSN`: proof that
-    /// the damaged record had been durable (rule 2). `nil` when there is none.
-    static func durableWitness(in raw: UnsafeRawBufferPointer, after offset: Int, damagedLSN: UInt64) -> (lsn: UInt64, offset: Int)? {
-        let firstMagicByte = UInt8(truncatingIfNeeded: LogRecord.magic)
-        var candidate = offset + 1
-        while candidate + LogRecord.overhead <= raw.count {
-            if raw[candidate] == firstMagicByte, case .success(let record) = LogRecord.decode(raw, at: candidate),
-               record.durableMark >= damagedLSN, record.lsn > damagedLSN {
-                return (record.lsn, candidate)
-            }
-            candidate += 1
-        }
-        return nil
     }
 }

@@ -5,12 +5,15 @@ import Glibc
 /// Starting segments, trimming old ones, and skipping LSNs.
 extension WriteAheadLog {
     /// Creates the file of segment `header.number`: header written and `fdatasync`ed, directory
-    /// fsynced, so a crash leaves either no file or a file with an intact header.
+    /// fsynced, so a crash leaves either no file, or one no longer than a header and without an
+    /// intact one (which replay removes), or one with an intact header. Failpoint
+    /// `wal.afterSegmentCreate` stands between the create and the header write.
     /// - Returns: the open descriptor, positioned for records at `LogSegment.headerSize`.
     func createSegmentFile(_ header: LogSegment) throws(HoltError) -> Int32 {
         let path = path(ofSegment: header.number)
         let fd = try JournalIO.open(path, O_RDWR | O_CREAT | O_EXCL)
         do throws(HoltError) {
+            try Failpoints.hit("wal.afterSegmentCreate")
             try JournalBytes.withBytes(header.encoded()) { (bytes) throws(HoltError) in
                 try JournalIO.writeAll(fd, bytes, at: 0, path: path)
             }

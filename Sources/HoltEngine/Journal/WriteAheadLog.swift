@@ -35,6 +35,8 @@ final class WriteAheadLog: @unchecked Sendable {
     let segmentLimit: Int
     /// Under `.none`, buffered records are written (not synced) once they pass this many bytes.
     static let unsyncedWriteThreshold = 1 << 20
+    /// A write buffer larger than this is freed after use instead of kept for the next round.
+    static let retainedBufferBytes = 8 << 20
 
     /// The state shared by appenders, waiters and the flusher. Guarded by `monitor`.
     struct State {
@@ -119,7 +121,10 @@ final class WriteAheadLog: @unchecked Sendable {
     ///   - segmentBytes: The size past which a new segment starts (64 MiB; tests use less).
     /// - Throws: `.io` when the directory cannot be created.
     static func open(directory: String, sync: SyncMode, segmentBytes: Int = 64 << 20) throws(HoltError) -> WriteAheadLog {
-        try JournalIO.makeDirectory(directory)
+        if try JournalIO.makeDirectory(directory), let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            // A new directory: make its entry in the parent durable too, before segments go in it.
+            try JournalIO.syncDirectory(String(directory[..<slash]))
+        }
         let log = WriteAheadLog(directory: directory, syncMode: sync, segmentLimit: max(segmentBytes, LogSegment.headerSize + 1))
         if case .periodic(let milliseconds) = sync {
             let interval = UInt64(max(1, milliseconds)) * 1_000_000
@@ -127,6 +132,12 @@ final class WriteAheadLog: @unchecked Sendable {
             log.monitor.withLock { log.flusher = thread }
         }
         return log
+    }
+
+    /// Closes the segment if `close()` was never called (nothing is synced: an unclosed log is
+    /// a crash as far as durability goes).
+    deinit {
+        if io.file >= 0 { JournalIO.close(io.file) }
     }
 
     /// The path of segment `number`.
@@ -160,6 +171,7 @@ final class WriteAheadLog: @unchecked Sendable {
         state.bytesSinceTrim += size
         state.statistics.records += 1
         state.statistics.bytes += size
+        checkInvariants()
         let writeNow = syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
         monitor.unlock()
         if writeNow { try flush(through: lsn, durable: false) }
@@ -171,8 +183,9 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Called without the tree's lock, from a plain thread (it blocks). `.always`: returns once
     /// the record is written and `fdatasync`ed; concurrent callers share one write and one sync.
     /// `.periodic` and `.none`: returns at once.
-    /// - Throws: `.io` when this caller's write or sync failed; `.previousIOFailure` when an
-    ///   earlier one did (the record may be lost).
+    /// - Throws: `.io` when the round of I/O this caller led failed; `.previousIOFailure` when
+    ///   an earlier round (or the one another caller led for this record) did: the record may
+    ///   be lost. `.closed` when the log was closed before the record was written.
     func waitDurable(_ lsn: UInt64) throws(HoltError) {
         switch syncMode {
         case .always:
@@ -191,8 +204,8 @@ final class WriteAheadLog: @unchecked Sendable {
         try flush(through: last, durable: true)
     }
 
-    /// Record bytes logged since the last trim (after open: the bytes of every record in the
-    /// log). The tree checkpoints when this passes `Options.checkpointLogBytes`.
+    /// The bytes of the records the log holds, replay would read them all: grows with every
+    /// append, drops at `trim`. The tree checkpoints when this passes `Options.checkpointLogBytes`.
     var bytesSinceTrim: Int { monitor.withLock { state.bytesSinceTrim } }
 
     /// The LSN of the last record appended (or replayed); the next append gets `lastLSN + 1`.
@@ -215,6 +228,7 @@ final class WriteAheadLog: @unchecked Sendable {
         while true {
             guard !state.failed else { throw .previousIOFailure }
             if (durable ? state.durableLSN : state.writtenLSN) >= lsn { return }
+            guard !state.closed else { throw .closed }
             if state.ioBusy { monitor.wait(); continue }
             try writeBuffered(sync: durable)
         }
@@ -244,7 +258,8 @@ final class WriteAheadLog: @unchecked Sendable {
             failure = error
         }
         let wrote = !io.spare.isEmpty
-        io.spare.removeAll(keepingCapacity: true)
+        // Keep the buffer for the next round, unless one huge batch blew it up.
+        io.spare.removeAll(keepingCapacity: io.spare.capacity <= Self.retainedBufferBytes)
 
         monitor.lock()
         state.ioBusy = false
@@ -263,6 +278,7 @@ final class WriteAheadLog: @unchecked Sendable {
             state.statistics.largestGroup = max(state.statistics.largestGroup, state.unsyncedRecords)
             state.unsyncedRecords = 0
         }
+        checkInvariants()
     }
 
     /// Writes `io.spare` (records up to `lastLSN`) to the current segment, `fdatasync`s it when

@@ -1,0 +1,77 @@
+/// A failure of the harness or of a system under test: one line for stderr.
+struct BenchError: Error, CustomStringConvertible {
+    /// What went wrong.
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// One system under test (holt, RocksDB, LMDB, SQLite), seen the same way by every workload.
+///
+/// The runner owns the timing; a store only does the work of one op (or of one batch, or of one
+/// page of a scan), with that system's best settings for the job. All methods but
+/// `durableWriter()`'s writers are called from one thread.
+protocol BenchStore: AnyObject {
+    /// The system's name in the results (`holt`, `rocksdb`, `lmdb`, `sqlite`).
+    var name: String { get }
+
+    /// Writes `dataset.keys[i]` with `Dataset.value(index: i)` for each `i` in `indices`, as one
+    /// batch that is not synced.
+    func putBatch(_ indices: ArraySlice<Int32>, of dataset: Dataset) throws
+
+    /// Reads `key`; returns the length of its value, or nil when it is absent.
+    func get(_ key: [UInt8]) throws -> Int?
+
+    /// Starts a group of reads (a read transaction where the system has them). The runner calls
+    /// it before the reads of `get`, `get-miss`, `list` and `scan`, and renews it every 1,000 ops.
+    func beginReads() throws
+
+    /// Ends the group of reads `beginReads` started.
+    func endReads() throws
+
+    /// Lists the direct children of `prefix` (which ends in `/`) with delimiter `/`: files as
+    /// entries, subdirectories as one item each, skipping their contents. Returns the item count.
+    func list(_ prefix: [UInt8]) throws -> Int
+
+    /// Reads every key and value in key order, calling `page` with the number of items after
+    /// each `pageSize` of them (and after the last, partial page). Returns the number of keys.
+    func scan(pageSize: Int, page: (Int) -> Void) throws -> Int
+
+    /// Moves `from` and every key below `from/` to `to` and below `to/`, in one transaction.
+    func renamePrefix(from: [UInt8], to: [UInt8]) throws
+
+    /// The number of keys equal to `prefix` or below `prefix/`; untimed, for checks only.
+    func countKeys(withPrefix prefix: [UInt8]) throws -> Int
+
+    /// Finishes, untimed, whatever the system left undone after the load (memtables, buffered
+    /// work), so the read workloads measure the settled store. `dataset` is what was loaded.
+    func settle(dataset: Dataset) throws
+
+    /// Switches to durable writes (each write durable before it returns), untimed.
+    func makeDurable(dataset: Dataset) throws
+
+    /// A writer for one of the `durable-put` threads; each thread gets its own.
+    func durableWriter() throws -> any DurableWriter
+
+    /// Closes the store.
+    func close() throws
+}
+
+/// Durable puts from one thread of `durable-put`.
+protocol DurableWriter: AnyObject, Sendable {
+    /// Writes `key` = `value` and returns once it is durable.
+    func put(_ key: [UInt8], _ value: [UInt8]) throws
+
+    /// Releases what the writer holds.
+    func close()
+}
+
+extension [UInt8] {
+    /// The smallest key greater than every key that starts with `self` + `/`: `self` + `0`
+    /// (`'0'` is `'/'` + 1). Peers seek there to skip a rolled-up subdirectory.
+    var pastSubtree: [UInt8] {
+        self + [UInt8(ascii: "0")]
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+
+/// `holt-bench engine`: every workload on every system, in one run, on the same keys.
+struct EngineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "Run the engine workloads on holt and its peers (progress on stderr, a table on stdout).",
+        discussion: "Workloads, in order: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")). "
+            + "See BENCHMARKS.md for what each does and how each system is set up.")
+
+    @Option(help: "Number of keys (at least \(Dataset.minimumKeyCount)); the directory shapes are exact at 1,000,000.")
+    var keys = Dataset.defaultKeyCount
+
+    @Option(help: "Comma-separated systems: holt, rocksdb, lmdb, sqlite.")
+    var systems = "holt,rocksdb,lmdb,sqlite"
+
+    @Option(help: "Comma-separated workloads (default all); the load always runs.")
+    var workloads = Workload.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Directory for the databases (one subdirectory per system, removed before and after).")
+    var dbDir = "/var/tmp/holt-bench"
+
+    @Option(name: .customLong("cache-mib"), help: "Cache budget of every system, in MiB.")
+    var cacheMiB = 1024
+
+    @Option(help: "Durable puts in all for durable-put.")
+    var durablePuts = 8_000
+
+    @Option(help: "Threads for durable-put.")
+    var durableThreads = 4
+
+    @Option(help: "CPU the single-threaded workloads are pinned to; --cpu=-1 to not pin.")
+    var cpu = 0
+
+    @Option(help: "Seed of the key generator and of every random order.")
+    var seed = Dataset.defaultSeed
+
+    @Flag(help: "Keep the databases after the run.")
+    var keepData = false
+
+    @Flag(help: "Check the key generator's directory shapes and determinism, then exit.")
+    var selfCheck = false
+
+    func validate() throws {
+        guard keys >= Dataset.minimumKeyCount else {
+            throw ValidationError("--keys must be at least \(Dataset.minimumKeyCount)")
+        }
+        for name in systemNames where !Self.knownSystems.contains(name) {
+            throw ValidationError("unknown system \(name); known: \(Self.knownSystems.joined(separator: ", "))")
+        }
+        for name in workloadNames where Workload(rawValue: name) == nil {
+            throw ValidationError("unknown workload \(name)")
+        }
+        guard durableThreads > 0, durablePuts >= durableThreads else {
+            throw ValidationError("--durable-puts must be at least --durable-threads (> 0)")
+        }
+    }
+
+    static let knownSystems = ["holt", "rocksdb", "lmdb", "sqlite"]
+
+    private var systemNames: [String] { systems.split(separator: ",").map { String($0) } }
+    private var workloadNames: [String] { workloads.split(separator: ",").map { String($0) } }
+
+    func run() throws {
+        let generationStart = BenchClock.now()
+        let dataset = Dataset.generate(keyCount: keys, seed: seed)
+        Log.progress("generated \(dataset.keys.count) keys (seed \(seed)) in \(Report.seconds(BenchClock.now() - generationStart)) s; "
+            + "\(dataset.shape.thousandFileDirectories) thousand-file directories, \(dataset.shape.mixedDirectories) mixed, "
+            + "\(dataset.fileDirectories.count) directories with files")
+        if keys != Dataset.defaultKeyCount {
+            Log.progress("note: with --keys \(keys) the fixed directories are scaled (exact shapes at \(Dataset.defaultKeyCount))")
+        }
+
+        if selfCheck {
+            let problems = dataset.selfCheckProblems()
+            for problem in problems { Log.progress("self-check: \(problem)") }
+            guard problems.isEmpty else { throw ExitCode.failure }
+            let lengths = dataset.keys.map(\.count)
+            print("self-check passed: \(dataset.keys.count) keys, lengths \(lengths.min()!)...\(lengths.max()!) "
+                + "(mean \(lengths.reduce(0, +) / lengths.count)), \(dataset.listedDirectories.count) directories of 1000 children, "
+                + "\(dataset.shape.bigDescendants) keys below \(String(decoding: dataset.bigDirectory, as: UTF8.self)), "
+                + "1 below \(String(decoding: dataset.singleDirectory, as: UTF8.self)), deterministic")
+            return
+        }
+
+        let sizes = WorkloadSizes(durablePuts: durablePuts, durableThreads: durableThreads)
+        let runner = WorkloadRunner(dataset: dataset, sizes: sizes, cpu: cpu >= 0 ? cpu : nil)
+        let selected = Set(workloadNames.compactMap(Workload.init(rawValue:)))
+        let files = FileManager.default
+        try files.createDirectory(atPath: dbDir, withIntermediateDirectories: true)
+        var results: [WorkloadResult] = []
+        var holtReloaded = false
+        let machine = Machine.current()
+        for system in systemNames {
+            let path = dbDir + "/" + system
+            try? files.removeItem(atPath: path)
+            try files.createDirectory(atPath: path, withIntermediateDirectories: true)
+            do {
+                let store = try open(system, path: path)
+                results += runner.run(store, workloads: selected)
+                holtReloaded = holtReloaded || (store as? HoltStore)?.reloaded == true
+                try store.close()
+            } catch {
+                Log.progress("[\(system)] FAILED: \(error)")
+            }
+            if !keepData { try? files.removeItem(atPath: path) }
+            // Written after every system, so a crash in a later one leaves the results so far.
+            try writeJSON(results, machine: machine, holtReloaded: holtReloaded)
+        }
+
+        print(Report.table(results), terminator: "")
+        if holtReloaded {
+            Log.progress("note: holt ran on the in-memory interim engine (its data did not survive a reopen), not the ART")
+        }
+        if let json { Log.progress("wrote \(json)") }
+    }
+
+    /// Writes the results so far to `--json`, when given.
+    private func writeJSON(_ results: [WorkloadResult], machine: Machine, holtReloaded: Bool) throws {
+        guard let json else { return }
+        let notes = [
+            "holt_engine": holtReloaded
+                ? "in-memory interim engine, not the ART: its data did not survive close+reopen (reloaded untimed)"
+                : "as built from this tree",
+            "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
+            "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
+            "cache_bytes": "\(cacheMiB << 20)",
+        ]
+        try Report.json(results, machine: machine, keys: keys, notes: notes)
+            .write(toFile: json, atomically: true, encoding: .utf8)
+    }
+
+    /// Opens the store of `system` in the empty directory `path`, with the shared cache budget.
+    private func open(_ system: String, path: String) throws -> any BenchStore {
+        let cacheBytes = cacheMiB << 20
+        switch system {
+        case "holt": return try HoltStore(path: path, cacheBytes: cacheBytes)
+        case "rocksdb": return try RocksDBStore(path: path, cacheBytes: cacheBytes)
+        case "lmdb": return try LMDBStore(path: path)
+        case "sqlite": return try SQLiteStore(path: path, cacheBytes: cacheBytes)
+        default: throw BenchError("unknown system \(system)")
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `holt-bench`: benchmarks of holt against its peers.
+@main
+struct HoltBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "holt-bench",
+        abstract: "Benchmarks of the holt engine against RocksDB, LMDB and SQLite.",
+        subcommands: [EngineCommand.self])
+}

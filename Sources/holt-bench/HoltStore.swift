@@ -1,0 +1,119 @@
+import HoltEngine
+
+/// holt through its public API only: `Tree.open`, `put`, `get`, `apply`, `range`, `renamePrefix`.
+final class HoltStore: BenchStore {
+    let name = "holt"
+    private let path: String
+    private let cacheBytes: Int
+    private var tree: Tree
+    /// Set when `settle` found the reopened tree empty and loaded it again (the interim engine
+    /// keeps its data in memory only).
+    private(set) var reloaded = false
+
+    /// Opens (creating) the database at `path` with `.none` sync for the load.
+    init(path: String, cacheBytes: Int) throws {
+        self.path = path
+        self.cacheBytes = cacheBytes
+        tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: .none)
+    }
+
+    /// Opens the tree at `path`, turning a `HoltError` into a `BenchError` that names the path.
+    private static func open(path: String, cacheBytes: Int, sync: SyncMode) throws -> Tree {
+        do {
+            return try Tree.open(path: path, options: Options(cacheBytes: cacheBytes, sync: sync))
+        } catch {
+            throw BenchError("holt: cannot open \(path): \(error)")
+        }
+    }
+
+    func putBatch(_ indices: ArraySlice<Int32>, of dataset: Dataset) throws {
+        var ops: [TxnOp] = []
+        ops.reserveCapacity(indices.count)
+        for index in indices {
+            ops.append(.put(key: dataset.keys[Int(index)], value: Dataset.value(index: Int(index))))
+        }
+        try tree.apply(ops)
+    }
+
+    func get(_ key: [UInt8]) throws -> Int? {
+        try tree.get(key)?.count
+    }
+
+    func beginReads() throws {}
+
+    func endReads() throws {}
+
+    func list(_ prefix: [UInt8]) throws -> Int {
+        try tree.range(prefix: prefix, delimiter: UInt8(ascii: "/")).count
+    }
+
+    func scan(pageSize: Int, page: (Int) -> Void) throws -> Int {
+        var total = 0
+        var after: [UInt8]? = nil
+        while true {
+            let items = try tree.range(prefix: [], startAfter: after, limit: pageSize)
+            if items.isEmpty { break }
+            total += items.count
+            page(items.count)
+            if items.count < pageSize { break }
+            after = items[items.count - 1].position
+        }
+        return total
+    }
+
+    func renamePrefix(from: [UInt8], to: [UInt8]) throws {
+        try tree.renamePrefix(from: from, to: to)
+    }
+
+    func countKeys(withPrefix prefix: [UInt8]) throws -> Int {
+        try tree.range(prefix: prefix + [UInt8(ascii: "/")]).count + (tree.get(prefix) == nil ? 0 : 1)
+    }
+
+    /// Checkpoints by closing and reopening; when the reopened tree lost the data (the interim
+    /// in-memory engine), loads it again, untimed.
+    func settle(dataset: Dataset) throws {
+        try reopen(sync: .none, dataset: dataset)
+    }
+
+    func makeDurable(dataset: Dataset) throws {
+        try reopen(sync: .always, dataset: dataset)
+    }
+
+    /// Closes and reopens with `sync`; reloads `dataset` untimed when the reopened tree lost it.
+    private func reopen(sync: SyncMode, dataset: Dataset) throws {
+        try tree.close()
+        tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: sync)
+        guard try tree.get(dataset.keys[0]) == nil else { return }
+        reloaded = true
+        let all = (0..<Int32(dataset.keys.count)).map { $0 }
+        var start = 0
+        while start < all.count {
+            let end = min(start + 10_000, all.count)
+            try putBatch(all[start..<end], of: dataset)
+            start = end
+        }
+    }
+
+    func durableWriter() throws -> any DurableWriter {
+        HoltWriter(tree: tree)
+    }
+
+    func close() throws {
+        try tree.close()
+    }
+}
+
+/// A `durable-put` thread's handle on the shared tree (opened with `.always`: group commit).
+private final class HoltWriter: DurableWriter {
+    let tree: Tree
+
+    init(tree: Tree) {
+        self.tree = tree
+    }
+
+    func put(_ key: [UInt8], _ value: [UInt8]) throws {
+        try tree.put(key, value)
+    }
+
+    func close() {}
+}

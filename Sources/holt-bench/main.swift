@@ -1,3 +1,0 @@
-import HoltEngine
-
-print("holt-bench: benchmarks are not built yet")
