@@ -20,6 +20,7 @@ import argparse
 import importlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: HOLT_SEED or random)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print notes of passing tests too")
     args = ap.parse_args()
+    # SIGTERM ends the run like Ctrl-C: the current test's cleanups (unmounts, kills) still run.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     holtfs = os.path.abspath(args.holtfs)
     seed = args.seed if args.seed is not None else int(os.environ.get("HOLT_SEED") or random.getrandbits(31))
     print("robustness: holtfs %s, seed %d (replay: --seed %d)%s" % (
