@@ -50,3 +50,11 @@ bench: deps
 bench-mount: deps
 	swift build -c release --product holtfs $(SWIFT_BUILD_FLAGS)
 	bash bench/mount-bench.sh $(BENCH_MOUNT_ARGS)
+
+# The POSIX conformance suite on a real holtfs mount (debug build).
+conformance: build-debug
+	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"
+
+# The robustness tests in their long form: 120 kill -9 rounds, 8 x 4000 concurrent ops (debug build).
+stress: build-debug
+	python3 integration/robustness/run.py --holtfs "$$(swift build --show-bin-path)/holtfs" --long
