@@ -78,6 +78,11 @@ extension Filesystem {
         return attributes
     }
 
+    /// Makes every change so far durable, whatever the sync mode. The FUSE ops are `fsync` and `fsyncdir`.
+    func sync() throws(FSError) {
+        do { try tree.sync() } catch { throw .engine(error) }
+    }
+
     /// The space of the filesystem holding the database, with 255-byte names. The FUSE op is `statfs`.
     func statfs() -> FilesystemStatistics {
         var host = statvfs()

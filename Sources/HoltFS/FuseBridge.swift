@@ -236,9 +236,13 @@ final class FuseBridge: Sendable {
             fuse_reply_err(req, 0)
         }
         ops.fsync = { req, _, _, _ in
-            // Every change was as durable as the tree's sync mode asks when it was answered.
+            // Under --sync always every change was durable when it was answered; under periodic
+            // or none, fsync is the caller asking for it now: one log flush.
             guard let req else { return }
-            fuse_reply_err(req, 0)
+            reply(req) { () throws(FSError) in
+                try bridge(req).filesystem.sync()
+                fuse_reply_err(req, 0)
+            }
         }
         ops.opendir = { req, node, info in
             guard let req, let info else { return }
@@ -264,7 +268,10 @@ final class FuseBridge: Sendable {
         }
         ops.fsyncdir = { req, _, _, _ in
             guard let req else { return }
-            fuse_reply_err(req, 0)
+            reply(req) { () throws(FSError) in
+                try bridge(req).filesystem.sync()
+                fuse_reply_err(req, 0)
+            }
         }
         ops.statfs = { req, _ in
             guard let req else { return }

@@ -15,8 +15,8 @@
 /// - *Entry and attribute timeouts*: how long the kernel trusts a name and its attributes without
 ///   asking again; holtfs is the only writer of a mounted database, so they are long.
 ///
-/// Known limits: reads do not update atime (like `noatime`); `fsync` answers at once, because
-/// every change was already as durable as the tree's sync mode asks when it was answered;
+/// Known limits: reads do not update atime (like `noatime`); `fsync` flushes the log (a no-op
+/// cost under `--sync always`, where every change was durable when it was answered);
 /// `seekdir` to a cookie older than the last two readdir replies of a handle answers EINVAL;
 /// `st_blocks` counts holes as data; a directory without a record shows mode 0755 and the root
 /// directory's owner until something changes in it.

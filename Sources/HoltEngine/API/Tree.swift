@@ -237,6 +237,16 @@ public final class Tree: @unchecked Sendable {
         if let lsn { try log.waitDurable(lsn) }
     }
 
+    /// Makes every batch applied so far durable, whatever `Options.sync` says: one log flush.
+    /// The corresponding FUSE op is `fsync`.
+    /// - Throws: `.io` (later writes then throw `.previousIOFailure`), `.previousIOFailure`, `.closed`.
+    public func sync() throws(HoltError) {
+        try lock.withReadLock { () throws(HoltError) in
+            guard !isClosed else { throw .closed }
+        }
+        try log.sync()
+    }
+
     /// Writes the cached blobs to the data file and trims the log, now.
     ///
     /// Checkpoints also happen by themselves when the log passes `Options.checkpointLogBytes`,
