@@ -1,6 +1,7 @@
 # holt: the two commands the README leads with, and the helpers they use.
 #   make run   install what is missing, build (release), mount DB at MNT
-#   make test  install what is missing, run every test (swift test + integration)
+#   make test  install what is missing, run every test (swift test, then integration/run.sh:
+#              the mount tests, the POSIX conformance suite and the robustness suite)
 
 DB  ?= ./db
 MNT ?= /mnt/meta
@@ -55,6 +56,9 @@ bench-mount: deps
 conformance: build-debug
 	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"
 
-# The robustness tests in their long form: 120 kill -9 rounds, 8 x 4000 concurrent ops (debug build).
+# The long loops: the engine's 200 kill points, two million keys through a 32 MiB cache and the
+# longer oracle runs (HOLT_LONG_TESTS=1), then the robustness tests in their long form: 120 kill -9
+# rounds of the daemon, 8 x 4000 concurrent ops (debug build).
 stress: build-debug
+	HOLT_LONG_TESTS=1 swift test --skip-build --filter "TreeCrashTests|TreeScaleTests|TreePropertyTests"
 	python3 integration/robustness/run.py --holtfs "$$(swift build --show-bin-path)/holtfs" --long
