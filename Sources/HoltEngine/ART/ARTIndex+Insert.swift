@@ -8,8 +8,9 @@ extension ARTIndex {
     enum Payload {
         /// A leaf with this value.
         case value(UnsafeRawBufferPointer)
-        /// A Blob node referring to this child blob (the path must not end at an existing key).
-        case blob(BlobID)
+        /// A Blob node referring to the subtree at this slot of this child blob (the path must
+        /// not end at an existing key).
+        case blob(BlobID, UInt16)
         /// A copy of the subtree at this slot of a scratch page (the same rule as `.blob`).
         case subtree(PageView, UInt16, cost: Int)
 
@@ -67,13 +68,14 @@ extension ARTIndex {
     {
         let isPath = payload.isPath
         var blob = root
+        var start: UInt16 = 0
         var i = 0
         var hops = 0
         while true {
             let step = try source.read(blob) { (raw) throws(HoltError) -> (BlobID?, UInt16, Int) in
                 let page = PageView(base: raw, id: blob)
                 try page.validateHeader()
-                var slot = page.rootSlot
+                var slot = start == 0 ? page.rootSlot : start
                 var i = i
                 while true {
                     let node = try page.node(slot)
@@ -97,7 +99,8 @@ extension ARTIndex {
                         slot = child
                     case .blob:
                         if isPath && i == k.count { throw Self.notEmpty }
-                        return (page.blobChild(node), 0, i)
+                        let child = page.blobChild(node)
+                        return (child.blob, child.slot, i)
                     }
                 }
             }
@@ -105,6 +108,7 @@ extension ARTIndex {
             hops += 1
             guard hops <= k.count + 1 else { throw .corrupted(what: "\(child)", reason: "blob references form a cycle") }
             blob = child
+            start = step.1
             i = step.2
         }
     }
@@ -145,14 +149,14 @@ extension ARTIndex {
             }
             page.writeLeaf(at: offset, suffix: UnsafeRawBufferPointer(bytes), value: v)
             return (slot, 0)
-        case .blob(let id):
+        case .blob(let id, let root):
             if bytes.isEmpty, let topSlot {
                 let offset = try page.replaceNode(topSlot, .blob, size: ARTLayout.blobNodeSize)
-                page.writeBlob(at: offset, id)
+                try page.writeBlob(at: offset, id, slot: root)
                 return (topSlot, topSlot)
             }
             let (slot, offset) = try page.newNode(.blob, size: ARTLayout.blobNodeSize)
-            page.writeBlob(at: offset, id)
+            try page.writeBlob(at: offset, id, slot: root)
             if bytes.isEmpty { return (slot, slot) }
             return (try page.writeChain(Array(bytes)[...], child: slot, topSlot: topSlot), slot)
         }

@@ -77,13 +77,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
             var blob = root
+            var slot: UInt16 = 0
             var i = 0
             var hops = 0
             while true {
                 let step = try source.read(blob) { (raw) throws(HoltError) -> LookupStep in
                     let page = PageView(base: raw, id: blob)
                     try page.validateHeader()
-                    return try Self.lookup(page, k, from: i)
+                    return try Self.lookup(page, slot == 0 ? page.rootSlot : slot, k, from: i)
                 }
                 switch step {
                 case .found(let value): return value
@@ -91,9 +92,10 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 case .descend(let child, let at):
                     hops += 1
                     guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                     }
-                    blob = child
+                    blob = child.blob
+                    slot = child.slot
                     i = at
                 }
             }
@@ -104,12 +106,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     private enum LookupStep {
         case found([UInt8])
         case missing
-        case descend(BlobID, Int)
+        case descend((blob: BlobID, slot: UInt16), Int)
     }
 
-    /// Looks `k[from...]` up starting at `page`'s root.
-    private static func lookup(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LookupStep {
-        var slot = page.rootSlot
+    /// Looks `k[from...]` up starting at `start` in `page`.
+    private static func lookup(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+        throws(HoltError) -> LookupStep
+    {
+        var slot = start
         var i = from
         while true {
             let node = try page.node(slot)
@@ -154,23 +158,25 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func locate(_ prefix: [UInt8]) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? in
             var blob = root
+            var slot: UInt16 = 0
             var i = 0
             var hops = 0
             while true {
                 let step = try source.read(blob) { (raw) throws(HoltError) -> LocateStep in
                     let page = PageView(base: raw, id: blob)
                     try page.validateHeader()
-                    return try Self.locate(page, k, from: i)
+                    return try Self.locate(page, slot == 0 ? page.rootSlot : slot, k, from: i)
                 }
                 switch step {
                 case .none: return nil
-                case .at(let slot, let skip): return (blob, slot, skip)
+                case .at(let at, let skip): return (blob, at, skip)
                 case .descend(let child, let at):
                     hops += 1
                     guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                     }
-                    blob = child
+                    blob = child.blob
+                    slot = child.slot
                     i = at
                 }
             }
@@ -181,11 +187,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     private enum LocateStep {
         case none
         case at(UInt16, Int)
-        case descend(BlobID, Int)
+        case descend((blob: BlobID, slot: UInt16), Int)
     }
 
-    private static func locate(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LocateStep {
-        var slot = page.rootSlot
+    /// The prefix walk of `locate(_:)` inside one blob, from `start`.
+    private static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+        throws(HoltError) -> LocateStep
+    {
+        var slot = start
         var i = from
         while true {
             let node = try page.node(slot)
