@@ -8,9 +8,11 @@
 ///   and the terminator, the smallest byte, keeps bytewise order.
 /// - A *leaf* holds the rest of its key after its position (its suffix) and the value; it never
 ///   holds the full key, so a subtree can be relinked under another position unchanged.
-/// - Nodes refer to each other by *slot* inside one blob; a *Blob node* refers to a child blob,
-///   whose root node stands at the Blob node's position. Each blob level consumes at least one
-///   key byte, so descent depth is bounded by the key length.
+/// - Nodes refer to each other by *slot* inside one blob; a *Blob node* refers to a subtree of
+///   a child blob (blob id and root slot), whose root stands at the Blob node's position. A
+///   child blob may hold several such subtrees (a split packs small siblings together). Each
+///   Blob node stands at least one key byte below the subtree root holding it, so descent depth
+///   is bounded by the key length.
 /// - Slots are stable: a node that grows, shrinks or is replaced keeps its slot, so its parent
 ///   never changes. Freed node bytes are *dead* until the blob is compacted.
 ///
@@ -19,7 +21,8 @@
 /// 2. Node4 has 2...4 children, Node16 4...16, Node48 13...48, Node256 41...256.
 /// 3. A child under byte 0 is a Leaf with an empty suffix; no other path byte is 0.
 /// 4. Node4/Node16 keys are strictly increasing.
-/// 5. Every blob is reachable once; every live slot is reachable; live bytes add up.
+/// 5. Every subtree of a child blob is referred to by exactly one Blob node; every live slot
+///    is reachable; each blob's live bytes add up; a blob with no subtree left is freed.
 final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// Where the blobs come from.
     let source: Source
