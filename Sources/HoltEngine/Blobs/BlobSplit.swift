@@ -6,9 +6,10 @@
 /// child blobs stay well filled; each moved subtree keeps its own Blob node (blob id and root
 /// slot), so a child blob may hold several roots.
 extension ARTIndex {
-    /// Frees at least some room in `blob` for an insert that needs `need` bytes. The caller
-    /// retries its insert from the root afterwards (the subtree it aimed at may have moved).
-    func makeRoom(in blob: BlobID, need: Int) throws(HoltError) {
+    /// Frees at least some room in `blob` for an insert that needs `need` bytes; `via` is the
+    /// Blob node the insert came through (nil in the root blob). The caller retries its insert
+    /// from the root afterwards (the subtree it aimed at may have moved).
+    func makeRoom(in blob: BlobID, need: Int, via: (blob: BlobID, slot: UInt16)?) throws(HoltError) {
         let split = try source.write(blob) { (raw) throws(HoltError) -> Bool in
             let page = MutablePageView(base: raw, id: blob)
             let v = page.view
@@ -24,14 +25,22 @@ extension ARTIndex {
             }
             return true
         }
-        if split { try self.split(blob) }
+        if split { try self.split(blob, parent: via?.blob) }
     }
 
     /// Moves the subtrees `splitPlan` picks into a new child blob, replaces each by a Blob node
-    /// (in the subtree root's own bytes, so it always fits), and compacts `blob`.
-    func split(_ blob: BlobID) throws(HoltError) {
+    /// (in the subtree root's own bytes, so it always fits), and compacts `blob`. When only
+    /// subtree roots are left to move, moves roots instead (see `splitRoots`).
+    func split(_ blob: BlobID, parent: BlobID?) throws(HoltError) {
         let plan = try source.read(blob) { (raw) throws(HoltError) -> [UInt16] in
             try Self.splitPlan(PageView(base: raw, id: blob))
+        }
+        if plan.isEmpty {
+            guard let parent, parent != blob else {
+                throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
+            }
+            try splitRoots(blob, parent: parent)
+            return
         }
         let child = try source.allocate()
         try source.write(blob) { (raw) throws(HoltError) in
@@ -119,6 +128,59 @@ extension ARTIndex {
         }
         if !plan.isEmpty { return plan }
         if let fallback = candidates.last(where: { size[Int($0)] > limit }) { return [fallback] }
-        throw page.corrupted("full blob has no subtree to split off")
+        return []
+    }
+
+    /// Splits a child blob whose nodes are (almost) all subtree roots: moves about half its live
+    /// bytes worth of the subtrees that `parent`'s Blob nodes refer to into a new child blob, and
+    /// points those Blob nodes there. Costs one pass over `parent` and `blob`.
+    func splitRoots(_ blob: BlobID, parent: BlobID) throws(HoltError) {
+        let references = try source.read(parent) { (raw) throws(HoltError) -> [(slot: UInt16, root: UInt16)] in
+            let page = PageView(base: raw, id: parent)
+            var found: [(slot: UInt16, root: UInt16)] = []
+            for s in 1..<max(page.slotCount, 1) where page.entry(s) >> 24 == UInt32(NodeType.blob.rawValue) {
+                let child = page.blobChild(try page.node(UInt16(s)))
+                if child.blob == blob { found.append((UInt16(s), child.slot)) }
+            }
+            return found
+        }
+        let chosen = try source.read(blob) { (raw) throws(HoltError) -> [(slot: UInt16, root: UInt16)] in
+            let page = PageView(base: raw, id: blob)
+            var chosen: [(slot: UInt16, root: UInt16)] = []
+            var total = 0
+            for reference in references where total < page.liveBytes / 2 {
+                total += try SubtreeCopy.cost(of: reference.root, in: page)
+                chosen.append(reference)
+            }
+            return chosen
+        }
+        guard !chosen.isEmpty, chosen.count < references.count || references.count > 1 else {
+            throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
+        }
+        let child = try source.allocate()
+        let tops = try source.write(child) { (childRaw) throws(HoltError) -> [UInt16] in
+            let target = MutablePageView(base: childRaw, id: child)
+            target.format(dataEnd: dataEnd)
+            return try source.read(blob) { (raw) throws(HoltError) -> [UInt16] in
+                var tops: [UInt16] = []
+                for reference in chosen {
+                    tops.append(try SubtreeCopy.copy(from: PageView(base: raw, id: blob), root: reference.root, skip: 0,
+                                                     into: target, rootSlot: nil, counters: &counters))
+                }
+                return tops
+            }
+        }
+        try source.write(parent) { (raw) throws(HoltError) in
+            let page = MutablePageView(base: raw, id: parent)
+            for (reference, top) in zip(chosen, tops) {
+                try page.writeBlob(at: try page.view.node(reference.slot).offset, child, slot: top)
+            }
+        }
+        try source.write(blob) { (raw) throws(HoltError) in
+            let page = MutablePageView(base: raw, id: blob)
+            for reference in chosen { try page.freeSubtree(reference.root) }
+            try page.compact(&counters)
+        }
+        counters.splits += 1
     }
 }
