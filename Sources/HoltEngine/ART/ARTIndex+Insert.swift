@@ -8,8 +8,9 @@ extension ARTIndex {
     enum Payload {
         /// A leaf with this value.
         case value(UnsafeRawBufferPointer)
-        /// A Blob node referring to this child blob (the path must not end at an existing key).
-        case blob(BlobID)
+        /// A Blob node referring to the subtree at this slot of this child blob (the path must
+        /// not end at an existing key).
+        case blob(BlobID, UInt16)
         /// A copy of the subtree at this slot of a scratch page (the same rule as `.blob`).
         case subtree(PageView, UInt16, cost: Int)
 
@@ -49,62 +50,68 @@ extension ARTIndex {
         -> (old: [UInt8]?, blob: BlobID, blobNode: UInt16)
     {
         for _ in 0..<1_000 {
-            let (blob, slot, i) = try findInsertPoint(k, payload)
+            let (blob, slot, i, via) = try findInsertPoint(k, payload)
             let outcome = try source.write(blob) { (raw) throws(HoltError) -> InsertOutcome in
                 try Self.insert(MutablePageView(base: raw, id: blob), at: slot, k, from: i, payload, &counters)
             }
             switch outcome {
             case .done(let old, let node): return (old, blob, node)
-            case .needRoom(let need): try makeRoom(in: blob, need: need)
+            case .needRoom(let need): try makeRoom(in: blob, need: need, via: via)
             }
         }
         throw .corrupted(what: "\(root)", reason: "no room for an insert after repeated splits")
     }
 
-    /// Walks to the node an insert of `k` changes: returns its blob, slot, and the key offset there.
+    /// Walks to the node an insert of `k` changes: returns its blob, slot, the key offset there,
+    /// and the last Blob node passed on the way (the one referring into that blob), if any.
     private func findInsertPoint(_ k: UnsafeBufferPointer<UInt8>, _ payload: Payload) throws(HoltError)
-        -> (BlobID, UInt16, Int)
+        -> (BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)
     {
         let isPath = payload.isPath
         var blob = root
+        var start: UInt16 = 0
         var i = 0
         var hops = 0
+        var via: (blob: BlobID, slot: UInt16)? = nil
         while true {
-            let step = try source.read(blob) { (raw) throws(HoltError) -> (BlobID?, UInt16, Int) in
+            let step = try source.read(blob) { (raw) throws(HoltError) -> (BlobID?, UInt16, Int, UInt16) in
                 let page = PageView(base: raw, id: blob)
                 try page.validateHeader()
-                var slot = page.rootSlot
+                var slot = start == 0 ? page.rootSlot : start
                 var i = i
                 while true {
                     let node = try page.node(slot)
                     switch node.type {
                     case .leaf, .emptyRoot, .invalid:
-                        return (nil, slot, i)
+                        return (nil, slot, i, 0)
                     case .prefix:
                         let prefix = try page.prefix(node)
                         let m = page.matchLength(prefix.bytes, prefix.length, k, i)
                         if isPath && i + m == k.count { throw Self.notEmpty }
-                        if m < prefix.length { return (nil, slot, i) }
+                        if m < prefix.length { return (nil, slot, i, 0) }
                         i += m
                         slot = prefix.child
                     case .node4, .node16, .node48, .node256:
                         if isPath && i == k.count { throw Self.notEmpty }
                         let byte = i < k.count ? k[i] : 0
                         let child = try page.child(node, byte)
-                        if child == 0 { return (nil, slot, i) }
-                        if byte == 0 { return (nil, child, i) }
+                        if child == 0 { return (nil, slot, i, 0) }
+                        if byte == 0 { return (nil, child, i, 0) }
                         i += 1
                         slot = child
                     case .blob:
                         if isPath && i == k.count { throw Self.notEmpty }
-                        return (page.blobChild(node), 0, i)
+                        let child = page.blobChild(node)
+                        return (child.blob, child.slot, i, slot)
                     }
                 }
             }
-            guard let child = step.0 else { return (blob, step.1, step.2) }
+            guard let child = step.0 else { return (blob, step.1, step.2, via) }
+            via = (blob, step.3)
             hops += 1
             guard hops <= k.count + 1 else { throw .corrupted(what: "\(child)", reason: "blob references form a cycle") }
             blob = child
+            start = step.1
             i = step.2
         }
     }
@@ -145,14 +152,14 @@ extension ARTIndex {
             }
             page.writeLeaf(at: offset, suffix: UnsafeRawBufferPointer(bytes), value: v)
             return (slot, 0)
-        case .blob(let id):
+        case .blob(let id, let root):
             if bytes.isEmpty, let topSlot {
                 let offset = try page.replaceNode(topSlot, .blob, size: ARTLayout.blobNodeSize)
-                page.writeBlob(at: offset, id)
+                try page.writeBlob(at: offset, id, slot: root)
                 return (topSlot, topSlot)
             }
             let (slot, offset) = try page.newNode(.blob, size: ARTLayout.blobNodeSize)
-            page.writeBlob(at: offset, id)
+            try page.writeBlob(at: offset, id, slot: root)
             if bytes.isEmpty { return (slot, slot) }
             return (try page.writeChain(Array(bytes)[...], child: slot, topSlot: topSlot), slot)
         }

@@ -20,7 +20,7 @@ extension ARTIndex {
         let detached = try from.withUnsafeBufferPointer { (k) throws(HoltError) -> Detached? in
             guard let (path, skip) = try walkPath(k, exact: false) else { return nil }
             let target = path[path.count - 1]
-            let (reference, cost) = try source.read(target.blob) { (raw) throws(HoltError) -> (BlobID?, Int) in
+            let (reference, cost) = try source.read(target.blob) { (raw) throws(HoltError) -> ((blob: BlobID, slot: UInt16)?, Int) in
                 let page = PageView(base: raw, id: target.blob)
                 let node = try page.node(target.slot)
                 if node.type == .blob { return (page.blobChild(node), 0) }
@@ -28,7 +28,7 @@ extension ARTIndex {
             }
             let moved: Detached
             if let reference {
-                moved = .blob(reference)
+                moved = .blob(reference.blob, reference.slot)
             } else if cost <= (dataEnd - ARTLayout.slotTable) / Self.mergeDivisor {
                 // Small: carry it in memory and copy it straight under its new position.
                 let scratch = ScratchPage(room: cost)
@@ -42,18 +42,18 @@ extension ARTIndex {
                 moved = .scratch(scratch)
             } else {
                 let hold = try source.allocate()
-                try source.write(hold) { (holdRaw) throws(HoltError) in
+                let holdRoot = try source.write(hold) { (holdRaw) throws(HoltError) -> UInt16 in
                     let holdPage = MutablePageView(base: holdRaw, id: hold)
                     holdPage.format(dataEnd: dataEnd)
-                    try source.write(target.blob) { (raw) throws(HoltError) in
+                    return try source.write(target.blob) { (raw) throws(HoltError) -> UInt16 in
                         let page = MutablePageView(base: raw, id: target.blob)
                         let top = try SubtreeCopy.copy(from: page.view, root: target.slot, skip: skip, into: holdPage,
                                                        rootSlot: nil, counters: &counters)
-                        holdPage.setRoot(top)
                         for c in try page.view.childSlots(try page.view.node(target.slot)) { try page.freeSubtree(c) }
+                        return top
                     }
                 }
-                moved = .blob(hold)
+                moved = .blob(hold, holdRoot)
             }
             let top = try unlink(path)
             try mergeAfterUnlink(path, top)
@@ -62,11 +62,11 @@ extension ARTIndex {
         switch detached {
         case nil:
             return
-        case .blob(let child):
+        case .blob(let child, let childRoot):
             let (_, parent, node) = try to.withUnsafeBufferPointer { (k) throws(HoltError) in
-                try insert(k, .blob(child))
+                try insert(k, .blob(child, childRoot))
             }
-            try mergeIfSmall(parent: parent, slot: node, child: child)
+            try mergeIfSmall(parent: parent, slot: node, child: child, childRoot: childRoot)
         case .scratch(let scratch):
             let view = scratch.view
             let cost = try SubtreeCopy.cost(of: view.rootSlot, in: view)
@@ -80,8 +80,8 @@ extension ARTIndex {
 
     /// A detached subtree on its way to its new position.
     private enum Detached {
-        /// In a child blob of its own.
-        case blob(BlobID)
+        /// A subtree (at this root slot) of a child blob.
+        case blob(BlobID, UInt16)
         /// Small, in memory.
         case scratch(ScratchPage)
     }

@@ -2,14 +2,19 @@
 /// follows (an emptied Prefix or child blob goes too; a Node4 left with one child collapses).
 extension ARTIndex {
     /// One node on a path from the root: where it is, and the byte of the edge taken out of it
-    /// (-1 for Prefix and Blob nodes, and for the last node).
+    /// (-1 for Prefix nodes and the last node, `blobEdge` for Blob nodes).
     struct PathStep {
         /// The node's blob.
         var blob: BlobID
         /// The node's slot.
         var slot: UInt16
-        /// The key byte of the edge taken out of the node, or -1.
+        /// The key byte of the edge taken out of the node, -1, or `blobEdge`.
         var byte: Int
+        /// Whether the node is a Blob node (the next step is a subtree root it refers to, in a
+        /// child blob, or even in the same blob after prefix moves).
+        var isBlobNode: Bool { byte == PathStep.blobEdge }
+        /// The edge value of a Blob node.
+        static var blobEdge: Int { -2 }
     }
 
     @discardableResult
@@ -35,13 +40,14 @@ extension ARTIndex {
     func walkPath(_ k: UnsafeBufferPointer<UInt8>, exact: Bool) throws(HoltError) -> (path: [PathStep], skip: Int)? {
         var path: [PathStep] = []
         var blob = root
+        var start: UInt16 = 0
         var i = 0
         var hops = 0
         while true {
-            let step = try source.read(blob) { (raw) throws(HoltError) -> (found: Bool, skip: Int, child: BlobID?) in
+            let step = try source.read(blob) { (raw) throws(HoltError) -> (found: Bool, skip: Int, child: (blob: BlobID, slot: UInt16)?) in
                 let page = PageView(base: raw, id: blob)
                 try page.validateHeader()
-                var slot = page.rootSlot
+                var slot = start == 0 ? page.rootSlot : start
                 while true {
                     let node = try page.node(slot)
                     if node.type == .emptyRoot { return (false, 0, nil) }
@@ -84,7 +90,7 @@ extension ARTIndex {
                         }
                         slot = child
                     case .blob:
-                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                        path.append(PathStep(blob: blob, slot: slot, byte: PathStep.blobEdge))
                         return (false, 0, page.blobChild(node))
                     case .emptyRoot, .invalid:
                         return (false, 0, nil)
@@ -94,8 +100,9 @@ extension ARTIndex {
             if step.found { return (path, step.skip) }
             guard let child = step.child else { return nil }
             hops += 1
-            guard hops <= k.count + 1 else { throw .corrupted(what: "\(child)", reason: "blob references form a cycle") }
-            blob = child
+            guard hops <= k.count + 1 else { throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle") }
+            blob = child.blob
+            start = child.slot
         }
     }
 
@@ -117,9 +124,15 @@ extension ARTIndex {
                 return -1
             }
             let parent = path[index - 1]
-            if parent.blob != target.blob {
-                // The target was the root of a child blob, which is now empty.
-                try source.free(target.blob)
+            if parent.isBlobNode {
+                // The target was the root of a subtree in a child blob: free it, and the blob when
+                // that was its last subtree; then the Blob node referring to it goes.
+                let empty = try source.write(target.blob) { (raw) throws(HoltError) -> Bool in
+                    let page = MutablePageView(base: raw, id: target.blob)
+                    try page.freeNode(target.slot)
+                    return page.view.liveSlots == 0
+                }
+                if empty { try source.free(target.blob) }
                 index -= 1
                 continue
             }
@@ -146,10 +159,11 @@ extension ARTIndex {
     /// After an unlink that stopped at `path[top]`: merges that node's blob into its parent
     /// blob when it became small.
     func mergeAfterUnlink(_ path: [PathStep], _ top: Int) throws(HoltError) {
-        guard top >= 0 else { return }
-        let blob = path[top].blob
-        guard blob != root, let first = path.firstIndex(where: { $0.blob == blob }), first > 0 else { return }
-        let reference = path[first - 1]
-        try mergeIfSmall(parent: reference.blob, slot: reference.slot, child: blob)
+        guard top >= 1 else { return }
+        // The subtree root holding path[top]: the step after the last Blob node above it.
+        guard let edge = path[..<top].lastIndex(where: \.isBlobNode) else { return }
+        let reference = path[edge], subtree = path[edge + 1]
+        guard subtree.blob == path[top].blob else { return }
+        try mergeIfSmall(parent: reference.blob, slot: reference.slot, child: subtree.blob, childRoot: subtree.slot)
     }
 }

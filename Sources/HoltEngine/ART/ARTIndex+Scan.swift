@@ -134,7 +134,9 @@ extension ARTIndex {
                         stack.append(Frame(blob: blob, slot: prefix.child, pathLength: path.count, skip: 0, next: -1,
                                            bounded: bounded, hops: frame.hops))
                     case .blob:
-                        stack.append(Frame(blob: page.blobChild(node), slot: 0, pathLength: path.count, skip: 0,
+                        let child = page.blobChild(node)
+                        guard child.slot != 0 else { throw page.corrupted("Blob node in slot \(node.slot) has no root slot") }
+                        stack.append(Frame(blob: child.blob, slot: child.slot, pathLength: path.count, skip: 0,
                                            next: -1, bounded: frame.bounded, hops: frame.hops + 1))
                     default:
                         break

@@ -1,25 +1,39 @@
 /// The structural check: every blob reachable from the root, every node in it, and the space
 /// accounting of each blob, against the invariants listed on `ARTIndex`.
 extension ARTIndex {
+    /// What the walk found in one blob.
+    private struct BlobTally {
+        /// Slots reached from the blob's roots.
+        var reached: [Bool]
+        /// Their bytes.
+        var bytes = 0
+        /// How many.
+        var slots = 0
+    }
+
     func verify() -> [String] {
         var problems: [String] = []
-        var seen: Set<BlobID> = [root]
-        var queue: [(blob: BlobID, depth: Int)] = [(root, 0)]
-        while let (blob, depth) = queue.popLast() {
-            guard depth <= Self.maxPathLength else {
-                problems.append("\(blob): blob nesting deeper than any key")
-                continue
-            }
+        var tallies: [BlobID: BlobTally] = [:]
+        var pending: [(blob: BlobID, slot: UInt16)] = [(root, 0)]
+        while let (blob, slot) = pending.popLast() {
             do {
-                let children = try source.read(blob) { (raw) throws(HoltError) -> [BlobID] in
-                    try Self.verify(PageView(base: raw, id: blob), isTreeRoot: blob == root, &problems)
+                let children = try source.read(blob) { (raw) throws(HoltError) -> [(blob: BlobID, slot: UInt16)] in
+                    let page = PageView(base: raw, id: blob)
+                    try page.validateHeader()
+                    var tally = tallies[blob] ?? BlobTally(reached: [Bool](repeating: false, count: page.slotCount))
+                    defer { tallies[blob] = tally }
+                    let start = slot == 0 ? page.rootSlot : slot
+                    return try Self.verify(page, from: start, isTreeRoot: blob == root, &tally, &problems)
                 }
-                for child in children {
-                    if seen.insert(child).inserted {
-                        queue.append((child, depth + 1))
-                    } else {
-                        problems.append("\(child) is referred to more than once")
-                    }
+                pending += children
+            } catch {
+                problems.append("\(blob): \(error)")
+            }
+        }
+        for (blob, tally) in tallies {
+            do {
+                try source.read(blob) { (raw) throws(HoltError) in
+                    Self.verifySpace(PageView(base: raw, id: blob), tally, &problems)
                 }
             } catch {
                 problems.append("\(blob): \(error)")
@@ -31,42 +45,42 @@ extension ARTIndex {
     /// Every blob reachable from the root (for tests and the store's leak check).
     func reachableBlobs() throws(HoltError) -> Set<BlobID> {
         var seen: Set<BlobID> = [root]
-        var queue = [root]
-        while let blob = queue.popLast() {
-            let children = try source.read(blob) { (raw) throws(HoltError) -> [BlobID] in
+        var visited: Set<[UInt64]> = []
+        var pending: [(blob: BlobID, slot: UInt16)] = [(root, 0)]
+        while let (blob, slot) = pending.popLast() {
+            guard visited.insert([blob.rawValue, UInt64(slot)]).inserted else { continue }
+            seen.insert(blob)
+            pending += try source.read(blob) { (raw) throws(HoltError) -> [(blob: BlobID, slot: UInt16)] in
                 let page = PageView(base: raw, id: blob)
                 try page.validateHeader()
-                var result: [BlobID] = []
-                for s in try SubtreeCopy.nodes(of: page.rootSlot, in: page) {
+                var result: [(blob: BlobID, slot: UInt16)] = []
+                for s in try SubtreeCopy.nodes(of: slot == 0 ? page.rootSlot : slot, in: page) {
                     let node = try page.node(s)
                     if node.type == .blob { result.append(page.blobChild(node)) }
                 }
                 return result
             }
-            for child in children where seen.insert(child).inserted { queue.append(child) }
-            guard seen.count < 1 << 40 else { break }
         }
         return seen
     }
 
-    /// Checks one blob; returns the child blobs it refers to.
-    private static func verify(_ page: PageView, isTreeRoot: Bool, _ problems: inout [String]) throws(HoltError) -> [BlobID] {
-        try page.validateHeader()
+    /// Checks the subtree at `start` of one blob; returns the child subtrees it refers to.
+    private static func verify(
+        _ page: PageView, from start: UInt16, isTreeRoot: Bool, _ tally: inout BlobTally, _ problems: inout [String]
+    ) throws(HoltError) -> [(blob: BlobID, slot: UInt16)] {
         let name = "\(page.id)"
-        var children: [BlobID] = []
-        var reached = [Bool](repeating: false, count: page.slotCount)
-        var liveBytes = 0, liveSlots = 0
-        var stack: [(slot: UInt16, terminator: Bool)] = [(page.rootSlot, false)]
+        var children: [(blob: BlobID, slot: UInt16)] = []
+        var stack: [(slot: UInt16, terminator: Bool)] = [(start, false)]
         while let (slot, terminator) = stack.popLast() {
             let node = try page.node(slot)
-            if reached[Int(slot)] {
+            if tally.reached[Int(slot)] {
                 problems.append("\(name): slot \(slot) reached twice")
                 continue
             }
-            reached[Int(slot)] = true
-            liveSlots += 1
-            liveBytes += try page.size(of: node)
-            let isRoot = slot == page.rootSlot
+            tally.reached[Int(slot)] = true
+            tally.slots += 1
+            tally.bytes += try page.size(of: node)
+            let isRoot = slot == start
             if terminator && node.type != .leaf { problems.append("\(name): terminator child \(slot) is a \(node.type)") }
             switch node.type {
             case .leaf:
@@ -78,7 +92,9 @@ extension ARTIndex {
                 if page.bytes(prefix.bytes, prefix.length).contains(0) { problems.append("\(name): prefix \(slot) holds NUL") }
                 stack.append((prefix.child, false))
             case .blob:
-                children.append(page.blobChild(node))
+                let child = page.blobChild(node)
+                if isRoot { problems.append("\(name): Blob node \(slot) is a subtree root") }
+                if child.slot == 0 { problems.append("\(name): Blob node \(slot) has no root slot") } else { children.append(child) }
             case .emptyRoot:
                 if !(isTreeRoot && isRoot) { problems.append("\(name): EmptyRoot in slot \(slot) is not the tree's root") }
             case .node4, .node16, .node48, .node256:
@@ -107,16 +123,21 @@ extension ARTIndex {
             case .invalid:
                 break
             }
-            if isRoot && !isTreeRoot && node.type == .emptyRoot { problems.append("\(name): child blob is empty") }
         }
+        return children
+    }
+
+    /// Checks one blob's space accounting and slot table against what the walk reached.
+    private static func verifySpace(_ page: PageView, _ tally: BlobTally, _ problems: inout [String]) {
+        let name = "\(page.id)"
         var tableLive = 0
-        for s in 1..<max(page.slotCount, 1) where page.entry(s) >> 24 != 0 {
+        for s in 1..<max(min(page.slotCount, tally.reached.count), 1) where page.entry(s) >> 24 != 0 {
             tableLive += 1
-            if !reached[s] { problems.append("\(name): slot \(s) is live but unreachable") }
+            if !tally.reached[s] { problems.append("\(name): slot \(s) is live but unreachable") }
         }
-        if tableLive != liveSlots { problems.append("\(name): \(tableLive) live slots, \(liveSlots) reachable") }
-        if page.liveBytes != liveBytes {
-            problems.append("\(name): header says \(page.liveBytes) live bytes, nodes hold \(liveBytes)")
+        if tableLive != tally.slots { problems.append("\(name): \(tableLive) live slots, \(tally.slots) reachable") }
+        if page.liveBytes != tally.bytes {
+            problems.append("\(name): header says \(page.liveBytes) live bytes, nodes hold \(tally.bytes)")
         }
         var free = 0
         var next = Int(page.freeSlotHead)
@@ -131,6 +152,5 @@ extension ARTIndex {
         if free != page.freeSlotCount || free + tableLive + 1 != page.slotCount {
             problems.append("\(name): free slot list has \(free), header \(page.freeSlotCount), table \(page.slotCount)")
         }
-        return children
     }
 }

@@ -8,9 +8,11 @@
 ///   and the terminator, the smallest byte, keeps bytewise order.
 /// - A *leaf* holds the rest of its key after its position (its suffix) and the value; it never
 ///   holds the full key, so a subtree can be relinked under another position unchanged.
-/// - Nodes refer to each other by *slot* inside one blob; a *Blob node* refers to a child blob,
-///   whose root node stands at the Blob node's position. Each blob level consumes at least one
-///   key byte, so descent depth is bounded by the key length.
+/// - Nodes refer to each other by *slot* inside one blob; a *Blob node* refers to a subtree of
+///   a child blob (blob id and root slot), whose root stands at the Blob node's position. A
+///   child blob may hold several such subtrees (a split packs small siblings together). Each
+///   Blob node stands at least one key byte below the subtree root holding it, so descent depth
+///   is bounded by the key length.
 /// - Slots are stable: a node that grows, shrinks or is replaced keeps its slot, so its parent
 ///   never changes. Freed node bytes are *dead* until the blob is compacted.
 ///
@@ -19,7 +21,8 @@
 /// 2. Node4 has 2...4 children, Node16 4...16, Node48 13...48, Node256 41...256.
 /// 3. A child under byte 0 is a Leaf with an empty suffix; no other path byte is 0.
 /// 4. Node4/Node16 keys are strictly increasing.
-/// 5. Every blob is reachable once; every live slot is reachable; live bytes add up.
+/// 5. Every subtree of a child blob is referred to by exactly one Blob node; every live slot
+///    is reachable; each blob's live bytes add up; a blob with no subtree left is freed.
 final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// Where the blobs come from.
     let source: Source
@@ -77,13 +80,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
             var blob = root
+            var slot: UInt16 = 0
             var i = 0
             var hops = 0
             while true {
                 let step = try source.read(blob) { (raw) throws(HoltError) -> LookupStep in
                     let page = PageView(base: raw, id: blob)
                     try page.validateHeader()
-                    return try Self.lookup(page, k, from: i)
+                    return try Self.lookup(page, slot == 0 ? page.rootSlot : slot, k, from: i)
                 }
                 switch step {
                 case .found(let value): return value
@@ -91,9 +95,10 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 case .descend(let child, let at):
                     hops += 1
                     guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                     }
-                    blob = child
+                    blob = child.blob
+                    slot = child.slot
                     i = at
                 }
             }
@@ -104,12 +109,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     private enum LookupStep {
         case found([UInt8])
         case missing
-        case descend(BlobID, Int)
+        case descend((blob: BlobID, slot: UInt16), Int)
     }
 
-    /// Looks `k[from...]` up starting at `page`'s root.
-    private static func lookup(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LookupStep {
-        var slot = page.rootSlot
+    /// Looks `k[from...]` up starting at `start` in `page`.
+    private static func lookup(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+        throws(HoltError) -> LookupStep
+    {
+        var slot = start
         var i = from
         while true {
             let node = try page.node(slot)
@@ -154,23 +161,25 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func locate(_ prefix: [UInt8]) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? in
             var blob = root
+            var slot: UInt16 = 0
             var i = 0
             var hops = 0
             while true {
                 let step = try source.read(blob) { (raw) throws(HoltError) -> LocateStep in
                     let page = PageView(base: raw, id: blob)
                     try page.validateHeader()
-                    return try Self.locate(page, k, from: i)
+                    return try Self.locate(page, slot == 0 ? page.rootSlot : slot, k, from: i)
                 }
                 switch step {
                 case .none: return nil
-                case .at(let slot, let skip): return (blob, slot, skip)
+                case .at(let at, let skip): return (blob, at, skip)
                 case .descend(let child, let at):
                     hops += 1
                     guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child)", reason: "blob references form a cycle")
+                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                     }
-                    blob = child
+                    blob = child.blob
+                    slot = child.slot
                     i = at
                 }
             }
@@ -181,11 +190,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     private enum LocateStep {
         case none
         case at(UInt16, Int)
-        case descend(BlobID, Int)
+        case descend((blob: BlobID, slot: UInt16), Int)
     }
 
-    private static func locate(_ page: PageView, _ k: UnsafeBufferPointer<UInt8>, from: Int) throws(HoltError) -> LocateStep {
-        var slot = page.rootSlot
+    /// The prefix walk of `locate(_:)` inside one blob, from `start`.
+    private static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+        throws(HoltError) -> LocateStep
+    {
+        var slot = start
         var i = from
         while true {
             let node = try page.node(slot)

@@ -1,13 +1,19 @@
 /// Making room in a full blob: compaction when dead bytes would give enough room, otherwise a
-/// split that moves one subtree into a new child blob and leaves a Blob node in its place.
+/// split that moves subtrees into a new child blob and leaves a Blob node in place of each.
+///
+/// A split moves about half the blob's live bytes. When no single subtree is that big (a wide
+/// node with many small children), it moves many sibling subtrees into the same new blob, so
+/// child blobs stay well filled; each moved subtree keeps its own Blob node (blob id and root
+/// slot), so a child blob may hold several roots.
 extension ARTIndex {
-    /// Frees at least some room in `blob` for an insert that needs `need` bytes. The caller
-    /// retries its insert from the root afterwards (the subtree it aimed at may have moved).
-    func makeRoom(in blob: BlobID, need: Int) throws(HoltError) {
+    /// Frees at least some room in `blob` for an insert that needs `need` bytes; `via` is the
+    /// Blob node the insert came through (nil in the root blob). The caller retries its insert
+    /// from the root afterwards (the subtree it aimed at may have moved).
+    func makeRoom(in blob: BlobID, need: Int, via: (blob: BlobID, slot: UInt16)?) throws(HoltError) {
         let split = try source.write(blob) { (raw) throws(HoltError) -> Bool in
             let page = MutablePageView(base: raw, id: blob)
             let v = page.view
-            // A blob split down to its root keeps at most the root (a leaf of 128 KiB at worst)
+            // A blob split down to its roots keeps at most the roots (a leaf of 128 KiB at worst)
             // and Blob nodes, so any insert of a valid key fits after enough splits; a bigger
             // need means damaged bytes, and must not loop.
             guard need <= v.capacity * 15 / 16 else {
@@ -19,75 +25,162 @@ extension ARTIndex {
             }
             return true
         }
-        if split { try self.split(blob) }
+        if split { try self.split(blob, parent: via?.blob) }
     }
 
-    /// Moves the subtree of `blob` whose size is closest below 3/4 of the blob's live bytes into
-    /// a new child blob, replaces it by a Blob node (in the subtree's own bytes, so it always
-    /// fits), and compacts `blob`.
-    func split(_ blob: BlobID) throws(HoltError) {
-        let candidate = try source.read(blob) { (raw) throws(HoltError) -> UInt16 in
-            try Self.splitCandidate(PageView(base: raw, id: blob))
+    /// Moves the subtrees `splitPlan` picks into a new child blob, replaces each by a Blob node
+    /// (in the subtree root's own bytes, so it always fits), and compacts `blob`. When only
+    /// subtree roots are left to move, moves roots instead (see `splitRoots`).
+    func split(_ blob: BlobID, parent: BlobID?) throws(HoltError) {
+        let plan = try source.read(blob) { (raw) throws(HoltError) -> [UInt16] in
+            try Self.splitPlan(PageView(base: raw, id: blob))
+        }
+        if plan.isEmpty {
+            guard let parent, parent != blob else {
+                throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
+            }
+            try splitRoots(blob, parent: parent)
+            return
         }
         let child = try source.allocate()
         try source.write(blob) { (raw) throws(HoltError) in
             let page = MutablePageView(base: raw, id: blob)
-            try source.write(child) { (childRaw) throws(HoltError) in
+            let tops = try source.write(child) { (childRaw) throws(HoltError) -> [UInt16] in
                 let target = MutablePageView(base: childRaw, id: child)
                 target.format(dataEnd: dataEnd)
-                let top = try SubtreeCopy.copy(from: page.view, root: candidate, skip: 0, into: target,
-                                               rootSlot: nil, counters: &counters)
-                target.setRoot(top)
+                var tops: [UInt16] = []
+                for subtree in plan {
+                    tops.append(try SubtreeCopy.copy(from: page.view, root: subtree, skip: 0, into: target,
+                                                     rootSlot: nil, counters: &counters))
+                }
+                return tops
             }
-            for c in try page.view.childSlots(try page.view.node(candidate)) { try page.freeSubtree(c) }
-            let offset = try page.replaceNode(candidate, .blob, size: ARTLayout.blobNodeSize)
-            page.writeBlob(at: offset, child)
+            for (subtree, top) in zip(plan, tops) {
+                for c in try page.view.childSlots(try page.view.node(subtree)) { try page.freeSubtree(c) }
+                let offset = try page.replaceNode(subtree, .blob, size: ARTLayout.blobNodeSize)
+                try page.writeBlob(at: offset, child, slot: top)
+            }
             try page.compact(&counters)
         }
         counters.splits += 1
     }
 
-    /// The slot of the subtree to move out of a full blob: not the blob's root, not a Blob node,
-    /// not a terminator leaf, bigger than two Blob nodes; the biggest at most 3/4 of the live
-    /// bytes, else the smallest bigger one.
-    static func splitCandidate(_ page: PageView) throws(HoltError) -> UInt16 {
-        let root = page.rootSlot
-        let order = try SubtreeCopy.nodes(of: root, in: page)
+    /// The subtrees to move out of a full blob: none a root of the blob, a Blob node, a
+    /// terminator leaf, or inside another chosen one; each bigger than two Blob nodes and at
+    /// most 3/4 of the live bytes. The biggest first, until about half the live bytes are
+    /// chosen (at most 3/4); when none qualifies, the smallest subtree bigger than 3/4.
+    static func splitPlan(_ page: PageView) throws(HoltError) -> [UInt16] {
+        let roots = try page.roots()
         var size = [Int](repeating: 0, count: page.slotCount)
+        var parent = [UInt16](repeating: 0, count: page.slotCount)
         var eligible = [Bool](repeating: false, count: page.slotCount)
-        for s in order.reversed() {
-            let node = try page.node(s)
-            var total = try page.size(of: node)
-            switch node.type {
-            case .prefix:
-                let c = try page.prefix(node).child
-                total += size[Int(c)]
-                eligible[Int(c)] = true
-            case .node4, .node16, .node48, .node256:
-                for c in try page.children(node) {
-                    total += size[Int(c.slot)]
-                    eligible[Int(c.slot)] = c.byte != 0
+        var isBlob = [Bool](repeating: false, count: page.slotCount)
+        var all: [UInt16] = []
+        var live = 0
+        for root in roots {
+            let order = try SubtreeCopy.nodes(of: root, in: page)
+            for s in order.reversed() {
+                let node = try page.node(s)
+                var total = try page.size(of: node)
+                switch node.type {
+                case .prefix:
+                    let c = try page.prefix(node).child
+                    total += size[Int(c)]
+                    eligible[Int(c)] = true
+                    parent[Int(c)] = s
+                case .node4, .node16, .node48, .node256:
+                    for c in try page.children(node) {
+                        total += size[Int(c.slot)]
+                        eligible[Int(c.slot)] = c.byte != 0
+                        parent[Int(c.slot)] = s
+                    }
+                case .blob:
+                    isBlob[Int(s)] = true
+                default:
+                    break
                 }
-            default:
-                break
+                size[Int(s)] = total
             }
-            size[Int(s)] = total
+            for r in roots { eligible[Int(r)] = false }
+            live += size[Int(root)]
+            all += order
         }
-        let limit = size[Int(root)] * 3 / 4
-        var best: UInt16 = 0, bestSize = 0
-        var fallback: UInt16 = 0, fallbackSize = Int.max
-        for s in order where s != root && eligible[Int(s)] && size[Int(s)] > 2 * ARTLayout.blobNodeSize {
-            guard try page.node(s).type != .blob else { continue }
-            let n = size[Int(s)]
-            if n <= limit {
-                if n > bestSize { best = s; bestSize = n }
-            } else if n < fallbackSize {
-                fallback = s
-                fallbackSize = n
+        let candidates = all.filter { eligible[Int($0)] && !isBlob[Int($0)] && size[Int($0)] > 2 * ARTLayout.blobNodeSize }
+            .sorted { size[Int($0)] > size[Int($1)] }
+        let limit = live * 3 / 4, target = live / 2
+        var chosen = [Bool](repeating: false, count: page.slotCount)
+        var plan: [UInt16] = []
+        var total = 0
+        for s in candidates where size[Int(s)] <= limit && total + size[Int(s)] <= limit {
+            // Bigger first, so an ancestor of `s` was considered before `s`.
+            var up = parent[Int(s)], steps = 0
+            var inside = false
+            while up != 0 && steps <= page.slotCount {
+                if chosen[Int(up)] { inside = true; break }
+                up = parent[Int(up)]
+                steps += 1
+            }
+            if inside { continue }
+            chosen[Int(s)] = true
+            plan.append(s)
+            total += size[Int(s)]
+            if total >= target || plan.count >= 4_096 { break }
+        }
+        if !plan.isEmpty { return plan }
+        if let fallback = candidates.last(where: { size[Int($0)] > limit }) { return [fallback] }
+        return []
+    }
+
+    /// Splits a child blob whose nodes are (almost) all subtree roots: moves about half its live
+    /// bytes worth of the subtrees that `parent`'s Blob nodes refer to into a new child blob, and
+    /// points those Blob nodes there. Costs one pass over `parent` and `blob`.
+    func splitRoots(_ blob: BlobID, parent: BlobID) throws(HoltError) {
+        let references = try source.read(parent) { (raw) throws(HoltError) -> [(slot: UInt16, root: UInt16)] in
+            let page = PageView(base: raw, id: parent)
+            var found: [(slot: UInt16, root: UInt16)] = []
+            for s in 1..<max(page.slotCount, 1) where page.entry(s) >> 24 == UInt32(NodeType.blob.rawValue) {
+                let child = page.blobChild(try page.node(UInt16(s)))
+                if child.blob == blob { found.append((UInt16(s), child.slot)) }
+            }
+            return found
+        }
+        let chosen = try source.read(blob) { (raw) throws(HoltError) -> [(slot: UInt16, root: UInt16)] in
+            let page = PageView(base: raw, id: blob)
+            var chosen: [(slot: UInt16, root: UInt16)] = []
+            var total = 0
+            for reference in references where total < page.liveBytes / 2 {
+                total += try SubtreeCopy.cost(of: reference.root, in: page)
+                chosen.append(reference)
+            }
+            return chosen
+        }
+        guard !chosen.isEmpty, chosen.count < references.count || references.count > 1 else {
+            throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
+        }
+        let child = try source.allocate()
+        let tops = try source.write(child) { (childRaw) throws(HoltError) -> [UInt16] in
+            let target = MutablePageView(base: childRaw, id: child)
+            target.format(dataEnd: dataEnd)
+            return try source.read(blob) { (raw) throws(HoltError) -> [UInt16] in
+                var tops: [UInt16] = []
+                for reference in chosen {
+                    tops.append(try SubtreeCopy.copy(from: PageView(base: raw, id: blob), root: reference.root, skip: 0,
+                                                     into: target, rootSlot: nil, counters: &counters))
+                }
+                return tops
             }
         }
-        if best != 0 { return best }
-        if fallback != 0 { return fallback }
-        throw page.corrupted("full blob has no subtree to split off")
+        try source.write(parent) { (raw) throws(HoltError) in
+            let page = MutablePageView(base: raw, id: parent)
+            for (reference, top) in zip(chosen, tops) {
+                try page.writeBlob(at: try page.view.node(reference.slot).offset, child, slot: top)
+            }
+        }
+        try source.write(blob) { (raw) throws(HoltError) in
+            let page = MutablePageView(base: raw, id: blob)
+            for reference in chosen { try page.freeSubtree(reference.root) }
+            try page.compact(&counters)
+        }
+        counters.splits += 1
     }
 }

@@ -37,6 +37,8 @@ enum ARTLayout {
     static let slotTable = BlobGeometry.headerSize
     /// The most slots a blob can have (slot numbers are 16-bit; slot 0 means "none").
     static let maxSlots = 65_535
+    /// The bits of a Blob node that hold the child blob id (the top 16 hold the root slot).
+    static let blobIDMask: UInt64 = (1 << 48) - 1
     /// The most path bytes one Prefix node holds; longer paths are chains.
     static let prefixCapacity = 124
 

@@ -148,10 +148,29 @@ struct PageView {
         return (u16(o), o + 4, length)
     }
 
-    // MARK: Blob: u64 child blob id
+    // MARK: Blob: u64 = child blob id (bits 0..47) | root slot in the child (bits 48..63)
 
-    /// The child blob a Blob node refers to.
-    @inline(__always) func blobChild(_ node: NodeRef) -> BlobID { BlobID(rawValue: u64(node.offset)) }
+    /// The child blob a Blob node refers to, and the slot of the subtree's root in it.
+    @inline(__always) func blobChild(_ node: NodeRef) -> (blob: BlobID, slot: UInt16) {
+        let word = u64(node.offset)
+        return (BlobID(rawValue: word & ARTLayout.blobIDMask), UInt16(truncatingIfNeeded: word >> 48))
+    }
+
+    /// Live slots (slot 0 and free slots excluded), as the header counts them.
+    var liveSlots: Int { max(slotCount - freeSlotCount - 1, 0) }
+
+    /// The roots of the blob's subtrees: the live slots no other node of the blob refers to
+    /// (one, the header's root, in the tree's root blob; one per Blob node referring here in a
+    /// child blob, which may hold several sibling subtrees).
+    func roots() throws(HoltError) -> [UInt16] {
+        var referenced = [Bool](repeating: false, count: slotCount)
+        var live: [UInt16] = []
+        for s in 1..<max(slotCount, 1) where entry(s) >> 24 != 0 {
+            live.append(UInt16(s))
+            for c in try childSlots(try node(UInt16(s))) where Int(c) < slotCount { referenced[Int(c)] = true }
+        }
+        return live.filter { !referenced[Int($0)] }
+    }
 
     // MARK: Inner nodes
 
@@ -423,8 +442,13 @@ struct MutablePageView {
     /// Sets the child of a Prefix node.
     func setPrefixChild(_ node: NodeRef, _ child: UInt16) { set16(node.offset, child) }
 
-    /// Writes a Blob node.
-    func writeBlob(at o: Int, _ child: BlobID) { set64(o, child.rawValue) }
+    /// Writes a Blob node referring to the subtree at `slot` of blob `child`.
+    func writeBlob(at o: Int, _ child: BlobID, slot: UInt16) throws(HoltError) {
+        guard child.rawValue & ~ARTLayout.blobIDMask == 0 else {
+            throw .corrupted(what: "\(child)", reason: "blob id too large for a Blob node")
+        }
+        set64(o, child.rawValue | UInt64(slot) << 48)
+    }
 
     /// Writes an inner node of `type` at `offset` holding `children` (sorted by byte).
     func writeInner(at o: Int, _ type: NodeType, _ children: [(byte: UInt8, slot: UInt16)]) {
