@@ -63,6 +63,10 @@ struct StatsCommand: ParsableCommand {
         print("value bytes: \(valueBytes)")
         print("largest value: \(largestValue)")
         print("deepest key: \(deepest) components")
+        if let engine = try? opened.tree.statistics() {
+            print("blobs: \(engine.blobs) (data file \(engine.dataFileBytes) bytes, O_DIRECT \(engine.directIO ? "on" : "off"), io_uring \(engine.ioUring ? "on" : "off"))")
+            print("cache: \(engine.cachedFrames) frames, \(engine.cacheHits) hits, \(engine.cacheMisses) misses, \(engine.evictions) evictions")
+        }
         printDisk(database: target)
     }
 

@@ -65,3 +65,24 @@ import Testing
         }
     }
 }
+
+// Protects the counters a user reads with `Tree.statistics()` and `holtfs stats`.
+@Suite struct TreeStatisticsTests {
+    @Test func countersFollowTheWork() throws {
+        let dir = try TemporaryDirectory("stats")
+        let tree = try Tree.open(path: dir.path, options: Options(sync: .always))
+        defer { try? tree.close() }
+        for i in 0..<20 { try tree.put(bytes("k/\(i)"), [UInt8(i)]) }
+        _ = try tree.get(bytes("k/3"))
+        try tree.checkpoint()
+        let stats = try tree.statistics()
+        #expect(stats.logRecords == 20)
+        #expect(stats.logSyncs >= 1 && stats.logSyncs <= 20)
+        #expect(stats.checkpoints == 1)
+        #expect(stats.blobs >= 1)
+        #expect(stats.cacheHits > 0)
+        #expect(stats.dataBytesWritten >= 512 * 1024)
+        try tree.close()
+        #expect(throws: HoltError.closed) { _ = try tree.statistics() }
+    }
+}

@@ -45,6 +45,8 @@ public final class Tree: @unchecked Sendable {
     private var databaseLock: DatabaseLock?
     /// What the last open found at the log's tail.
     public let recovery: RecoveryReport
+    /// Guarded by `lock`: checkpoints taken since open.
+    private(set) var checkpointCount = 0
 
     private init(
         path: String, options: Options, store: BufferManager, log: WriteAheadLog,
@@ -263,12 +265,24 @@ public final class Tree: @unchecked Sendable {
     /// Log before data: every logged batch is made durable, then the blobs and the manifest are
     /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
     private func checkpointLocked() throws(HoltError) {
+        checkpointCount += 1
         try log.sync()
         try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
         try log.trim(through: appliedLSN)
     }
 
     // MARK: Checks
+
+    /// Runs `body` under the shared lock when the tree is open (for `statistics()`).
+    func withOpenState<R>(_ body: () throws(HoltError) -> R) throws(HoltError) -> R {
+        try lock.withReadLock { () throws(HoltError) -> R in
+            guard !isClosed else { throw .closed }
+            return try body()
+        }
+    }
+
+    var storeStatistics: StoreStatistics { store.statistics }
+    var logStatistics: WriteAheadLog.Statistics { log.statistics }
 
     /// Walks every blob, node and checksum of the database and returns what is wrong (empty when sound).
     /// - Throws: `.closed`.
