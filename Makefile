@@ -56,9 +56,9 @@ bench-mount: deps
 conformance: build-debug
 	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"
 
-# The long loops: the engine's 200 kill points, two million keys through a 32 MiB cache and the
+# The long loops: the engine's 200 kill points, 200 store crash seeds, 3,000 log crash images and the
 # longer oracle runs (HOLT_LONG_TESTS=1), then the robustness tests in their long form: 120 kill -9
 # rounds of the daemon, 8 x 4000 concurrent ops (debug build).
 stress: build-debug
-	HOLT_LONG_TESTS=1 swift test --skip-build --filter "TreeCrashTests|TreeScaleTests|TreePropertyTests"
+	HOLT_LONG_TESTS=1 swift test --skip-build --filter "TreeCrashTests|TreePropertyTests|ARTPropertyTests|StoreRandomCrashTests|WALCrashImageTests"
 	python3 integration/robustness/run.py --holtfs "$$(swift build --show-bin-path)/holtfs" --long
