@@ -73,17 +73,20 @@ extension WriteAheadLog {
         monitor.unlock()
         var failure: HoltError?
         let path = path(ofSegment: io.current.number)
-        for wanted in [target, roundUp(minimum, 4096)] where wanted > io.allocated {
+        do throws(HoltError) {
+            try Failpoints.hit("wal.beforeAllocate")
             do throws(HoltError) {
-                try Failpoints.hit("wal.beforeAllocate")
-                try JournalIO.allocate(io.file, offset: io.allocated, length: wanted - io.allocated, path: path)
-                io.allocated = wanted
-                failure = nil
-                break
+                try JournalIO.allocate(io.file, offset: io.allocated, length: target - io.allocated, path: path)
+                io.allocated = target
             } catch {
-                failure = error
-                if !JournalIO.isOutOfSpace(error) { break }
+                // Not a whole chunk: perhaps just this record (and the reserve) still fits.
+                let least = roundUp(minimum, 4096)
+                guard JournalIO.isOutOfSpace(error), least < target else { throw error }
+                try JournalIO.allocate(io.file, offset: io.allocated, length: least - io.allocated, path: path)
+                io.allocated = least
             }
+        } catch {
+            failure = error
         }
         monitor.lock()
         state.ioBusy = false
