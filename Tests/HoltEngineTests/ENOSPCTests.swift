@@ -76,6 +76,36 @@ private func expectTree(at path: String, holds oracle: [[UInt8]: [UInt8]], optio
         }
     }
 
+    // MARK: The store
+
+    @Test(arguments: ["store.beforeBlobWrite", "store.afterBlobWrite"])
+    func aFullDiskDuringEvictionOverflowsTheCacheInsteadOfFailing(failpoint: String) async throws {
+        let dir = StoreTemporaryDirectory()
+        await #expect(processExitsWith: .success) { [directory = dir.database as String, failpoint = failpoint as String] in
+            // 8 frames for 20 blobs: writing them all needs eviction write-outs.
+            let store = try BufferManager.open(directory: directory, cacheBytes: 4 << 20, create: true)
+            var ids: [BlobID] = []
+            Failpoints.arm(failpoint, .fail(errno: ENOSPC))
+            for _ in 0..<20 {
+                let id = try store.allocate()
+                try store.put(id, version: 1)
+                ids.append(id)
+            }
+            for id in ids { try store.put(id, version: 2) }
+            // The first write-out met the full disk: nothing was evicted after it, the cache grew.
+            #expect(store.statistics.frames > store.capacity)
+            #expect(store.invariantViolations() == [])
+            #expect(store.verifyBlobs() == [])
+            try store.checkpoint(root: ids[0], lsn: 1, user: [])
+            #expect(store.invariantViolations() == [])
+            try store.close()
+            let again = try BufferManager.open(directory: directory, cacheBytes: 4 << 20, create: false)
+            for id in ids { #expect(try again.version(of: id) == 2, "\(id)") }
+            #expect(again.verifyBlobs() == [])
+            try again.close()
+        }
+    }
+
     // MARK: The tree
 
     @Test func aFullDiskForTheLogRefusesTheBatchAndTheTreeGoesOn() async throws {

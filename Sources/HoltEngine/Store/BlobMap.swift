@@ -80,10 +80,14 @@ struct BlobMap {
         entries[id] = Entry(slot: slot, crc: crc)
     }
 
-    /// A write of blob `id` to `slot` (from `target(for:)`) failed: the slot goes back to the
-    /// free list, unless it is the one the blob's entry names (its own, non-durable slot).
+    /// A write of blob `id` to `slot` (from `target(for:)`) failed part-way: the slot goes back
+    /// to the free list. When it was the blob's own (non-durable) slot, its bytes may now be half
+    /// old, half new, so the entry goes too: the blob lives only in its dirty frame, like a new
+    /// blob, until a write succeeds (`record`).
     mutating func giveBack(_ slot: PhysicalSlot, of id: BlobID) {
-        if entries[id]?.slot != slot, !durable.contains(slot), !free.contains(slot) { free.append(slot) }
+        guard !durable.contains(slot), !free.contains(slot) else { return }
+        if entries[id]?.slot == slot { entries[id] = nil }
+        free.append(slot)
     }
 
     /// Blob `id` is gone: its slot is freed now unless durable, its id after the next checkpoint.

@@ -503,9 +503,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         } catch {
             if Self.isOutOfSpace(error) {
                 outOfSpace.store(true, ordering: .sequentiallyConsistent)
-                // The slots hold nothing anyone refers to: a blob's own slot keeps its entry (its
-                // frame stays dirty, so the entry is rewritten before anyone reads it), a
-                // fresh or free slot goes back to the free list.
+                // The slots hold nothing anyone may read: back to the free list (a blob whose
+                // own slot it was loses its entry; its frame stays dirty and holds it).
                 core.withLock { core in
                     for item in items { core.map.giveBack(item.slot, of: item.blob) }
                 }
