@@ -41,6 +41,14 @@ public final class Tree: @unchecked Sendable {
     private var isClosed = false
     /// Guarded by `lock`: set after a failed write, log append or checkpoint; every later write is refused.
     private var failed = false
+    /// Guarded by `lock`: after a checkpoint found the disk full, the next automatic one waits
+    /// until the log holds this many bytes or the monotonic clock passes `time` (nanoseconds), so
+    /// a full disk does not make every batch attempt one. `nil` when the last one succeeded.
+    private var checkpointRetry: (logBytes: Int, time: UInt64)?
+    /// How much the log must grow after a checkpoint refused for want of space before the next try.
+    static let checkpointRetryLogBytes = 1 << 20
+    /// How long (nanoseconds) to wait after a checkpoint refused for want of space before the next try.
+    static let checkpointRetryNanoseconds: UInt64 = 1_000_000_000
     /// Guarded by `lock`: held from open to close, keeps other openers out.
     private var databaseLock: DatabaseLock?
     /// What the last open found at the log's tail.
@@ -113,8 +121,10 @@ public final class Tree: @unchecked Sendable {
 
     /// Checkpoints and closes the database, releasing its lock. Later calls throw `.closed`.
     ///
-    /// - Throws: `.io` when the final checkpoint cannot be written (the log still holds every
-    ///   acknowledged write, so the next open loses nothing).
+    /// A final checkpoint refused because the disk is full is not an error: the log holds every
+    /// acknowledged write and the next open replays it.
+    /// - Throws: `.io` when the final checkpoint cannot be written for another reason (the log
+    ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         try lock.withWriteLock { () throws(HoltError) in
             guard !isClosed else { return }
@@ -122,7 +132,9 @@ public final class Tree: @unchecked Sendable {
             defer { databaseLock = nil }
             var firstError: HoltError? = nil
             if !failed {
-                do throws(HoltError) { try checkpointLocked() } catch { firstError = error }
+                do throws(HoltError) { try checkpointLocked() } catch {
+                    if !BufferManager.isOutOfSpace(error) { firstError = error }
+                }
             }
             do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
             do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
@@ -202,7 +214,9 @@ public final class Tree: @unchecked Sendable {
     /// Returns when the batch is as durable as `Options.sync` asks.
     ///
     /// - Throws: `.conditionFailed` (nothing applied), `.keyTooLong`, `.valueTooLarge`,
-    ///   `.invalidKey` (nothing applied), `.io` or `.previousIOFailure` (the tree refuses writes
+    ///   `.invalidKey` (nothing applied), `.io(errno: ENOSPC, ...)` when the disk is full
+    ///   (nothing applied; the tree goes on, and a batch of deletes may still pass, using room
+    ///   the log keeps for them), other `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
         for op in ops { try Self.validate(op) }
@@ -224,15 +238,17 @@ public final class Tree: @unchecked Sendable {
             guard applier.changedAnything else { return nil }
             let lsn: UInt64
             do throws(HoltError) {
-                lsn = try log.append(BatchCodec.encode(ops))
+                lsn = try log.append(BatchCodec.encode(ops), freesSpace: ops.allSatisfy(Self.freesSpace))
             } catch {
                 do throws(HoltError) { try applier.undo() } catch { failed = true }
                 throw error
             }
             appliedLSN = lsn
-            if log.bytesSinceTrim >= options.checkpointLogBytes || store.dirtyBytes >= options.cacheBytes / 2 {
-                // A failed checkpoint does not fail this batch (it is logged); it stops later writes.
-                do throws(HoltError) { try checkpointLocked() } catch { failed = true }
+            if log.bytesSinceTrim >= options.checkpointLogBytes || store.dirtyBytes >= options.cacheBytes / 2,
+               checkpointDue() {
+                // A failed checkpoint does not fail this batch (it is logged). A full disk only
+                // postpones the next one; any other failure stops later writes.
+                do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error) }
             }
             return lsn
         }
@@ -253,21 +269,57 @@ public final class Tree: @unchecked Sendable {
     ///
     /// Checkpoints also happen by themselves when the log passes `Options.checkpointLogBytes`,
     /// when dirty blobs fill half the cache, and at `close()`.
-    /// - Throws: `.io` (later writes then throw `.previousIOFailure`), `.closed`.
+    /// - Throws: `.io(errno: ENOSPC, ...)` when the disk is full (nothing lost, the tree goes
+    ///   on: the log keeps what the checkpoint would have covered), other `.io` (later writes
+    ///   then throw `.previousIOFailure`), `.closed`.
     public func checkpoint() throws(HoltError) {
         try lock.withWriteLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
-            do throws(HoltError) { try checkpointLocked() } catch { failed = true; throw error }
+            do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error); throw error }
+        }
+    }
+
+    /// Whether an automatic checkpoint may run now: always, unless the last one found the disk
+    /// full and neither the log has grown `checkpointRetryLogBytes` since nor
+    /// `checkpointRetryNanoseconds` have passed. Call holding `lock` exclusively.
+    private func checkpointDue() -> Bool {
+        guard let retry = checkpointRetry else { return true }
+        return log.bytesSinceTrim >= retry.logBytes || JournalMonitor.monotonicNanoseconds() >= retry.time
+    }
+
+    /// After a failed checkpoint: a full disk (a blob or map write refused, the store and the log
+    /// are intact) postpones the next automatic one; anything else fails the tree. Call holding
+    /// `lock` exclusively.
+    private func noteCheckpointFailure(_ error: HoltError) {
+        if BufferManager.isOutOfSpace(error) {
+            checkpointRetry = (log.bytesSinceTrim + Self.checkpointRetryLogBytes,
+                               JournalMonitor.monotonicNanoseconds() + Self.checkpointRetryNanoseconds)
+        } else {
+            failed = true
+        }
+    }
+
+    /// Whether `op` only removes things (or checks): a batch of such ops may use the log room
+    /// kept for emptying a full disk.
+    private static func freesSpace(_ op: TxnOp) -> Bool {
+        switch op {
+        case .delete, .expect: true
+        case .put, .rename, .renamePrefix: false
         }
     }
 
     /// Log before data: every logged batch is made durable, then the blobs and the manifest are
     /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
+    ///
+    /// A full disk (`ENOSPC` on a blob or map write) leaves the previous checkpoint and the whole
+    /// log in place and throws; the store and the log go on. A trim that finds no room for a new
+    /// segment keeps the current one (a later trim drops it).
     private func checkpointLocked() throws(HoltError) {
         checkpointCount += 1
         try log.sync()
         try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
+        checkpointRetry = nil
         try log.trim(through: appliedLSN)
     }
 

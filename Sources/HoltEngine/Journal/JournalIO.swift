@@ -92,6 +92,27 @@ enum JournalIO {
         try call("fdatasync \(path)") { Int(fdatasync(fd)) }
     }
 
+    /// Allocates the bytes `offset ..< offset + length` of `fd` (`posix_fallocate`, which is
+    /// `fallocate` mode 0 on Linux: the file grows to cover them, reading zeros), so that writing
+    /// there later cannot fail for want of space. `ENOSPC`/`EDQUOT` come out as `.io`.
+    static func allocate(_ fd: Int32, offset: Int, length: Int, path: String) throws(HoltError) {
+        guard length > 0 else { return }
+        while true {
+            let code = posix_fallocate(fd, off_t(offset), off_t(length))
+            if code == 0 { return }
+            if code == EINTR { continue }
+            precondition(code != EBADF, "holt bug: posix_fallocate \(path) failed with EBADF")
+            throw .io(errno: code, operation: "fallocate \(path)")
+        }
+    }
+
+    /// Whether `error` says the disk (or the quota) is full: `ENOSPC` or `EDQUOT`. Only an error
+    /// from a write or an allocation may be taken as such and survived; a failed fsync never is.
+    static func isOutOfSpace(_ error: HoltError) -> Bool {
+        if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
+
     /// Cuts the open file `fd` to `length` bytes.
     static func truncate(_ fd: Int32, to length: Int, path: String) throws(HoltError) {
         try call("ftruncate \(path)") { Int(ftruncate(fd, off_t(length))) }

@@ -18,6 +18,9 @@ struct LogSegmentScan {
     var replayed = 0
     /// Why the bytes from `end` on are a torn tail, when the segment has one (only the last can).
     var tornTail: String?
+    /// The bytes from `end` on are all zero: the preallocated room no record reached yet. This is
+    /// the segment's clean end, in any segment (see docs/FORMAT.md, "Preallocation").
+    var zeroTail = false
 
     /// Reads segment `number`'s bytes, checks them, and calls `body` with every intact record
     /// whose LSN is above `checkpoint`.
@@ -50,6 +53,12 @@ struct LogSegmentScan {
         try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in
             while scan.end < raw.count {
                 let expected = scan.lastLSN + 1
+                if raw.count - scan.end < 4 || JournalBytes.load(UInt32.self, raw, scan.end) == 0,
+                   isZero(raw, from: scan.end) {
+                    // Preallocated room no record reached: the end, whatever segment this is.
+                    scan.zeroTail = true
+                    return
+                }
                 switch LogRecord.decode(raw, at: scan.end) {
                 case .success(let record):
                     guard record.lsn == expected else {
@@ -79,11 +88,28 @@ struct LogSegmentScan {
         return scan
     }
 
-    /// Whether a newest segment's bytes are a torn segment creation: no longer than a header and
-    /// without an intact one (the header is synced before any record goes in, so none is lost).
+    /// Whether a newest segment's bytes are a torn segment creation: without an intact header,
+    /// and nothing but zeros after the header's place (a segment is preallocated before its
+    /// header is written, and the header is synced before any record goes in, so none is lost).
     static func isTornCreation(_ bytes: [UInt8]) throws(HoltError) -> Bool {
-        guard bytes.count <= LogSegment.headerSize else { return false }
-        return try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in try LogSegment.decode(raw) } == nil
+        try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in
+            try LogSegment.decode(raw) == nil && isZero(raw, from: min(raw.count, LogSegment.headerSize))
+        }
+    }
+
+    /// Whether every byte of `raw` from `offset` on is zero (word by word: a preallocated tail
+    /// can be a few MiB).
+    static func isZero(_ raw: UnsafeRawBufferPointer, from offset: Int) -> Bool {
+        var index = offset
+        while index + 8 <= raw.count {
+            if raw.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { return false }
+            index += 8
+        }
+        while index < raw.count {
+            if raw[index] != 0 { return false }
+            index += 1
+        }
+        return true
     }
 
     /// An intact record after `offset` in `raw` whose durable mark covers `damagedLSN`: proof that

@@ -1,6 +1,6 @@
 /// The checks of `WriteAheadLog`'s invariants (numbered in its doc comment).
 extension WriteAheadLog {
-    /// Checks invariant 1 on `state`. Call holding `monitor`. Cheap asserts, so debug builds only.
+    /// Checks invariants 1 and 6 on `state`. Call holding `monitor`. Cheap asserts, so debug builds only.
     @inline(__always)
     func checkInvariants() {
         assert(state.durableLSN <= state.writtenLSN, "1: durable \(state.durableLSN) > written \(state.writtenLSN)")
@@ -9,5 +9,6 @@ extension WriteAheadLog {
         // While a leader writes, its records are in neither `pending` nor `writtenLSN`.
         assert(state.ioBusy || state.writtenLSN + UInt64(state.pendingRecords) == state.nextLSN - 1,
                "1: written \(state.writtenLSN) + \(state.pendingRecords) buffered != last \(state.nextLSN - 1)")
+        assert(state.room >= 0, "6: buffered records reach \(-state.room) bytes past the allocated room")
     }
 }

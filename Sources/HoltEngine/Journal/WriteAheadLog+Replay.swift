@@ -44,6 +44,7 @@ extension WriteAheadLog {
                 state.writtenLSN = report.lastLSN
                 state.durableLSN = report.lastLSN
                 state.bytesSinceTrim = io.older.reduce(io.recordBytes) { $0 + $1.recordBytes }
+                state.room = io.allocated - io.size
                 state.replayed = true
                 state.ioBusy = false
                 monitor.broadcast()
@@ -79,7 +80,7 @@ extension WriteAheadLog {
             let path = path(ofSegment: last)
             let fd = try JournalIO.open(path, O_RDONLY)
             defer { JournalIO.close(fd) }
-            if try JournalIO.size(fd, path: path) <= LogSegment.headerSize {
+            if try JournalIO.size(fd, path: path) <= LogSegment.headerSize + chunkBytes {
                 let bytes = try JournalIO.readAll(fd, path: path)
                 if try LogSegmentScan.isTornCreation(bytes) {
                     // A crash while the last segment was being created: it holds no record.
@@ -100,6 +101,7 @@ extension WriteAheadLog {
             var keepOpen = false
             defer { if !keepOpen { JournalIO.close(fd) } }
             let bytes = try JournalIO.readAll(fd, path: path)
+            var allocated = bytes.count
             let scan = try LogSegmentScan.scan(
                 bytes, number: number, isLast: isLast, previousLast: previousLast, checkpoint: checkpoint, body)
             report.recordsFound += scan.records
@@ -107,6 +109,7 @@ extension WriteAheadLog {
             if let damage = scan.tornTail {
                 // A torn tail: cut it, and make the cut durable before anything is appended after it.
                 try JournalIO.truncate(fd, to: scan.end, path: path)
+                allocated = scan.end
                 report.bytesCut += bytes.count - scan.end
                 report.cutReason = "log segment \(number): torn tail from \(damage); cut \(bytes.count - scan.end) bytes"
             }
@@ -118,6 +121,7 @@ extension WriteAheadLog {
                 io.file = fd
                 io.current = scan.header
                 io.size = scan.end
+                io.allocated = allocated
                 io.lastLSN = scan.lastLSN
                 io.recordBytes = scan.recordBytes
             } else {
@@ -130,9 +134,14 @@ extension WriteAheadLog {
 
         if numbers.isEmpty {
             let header = LogSegment(number: 1, firstLSN: checkpoint + 1, previousLastLSN: checkpoint)
-            io.file = try createSegmentFile(header)
+            // Preallocated when the disk has room; else just the header (appends will ask again).
+            var created = try createSegmentFile(header, bytes: initialSegmentBytes)
+            if created == nil { created = try createSegmentFile(header, bytes: LogSegment.headerSize) }
+            guard let fd = created else { throw .io(errno: ENOSPC, operation: "create log segment 1") }
+            io.file = fd
             io.current = header
             io.size = LogSegment.headerSize
+            io.allocated = max(try JournalIO.size(fd, path: path(ofSegment: 1)), LogSegment.headerSize)
             io.lastLSN = checkpoint
             io.recordBytes = 0
             report.lastLSN = checkpoint

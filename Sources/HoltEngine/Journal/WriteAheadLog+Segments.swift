@@ -4,19 +4,42 @@ import Glibc
 
 /// Starting segments, trimming old ones, and skipping LSNs.
 extension WriteAheadLog {
-    /// Creates the file of segment `header.number`: header written and `fdatasync`ed, directory
-    /// fsynced, so a crash leaves either no file, or one no longer than a header and without an
-    /// intact one (which replay removes), or one with an intact header. Failpoint
-    /// `wal.afterSegmentCreate` stands between the create and the header write.
-    /// - Returns: the open descriptor, positioned for records at `LogSegment.headerSize`.
-    func createSegmentFile(_ header: LogSegment) throws(HoltError) -> Int32 {
+    /// Creates the file of segment `header.number`, `bytes` long (preallocated: zeros past the
+    /// header, which writing records into cannot fail for want of space), header written and
+    /// `fdatasync`ed, directory fsynced. A crash leaves either no file, or one without an intact
+    /// header and with only zeros after it (which replay removes as a torn creation), or one with
+    /// an intact header. Failpoints `wal.afterSegmentCreate` (between the create and the
+    /// allocation) and `wal.beforeAllocate`.
+    /// - Returns: the open descriptor, positioned for records at `LogSegment.headerSize`; `nil`
+    ///   when the disk is full (`ENOSPC`/`EDQUOT` before the header was synced): the file was
+    ///   removed again and the log may go on as if nothing had been tried.
+    /// - Throws: `.io` for any other failure, and for any failure of a sync (the log must fail).
+    func createSegmentFile(_ header: LogSegment, bytes: Int) throws(HoltError) -> Int32? {
         let path = path(ofSegment: header.number)
-        let fd = try JournalIO.open(path, O_RDWR | O_CREAT | O_EXCL)
+        let fd: Int32
+        do throws(HoltError) {
+            fd = try JournalIO.open(path, O_RDWR | O_CREAT | O_EXCL)
+        } catch {
+            if JournalIO.isOutOfSpace(error) { return nil }  // no inode: no file either
+            throw error
+        }
         do throws(HoltError) {
             try Failpoints.hit("wal.afterSegmentCreate")
+            try Failpoints.hit("wal.beforeAllocate")
+            try JournalIO.allocate(fd, offset: 0, length: max(bytes, LogSegment.headerSize), path: path)
             try JournalBytes.withBytes(header.encoded()) { (bytes) throws(HoltError) in
                 try JournalIO.writeAll(fd, bytes, at: 0, path: path)
             }
+        } catch {
+            JournalIO.close(fd)
+            guard JournalIO.isOutOfSpace(error) else { throw error }
+            // Nothing synced yet: take the file back, durably, so that a crash cannot bring back a
+            // segment the records appended next (into the current one) would contradict.
+            try JournalIO.remove(path)
+            try JournalIO.syncDirectory(directory)
+            return nil
+        }
+        do throws(HoltError) {
             try JournalIO.dataSync(fd, path: path)
             try JournalIO.syncDirectory(directory)
         } catch {
@@ -27,24 +50,30 @@ extension WriteAheadLog {
     }
 
     /// Closes the current segment (which must be durable already: invariant 3) and makes a new
-    /// one, numbered next, current. Called by the I/O token holder.
-    func startSegment(firstLSN: UInt64, previousLastLSN: UInt64) throws(HoltError) {
+    /// one, numbered next and `bytes` long (preallocated), current. Called by the I/O token holder.
+    /// - Returns: `false` when the disk is full: nothing changed.
+    /// - Throws: `.io` when creating the segment failed otherwise (the log must fail).
+    func startSegment(firstLSN: UInt64, previousLastLSN: UInt64, bytes: Int) throws(HoltError) -> Bool {
         let header = LogSegment(number: io.current.number + 1, firstLSN: firstLSN, previousLastLSN: previousLastLSN)
-        let fd = try createSegmentFile(header)
+        guard let fd = try createSegmentFile(header, bytes: bytes) else { return false }
         io.older.append(OlderSegment(number: io.current.number, lastLSN: io.lastLSN, recordBytes: io.recordBytes))
         JournalIO.close(io.file)
         io.file = fd
         io.current = header
         io.size = LogSegment.headerSize
+        io.allocated = max(bytes, LogSegment.headerSize)
         io.lastLSN = firstLSN - 1
         io.recordBytes = 0
         monitor.withLock { state.statistics.segmentsStarted += 1 }
+        return true
     }
 
     /// Drops the log up to a checkpoint: starts a new segment and removes every segment whose
     /// records all have an LSN `<= lsn`, oldest first, then fsyncs the directory.
     ///
-    /// Buffered records are written and synced first (they go to the segment being closed).
+    /// Buffered records are written and synced first (they go to the segment being closed). When
+    /// the disk is too full for the new segment, the current one stays current (and on disk) and
+    /// only older segments are removed: a later trim drops it.
     /// Failpoints `wal.beforeTrim` (before the new segment) and `wal.afterTrim` (after the removals).
     /// - Parameter lsn: The checkpoint's LSN: every record up to it is in the data file.
     /// - Throws: `.io` (the log is then failed), `.previousIOFailure`, `.closed`.
@@ -59,7 +88,7 @@ extension WriteAheadLog {
         try writeBuffered(sync: true) { () throws(HoltError) in
             try Failpoints.hit("wal.beforeTrim")
             if io.lastLSN >= io.current.firstLSN {
-                try startSegment(firstLSN: io.lastLSN + 1, previousLastLSN: io.lastLSN)
+                _ = try startSegment(firstLSN: io.lastLSN + 1, previousLastLSN: io.lastLSN, bytes: initialSegmentBytes)
             }
             while let oldest = io.older.first, oldest.lastLSN <= lsn {
                 try JournalIO.remove(path(ofSegment: oldest.number))
@@ -73,12 +102,14 @@ extension WriteAheadLog {
         // take the token while we hold the monitor.
         state.statistics.segmentsRemoved += removed
         state.bytesSinceTrim = io.older.reduce(io.recordBytes) { $0 + $1.recordBytes } + state.pending.count
+        state.room = io.allocated - io.size - state.pending.count
     }
 
     /// Makes the next append get an LSN of at least `lsn`: for a tree whose checkpoint is ahead
     /// of the log's last record. A skip starts a new segment whose header declares it (so replay
     /// tells it from lost records). Does nothing when the next LSN is already `>= lsn`.
-    /// - Throws: `.io` (the log is then failed), `.previousIOFailure`, `.closed`.
+    /// - Throws: `.io` (the log is then failed, except for `ENOSPC` creating the segment),
+    ///   `.previousIOFailure`, `.closed`.
     func setNextLSN(atLeast lsn: UInt64) throws(HoltError) {
         monitor.lock()
         defer { monitor.unlock() }
@@ -87,9 +118,12 @@ extension WriteAheadLog {
         guard !state.failed else { throw .previousIOFailure }
         precondition(state.replayed, "WriteAheadLog.replay must run before setNextLSN")
         guard lsn > state.nextLSN else { return }
+        var started = false
         try writeBuffered(sync: true) { () throws(HoltError) in
-            try startSegment(firstLSN: lsn, previousLastLSN: io.lastLSN)
+            started = try startSegment(firstLSN: lsn, previousLastLSN: io.lastLSN, bytes: initialSegmentBytes)
         }
+        guard started else { throw .io(errno: ENOSPC, operation: "create log segment \(io.current.number + 1)") }
+        state.room = io.allocated - io.size - state.pending.count
         state.nextLSN = lsn
         state.writtenLSN = lsn - 1
         state.durableLSN = lsn - 1

@@ -17,6 +17,8 @@ extension WriteAheadLog {
         var segmentsStarted = 0
         /// Segment files removed by `trim`.
         var segmentsRemoved = 0
+        /// Appends refused with `ENOSPC` because no room could be allocated.
+        var spaceRefusals = 0
 
         /// The mean number of records one `fdatasync` made durable.
         var meanGroupSize: Double { syncs == 0 ? 0 : Double(syncedRecords) / Double(syncs) }

@@ -1,8 +1,12 @@
 /// The engine's write-ahead log: every batch is a record here before it counts as committed.
 ///
 /// Concepts. An *LSN* (log sequence number) numbers records 1, 2, 3, ... with no gaps inside a
-/// segment. A *segment* is one file of records (`LogSegment`); a new one starts when the current
-/// one passes `segmentLimit` bytes, at `trim`, and when `setNextLSN` skips numbers. A record is
+/// segment. A *segment* is one file of records (`LogSegment`); a new one starts when the next
+/// record would take the current one past `segmentLimit` bytes, at `trim`, and when `setNextLSN`
+/// skips numbers. *Admission*: a segment's file is preallocated (`fallocate`) in chunks ahead of
+/// the records, and `append` admits a record only into room already allocated, so writing it can
+/// never fail for want of space; when no more room can be allocated, `append` throws `ENOSPC`
+/// and the log goes on (see `WriteAheadLog+Admission.swift`). A record is
 /// *written* once `pwrite` put it in the segment and *durable* once `fdatasync` returned after
 /// that. *Group commit*: concurrent `waitDurable` callers share one write and one `fdatasync` —
 /// the first becomes the leader and writes everything buffered so far, the others wait on the
@@ -21,7 +25,10 @@
 ///    than was durable when its bytes reached the file.
 /// 5. After a failed write, sync or segment change (`State.failed`), nothing is written again:
 ///    every later call throws `.previousIOFailure` (an fsync is never retried; see
-///    https://wiki.postgresql.org/wiki/Fsync_Errors).
+///    https://wiki.postgresql.org/wiki/Fsync_Errors). A full disk found while allocating room
+///    (before anything was written or synced) is not a failure: that append throws `ENOSPC`.
+/// 6. `State.room >= 0`: buffered records never reach past the current segment's allocation;
+///    when nobody holds the I/O token, `room == io.allocated - io.size - pending.count`.
 ///
 /// `@unchecked Sendable`: `state` is guarded by `monitor`; `io` is owned by whichever thread
 /// holds the I/O token, which it takes and returns under `monitor` (so each owner sees the
@@ -37,6 +44,11 @@ final class WriteAheadLog: @unchecked Sendable {
     static let unsyncedWriteThreshold = 1 << 20
     /// A write buffer larger than this is freed after use instead of kept for the next round.
     static let retainedBufferBytes = 8 << 20
+    /// A segment's file grows (is preallocated) by this much at a time (less for tiny segments).
+    static let allocationChunk = 1 << 20
+    /// Room kept allocated for batches that free space (deletes): ordinary batches may not use
+    /// it, so a full disk can still be emptied through the tree.
+    static let spaceReserve = 64 << 10
 
     /// The state shared by appenders, waiters and the flusher. Guarded by `monitor`.
     struct State {
@@ -64,6 +76,9 @@ final class WriteAheadLog: @unchecked Sendable {
         var stopFlusher = false
         /// Record bytes in the log since the last trim (or in the whole log after open).
         var bytesSinceTrim = 0
+        /// Bytes that may still be appended to `pending` before the current segment needs more
+        /// allocated room (invariant 6).
+        var room = 0
         /// Counters.
         var statistics = Statistics()
     }
@@ -86,6 +101,9 @@ final class WriteAheadLog: @unchecked Sendable {
         var current = LogSegment(number: 0, firstLSN: 1, previousLastLSN: 0)
         /// Its size in bytes (the offset of the next write).
         var size = 0
+        /// How many of its bytes are allocated (preallocated zeros past `size`): writes below
+        /// this offset cannot fail for want of space.
+        var allocated = 0
         /// The last LSN it accounts for.
         var lastLSN: UInt64 = 0
         /// The bytes of its records.
@@ -150,23 +168,38 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Appends a record holding `payload` to the log buffer and returns its LSN.
     ///
     /// Called under the tree's exclusive writer lock, so LSN order is apply order. Makes no
-    /// system call, except under `.none` when the buffer passes `unsyncedWriteThreshold`.
+    /// system call, except when the segment's allocated room runs out (once a MiB or so: see
+    /// `makeRoom`) and under `.none` when the buffer passes `unsyncedWriteThreshold`.
     /// The record is not durable until `waitDurable(lsn)` (or `sync`) returns.
-    /// - Throws: `.previousIOFailure` after a failed write or sync, `.closed`,
-    ///   `.valueTooLarge` for a payload over `LogRecord.maxPayload`; `.io` from the `.none` write.
-    func append(_ payload: [UInt8]) throws(HoltError) -> UInt64 {
+    /// - Parameter freesSpace: The batch only removes things: it may use the room kept for that
+    ///   (`spaceReserve`), so that a full disk can be emptied.
+    /// - Throws: `.io(errno: ENOSPC, ...)` when no room can be allocated for the record (nothing
+    ///   was appended, the log goes on); `.previousIOFailure` after a failed write or sync,
+    ///   `.closed`, `.valueTooLarge` for a payload over `LogRecord.maxPayload`; `.io` from the
+    ///   `.none` write.
+    func append(_ payload: [UInt8], freesSpace: Bool = false) throws(HoltError) -> UInt64 {
         guard payload.count <= LogRecord.maxPayload else {
             throw .valueTooLarge(length: payload.count, limit: LogRecord.maxPayload)
         }
+        let recordSize = payload.count + LogRecord.overhead
         monitor.lock()
         guard !state.closed else { monitor.unlock(); throw .closed }
         guard !state.failed else { monitor.unlock(); throw .previousIOFailure }
         precondition(state.replayed, "WriteAheadLog.replay must run before append")
+        if state.room - (freesSpace ? 0 : reserveBytes) < recordSize {
+            do throws(HoltError) {
+                try makeRoom(for: recordSize, freesSpace: freesSpace)
+            } catch {
+                monitor.unlock()
+                throw error
+            }
+        }
         let lsn = state.nextLSN
         state.nextLSN += 1
         let before = state.pending.count
         LogRecord.encode(lsn: lsn, durableMark: state.durableLSN, payload: payload, into: &state.pending)
         let size = state.pending.count - before
+        state.room -= size
         state.pendingRecords += 1
         state.bytesSinceTrim += size
         state.statistics.records += 1
@@ -281,9 +314,9 @@ final class WriteAheadLog: @unchecked Sendable {
         checkInvariants()
     }
 
-    /// Writes `io.spare` (records up to `lastLSN`) to the current segment, `fdatasync`s it when
-    /// `sync` or when the segment is full, and starts the next segment when it is full.
-    /// Called by the I/O token holder without the monitor.
+    /// Writes `io.spare` (records up to `lastLSN`) to the current segment (into allocated room:
+    /// admission saw to it) and `fdatasync`s it when `sync`. Called by the I/O token holder
+    /// without the monitor.
     /// - Returns: whether it synced.
     private func writeOut(lastLSN: UInt64, sync: Bool) throws(HoltError) -> Bool {
         let fd = io.file
@@ -299,12 +332,10 @@ final class WriteAheadLog: @unchecked Sendable {
             io.lastLSN = lastLSN
             try Failpoints.hit("wal.afterWrite")
         }
-        let full = io.size >= segmentLimit
-        guard sync || full else { return false }
+        guard sync else { return false }
         try Failpoints.hit("wal.beforeSync")
         try JournalIO.dataSync(fd, path: path)
         try Failpoints.hit("wal.afterSync")
-        if full { try startSegment(firstLSN: lastLSN + 1, previousLastLSN: lastLSN) }
         return true
     }
 

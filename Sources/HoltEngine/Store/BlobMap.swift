@@ -80,6 +80,16 @@ struct BlobMap {
         entries[id] = Entry(slot: slot, crc: crc)
     }
 
+    /// A write of blob `id` to `slot` (from `target(for:)`) failed part-way: the slot goes back
+    /// to the free list. When it was the blob's own (non-durable) slot, its bytes may now be half
+    /// old, half new, so the entry goes too: the blob lives only in its dirty frame, like a new
+    /// blob, until a write succeeds (`record`).
+    mutating func giveBack(_ slot: PhysicalSlot, of id: BlobID) {
+        guard !durable.contains(slot), !free.contains(slot) else { return }
+        if entries[id]?.slot == slot { entries[id] = nil }
+        free.append(slot)
+    }
+
     /// Blob `id` is gone: its slot is freed now unless durable, its id after the next checkpoint.
     mutating func release(_ id: BlobID) {
         if let old = entries.removeValue(forKey: id), !durable.contains(old.slot) { free.append(old.slot) }
@@ -181,11 +191,37 @@ extension BlobMap {
     /// Writes `bytes` as the map file of checkpoint `generation` and makes it durable (the file
     /// and its directory entry), before any manifest refers to it.
     static func write(_ bytes: [UInt8], directory: String, generation: UInt64) throws(HoltError) {
+        try sync(try writeUnsynced(bytes, directory: directory, generation: generation), directory: directory)
+    }
+
+    /// An open map file whose bytes are written but not yet durable.
+    struct UnsyncedFile {
+        /// Its descriptor (closed by `sync`).
+        var fd: Int32
+        /// Its path.
+        var path: String
+    }
+
+    /// Creates the map file of checkpoint `generation` and writes `bytes` into it, not synced.
+    /// On failure (a full disk, say) the partial file is removed again: nothing refers to it.
+    static func writeUnsynced(_ bytes: [UInt8], directory: String, generation: UInt64) throws(HoltError) -> UnsyncedFile {
         let path = path(directory: directory, generation: generation)
         let fd = try Syscall.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        defer { try? Syscall.close(fd) }
-        try Syscall.pwrite(fd, bytes: bytes, offset: 0, path)
-        try Syscall.fdatasync(fd, path)
+        do throws(HoltError) {
+            try Syscall.pwrite(fd, bytes: bytes, offset: 0, path)
+        } catch {
+            try? Syscall.close(fd)
+            try? Syscall.unlink(path)
+            throw error
+        }
+        return UnsyncedFile(fd: fd, path: path)
+    }
+
+    /// Makes a map file from `writeUnsynced` durable (the file and its directory entry), before
+    /// any manifest refers to it, and closes it. A failure here is an fsync's: never retried.
+    static func sync(_ file: UnsyncedFile, directory: String) throws(HoltError) {
+        defer { try? Syscall.close(file.fd) }
+        try Syscall.fdatasync(file.fd, file.path)
         try Syscall.fsyncDirectory(directory)
     }
 

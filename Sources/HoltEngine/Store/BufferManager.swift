@@ -49,6 +49,11 @@ struct StoreStatistics: Sendable, Equatable {
 /// 2. A frame is clean only when its blob's bytes are in the map's slot for it.
 /// 3. The durable checkpoint's slots are never written (see `BlobMap`).
 /// 4. After `failed` is set no byte is written to any file again.
+/// 5. A full disk (`ENOSPC`/`EDQUOT` from a blob or map *write*, never from an fsync) does not
+///    set `failed`: the frames stay dirty, the slots written go back to the free list (no
+///    durable manifest refers to them), a partial map file is removed, and the previous
+///    checkpoint stays what a reopen finds. `outOfSpace` then stops eviction from writing
+///    (frames overflow the budget instead) until a checkpoint succeeds.
 ///
 /// Lock order: a shard's monitor, then `core`; never two shard monitors at once, never a shard
 /// monitor while holding `core`. No lock is held across I/O.
@@ -71,6 +76,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private let core: Mutex<Core>
     /// Set after a failed write or fsync: every later write is refused.
     private let failed = Atomic<Bool>(false)
+    /// Set when a write found the disk full (invariant 5), cleared by a successful checkpoint:
+    /// eviction writes nothing meanwhile.
+    private let outOfSpace = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
     /// Byte counters; relaxed: they order nothing, they are only summed for `statistics`.
     private let bytesRead = Atomic<Int>(0)
@@ -330,7 +338,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 }
                 return (s, frame, bytes)
             case .flush(let items):
-                try writeOut(items)
+                do throws(HoltError) {
+                    try writeOut(items)
+                } catch {
+                    // A full disk: the frames stay dirty and the shard overflows its budget
+                    // (`victim` writes nothing while `outOfSpace`); anything else is fatal.
+                    guard Self.isOutOfSpace(error) else { throw error }
+                }
             }
         }
     }
@@ -419,7 +433,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 dirtyCandidates.append(FrameIndex(rawValue: f))
             }
         }
-        if !dirtyCandidates.isEmpty, !failed.load(ordering: .sequentiallyConsistent) {
+        if !dirtyCandidates.isEmpty, !failed.load(ordering: .sequentiallyConsistent),
+           !outOfSpace.load(ordering: .sequentiallyConsistent) {
             return .writeOut(dirtyCandidates)
         }
         shard.state.frames.append(Frame())
@@ -469,7 +484,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Writes frames (each marked writing and pinned once by the caller, counted in its shard's
     /// `writesInFlight`) to their target slots: seals each header, writes them all (a batch
     /// through io_uring when there are several), records the new slots and marks them clean.
-    /// On failure the store refuses every later write.
+    /// On a full disk the frames stay dirty and the slots go back to the free list (invariant 5);
+    /// on any other failure the store refuses every later write.
     private func writeOut(_ items: [WriteItem]) throws(HoltError) {
         if items.isEmpty { return }
         var crcs: [UInt32] = []
@@ -485,7 +501,16 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             try Failpoints.hit("store.afterBlobWrite")
         } catch {
-            failed.store(true, ordering: .sequentiallyConsistent)
+            if Self.isOutOfSpace(error) {
+                outOfSpace.store(true, ordering: .sequentiallyConsistent)
+                // The slots hold nothing anyone may read: back to the free list (a blob whose
+                // own slot it was loses its entry; its frame stays dirty and holds it).
+                core.withLock { core in
+                    for item in items { core.map.giveBack(item.slot, of: item.blob) }
+                }
+            } else {
+                failed.store(true, ordering: .sequentiallyConsistent)
+            }
             failure = error
         }
         if failure == nil {
@@ -514,6 +539,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    /// Whether `error` says the disk (or the quota) is full (`ENOSPC`, `EDQUOT`). Only safe to
+    /// survive when it came from a write, never from an fsync.
+    static func isOutOfSpace(_ error: HoltError) -> Bool {
+        if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
+
     // MARK: Checkpoint
 
     /// Makes the current state of every blob durable as checkpoint `lsn` with root `root`.
@@ -525,8 +557,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - user: Up to 64 bytes for the tree, returned by `anchor` after a reopen.
-    /// - Throws: `.previousIOFailure`, `.closed`, `.io`; after any failure the store refuses
-    ///   every later write, and the previous checkpoint is what a reopen finds.
+    /// - Throws: `.previousIOFailure`, `.closed`, `.io`; the previous checkpoint is what a reopen
+    ///   finds. After a full disk on a blob or map write (`Self.isOutOfSpace`) the store goes on
+    ///   and a later checkpoint may succeed (invariant 5); after any other failure it refuses
+    ///   every later write.
     func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
         precondition(user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
         try checkWritable()
@@ -550,6 +584,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         try writeOut(items)
+        var mapWriting = false
         do throws(HoltError) {
             try file.sync()
             let (anchor, mapBytes) = core.withLock { core -> (Anchor, [UInt8]) in
@@ -561,8 +596,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     user: user + [UInt8](repeating: 0, count: Anchor.userSize - user.count))
                 return (anchor, bytes)
             }
+            mapWriting = true
             try Failpoints.hit("checkpoint.beforeMapWrite")
-            try BlobMap.write(mapBytes, directory: directory, generation: anchor.generation)
+            let map = try BlobMap.writeUnsynced(mapBytes, directory: directory, generation: anchor.generation)
+            mapWriting = false
+            try BlobMap.sync(map, directory: directory)
             try Failpoints.hit("checkpoint.beforeManifestWrite")
             try manifest.write(anchor)
             core.withLock { $0.anchor = anchor }
@@ -572,9 +610,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             try Syscall.unlink(BlobMap.path(directory: directory, generation: anchor.generation - 1))
             try Syscall.fsyncDirectory(directory)
         } catch {
-            failed.store(true, ordering: .sequentiallyConsistent)
+            if mapWriting && Self.isOutOfSpace(error) {
+                // The map file was removed again; the blobs written stay recorded (not durable).
+                outOfSpace.store(true, ordering: .sequentiallyConsistent)
+            } else {
+                failed.store(true, ordering: .sequentiallyConsistent)
+            }
             throw error
         }
+        outOfSpace.store(false, ordering: .sequentiallyConsistent)
         core.withLock { core in
             core.map.checkpointed()
             core.map.checkInvariants()
