@@ -191,10 +191,13 @@ def test_check_finds_a_flipped_byte(ctx):
                 if os.path.getsize(p) > 0:
                     files.append((os.path.getsize(p), p))
     check(files, "no database files to damage in %s: %r" % (m.db, os.listdir(m.db)))
-    # Damage the largest file (the blob file): flip the first non-zero byte that lies past the
-    # first 4 KiB of a 512 KiB region (a blob's data area, not its header), so the byte is live data
-    # that a checksum covers; fall back to the middle of the file.
-    _, path = max(files)
+    # Damage the blob file (log segments are preallocated, so the largest file may be a log
+    # segment whose tail is zeros): flip the first non-zero byte that lies past the first 4 KiB
+    # of a 512 KiB region (a blob's data area, not its header), so the byte is live data that a
+    # checksum covers; fall back to the middle of the file.
+    blob_files = [p for _, p in files if os.path.basename(p) == "blobs"]
+    check(blob_files, "no blob file in %s" % m.db)
+    path = blob_files[0]
     with open(path, "r+b") as f:
         data = f.read()
         blob = 512 * 1024
