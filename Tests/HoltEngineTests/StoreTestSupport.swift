@@ -22,32 +22,9 @@ final class StoreTemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// SplitMix64, seeded from `HOLT_SEED` when set (to replay a failure), else from the clock.
-struct StoreRandom: RandomNumberGenerator {
-    private var state: UInt64
-    /// The seed this generator started from (print it on failure).
-    let seed: UInt64
+/// The seeded generator of the store tests.
+typealias StoreRandom = SeededGenerator
 
-    init() {
-        let fromEnvironment = ProcessInfo.processInfo.environment["HOLT_SEED"].flatMap { UInt64($0) }
-        seed = fromEnvironment ?? UInt64(UInt32.random(in: 0...UInt32.max))
-        state = seed
-    }
-
-    /// A generator from a given seed.
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Recognisable blob contents: the ART area filled with one byte derived from (id, version),
 /// with the id and version spelled out at its start.

@@ -58,32 +58,8 @@ final class WALTestDirectory {
     }
 }
 
-/// A small deterministic generator (SplitMix64), seeded from `HOLT_SEED` when set.
-struct WALRandom {
-    private var state: UInt64
-    /// The seed it started from, to print on failure.
-    let seed: UInt64
-
-    init() {
-        let fromEnvironment = getenv("HOLT_SEED").flatMap { UInt64(String(cString: $0)) }
-        self.init(seed: fromEnvironment ?? 0x5EED_0F_A11)
-    }
-
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
+/// The seeded generator of the log tests.
+typealias WALRandom = SeededGenerator
 
 /// The payload of record `lsn` in these tests: recognisable, of a length that varies with `lsn`.
 func walPayload(_ lsn: UInt64, seed: UInt64 = 0) -> [UInt8] {

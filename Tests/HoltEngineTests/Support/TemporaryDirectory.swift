@@ -21,9 +21,21 @@ final class TemporaryDirectory: @unchecked Sendable {
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 /// A small deterministic random generator (SplitMix64), seeded from `HOLT_SEED` when set.
+/// The one generator of every engine test (the store's and the log's tests call it by their
+/// own names, `StoreRandom` and `WALRandom`).
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
+    /// The seed it started from (print it on failure; `HOLT_SEED` replays it).
+    let seed: UInt64
+    init(seed: UInt64) { self.seed = seed; state = seed }
+
+    /// A generator seeded from `HOLT_SEED`, else from a fixed seed.
+    init() {
+        self.init(seed: ProcessInfo.processInfo.environment["HOLT_SEED"].flatMap { UInt64($0) } ?? 0x5EED_0F_A11)
+    }
+
+    /// A number in `0..<bound`.
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
