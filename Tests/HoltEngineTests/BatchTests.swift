@@ -33,4 +33,16 @@ import Testing
         let listing = try tree.range(prefix: k("e/"), delimiter: UInt8(ascii: "/"))
         #expect(listing == [.entry(key: k("e/a"), value: k("d/a")), .commonPrefix(k("e/b/"))])
     }
+
+    @Test func startAfterThePrefixExcludesThePrefixKey() throws {
+        let dir = try TemporaryDirectory("batch")
+        let tree = try Tree.open(path: dir.path)
+        defer { try? tree.close() }
+        for name in ["p", "p/a", "p/b", "q"] { try tree.put(k(name), k(name)) }
+        #expect(try tree.range(prefix: k("p"), startAfter: k("p")) == [
+            .entry(key: k("p/a"), value: k("p/a")), .entry(key: k("p/b"), value: k("p/b")),
+        ])
+        #expect(try tree.range(prefix: k("p"), startAfter: k("p"), limit: 1) == [.entry(key: k("p/a"), value: k("p/a"))])
+        #expect(try tree.range(prefix: k("p"), startAfter: nil, limit: 1) == [.entry(key: k("p"), value: k("p"))])
+    }
 }

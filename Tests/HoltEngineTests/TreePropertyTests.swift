@@ -30,8 +30,11 @@ import Testing
         case 2: keys.directory()
         default: Array(keys.directory().prefix(2))
         }
-        let startAfter: [UInt8]? = Int.random(in: 0..<3, using: &keys.random) == 0
-            ? (known.isEmpty ? keys.key() : known[Int.random(in: 0..<known.count, using: &keys.random)]) : nil
+        let startAfter: [UInt8]? = switch Int.random(in: 0..<10, using: &keys.random) {
+        case 0..<3: known.isEmpty ? keys.key() : known[Int.random(in: 0..<known.count, using: &keys.random)]
+        case 3: prefix  // resuming right after the prefix's own key
+        default: nil
+        }
         let delimiter: UInt8? = Int.random(in: 0..<2, using: &keys.random) == 0 ? 0x2F : nil
         let limit: Int? = Int.random(in: 0..<3, using: &keys.random) == 0 ? Int.random(in: 0...20, using: &keys.random) : nil
         return RangeQuery(prefix: prefix, startAfter: startAfter, delimiter: delimiter, limit: limit)

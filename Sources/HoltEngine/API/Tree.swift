@@ -164,10 +164,26 @@ public final class Tree: @unchecked Sendable {
     /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's `position`.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
-            guard !isClosed else { throw .closed }
-            return try index.scan(query)
+        // The index ignores a resume point that does not sort after the prefix; the one such
+        // point that still excludes something is the prefix itself (its own key), so drop it here.
+        var asked = query
+        let skipPrefixKey = query.startAfter == query.prefix
+        if skipPrefixKey {
+            asked.startAfter = nil
+            asked.limit = query.limit.map { $0 + 1 }
         }
+        var items = try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
+            guard !isClosed else { throw .closed }
+            return try index.scan(asked)
+        }
+        if skipPrefixKey {
+            if case .entry(let key, _)? = items.first, key == query.prefix {
+                items.removeFirst()
+            } else if let limit = query.limit, items.count > limit {
+                items.removeLast()
+            }
+        }
+        return items
     }
 
     /// The items below `prefix` after `startAfter`, at most `limit`, rolled up at `delimiter`.
