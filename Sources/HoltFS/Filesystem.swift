@@ -367,14 +367,7 @@ final class Filesystem: Sendable {
         case .plain(let value):
             guard let key = resolved.pathKey else { throw .notFound }
             batch.guardValue(key, value)
-            var record = InodeRecord(kind: .regular)
-            record.mode = 0o644
-            record.uid = defaultOwner.uid
-            record.gid = defaultOwner.gid
-            record.ino = try allocator.allocate()
-            record.atime = openedAt
-            record.mtime = openedAt
-            record.ctime = now
+            var record = try implicitRecord(.regular, mode: 0o644, now: now)
             record.size = UInt64(value.count)
             if value.count <= Self.inlineLimit {
                 record.inlineData = value
@@ -393,14 +386,7 @@ final class Filesystem: Sendable {
         case .prefix:
             guard let key = resolved.pathKey else { throw .notFound }
             batch.guardValue(key, nil)
-            var record = InodeRecord(kind: .directory)
-            record.mode = 0o755
-            record.uid = defaultOwner.uid
-            record.gid = defaultOwner.gid
-            record.ino = try allocator.allocate()
-            record.atime = openedAt
-            record.mtime = openedAt
-            record.ctime = now
+            var record = try implicitRecord(.directory, mode: 0o755, now: now)
             do {
                 record.nlink = 2 + UInt32(try Self.countSubdirectories(tree: tree, key: key))
             } catch {
@@ -408,6 +394,20 @@ final class Filesystem: Sendable {
             }
             return (key, record)
         }
+    }
+
+    /// The record a node without one gets when it first changes: the defaults it was shown with
+    /// (`mode`, the default owner, times of the mount's opening) and a fresh ino.
+    private func implicitRecord(_ kind: InodeRecord.Kind, mode: UInt32, now: Int64) throws(FSError) -> InodeRecord {
+        var record = InodeRecord(kind: kind)
+        record.mode = mode
+        record.uid = defaultOwner.uid
+        record.gid = defaultOwner.gid
+        record.ino = try allocator.allocate()
+        record.atime = openedAt
+        record.mtime = openedAt
+        record.ctime = now
+        return record
     }
 
     /// Adds to `batch` the update of a parent directory whose entries change: mtime and ctime now,

@@ -13,13 +13,13 @@ final class DatabaseLock: Sendable {
     /// - Throws: `.locked` when someone else holds it, `.io` when the file cannot be opened.
     init(directory: String) throws(HoltError) {
         let path = directory + "/LOCK"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(errno: errno, operation: "open \(path)") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let cause = errno
-            close(fd)
-            if cause == EWOULDBLOCK { throw .locked(path: directory) }
-            throw .io(errno: cause, operation: "flock \(path)")
+        let fd = try Syscall.open(path, flags: O_RDWR | O_CREAT)
+        do throws(HoltError) {
+            _ = try Syscall.valueOrErrno("flock \(path)") { flock(fd, LOCK_EX | LOCK_NB) }
+        } catch {
+            try? Syscall.close(fd)
+            if case .io(let code, _) = error, code == EWOULDBLOCK { throw .locked(path: directory) }
+            throw error
         }
         descriptor = fd
     }
@@ -27,6 +27,6 @@ final class DatabaseLock: Sendable {
     /// Releases the lock.
     deinit {
         flock(descriptor, LOCK_UN)
-        close(descriptor)
+        try? Syscall.close(descriptor)
     }
 }

@@ -149,6 +149,12 @@ enum Syscall {
         return stat(path, &info) == 0
     }
 
+    /// Whether `path` is a directory (following links).
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// Creates directory `path` (its parent must exist); an existing directory is fine.
     static func makeDirectory(_ path: String) throws(HoltError) {
         if mkdir(path, 0o755) == 0 { return }
