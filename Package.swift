@@ -2,10 +2,13 @@
 // holt: a metadata engine for path-shaped keys (HoltEngine) and a FUSE filesystem that shows it (HoltFS, holtfs).
 import PackageDescription
 
-/// Settings every Swift target shares: Swift 6 mode, and failpoints compiled into debug builds only.
+/// Settings every Swift target shares: Swift 6 mode, failpoints compiled into debug builds only,
+/// and the run-time exclusivity checks of class properties kept in debug builds (where every test
+/// runs) but left out of release builds, where they cost about 5% of a lookup (profiled).
 let holtSwiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .define("HOLT_FAILPOINTS", .when(configuration: .debug)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

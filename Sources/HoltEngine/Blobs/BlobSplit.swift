@@ -28,19 +28,19 @@ extension ARTIndex {
         if split { try self.split(blob, parent: via?.blob) }
     }
 
-    /// Moves the subtrees `splitPlan` picks into a new child blob, replaces each by a Blob node
-    /// (in the subtree root's own bytes, so it always fits), and compacts `blob`. When only
-    /// subtree roots are left to move, moves roots instead (see `splitRoots`).
+    /// Splits a full blob. A child blob holding several subtrees that `parent` refers to splits
+    /// sideways (`splitRoots`): half of them move to a new sibling blob and the path to every key
+    /// stays as long, as a B-tree's leaf split does. Otherwise (the root blob, or a child blob
+    /// with one subtree) the subtrees `splitPlan` picks move into a new child blob, each replaced
+    /// by a Blob node (in the subtree root's own bytes, so it always fits), and `blob` is
+    /// compacted: the blob keeps the upper levels and the path through it grows by one hop.
     func split(_ blob: BlobID, parent: BlobID?) throws(HoltError) {
+        if let parent, parent != blob, try splitRoots(blob, parent: parent) { return }
         let plan = try source.read(blob) { (raw) throws(HoltError) -> [UInt16] in
             try Self.splitPlan(PageView(base: raw, id: blob))
         }
-        if plan.isEmpty {
-            guard let parent, parent != blob else {
-                throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
-            }
-            try splitRoots(blob, parent: parent)
-            return
+        guard !plan.isEmpty else {
+            throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
         }
         let child = try source.allocate()
         try source.write(blob) { (raw) throws(HoltError) in
@@ -66,9 +66,15 @@ extension ARTIndex {
     }
 
     /// The subtrees to move out of a full blob: none a root of the blob, a Blob node, a
-    /// terminator leaf, or inside another chosen one; each bigger than two Blob nodes and at
-    /// most 3/4 of the live bytes. The biggest first, until about half the live bytes are
-    /// chosen (at most 3/4); when none qualifies, the smallest subtree bigger than 3/4.
+    /// terminator leaf, or inside another chosen one; each bigger than two Blob nodes.
+    /// *Deep pieces* first: subtrees of at most an eighth of the live bytes, the biggest first,
+    /// until about half the live bytes are chosen. So the blob keeps the upper levels of its tree
+    /// and the pieces, packed together into one child blob, hang one Blob node below them: the
+    /// blob tree stays shallow (a lookup in a million path keys crosses one or two blobs, not
+    /// five as when the biggest subtrees, the upper levels, moved down). When the pieces come
+    /// to less than a quarter of the live bytes, the older rule: subtrees of at most 3/4 of the
+    /// live bytes, the biggest first, until half (at most 3/4); when none qualifies, the
+    /// smallest subtree bigger than 3/4.
     static func splitPlan(_ page: PageView) throws(HoltError) -> [UInt16] {
         let roots = try page.roots()
         var size = [Int](repeating: 0, count: page.slotCount)
@@ -108,33 +114,42 @@ extension ARTIndex {
         let candidates = all.filter { eligible[Int($0)] && !isBlob[Int($0)] && size[Int($0)] > 2 * ARTLayout.blobNodeSize }
             .sorted { size[Int($0)] > size[Int($1)] }
         let limit = live * 3 / 4, target = live / 2
-        var chosen = [Bool](repeating: false, count: page.slotCount)
-        var plan: [UInt16] = []
-        var total = 0
-        for s in candidates where size[Int(s)] <= limit && total + size[Int(s)] <= limit {
-            // Bigger first, so an ancestor of `s` was considered before `s`.
-            var up = parent[Int(s)], steps = 0
-            var inside = false
-            while up != 0 && steps <= page.slotCount {
-                if chosen[Int(up)] { inside = true; break }
-                up = parent[Int(up)]
-                steps += 1
+        /// Subtrees of at most `piece` bytes, the biggest first, none inside another, until
+        /// `target` bytes (at most `limit`).
+        func choose(piece: Int) -> (plan: [UInt16], total: Int) {
+            var chosen = [Bool](repeating: false, count: page.slotCount)
+            var plan: [UInt16] = []
+            var total = 0
+            for s in candidates where size[Int(s)] <= piece && total + size[Int(s)] <= limit {
+                // Bigger first, so an ancestor of `s` was considered before `s`.
+                var up = parent[Int(s)], steps = 0
+                var inside = false
+                while up != 0 && steps <= page.slotCount {
+                    if chosen[Int(up)] { inside = true; break }
+                    up = parent[Int(up)]
+                    steps += 1
+                }
+                if inside { continue }
+                chosen[Int(s)] = true
+                plan.append(s)
+                total += size[Int(s)]
+                if total >= target || plan.count >= 4_096 { break }
             }
-            if inside { continue }
-            chosen[Int(s)] = true
-            plan.append(s)
-            total += size[Int(s)]
-            if total >= target || plan.count >= 4_096 { break }
+            return (plan, total)
         }
+        let deep = choose(piece: live / 32)
+        if deep.total >= live / 4 { return deep.plan }
+        let plan = choose(piece: limit).plan
         if !plan.isEmpty { return plan }
         if let fallback = candidates.last(where: { size[Int($0)] > limit }) { return [fallback] }
         return []
     }
 
-    /// Splits a child blob whose nodes are (almost) all subtree roots: moves about half its live
-    /// bytes worth of the subtrees that `parent`'s Blob nodes refer to into a new child blob, and
-    /// points those Blob nodes there. Costs one pass over `parent` and `blob`.
-    func splitRoots(_ blob: BlobID, parent: BlobID) throws(HoltError) {
+    /// Splits a child blob sideways: moves about half its live bytes worth of the subtrees that
+    /// `parent`'s Blob nodes refer to (never all of them) into a new sibling blob, and points
+    /// those Blob nodes there. Costs one pass over `parent` and `blob`.
+    /// - Returns: `false`, changing nothing, when `parent` refers to fewer than two of its subtrees.
+    func splitRoots(_ blob: BlobID, parent: BlobID) throws(HoltError) -> Bool {
         let references = try source.read(parent) { (raw) throws(HoltError) -> [(slot: UInt16, root: UInt16)] in
             let page = PageView(base: raw, id: parent)
             var found: [(slot: UInt16, root: UInt16)] = []
@@ -148,15 +163,13 @@ extension ARTIndex {
             let page = PageView(base: raw, id: blob)
             var chosen: [(slot: UInt16, root: UInt16)] = []
             var total = 0
-            for reference in references where total < page.liveBytes / 2 {
+            for reference in references.dropLast() where total < page.liveBytes / 2 {
                 total += try SubtreeCopy.cost(of: reference.root, in: page)
                 chosen.append(reference)
             }
             return chosen
         }
-        guard !chosen.isEmpty, chosen.count < references.count || references.count > 1 else {
-            throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
-        }
+        guard !chosen.isEmpty else { return false }
         let child = try source.allocate()
         let tops = try source.write(child) { (childRaw) throws(HoltError) -> [UInt16] in
             let target = MutablePageView(base: childRaw, id: child)
@@ -182,5 +195,6 @@ extension ARTIndex {
             try page.compact(&counters)
         }
         counters.splits += 1
+        return true
     }
 }

@@ -72,6 +72,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private let file: BlobFile
     private let manifest: Manifest
     private let shards: [Shard]
+    /// Where frames get their memory (huge-page chunks).
+    private let arena = FrameArena(frameSize: BlobGeometry.blobSize)
     /// The blob map and the current anchor.
     private let core: Mutex<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -412,7 +414,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// failure) a new frame past the budget.
     private func victim(_ shard: Shard) -> Victim {
         if shard.state.frames.count < shard.capacity {
-            shard.state.frames.append(Frame())
+            shard.state.frames.append(Frame(from: arena))
             return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
         var dirtyCandidates: [FrameIndex] = []
@@ -437,7 +439,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
            !outOfSpace.load(ordering: .sequentiallyConsistent) {
             return .writeOut(dirtyCandidates)
         }
-        shard.state.frames.append(Frame())
+        shard.state.frames.append(Frame(from: arena))
         return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
     }
 

@@ -39,8 +39,8 @@ struct Frame {
     /// The I/O under way.
     var io = IO.idle
 
-    /// A free frame with fresh memory.
-    init() { memory = AlignedBuffer(count: BlobGeometry.blobSize) }
+    /// A free frame with fresh memory from `arena`.
+    init(from arena: FrameArena) { memory = arena.take() }
 
     /// A free frame over existing memory.
     init(reusing memory: AlignedBuffer) { self.memory = memory }
