@@ -67,12 +67,13 @@ extension ARTIndex {
 
     /// The subtrees to move out of a full blob: none a root of the blob, a Blob node, a
     /// terminator leaf, or inside another chosen one; each bigger than two Blob nodes.
-    /// *Deep pieces* first: subtrees of at most an eighth of the live bytes, the biggest first,
-    /// until about half the live bytes are chosen. So the blob keeps the upper levels of its tree
-    /// and the pieces, packed together into one child blob, hang one Blob node below them: the
-    /// blob tree stays shallow (a lookup in a million path keys crosses one or two blobs, not
-    /// five as when the biggest subtrees, the upper levels, moved down). When the pieces come
-    /// to less than a quarter of the live bytes, the older rule: subtrees of at most 3/4 of the
+    /// *Deep pieces* first: subtrees of at most a sixteenth of the live bytes that hold no Blob
+    /// node, the biggest first, until about half the live bytes are chosen. So the blob keeps the
+    /// upper levels of its tree and its Blob nodes, and the pieces, packed together into one
+    /// child blob, hang one Blob node below them: the blob tree grows in depth only when a blob
+    /// is all routing, as a B-tree grows at its root (a lookup in a million path keys crosses
+    /// two blobs, not five as when the biggest subtrees, the upper levels, moved down). When
+    /// the pieces come to less than a quarter of the live bytes, the older rule: subtrees of at most 3/4 of the
     /// live bytes, the biggest first, until half (at most 3/4); when none qualifies, the
     /// smallest subtree bigger than 3/4.
     static func splitPlan(_ page: PageView) throws(HoltError) -> [UInt16] {
@@ -81,6 +82,7 @@ extension ARTIndex {
         var parent = [UInt16](repeating: 0, count: page.slotCount)
         var eligible = [Bool](repeating: false, count: page.slotCount)
         var isBlob = [Bool](repeating: false, count: page.slotCount)
+        var holdsBlob = [Bool](repeating: false, count: page.slotCount)
         var all: [UInt16] = []
         var live = 0
         for root in roots {
@@ -94,14 +96,17 @@ extension ARTIndex {
                     total += size[Int(c)]
                     eligible[Int(c)] = true
                     parent[Int(c)] = s
+                    holdsBlob[Int(s)] = holdsBlob[Int(c)]
                 case .node4, .node16, .node48, .node256:
                     for c in try page.children(node) {
                         total += size[Int(c.slot)]
                         eligible[Int(c.slot)] = c.byte != 0
                         parent[Int(c.slot)] = s
+                        holdsBlob[Int(s)] = holdsBlob[Int(s)] || holdsBlob[Int(c.slot)]
                     }
                 case .blob:
                     isBlob[Int(s)] = true
+                    holdsBlob[Int(s)] = true
                 default:
                     break
                 }
@@ -114,13 +119,15 @@ extension ARTIndex {
         let candidates = all.filter { eligible[Int($0)] && !isBlob[Int($0)] && size[Int($0)] > 2 * ARTLayout.blobNodeSize }
             .sorted { size[Int($0)] > size[Int($1)] }
         let limit = live * 3 / 4, target = live / 2
-        /// Subtrees of at most `piece` bytes, the biggest first, none inside another, until
-        /// `target` bytes (at most `limit`).
-        func choose(piece: Int) -> (plan: [UInt16], total: Int) {
+        /// Subtrees of at most `piece` bytes (with `dataOnly`, none holding a Blob node), the
+        /// biggest first, none inside another, until `target` bytes (at most `limit`).
+        func choose(piece: Int, dataOnly: Bool) -> (plan: [UInt16], total: Int) {
             var chosen = [Bool](repeating: false, count: page.slotCount)
             var plan: [UInt16] = []
             var total = 0
-            for s in candidates where size[Int(s)] <= piece && total + size[Int(s)] <= limit {
+            for s in candidates where size[Int(s)] <= piece && total + size[Int(s)] <= limit
+                && !(dataOnly && holdsBlob[Int(s)])
+            {
                 // Bigger first, so an ancestor of `s` was considered before `s`.
                 var up = parent[Int(s)], steps = 0
                 var inside = false
@@ -137,9 +144,9 @@ extension ARTIndex {
             }
             return (plan, total)
         }
-        let deep = choose(piece: live / 32)
+        let deep = choose(piece: live / 16, dataOnly: true)
         if deep.total >= live / 4 { return deep.plan }
-        let plan = choose(piece: limit).plan
+        let plan = choose(piece: limit, dataOnly: false).plan
         if !plan.isEmpty { return plan }
         if let fallback = candidates.last(where: { size[Int($0)] > limit }) { return [fallback] }
         return []

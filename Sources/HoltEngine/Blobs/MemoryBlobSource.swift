@@ -12,6 +12,11 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
 
     /// How many `write` calls were made (a blob dirtied once per call).
     private(set) var writes = 0
+    /// How many `read` calls were made (a lookup makes one per blob on its path). Counted only
+    /// while `countReads` is set, as reads may run on several threads.
+    private(set) var reads = 0
+    /// Whether `read` counts into `reads` (single-threaded tests only).
+    var countReads = false
     /// How many blobs were allocated / freed.
     private(set) var allocations = 0
     private(set) var frees = 0
@@ -31,7 +36,8 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
     }
 
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        try body(UnsafeRawPointer(try frame(id)))
+        if countReads { reads += 1 }
+        return try body(UnsafeRawPointer(try frame(id)))
     }
 
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
