@@ -44,7 +44,11 @@ test: unit integration
 bench: deps
 	swift build -c release --product holt-bench $(SWIFT_BUILD_FLAGS)
 	@mkdir -p bench-results
-	"$$(swift build -c release --show-bin-path)/holt-bench" engine --json bench-results/engine.json $(BENCH_ARGS)
+	for round in 1 2 3; do \
+		"$$(swift build -c release --show-bin-path)/holt-bench" engine --json bench-results/engine-$$round.json $(BENCH_ARGS) || exit 1; \
+	done
+	python3 bench/engine-report.py bench-results/engine-1.json bench-results/engine-2.json bench-results/engine-3.json \
+		| tee bench-results/engine.md
 
 # Mount benchmarks: mdbench on holtfs, libfuse's passthrough_ll and JuiceFS (see BENCHMARKS.md).
 # Extra arguments via BENCH_MOUNT_ARGS, e.g. make bench-mount BENCH_MOUNT_ARGS="--rounds 1 --threads 1".

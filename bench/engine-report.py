@@ -5,8 +5,10 @@ then every system's ops/s with its p50/p99 latency.
 
     bench/engine-report.py bench-results/engine.json [more.json ...]
 
-Several files (e.g. holt and the peers run separately) are merged; a later file's row for the
-same workload and system replaces an earlier one.
+Several files are merged: rounds of the same run (`make bench` runs three) or systems run
+separately. Where several files hold a row for the same workload and system, the row of the
+median throughput is taken (with its own p50/p99), and the header says how many rounds each
+cell is the median of. Ratios are of those medians.
 """
 import json
 import sys
@@ -25,17 +27,23 @@ def rate(x: float) -> str:
 
 
 def main(paths: list[str]) -> None:
-    rows, keys, machine = {}, set(), None
+    runs, keys, machine = {}, set(), None
     for path in paths:
         data = json.load(open(path))
         keys.add(data["keys"])
         machine = data.get("machine", machine)
         for r in data["results"]:
-            rows[(r["workload"], r["system"])] = r
+            runs.setdefault((r["workload"], r["system"]), []).append(r)
+    rows = {}
+    for key, found in runs.items():
+        found.sort(key=lambda r: r["ops_per_sec"])
+        rows[key] = found[(len(found) - 1) // 2]  # the median (the lower one of an even count)
+    rounds = sorted({len(found) for found in runs.values()})
     systems = [s for s in SYSTEMS if any(k[1] == s for k in rows)]
     peers = [s for s in systems if s != "holt"]
     header = ["workload"] + [f"holt ÷ {p}" for p in peers if "holt" in systems] + systems
-    print(f"keys: {', '.join(str(k) for k in sorted(keys))}; machine: {json.dumps(machine)}")
+    print(f"keys: {', '.join(str(k) for k in sorted(keys))}; median of {'/'.join(map(str, rounds))} "
+          f"round(s) per cell; machine: {json.dumps(machine)}")
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
