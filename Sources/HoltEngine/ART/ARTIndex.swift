@@ -79,42 +79,54 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
 
     func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
-            var blob = root
-            var slot: UInt16 = 0
-            var i = 0
-            var hops = 0
-            while true {
-                let step = try source.read(blob) { (raw) throws(HoltError) -> LookupStep in
-                    let page = PageView(base: raw, id: blob)
-                    try page.validateHeader()
-                    return try Self.lookup(page, slot == 0 ? page.rootSlot : slot, k, from: i)
+            try walkBlobs(k) { (page, slot, i) throws(HoltError) in try Self.lookup(page, slot, k, from: i) }
+        }
+    }
+
+    /// What a walk found in one blob: the answer, or the child blob (and the root slot of the
+    /// subtree in it) to go on in, at key offset `Int`.
+    enum BlobStep<R> {
+        /// The walk's answer.
+        case done(R)
+        /// Go on in this child blob, from this root slot, at this key offset.
+        case descend((blob: BlobID, slot: UInt16), Int)
+    }
+
+    /// Walks `k` blob by blob from the root: `step` runs inside one blob, from a slot and a key
+    /// offset, and either answers or names the child blob to go on in.
+    /// - Throws: `.corrupted` when the Blob references form a cycle, and what `step` throws.
+    @inline(__always)
+    func walkBlobs<R>(
+        _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
+    ) throws(HoltError) -> R {
+        var blob = root
+        var slot: UInt16 = 0
+        var i = 0
+        var hops = 0
+        while true {
+            let next = try source.read(blob) { (raw) throws(HoltError) -> BlobStep<R> in
+                let page = PageView(base: raw, id: blob)
+                try page.validateHeader()
+                return try step(page, slot == 0 ? page.rootSlot : slot, i)
+            }
+            switch next {
+            case .done(let answer):
+                return answer
+            case .descend(let child, let at):
+                hops += 1
+                guard hops <= k.count + 1 else {
+                    throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                 }
-                switch step {
-                case .found(let value): return value
-                case .missing: return nil
-                case .descend(let child, let at):
-                    hops += 1
-                    guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
-                    }
-                    blob = child.blob
-                    slot = child.slot
-                    i = at
-                }
+                blob = child.blob
+                slot = child.slot
+                i = at
             }
         }
     }
 
-    /// What a lookup found in one blob.
-    private enum LookupStep {
-        case found([UInt8])
-        case missing
-        case descend((blob: BlobID, slot: UInt16), Int)
-    }
-
     /// Looks `k[from...]` up starting at `start` in `page`.
     private static func lookup(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
-        throws(HoltError) -> LookupStep
+        throws(HoltError) -> BlobStep<[UInt8]?>
     {
         var slot = start
         var i = from
@@ -125,17 +137,17 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 let leaf = try page.leaf(node)
                 guard leaf.suffixLength == k.count - i,
                       page.matchLength(leaf.suffix, leaf.suffixLength, k, i) == leaf.suffixLength
-                else { return .missing }
-                return .found(page.bytes(leaf.value, leaf.valueLength))
+                else { return .done(nil) }
+                return .done(page.bytes(leaf.value, leaf.valueLength))
             case .prefix:
                 let prefix = try page.prefix(node)
-                guard page.matchLength(prefix.bytes, prefix.length, k, i) == prefix.length else { return .missing }
+                guard page.matchLength(prefix.bytes, prefix.length, k, i) == prefix.length else { return .done(nil) }
                 i += prefix.length
                 slot = prefix.child
             case .node4, .node16, .node48, .node256:
                 let byte = i < k.count ? k[i] : 0
                 let child = try page.child(node, byte)
-                if child == 0 { return .missing }
+                if child == 0 { return .done(nil) }
                 if byte == 0 {
                     let leaf = try page.node(child)
                     guard leaf.type == .leaf else { throw page.corrupted("terminator child in slot \(child) is not a leaf") }
@@ -146,7 +158,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
             case .blob:
                 return .descend(page.blobChild(node), i)
             case .emptyRoot, .invalid:
-                return .missing
+                return .done(nil)
             }
         }
     }
@@ -160,55 +172,26 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// with `prefix`. A Blob node at the position is returned itself.
     func locate(_ prefix: [UInt8]) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? in
-            var blob = root
-            var slot: UInt16 = 0
-            var i = 0
-            var hops = 0
-            while true {
-                let step = try source.read(blob) { (raw) throws(HoltError) -> LocateStep in
-                    let page = PageView(base: raw, id: blob)
-                    try page.validateHeader()
-                    return try Self.locate(page, slot == 0 ? page.rootSlot : slot, k, from: i)
-                }
-                switch step {
-                case .none: return nil
-                case .at(let at, let skip): return (blob, at, skip)
-                case .descend(let child, let at):
-                    hops += 1
-                    guard hops <= k.count + 1 else {
-                        throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
-                    }
-                    blob = child.blob
-                    slot = child.slot
-                    i = at
-                }
-            }
+            try walkBlobs(k) { (page, slot, i) throws(HoltError) in try Self.locate(page, slot, k, from: i) }
         }
-    }
-
-    /// What a prefix walk found in one blob.
-    private enum LocateStep {
-        case none
-        case at(UInt16, Int)
-        case descend((blob: BlobID, slot: UInt16), Int)
     }
 
     /// The prefix walk of `locate(_:)` inside one blob, from `start`.
     private static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
-        throws(HoltError) -> LocateStep
+        throws(HoltError) -> BlobStep<(blob: BlobID, slot: UInt16, skip: Int)?>
     {
         var slot = start
         var i = from
         while true {
             let node = try page.node(slot)
-            if node.type == .emptyRoot { return .none }
-            if i == k.count { return .at(slot, 0) }
+            if node.type == .emptyRoot { return .done(nil) }
+            if i == k.count { return .done((page.id, slot, 0)) }
             switch node.type {
             case .leaf:
                 let leaf = try page.leaf(node)
                 let rest = k.count - i
-                guard rest <= leaf.suffixLength, page.matchLength(leaf.suffix, rest, k, i) == rest else { return .none }
-                return .at(slot, rest)
+                guard rest <= leaf.suffixLength, page.matchLength(leaf.suffix, rest, k, i) == rest else { return .done(nil) }
+                return .done((page.id, slot, rest))
             case .prefix:
                 let prefix = try page.prefix(node)
                 let m = page.matchLength(prefix.bytes, prefix.length, k, i)
@@ -216,19 +199,19 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                     i += m
                     slot = prefix.child
                 } else if i + m == k.count {
-                    return .at(slot, m)
+                    return .done((page.id, slot, m))
                 } else {
-                    return .none
+                    return .done(nil)
                 }
             case .node4, .node16, .node48, .node256:
                 let child = try page.child(node, k[i])
-                if child == 0 { return .none }
+                if child == 0 { return .done(nil) }
                 i += 1
                 slot = child
             case .blob:
                 return .descend(page.blobChild(node), i)
             case .emptyRoot, .invalid:
-                return .none
+                return .done(nil)
             }
         }
     }
