@@ -44,6 +44,16 @@ final class Filesystem: Sendable {
     /// How many unlinks, rmdirs and renames have committed their batch but not yet updated the
     /// node table: a node resolved by its old path in that window looks missing for a moment.
     let namespaceChangesInFlight = Atomic<Int>(0)
+    /// Bumped after every committed batch that moved something into the garbage keyspace; a sweep
+    /// is due only when it passed `sweptEpoch` (most unlinks and renames leave no garbage, and
+    /// then skip the range query a sweep costs).
+    let garbageEpoch = Atomic<UInt64>(1)
+    /// The `garbageEpoch` read at the start of the last complete sweep: every batch counted up to
+    /// it had committed before that sweep's scans, so its garbage is gone.
+    let sweptEpoch = Atomic<UInt64>(0)
+    /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
+    /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
+    let orphanedInodes = Mutex<Set<UInt64>>([])
 
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
     /// turns orphans left by a crash into garbage and sweeps it.
@@ -177,6 +187,8 @@ final class Filesystem: Sendable {
         if batch.isEmpty { return true }
         do {
             try tree.apply(batch.ops)
+            // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
+            if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
             return true
         } catch {
             if case .conditionFailed(let index, _, _) = error, let meaning = batch.meaning(at: index) {

@@ -88,21 +88,29 @@ final class NodeTable: Sendable {
         state.withLock { state -> Location? in
             guard let node = state.nodes[id] else { return nil }
             guard node.attached, !node.shared else { return .detached(ino: node.ino) }
-            var components: [[UInt8]] = []
+            if id == .root { return .path([]) }
+            // Two walks up to the root, so the key is allocated once at its final size: the first
+            // measures (and checks every step is attached), the second copies names from the end.
+            var length = -1
             var current = id
             var steps = 0
             while current != .root {
                 guard let step = state.nodes[current], step.attached, steps < 4096 else {
                     return .detached(ino: node.ino)
                 }
-                components.append(step.name)
+                length += step.name.count + 1
                 current = step.parent
                 steps += 1
             }
-            var key: [UInt8] = []
-            for component in components.reversed() {
-                if !key.isEmpty { key.append(UInt8(ascii: "/")) }
-                key += component
+            // Separators everywhere first; each name then overwrites its own span.
+            var key = [UInt8](repeating: UInt8(ascii: "/"), count: length)
+            var end = length
+            current = id
+            while current != .root, let step = state.nodes[current] {
+                let start = end - step.name.count
+                key.replaceSubrange(start..<end, with: step.name)
+                end = start - 1
+                current = step.parent
             }
             return .path(key)
         }
