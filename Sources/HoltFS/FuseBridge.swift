@@ -430,12 +430,16 @@ private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off
     let filesystem = bridge(req).filesystem
     var buffer = [CChar](repeating: 0, count: size)
     var used = 0
+    // One NUL-terminated copy of the current name, reused for every entry of the reply.
+    var name = [UInt8](repeating: 0, count: 512)
     do throws(FSError) {
         try buffer.withUnsafeMutableBufferPointer { raw throws(FSError) in
             // A readdirplus entry takes about 160 bytes, a readdir entry about 32.
             let expected = size / (plus ? 160 : 32) + 1
-            try filesystem.readdir(handle, offset: UInt64(max(0, offset)), expected: expected) { entry in
-                let name = entry.name + [0]
+            try filesystem.readdir(handle, offset: UInt64(max(0, offset)), expected: expected, fullAttributes: plus) { entry in
+                guard entry.name.count < name.count else { return false }
+                name.replaceSubrange(0..<entry.name.count, with: entry.name)
+                name[entry.name.count] = 0
                 return name.withUnsafeBufferPointer { nameBuffer -> Bool in
                     let cName = UnsafeRawPointer(nameBuffer.baseAddress!).assumingMemoryBound(to: CChar.self)
                     let remaining = size - used
