@@ -119,7 +119,6 @@ extension Filesystem {
 
     /// Whether a key component can be shown as a name.
     static func isListable(_ name: [UInt8]) -> Bool {
-        !name.isEmpty && name.count <= maxNameLength && name != [UInt8(ascii: ".")]
-            && name != [UInt8(ascii: "."), UInt8(ascii: ".")] && !name.contains(UInt8(ascii: "/"))
+        !name.isEmpty && name.count <= maxNameLength && !isDotOrDotDot(name) && !name.contains(UInt8(ascii: "/"))
     }
 }

@@ -148,20 +148,34 @@ final class Filesystem: Sendable {
 
     /// The prefix every child key of the directory at `key` starts with.
     static func childPrefix(of key: [UInt8]) -> [UInt8] {
-        key.isEmpty ? [] : key + [UInt8(ascii: "/")]
+        if key.isEmpty { return [] }
+        var prefix = key
+        prefix.append(UInt8(ascii: "/"))
+        return prefix
     }
 
-    /// The key of `name` in the directory at `key`.
+    /// The key of `name` in the directory at `key` (built in one allocation: every request makes one).
     static func childKey(of key: [UInt8], name: [UInt8]) -> [UInt8] {
-        childPrefix(of: key) + name
+        if key.isEmpty { return name }
+        var child: [UInt8] = []
+        child.reserveCapacity(key.count + 1 + name.count)
+        child += key
+        child.append(UInt8(ascii: "/"))
+        child += name
+        return child
+    }
+
+    /// Whether `name` is `.` or `..`.
+    static func isDotOrDotDot(_ name: [UInt8]) -> Bool {
+        let dot = UInt8(ascii: ".")
+        return (name.count == 1 && name[0] == dot) || (name.count == 2 && name[0] == dot && name[1] == dot)
     }
 
     /// Checks a name given by the kernel: not empty, no `/` or NUL, at most 255 bytes.
     static func validate(name: [UInt8]) throws(FSError) {
         guard name.count <= maxNameLength else { throw .nameTooLong }
-        guard !name.isEmpty, !name.contains(UInt8(ascii: "/")), !name.contains(0),
-            name != [UInt8(ascii: ".")], name != [UInt8(ascii: "."), UInt8(ascii: ".")]
-        else { throw .invalidArgument }
+        guard !name.isEmpty, !isDotOrDotDot(name) else { throw .invalidArgument }
+        for byte in name where byte == UInt8(ascii: "/") || byte == 0 { throw .invalidArgument }
     }
 
     // MARK: Engine access
