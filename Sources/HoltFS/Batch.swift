@@ -8,24 +8,28 @@ import HoltEngine
 struct Batch {
     /// The ops, in order.
     private(set) var ops: [TxnOp] = []
-    /// For each op that can fail its condition: nil = retry, an error = answer it.
-    private var meanings: [Int: FSError?] = [:]
+    /// For each op that can fail its condition, by op index: nil = retry, an error = answer it.
+    /// A short list searched only when a condition failed (cheaper than a dictionary per batch).
+    private var meanings: [(index: Int, meaning: FSError?)] = []
+    /// Whether the batch moves something into the garbage keyspace (`/g/`), so a sweep is due
+    /// once it commits.
+    private(set) var producesGarbage = false
 
     /// Requires `expectation` on `key`; when it does not hold the operation fails with `error`.
     mutating func require(_ key: [UInt8], _ expectation: TxnOp.Expectation, else error: FSError) {
-        meanings[ops.count] = .some(error)
+        meanings.append((ops.count, error))
         ops.append(.expect(key: key, expectation))
     }
 
     /// Guards that `key` still holds `value` (nil: still absent), as read earlier.
     mutating func guardValue(_ key: [UInt8], _ value: [UInt8]?) {
-        meanings[ops.count] = .some(nil)
+        meanings.append((ops.count, nil))
         ops.append(.expect(key: key, value.map { .value($0) } ?? .absent))
     }
 
     /// Guards that nothing lies below `key/`, as read earlier.
     mutating func guardNoDescendants(_ key: [UInt8]) {
-        meanings[ops.count] = .some(nil)
+        meanings.append((ops.count, nil))
         ops.append(.expect(key: key, .noDescendants))
     }
 
@@ -37,18 +41,22 @@ struct Batch {
 
     /// Moves one key; when `from` is absent the operation is retried.
     mutating func rename(from: [UInt8], to: [UInt8]) {
-        meanings[ops.count] = .some(nil)
+        meanings.append((ops.count, nil))
         ops.append(.rename(from: from, to: to))
     }
 
     /// Moves a subtree; when the destination is not empty the operation fails with `error`.
     mutating func renamePrefix(from: [UInt8], to: [UInt8], else error: FSError) {
-        meanings[ops.count] = .some(error)
+        if to.starts(with: ReservedKeys.garbageRoot) { producesGarbage = true }
+        meanings.append((ops.count, error))
         ops.append(.renamePrefix(from: from, to: to))
     }
 
     /// What a failed condition at op `index` means: `.some(nil)` retry, `.some(e)` fail, nil unknown.
-    func meaning(at index: Int) -> FSError?? { meanings[index] }
+    func meaning(at index: Int) -> FSError?? {
+        for entry in meanings where entry.index == index { return .some(entry.meaning) }
+        return nil
+    }
 
     /// Whether the batch holds no op (nothing to apply).
     var isEmpty: Bool { ops.isEmpty }

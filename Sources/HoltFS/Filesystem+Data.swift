@@ -42,6 +42,16 @@ extension Filesystem {
         }
     }
 
+    /// Opens the regular file `make` just created as node `id` with inode `ino`; returns the
+    /// handle. The FUSE op is `create` (its open half).
+    ///
+    /// Nothing is read: the kernel holds the parent directory locked until `create` is answered,
+    /// so no unlink or rename can reach the new name before the open is counted.
+    func openCreated(_ id: NodeID, ino: UInt64) -> UInt64 {
+        openFiles.withLock { $0[ino, default: 0] += 1 }
+        return handles.openFile(.init(node: id, ino: ino))
+    }
+
     /// Drops one open of `ino`; returns whether it was the last.
     @discardableResult
     private func uncount(_ ino: UInt64) -> Bool {
@@ -57,6 +67,9 @@ extension Filesystem {
     func release(_ handle: UInt64) throws(FSError) {
         guard let file = handles.closeFile(handle) else { return }
         guard uncount(file.ino) else { return }
+        // Only an ino unlinked while open can have an orphan record: skip the engine otherwise.
+        guard orphanedInodes.withLock({ $0.contains(file.ino) }) else { return }
+        defer { orphanedInodes.withLock { _ = $0.remove(file.ino) } }
         let orphanKey = ReservedKeys.orphan(file.ino)
         let discarded = try transact { () throws(FSError) -> (Batch, Bool) in
             var batch = Batch()

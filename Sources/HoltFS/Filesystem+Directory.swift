@@ -36,11 +36,14 @@ extension Filesystem {
     /// `.`/`..` keys are skipped.
     ///
     /// `expected` is how many entries the reply probably holds: the engine is asked for that many
-    /// at a time (at most `listingPage`).
+    /// at a time (at most `listingPage`). Without `fullAttributes` (plain readdir, which shows
+    /// only the ino and the type) an entry's attributes hold just those two, read without
+    /// decoding the whole record.
     ///
     /// - Throws: `.badHandle`, `.invalidArgument` for an offset the handle never gave, `.engine`.
     func readdir(
-        _ handle: UInt64, offset: UInt64, expected: Int = listingPage, _ sink: (DirectoryEntry) -> Bool
+        _ handle: UInt64, offset: UInt64, expected: Int = listingPage, fullAttributes: Bool = true,
+        _ sink: (DirectoryEntry) -> Bool
     ) throws(FSError) {
         let pageSize = max(1, min(Self.listingPage, expected))
         guard let cursor = handles.directory(handle) else { throw .badHandle }
@@ -76,7 +79,7 @@ extension Filesystem {
             let page = try range(RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: pageSize))
             for item in page {
                 position = item.position
-                guard let (name, attributes, shared) = try child(item, prefix: prefix) else { continue }
+                guard let (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes) else { continue }
                 let offset = cursor.reserveOffsets(count: 1)
                 guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else { return }
                 taken.append((offset, item.position))
@@ -86,11 +89,17 @@ extension Filesystem {
     }
 
     /// The name and attributes a listed engine item shows as, or nil when it is not shown.
-    private func child(_ item: RangeItem, prefix: [UInt8]) throws(FSError) -> ([UInt8], Attributes, Bool)? {
+    /// Without `full`, a record's attributes hold only its kind and ino (see `readdir`).
+    private func child(_ item: RangeItem, prefix: [UInt8], full: Bool) throws(FSError) -> ([UInt8], Attributes, Bool)? {
         switch item {
         case .entry(let key, let value):
             let name = Array(key[prefix.count...])
             guard Self.isListable(name) else { return nil }
+            if !full, let (kind, ino) = InodeRecord.peekKindAndIno(value), kind != .hardLink {
+                let attributes = Attributes(
+                    ino: ino, kind: kind, permissions: 0, nlink: 0, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0, ctime: 0)
+                return (name, attributes, false)
+            }
             guard let record = try decodeRecord(value, at: key) else {
                 return (name, attributes(of: Resolved(pathKey: key, pathValue: value, storage: .plain(value: value))), false)
             }
@@ -110,7 +119,6 @@ extension Filesystem {
 
     /// Whether a key component can be shown as a name.
     static func isListable(_ name: [UInt8]) -> Bool {
-        !name.isEmpty && name.count <= maxNameLength && name != [UInt8(ascii: ".")]
-            && name != [UInt8(ascii: "."), UInt8(ascii: ".")] && !name.contains(UInt8(ascii: "/"))
+        !name.isEmpty && name.count <= maxNameLength && !isDotOrDotDot(name) && !name.contains(UInt8(ascii: "/"))
     }
 }

@@ -237,6 +237,7 @@ extension Filesystem {
     /// is open, else its data and big xattrs move to the garbage keyspace.
     func dropInode(_ record: InodeRecord, into batch: inout Batch) throws(FSError) {
         if openFiles.withLock({ $0[record.ino, default: 0] }) > 0 {
+            orphanedInodes.withLock { _ = $0.insert(record.ino) }
             batch.put(ReservedKeys.orphan(record.ino), record.encoded())
             return
         }
@@ -245,14 +246,19 @@ extension Filesystem {
 
     /// Adds to `batch` the move of `record`'s chunks and big xattr parts into the garbage keyspace.
     func discardStorage(of record: InodeRecord, into batch: inout Batch) throws(FSError) {
-        let data = ReservedKeys.dataPrefix(record.ino)
+        // Most files have neither chunks nor big xattrs: build no key for them.
         do {
-            if record.isChunked, try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()), else: .busy)
+            if record.isChunked {
+                let data = ReservedKeys.dataPrefix(record.ino)
+                if try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
+                    batch.renamePrefix(from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()), else: .busy)
+                }
             }
-            let xattrs = ReservedKeys.xattrPrefix(record.ino)
-            if record.xattrs.contains(where: { $0.value == nil }), try tree.hasKeys(withPrefix: xattrs + [UInt8(ascii: "/")]) {
-                batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x"), nonce: Self.garbageNonce()), else: .busy)
+            if record.xattrs.contains(where: { $0.value == nil }) {
+                let xattrs = ReservedKeys.xattrPrefix(record.ino)
+                if try tree.hasKeys(withPrefix: xattrs + [UInt8(ascii: "/")]) {
+                    batch.renamePrefix(from: xattrs, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "x"), nonce: Self.garbageNonce()), else: .busy)
+                }
             }
         } catch {
             throw .engine(error)
@@ -270,15 +276,25 @@ extension Filesystem {
         }
     }
 
-    /// Deletes everything in the garbage keyspace, a few hundred keys per batch.
+    /// Deletes everything in the garbage keyspace, a few hundred keys per batch; nothing (not even
+    /// a range query) when no batch produced garbage since the last sweep (see `garbageEpoch`).
     func sweepGarbage() throws(FSError) {
+        let epoch = garbageEpoch.load(ordering: .sequentiallyConsistent)
+        guard sweptEpoch.load(ordering: .sequentiallyConsistent) < epoch else { return }
         while true {
             let page = try range(RangeQuery(prefix: ReservedKeys.garbageRoot, limit: 512))
-            if page.isEmpty { return }
+            if page.isEmpty { break }
             var batch = Batch()
             for item in page { batch.delete(item.position) }
             _ = try commit(batch)
-            if page.count < 512 { return }
+            if page.count < 512 { break }
+        }
+        // Raise sweptEpoch to `epoch` unless a later sweep already raised it further.
+        var swept = sweptEpoch.load(ordering: .sequentiallyConsistent)
+        while swept < epoch {
+            let (exchanged, current) = sweptEpoch.compareExchange(expected: swept, desired: epoch, ordering: .sequentiallyConsistent)
+            if exchanged { break }
+            swept = current
         }
     }
 

@@ -44,6 +44,16 @@ final class Filesystem: Sendable {
     /// How many unlinks, rmdirs and renames have committed their batch but not yet updated the
     /// node table: a node resolved by its old path in that window looks missing for a moment.
     let namespaceChangesInFlight = Atomic<Int>(0)
+    /// Bumped after every committed batch that moved something into the garbage keyspace; a sweep
+    /// is due only when it passed `sweptEpoch` (most unlinks and renames leave no garbage, and
+    /// then skip the range query a sweep costs).
+    let garbageEpoch = Atomic<UInt64>(1)
+    /// The `garbageEpoch` read at the start of the last complete sweep: every batch counted up to
+    /// it had committed before that sweep's scans, so its garbage is gone.
+    let sweptEpoch = Atomic<UInt64>(0)
+    /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
+    /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
+    let orphanedInodes = Mutex<Set<UInt64>>([])
 
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
     /// turns orphans left by a crash into garbage and sweeps it.
@@ -138,20 +148,34 @@ final class Filesystem: Sendable {
 
     /// The prefix every child key of the directory at `key` starts with.
     static func childPrefix(of key: [UInt8]) -> [UInt8] {
-        key.isEmpty ? [] : key + [UInt8(ascii: "/")]
+        if key.isEmpty { return [] }
+        var prefix = key
+        prefix.append(UInt8(ascii: "/"))
+        return prefix
     }
 
-    /// The key of `name` in the directory at `key`.
+    /// The key of `name` in the directory at `key` (built in one allocation: every request makes one).
     static func childKey(of key: [UInt8], name: [UInt8]) -> [UInt8] {
-        childPrefix(of: key) + name
+        if key.isEmpty { return name }
+        var child: [UInt8] = []
+        child.reserveCapacity(key.count + 1 + name.count)
+        child += key
+        child.append(UInt8(ascii: "/"))
+        child += name
+        return child
+    }
+
+    /// Whether `name` is `.` or `..`.
+    static func isDotOrDotDot(_ name: [UInt8]) -> Bool {
+        let dot = UInt8(ascii: ".")
+        return (name.count == 1 && name[0] == dot) || (name.count == 2 && name[0] == dot && name[1] == dot)
     }
 
     /// Checks a name given by the kernel: not empty, no `/` or NUL, at most 255 bytes.
     static func validate(name: [UInt8]) throws(FSError) {
         guard name.count <= maxNameLength else { throw .nameTooLong }
-        guard !name.isEmpty, !name.contains(UInt8(ascii: "/")), !name.contains(0),
-            name != [UInt8(ascii: ".")], name != [UInt8(ascii: "."), UInt8(ascii: ".")]
-        else { throw .invalidArgument }
+        guard !name.isEmpty, !isDotOrDotDot(name) else { throw .invalidArgument }
+        for byte in name where byte == UInt8(ascii: "/") || byte == 0 { throw .invalidArgument }
     }
 
     // MARK: Engine access
@@ -177,6 +201,8 @@ final class Filesystem: Sendable {
         if batch.isEmpty { return true }
         do {
             try tree.apply(batch.ops)
+            // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
+            if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
             return true
         } catch {
             if case .conditionFailed(let index, _, _) = error, let meaning = batch.meaning(at: index) {

@@ -192,12 +192,7 @@ final class FuseBridge: Sendable {
                 guard let kind = Attributes.kind(ofMode: UInt32(mode)), kind == .regular else { throw .invalidArgument }
                 let entry = try filesystem.make(
                     NodeID(rawValue: parent), bytes(name), kind: kind, permissions: UInt32(mode), caller: caller(req))
-                do throws(FSError) {
-                    info.pointee.fh = try filesystem.open(entry.node)
-                } catch {
-                    filesystem.forget(entry.node, count: 1)
-                    throw error
-                }
+                info.pointee.fh = filesystem.openCreated(entry.node, ino: entry.attributes.ino)
                 var param = entryParam(entry)
                 if fuse_reply_create(req, &param, info) != 0 {
                     // The kernel did not take the entry (the caller was interrupted): undo both.
@@ -226,10 +221,9 @@ final class FuseBridge: Sendable {
                 fuse_reply_write(req, written)
             }
         }
-        ops.flush = { req, _, _ in
-            guard let req else { return }
-            fuse_reply_err(req, 0)
-        }
+        // No flush: every write is in the engine when it is answered, and holtfs keeps no POSIX
+        // locks, so a close has nothing to do. libfuse answers FLUSH with ENOSYS, after which the
+        // kernel stops sending it (`no_flush`): one round trip less per close(2).
         ops.release = { req, _, info in
             guard let req else { return }
             if let info { try? bridge(req).filesystem.release(info.pointee.fh) }
@@ -436,12 +430,16 @@ private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off
     let filesystem = bridge(req).filesystem
     var buffer = [CChar](repeating: 0, count: size)
     var used = 0
+    // One NUL-terminated copy of the current name, reused for every entry of the reply.
+    var name = [UInt8](repeating: 0, count: 512)
     do throws(FSError) {
         try buffer.withUnsafeMutableBufferPointer { raw throws(FSError) in
             // A readdirplus entry takes about 160 bytes, a readdir entry about 32.
             let expected = size / (plus ? 160 : 32) + 1
-            try filesystem.readdir(handle, offset: UInt64(max(0, offset)), expected: expected) { entry in
-                let name = entry.name + [0]
+            try filesystem.readdir(handle, offset: UInt64(max(0, offset)), expected: expected, fullAttributes: plus) { entry in
+                guard entry.name.count < name.count else { return false }
+                name.replaceSubrange(0..<entry.name.count, with: entry.name)
+                name[entry.name.count] = 0
                 return name.withUnsafeBufferPointer { nameBuffer -> Bool in
                     let cName = UnsafeRawPointer(nameBuffer.baseAddress!).assumingMemoryBound(to: CChar.self)
                     let remaining = size - used

@@ -183,6 +183,24 @@ struct InodeRecord: Equatable, Sendable {
         return record
     }
 
+    /// The kind and ino of a record, read in place without decoding the rest (a plain readdir
+    /// shows nothing else); nil when `bytes` is not a record of this version, in which case
+    /// `decode` says why.
+    static func peekKindAndIno(_ bytes: [UInt8]) -> (kind: Kind, ino: UInt64)? {
+        guard bytes.count >= 18, bytes[0] == magic[0], bytes[1] == magic[1], bytes[2] == magic[2],
+            bytes[3] == version, let kind = Kind(rawValue: bytes[4])
+        else { return nil }
+        let inoOffset = kind == .hardLink ? 6 : 60
+        let body = bytes.count - 4
+        guard body >= inoOffset + 8 else { return nil }
+        var stored: UInt32 = 0
+        var ino: UInt64 = 0
+        for index in 0..<4 { stored |= UInt32(bytes[body + index]) << (8 * index) }
+        guard stored == checksum(bytes[..<body]) else { return nil }
+        for index in 0..<8 { ino |= UInt64(bytes[inoOffset + index]) << (8 * index) }
+        return (kind, ino)
+    }
+
     /// FNV-1a, 32 bits: cheap, and enough to tell a record from a value that merely starts with the magic.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         bytes.withUnsafeBufferPointer { buffer in

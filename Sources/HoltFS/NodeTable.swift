@@ -22,6 +22,15 @@ struct NodeID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
 /// 2. `byName[(p, n)] == id` if and only if node `id` is attached with parent `p` and name `n`.
 /// 3. A node is in the table while its lookup count is above zero (the root always).
 /// 4. `byIno[ino] == id` if and only if node `id` is shared with that ino; shared nodes are not in `byName`.
+/// 5. A node's cached path key is *valid* when its `cachedEpoch` equals `pathEpoch`; a valid key is
+///    the one a walk up the parents gives now, and every ancestor of a node with a valid key has a
+///    valid key too (keys are cached only while walking up, ancestors first).
+///
+/// Path cache: the key of a node used as a parent (a directory) is kept, so building a child's key
+/// costs one lookup of the parent instead of a walk to the root. Changing a node that has a valid
+/// key (moving, detaching, sharing or dropping it) bumps `pathEpoch`, which invalidates every
+/// cached key at once; changing a node without one cannot touch a valid key (by 5, it is nobody's
+/// ancestor), so renames and unlinks of files keep the cache.
 ///
 /// Locking: one `Mutex` guards the whole table; it is a leaf lock (nothing else is taken while it
 /// is held, and no engine call runs under it).
@@ -38,6 +47,10 @@ final class NodeTable: Sendable {
         /// For a detached node: what it looked like when its name went (nlink 0), shown when it
         /// has no record left (a removed directory the kernel still holds open).
         var removed: Attributes? = nil
+        /// The node's path key as last computed, valid while `cachedEpoch == State.pathEpoch`.
+        var cachedKey: [UInt8] = []
+        /// The `pathEpoch` at which `cachedKey` was computed; 0 = never.
+        var cachedEpoch: UInt64 = 0
     }
 
     /// Where a node's record is found.
@@ -58,6 +71,40 @@ final class NodeTable: Sendable {
         var byName: [ChildKey: NodeID] = [:]
         var byIno: [UInt64: NodeID] = [:]
         var nextID: UInt64 = 2
+        /// Bumped when a node with a valid cached key changes place (invariant 5); starts at 1.
+        var pathEpoch: UInt64 = 1
+
+        /// Whether `node` has a valid cached key, so changing it must invalidate the cache.
+        func hasValidKey(_ node: Node) -> Bool { node.cachedEpoch == pathEpoch }
+
+        /// Invalidates every cached key when `node` had a valid one.
+        mutating func willChange(_ node: Node?) {
+            if let node, hasValidKey(node) { pathEpoch += 1 }
+        }
+
+        /// The path key of attached node `id`, from its cache or built from its parent's key (which
+        /// is cached on the way); nil when `id` or an ancestor is missing, detached or shared.
+        /// With `caching`, the key is kept in the node (done for parents, not for the leaf asked).
+        mutating func key(of id: NodeID, caching: Bool, depth: Int = 0) -> [UInt8]? {
+            if id == .root { return [] }
+            guard depth < 4096, let node = nodes[id], node.attached, !node.shared else { return nil }
+            if hasValidKey(node) { return node.cachedKey }
+            var key: [UInt8]
+            if node.parent == .root {
+                key = node.name
+            } else {
+                guard let parentKey = self.key(of: node.parent, caching: true, depth: depth + 1) else { return nil }
+                key = parentKey
+                key.reserveCapacity(parentKey.count + 1 + node.name.count)
+                key.append(UInt8(ascii: "/"))
+                key += node.name
+            }
+            if caching {
+                nodes[id]!.cachedKey = key
+                nodes[id]!.cachedEpoch = pathEpoch
+            }
+            return key
+        }
     }
 
     private let state: Mutex<State>
@@ -88,22 +135,7 @@ final class NodeTable: Sendable {
         state.withLock { state -> Location? in
             guard let node = state.nodes[id] else { return nil }
             guard node.attached, !node.shared else { return .detached(ino: node.ino) }
-            var components: [[UInt8]] = []
-            var current = id
-            var steps = 0
-            while current != .root {
-                guard let step = state.nodes[current], step.attached, steps < 4096 else {
-                    return .detached(ino: node.ino)
-                }
-                components.append(step.name)
-                current = step.parent
-                steps += 1
-            }
-            var key: [UInt8] = []
-            for component in components.reversed() {
-                if !key.isEmpty { key.append(UInt8(ascii: "/")) }
-                key += component
-            }
+            guard let key = state.key(of: id, caching: false) else { return .detached(ino: node.ino) }
             return .path(key)
         }
     }
@@ -151,6 +183,7 @@ final class NodeTable: Sendable {
                 state.nodes[id] = node
                 return
             }
+            state.willChange(node)
             state.nodes[id] = nil
             if node.shared {
                 if state.byIno[node.ino] == id { state.byIno[node.ino] = nil }
@@ -167,6 +200,7 @@ final class NodeTable: Sendable {
         state.withLock { state in
             let key = ChildKey(parent: parent, name: name)
             guard let id = state.byName.removeValue(forKey: key) else { return }
+            state.willChange(state.nodes[id])
             state.nodes[id]?.attached = false
             state.nodes[id]?.removed = removed
             bump()
@@ -182,6 +216,8 @@ final class NodeTable: Sendable {
             bump()
             let moving = state.byName.removeValue(forKey: from)
             let displaced = state.byName.removeValue(forKey: to)
+            if let moving { state.willChange(state.nodes[moving]) }
+            if let displaced { state.willChange(state.nodes[displaced]) }
             if let moving {
                 state.nodes[moving]?.parent = newParent
                 state.nodes[moving]?.name = newName
@@ -216,6 +252,7 @@ final class NodeTable: Sendable {
             }
             let key = ChildKey(parent: node.parent, name: node.name)
             if node.attached, !node.shared, state.byName[key] == id { state.byName[key] = nil }
+            state.willChange(node)
             node.shared = true
             node.ino = ino
             node.lookups += 1
@@ -249,6 +286,22 @@ final class NodeTable: Sendable {
                 if state.byName[ChildKey(parent: node.parent, name: node.name)] != id {
                     problems.append("attached \(id) missing from byName")
                 }
+            }
+            // 5: a valid cached key is what a walk to the root gives now.
+            for (id, node) in state.nodes where id != .root && state.hasValidKey(node) {
+                var names: [[UInt8]] = []
+                var current = id
+                var walked = true
+                while current != .root {
+                    guard let step = state.nodes[current], step.attached, !step.shared, names.count < 4096 else {
+                        walked = false
+                        break
+                    }
+                    names.append(step.name)
+                    current = step.parent
+                }
+                let fresh = names.reversed().joined(separator: [UInt8(ascii: "/")])
+                if !walked || Array(fresh) != node.cachedKey { problems.append("stale cached key for \(id)") }
             }
             return problems
         }

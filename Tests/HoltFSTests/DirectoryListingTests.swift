@@ -21,6 +21,33 @@ import Testing
         #expect(listed == expected.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }))
     }
 
+    @Test func plainListingShowsTheSameInosAndKindsAsAFullOne() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        try f.mkdir("d/sub")
+        try f.create("d/file")
+        _ = try f.fs.make(try f.node("d"), Array("link".utf8), kind: .symlink, permissions: 0o777, target: Array("file".utf8), caller: .root)
+        _ = try f.fs.link(try f.node("d/file"), to: try f.node("d"), as: Array("second".utf8))
+        try f.tree.put(Array("d/plain".utf8), Array("not a record".utf8))
+        func listing(full: Bool) throws(FSError) -> [String: (UInt64, InodeRecord.Kind)] {
+            let handle = try f.fs.opendir(try f.node("d"))
+            defer { f.fs.releasedir(handle) }
+            var seen: [String: (UInt64, InodeRecord.Kind)] = [:]
+            try f.fs.readdir(handle, offset: 0, fullAttributes: full) { entry in
+                seen[String(decoding: entry.name, as: UTF8.self)] = (entry.attributes.ino, entry.attributes.kind)
+                return true
+            }
+            return seen
+        }
+        let full = try listing(full: true), plain = try listing(full: false)
+        #expect(Set(full.keys) == [".", "..", "sub", "file", "link", "second", "plain"])
+        #expect(Set(plain.keys) == Set(full.keys))
+        for (name, value) in full {
+            #expect(plain[name]?.0 == value.0 && plain[name]?.1 == value.1, "\(name)")
+        }
+        #expect(full["second"]?.0 == full["file"]?.0)
+    }
+
     @Test func dotEntriesComeFirstWithTheirOffsets() throws {
         let f = try FSFixture()
         try f.mkdir("d")

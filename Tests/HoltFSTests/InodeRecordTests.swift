@@ -42,6 +42,25 @@ import Testing
         }
     }
 
+    @Test func peekAgreesWithDecode() throws {
+        var generator = SeededGenerator(defaultSeed: 0x5EED_0003)
+        for _ in 0..<300 {
+            let record = Self.randomRecord(&generator)
+            let peeked = try #require(InodeRecord.peekKindAndIno(record.encoded()), "seed \(generator.seed)")
+            #expect(peeked.kind == record.kind && peeked.ino == record.ino, "seed \(generator.seed)")
+        }
+        let link = try #require(InodeRecord.peekKindAndIno(InodeRecord.link(to: 77).encoded()))
+        #expect(link.kind == .hardLink && link.ino == 77)
+        // Not records, damaged records and other versions: nil, so the caller decodes and learns why.
+        var damaged = InodeRecord(kind: .regular).encoded()
+        damaged[30] ^= 0x01
+        var otherVersion = InodeRecord(kind: .directory).encoded()
+        otherVersion[3] = 2
+        for value in [[], Array("hello".utf8), [0xFF, 0x48, 0x46, 1, 1], damaged, otherVersion] {
+            #expect(InodeRecord.peekKindAndIno(value) == nil)
+        }
+    }
+
     @Test func linkRecordIsSmallAndRoundTrips() throws {
         let link = InodeRecord.link(to: 0xDEAD_BEEF)
         let bytes = link.encoded()

@@ -161,6 +161,29 @@ import Testing
         f.check()
     }
 
+    @Test func garbageIsSweptAfterEveryOpThatMakesIt() throws {
+        // The sweep runs only after a batch moved something into /g/ (garbageEpoch): an unlink,
+        // a rename over a file and a truncate of chunked files each leave nothing behind, and
+        // ops that make no garbage in between do not stop the next sweep.
+        let f = try FSFixture()
+        let big = [UInt8](repeating: 7, count: 100_000)
+        for name in ["a", "b", "c", "d"] {
+            try f.create(name)
+            try f.write(name, big)
+        }
+        try f.unlink("a")
+        #expect(try f.tree.range(prefix: Array("/g/".utf8)).isEmpty)
+        try f.create("e")
+        try f.unlink("e")
+        try f.rename("b", "c")
+        #expect(try f.tree.range(prefix: Array("/g/".utf8)).isEmpty)
+        _ = try f.fs.setattr(try f.node("d"), AttributeChanges(size: 0), caller: .root)
+        #expect(try f.tree.range(prefix: Array("/g/".utf8)).isEmpty)
+        #expect(try f.tree.range(prefix: Array("/d/".utf8)).count == 4)  // c's chunks only
+        #expect(try f.read("c") == big)
+        f.check()
+    }
+
     @Test func unlinkedOpenFileStaysReadableUntilRelease() throws {
         let f = try FSFixture()
         try f.create("f")

@@ -18,6 +18,39 @@ import Testing
         #expect(table.invariantViolations().isEmpty)
     }
 
+    @Test func cachedParentKeysFollowEveryChange() {
+        // Random renames, exchanges, detaches and forgets of directories and files; after each,
+        // every node's location is what a walk to the root gives (the cache is never stale).
+        var generator = SeededGenerator(defaultSeed: 0x5EED_7AB1)
+        let table = NodeTable()
+        var nodes: [NodeID] = [.root]
+        var names: [NodeID: (parent: NodeID, name: [UInt8])] = [:]
+        for step in 0..<2000 {
+            let choice = Int.random(in: 0..<10, using: &generator)
+            let parent = nodes.randomElement(using: &generator)!
+            let name = Array("n\(Int.random(in: 0..<6, using: &generator))".utf8)
+            switch choice {
+            case 0..<4:
+                let id = table.remember(parent: parent, name: name, ino: UInt64(step + 2))
+                if !nodes.contains(id) { nodes.append(id) }
+                names[id] = (parent, name)
+            case 4..<7:
+                guard let (from, fromName) = names.values.randomElement(using: &generator) else { continue }
+                table.move(parent: from, name: fromName, to: parent, newName: name, exchange: choice == 6)
+            case 7:
+                guard let (from, fromName) = names.values.randomElement(using: &generator) else { continue }
+                table.detach(parent: from, name: fromName)
+            default:
+                guard let id = nodes.randomElement(using: &generator), id != .root else { continue }
+                table.forget(id, count: 1)
+            }
+            for id in nodes { _ = table.location(of: id) }
+            let problems = table.invariantViolations()
+            #expect(problems.isEmpty, "step \(step), seed \(generator.seed): \(problems)")
+            if !problems.isEmpty { return }
+        }
+    }
+
     @Test func forgetDropsAtZero() {
         let table = NodeTable()
         let a = table.remember(parent: .root, name: Array("a".utf8), ino: 2)
