@@ -161,7 +161,7 @@ extension ARTIndex {
     func mergeAfterUnlink(_ path: [PathStep], _ top: Int) throws(HoltError) {
         guard top >= 1 else { return }
         // The subtree root holding path[top]: the step after the last Blob node above it.
-        guard let edge = path[..<top].lastIndex(where: \.isBlobNode) else { return }
+        guard let edge = path[..<top].lastIndex(where: { $0.isBlobNode }) else { return }
         let reference = path[edge], subtree = path[edge + 1]
         guard subtree.blob == path[top].blob else { return }
         try mergeIfSmall(parent: reference.blob, slot: reference.slot, child: subtree.blob, childRoot: subtree.slot)
