@@ -151,7 +151,7 @@ struct RangeWalk: ~Copyable {
                         length = base
                         continue
                     }
-                    let child = try page.node(c.slot)
+                    let child = try Self.node(page, c.slot)
                     if child.type == .leaf {
                         // Most children are leaves: handled here, without a trip through the stack.
                         budget -= 1
@@ -242,6 +242,24 @@ struct RangeWalk: ~Copyable {
     }
 
 
+    /// `page.node(slot)`, with its most common answer, a leaf, checked here inline (the same
+    /// checks: a slot in the table, the leaf type, 8 bytes inside the data area); anything else
+    /// goes through `page.node`.
+    @inline(__always)
+    private static func node(_ page: PageView, _ slot: UInt16) throws(HoltError) -> NodeRef {
+        let s = Int(slot)
+        if s > 0, s < page.slotCount {
+            let entry = page.entry(s)
+            if entry >> 24 == UInt32(NodeType.leaf.rawValue) {
+                let offset = Int(entry & 0xFFFF) << 3
+                if offset >= page.dataLow, offset + 8 <= page.dataEnd {
+                    return NodeRef(type: .leaf, offset: offset, slot: slot)
+                }
+            }
+        }
+        return try page.node(slot)
+    }
+
     /// Emits the leaf `node` (its suffix after `skip` bytes appended to the path): an entry, or
     /// the common prefix up to the first delimiter in the suffix. Leaves the path extended.
     @inline(__always)
@@ -293,7 +311,14 @@ struct RangeWalk: ~Copyable {
     /// The index of the first delimiter in `count` bytes of `page` at `offset`, or nil.
     @inline(__always)
     private func firstDelimiter(_ page: PageView, _ offset: Int, _ count: Int) -> Int? {
-        guard delimiter > 0, count > 0, let hit = memchr(page.base + offset, Int32(delimiter), count) else { return nil }
+        guard delimiter > 0, count > 0 else { return nil }
+        if count <= 16 {
+            // Names are short: a plain loop beats the call.
+            let byte = UInt8(truncatingIfNeeded: delimiter)
+            for t in 0..<count where page.u8(offset + t) == byte { return t }
+            return nil
+        }
+        guard let hit = memchr(page.base + offset, Int32(delimiter), count) else { return nil }
         return UnsafeRawPointer(hit) - (page.base + offset)
     }
 
