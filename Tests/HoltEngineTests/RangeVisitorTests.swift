@@ -2,7 +2,8 @@
 // dictionary oracle for every prefix / startAfter (including startAfter == prefix and startAfter
 // before the prefix) / delimiter / limit, in one blob and across split blobs and through the
 // in-order child cursors of Node48 and Node256; the borrowed key bytes are the key; returning
-// false stops the walk at once; and `Tree.forEach` agrees with `Tree.range`.
+// false stops the walk at once; `Tree.forEach` agrees with `Tree.range`; and calling the tree
+// from a forEach body traps in debug builds rather than deadlocking.
 import Testing
 @testable import HoltEngine
 
@@ -251,4 +252,30 @@ import Testing
         try tree.close()
         #expect(throws: HoltError.closed) { try tree.forEach(RangeQuery()) { _ in true } }
     }
+
+    #if DEBUG
+    @Test("Calling the tree from a forEach body traps in a debug build instead of deadlocking")
+    func reentryTraps() async throws {
+        let dir = try TemporaryDirectory("visitor-reentry")
+        // The same walk without the nested call exits cleanly, so the trap below is the nesting.
+        await #expect(processExitsWith: .success) { [path = dir.path as String] in
+            let tree = try Tree.open(path: path)
+            try tree.put(Array("a".utf8), [1])
+            var keys: [[UInt8]] = []
+            try tree.forEach(RangeQuery()) { item in
+                keys.append(Array(item.key))
+                return true
+            }
+            for key in keys { _ = try tree.get(key) }  // after the walk: fine
+            try tree.close()
+        }
+        await #expect(processExitsWith: .failure) { [path = dir.path as String] in
+            let tree = try Tree.open(path: path)
+            try tree.forEach(RangeQuery()) { (item) throws(HoltError) -> Bool in
+                _ = try tree.get(Array(item.key))  // inside the walk: the lock again
+                return true
+            }
+        }
+    }
+    #endif
 }
