@@ -1,6 +1,6 @@
 import HoltEngine
 
-/// holt through its public API only: `Tree.open`, `put`, `get`, `apply`, `range`, `renamePrefix`.
+/// holt through its public API only: `Tree.open`, `put`, `get`, `apply`, `range`, `forEach`, `renamePrefix`.
 final class HoltStore: BenchStore {
     let name = "holt"
     private let path: String
@@ -43,21 +43,32 @@ final class HoltStore: BenchStore {
 
     func endReads() throws {}
 
+    /// Counts the listing's items through `forEach`, copying nothing (as LMDBStore reads its cursor).
     func list(_ prefix: [UInt8]) throws -> Int {
-        try tree.range(prefix: prefix, delimiter: UInt8(ascii: "/")).count
+        var items = 0
+        try tree.forEach(RangeQuery(prefix: prefix, delimiter: UInt8(ascii: "/"))) { _ in
+            items += 1
+            return true
+        }
+        return items
     }
 
+    /// One `forEach` over every key, counting items and touching each value's length, reporting
+    /// each `pageSize` items (one walk, as LMDBStore's cursor).
     func scan(pageSize: Int, page: (Int) -> Void) throws -> Int {
-        var total = 0
-        var after: [UInt8]? = nil
-        while true {
-            let items = try tree.range(prefix: [], startAfter: after, limit: pageSize)
-            if items.isEmpty { break }
-            total += items.count
-            page(items.count)
-            if items.count < pageSize { break }
-            after = items[items.count - 1].position
+        var total = 0, inPage = 0, valueBytes = 0
+        try tree.forEach(RangeQuery()) { item in
+            total += 1
+            inPage += 1
+            valueBytes &+= item.value.count
+            if inPage == pageSize {
+                page(inPage)
+                inPage = 0
+            }
+            return true
         }
+        if inPage > 0 { page(inPage) }
+        guard total == 0 || valueBytes > 0 else { throw BenchError("holt: the scan saw no value bytes") }
         return total
     }
 

@@ -26,15 +26,76 @@ final class ReadWriteLock: @unchecked Sendable {
 
     /// Runs `body` holding the lock shared.
     func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        let held = enter()
         pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        defer {
+            pthread_rwlock_unlock(lock)
+            leave(held)
+        }
         return try body()
     }
 
     /// Runs `body` holding the lock exclusively.
     func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        let held = enter()
         pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        defer {
+            pthread_rwlock_unlock(lock)
+            leave(held)
+        }
         return try body()
     }
+
+    // MARK: Re-entry check (debug builds)
+    //
+    // Taking the lock again on a thread that holds it deadlocks: a write under a read at once,
+    // a read under a read as soon as a writer waits (the lock prefers writers). The one way to
+    // do it by mistake is to call the tree from the body of `Tree.forEach`, so debug builds keep
+    // a per-thread list of the locks held and trap with a message instead of hanging.
+
+    #if DEBUG
+    /// One lock a thread holds: a node of the per-thread list.
+    private final class Held {
+        let lock: ObjectIdentifier
+        let next: Held?
+        init(_ lock: ObjectIdentifier, next: Held?) {
+            self.lock = lock
+            self.next = next
+        }
+    }
+
+    /// The thread-specific key of the list of held locks.
+    private static let heldKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The locks the calling thread holds, newest first.
+    private static var heldByThread: Held? {
+        get { pthread_getspecific(heldKey).map { Unmanaged<Held>.fromOpaque($0).takeUnretainedValue() } }
+        set { pthread_setspecific(heldKey, newValue.map { Unmanaged.passUnretained($0).toOpaque() }) }
+    }
+
+    /// Traps if the calling thread holds this lock already; records that it takes it.
+    private func enter() -> Held {
+        var held = Self.heldByThread
+        while let h = held {
+            precondition(h.lock != ObjectIdentifier(self),
+                         "the tree's lock is taken again on a thread that holds it: a Tree.forEach body must not call the tree")
+            held = h.next
+        }
+        let node = Held(ObjectIdentifier(self), next: Self.heldByThread)
+        Self.heldByThread = node
+        return node
+    }
+
+    /// Records that the calling thread let the lock go (`held` is what `enter` returned).
+    private func leave(_ held: Held) {
+        withExtendedLifetime(held) { Self.heldByThread = held.next }
+    }
+    #else
+    @inline(__always) private func enter() {}
+    @inline(__always) private func leave(_: Void) {}
+    #endif
 }

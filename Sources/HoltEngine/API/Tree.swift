@@ -161,29 +161,47 @@ public final class Tree: @unchecked Sendable {
 
     /// The items of `query` in key order: entries, and common prefixes when it has a delimiter.
     ///
-    /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's `position`.
+    /// Copies every item; to read many items without copying, use `forEach(_:_:)`.
+    /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's
+    ///   `position`. The caller owns the arrays.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        // The index ignores a resume point that does not sort after the prefix; the one such
-        // point that still excludes something is the prefix itself (its own key), so drop it here.
-        var asked = query
-        let skipPrefixKey = query.startAfter == query.prefix
-        if skipPrefixKey {
-            asked.startAfter = nil
-            asked.limit = query.limit.map { $0 + 1 }
-        }
-        var items = try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
+        try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
             guard !isClosed else { throw .closed }
-            return try index.scan(asked)
+            return try index.scan(query)
         }
-        if skipPrefixKey {
-            if case .entry(let key, _)? = items.first, key == query.prefix {
-                items.removeFirst()
-            } else if let limit = query.limit, items.count > limit {
-                items.removeLast()
-            }
+    }
+
+    /// Calls `body` with each item of `query` in key order, borrowed: until the items run out,
+    /// `query.limit` items were visited, or `body` returns false. The same items as
+    /// `range(_:)`, none of them copied.
+    ///
+    /// ```swift
+    /// var files = 0
+    /// try tree.forEach(RangeQuery(prefix: Array("dir/".utf8), delimiter: UInt8(ascii: "/"))) { item in
+    ///     if !item.isCommonPrefix { files += 1 }
+    ///     return true
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - query: Which items (see `RangeQuery`).
+    ///   - body: Called once per item; returns whether to go on. The view's `key` and `value`
+    ///     are valid **only during that call** (the key lies in the walk's buffer, the value in
+    ///     the cached blob): copy what must outlive it. To stop with an error of another type,
+    ///     keep it in a local variable and return false.
+    /// - Throws: `.closed`, `.corrupted`, `.io`, and what `body` throws (the walk stops there).
+    ///
+    /// The whole walk holds the tree's shared lock: writers wait until it returns, and **`body`
+    /// must not call this tree at all**, neither a write (it waits for the lock `body` holds)
+    /// nor a read (the lock prefers writers, so a read taken again behind a waiting writer
+    /// deadlocks as well). Collect what needs the tree and act on it after `forEach` returns.
+    /// Other trees may be used. Keep `body` short when writers are waiting.
+    public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
+        try lock.withReadLock { () throws(HoltError) in
+            guard !isClosed else { throw .closed }
+            try index.visit(query, body)
         }
-        return items
     }
 
     /// The items below `prefix` after `startAfter`, at most `limit`, rolled up at `delimiter`.

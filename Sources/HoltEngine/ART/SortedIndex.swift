@@ -59,7 +59,9 @@ final class SortedIndex: OrderedIndex {
         var items: [RangeItem] = []
         let limit = query.limit ?? Int.max
         var i = position(of: query.prefix).index
-        if let after = query.startAfter, query.prefix.lexicographicallyPrecedes(after) {
+        // Strictly after the resume point: one at or after the prefix (the prefix itself
+        // included, which leaves out the prefix's own key) moves the start past it.
+        if let after = query.startAfter, !after.lexicographicallyPrecedes(query.prefix) {
             let (j, found) = position(of: after)
             i = max(i, found ? j + 1 : j)
         }

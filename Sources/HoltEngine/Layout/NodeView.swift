@@ -210,30 +210,72 @@ struct PageView {
     /// The child of inner node `node` with the smallest key byte `>= from`, or nil.
     func child(_ node: NodeRef, atOrAfter from: Int) throws(HoltError) -> (byte: UInt8, slot: UInt16)? {
         guard from <= 255 else { return nil }
+        guard let c = try child(node, cursor: childCursor(node, atOrAfter: from)) else { return nil }
+        return (c.byte, c.slot)
+    }
+
+    /// Where an in-order walk of inner node `node`'s children starts to get the first child with
+    /// a key byte `>= from`: pass it to `child(_:cursor:)`.
+    ///
+    /// A cursor is an index into the sorted keys of a Node4/Node16 and a key byte of a
+    /// Node48/Node256; either way a walk never searches again from the start.
+    @inline(__always) func childCursor(_ node: NodeRef, atOrAfter from: Int) -> Int {
+        switch node.type {
+        case .node4, .node16:
+            // Keys are sorted (a damaged order only misorders the walk, it cannot lengthen it).
+            let o = node.offset
+            let (count, keys) = node.type == .node4 ? (min(Int(u8(o)), 4), o + 1) : (min(Int(u8(o)), 16), o + 2)
+            var i = 0
+            while i < count, Int(u8(keys + i)) < from { i += 1 }
+            return i
+        default:
+            return max(from, 0)
+        }
+    }
+
+    /// The child of inner node `node` at `cursor` or after it, in key order, and the cursor of the
+    /// child after it; nil when the node has no more. Start with `childCursor(_:atOrAfter:)`.
+    ///
+    /// Node48 and Node256 are searched eight index bytes (four child slots) at a time, so a
+    /// sparse node costs its word count, not 256 byte tests.
+    @inline(__always)
+    func child(_ node: NodeRef, cursor: Int) throws(HoltError) -> (byte: UInt8, slot: UInt16, next: Int)? {
         let o = node.offset
         switch node.type {
         case .node4, .node16:
             let (count, keys, children) = node.type == .node4 ? (min(Int(u8(o)), 4), o + 1, o + 8)
                                                              : (min(Int(u8(o)), 16), o + 2, o + 18)
-            // Keys are sorted; take the first at or after `from` (a damaged order only misorders).
-            var best: (UInt8, UInt16)?
-            for i in 0..<count {
-                let k = u8(keys + i)
-                if Int(k) >= from, best == nil || k < best!.0 { best = (k, u16(children + 2 * i)) }
-            }
-            return best.map { (byte: $0.0, slot: $0.1) }
+            guard cursor >= 0, cursor < count else { return nil }
+            return (u8(keys + cursor), u16(children + 2 * cursor), cursor + 1)
         case .node48:
-            for b in max(from, 0)...255 {
-                let index = Int(u8(o + 2 + b))
-                if index == 0 { continue }
-                guard index <= 48 else { throw corrupted("node48 in slot \(node.slot) has bad index \(index)") }
-                return (UInt8(b), u16(o + 258 + 2 * (index - 1)))
+            var b = cursor
+            let index = o + 2
+            while b < 256 {
+                // Skip a run of empty index bytes a word at a time once `b` is word-aligned.
+                if b & 7 == 0, b + 8 <= 256, u64(index + b) == 0 {
+                    b += 8
+                    continue
+                }
+                let i = Int(u8(index + b))
+                if i != 0 {
+                    guard i <= 48 else { throw corrupted("node48 in slot \(node.slot) has bad index \(i)") }
+                    return (UInt8(b), u16(o + 258 + 2 * (i - 1)), b + 1)
+                }
+                b += 1
             }
             return nil
         case .node256:
-            for b in max(from, 0)...255 {
-                let c = u16(o + 2 + 2 * b)
-                if c != 0 { return (UInt8(b), c) }
+            var b = cursor
+            let children = o + 2
+            while b < 256 {
+                // Four empty child slots at a time once `b` is a multiple of four.
+                if b & 3 == 0, b + 4 <= 256, u64(children + 2 * b) == 0 {
+                    b += 4
+                    continue
+                }
+                let c = u16(children + 2 * b)
+                if c != 0 { return (UInt8(b), c, b + 1) }
+                b += 1
             }
             return nil
         default:
@@ -241,13 +283,15 @@ struct PageView {
         }
     }
 
-    /// Every (byte, child) of an inner node, in key order.
+    /// Every (byte, child) of an inner node, in key order (in stored order for a Node4/Node16
+    /// whose keys are damaged).
     func children(_ node: NodeRef) throws(HoltError) -> [(byte: UInt8, slot: UInt16)] {
         var result: [(byte: UInt8, slot: UInt16)] = []
-        var next = 0
-        while let c = try child(node, atOrAfter: next) {
-            result.append(c)
-            next = Int(c.byte) + 1
+        result.reserveCapacity(min(childCount(node), 256))
+        var cursor = childCursor(node, atOrAfter: 0)
+        while let c = try child(node, cursor: cursor) {
+            result.append((c.byte, c.slot))
+            cursor = c.next
         }
         return result
     }
