@@ -300,7 +300,7 @@ struct PageView {
     func childSlots(_ node: NodeRef) throws(HoltError) -> [UInt16] {
         switch node.type {
         case .prefix: return [try prefix(node).child]
-        case .node4, .node16, .node48, .node256: return try children(node).map(\.slot)
+        case .node4, .node16, .node48, .node256: return try children(node).map { $0.slot }
         default: return []
         }
     }
