@@ -8,12 +8,35 @@
 /// `expect` ops are not logged: a batch is logged only after its conditions held, and replay
 /// applies the same ops to the same state, so they hold again. All integers little-endian.
 enum BatchCodec {
+    /// The batch's bytes, as a new array (tests, and callers without a log buffer at hand).
     static func encode(_ ops: [TxnOp]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(ops.reduce(4) { $0 + 9 + size(of: $1) })
-        let logged = ops.filter { if case .expect = $0 { false } else { true } }
-        append(UInt32(logged.count), to: &out)
-        for op in logged {
+        out.reserveCapacity(encodedSize(ops))
+        encode(ops, into: &out)
+        return out
+    }
+
+    /// The number of bytes `encode(ops, into:)` appends.
+    static func encodedSize(_ ops: [TxnOp]) -> Int {
+        var total = 4
+        for op in ops {
+            switch op {
+            case .put(let k, let v): total += 9 + k.count + v.count
+            case .delete(let k): total += 5 + k.count
+            case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
+            case .expect: break
+            }
+        }
+        return total
+    }
+
+    /// Appends the batch's bytes to `out`: the log encodes a record's payload straight into its
+    /// write buffer this way, with no payload array of its own.
+    static func encode(_ ops: [TxnOp], into out: inout [UInt8]) {
+        var logged: UInt32 = 0
+        for op in ops { if case .expect = op {} else { logged += 1 } }
+        append(logged, to: &out)
+        for op in ops {
             switch op {
             case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
             case .delete(let key): out.append(2); field(key, &out)
@@ -22,7 +45,6 @@ enum BatchCodec {
             case .expect: break
             }
         }
-        return out
     }
 
     static func decode(_ bytes: [UInt8]) throws(HoltError) -> [TxnOp] {
@@ -41,15 +63,6 @@ enum BatchCodec {
         }
         guard reader.atEnd else { throw .corrupted(what: "log record", reason: "trailing bytes after batch") }
         return ops
-    }
-
-    private static func size(of op: TxnOp) -> Int {
-        switch op {
-        case .put(let k, let v): k.count + v.count
-        case .delete(let k): k.count
-        case .rename(let a, let b), .renamePrefix(let a, let b): a.count + b.count
-        case .expect: 0
-        }
     }
 
     private static func append(_ value: UInt32, to out: inout [UInt8]) {
