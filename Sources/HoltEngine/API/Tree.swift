@@ -403,7 +403,15 @@ public final class Tree: @unchecked Sendable {
 
     private static func validate(key: [UInt8]) throws(HoltError) {
         guard key.count <= maxKeyLength else { throw .keyTooLong(length: key.count, limit: maxKeyLength) }
-        guard !key.contains(0) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+        guard !containsNUL(key) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+    }
+
+    /// Whether `key` holds a 0 byte (`memchr`: every put checks its key).
+    static func containsNUL(_ key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, raw.count > 0 else { return false }
+            return memchr(base, 0, raw.count) != nil
+        }
     }
 }
 
