@@ -1,7 +1,6 @@
 // Protects the ART as the index behind a Tree's batches: random batches applied through
 // BatchApplier (with undo of failed conditions and directory renames) leave the ART and the
-// SortedIndex oracle in the same state; large put/delete batches applied in key order end where
-// batch order ends, and undo cleanly.
+// SortedIndex oracle in the same state.
 import Testing
 @testable import HoltEngine
 
@@ -55,60 +54,3 @@ import Testing
     }
 }
 
-/// Protects the key-order shortcut of `BatchApplier.performAll`: a large batch of puts and
-/// deletes (with repeated keys) applied in key order ends where applying it in batch order ends,
-/// and its undo leaves nothing behind.
-@Suite struct SortedBatchTests {
-    /// A batch of `count` puts and deletes over few keys, so keys repeat.
-    func randomBatch(_ rng: inout SeededGenerator, count: Int) -> [TxnOp] {
-        (0..<count).map { _ in
-            let key = ARTTest.pathKey(&rng, depth: 2, longNames: false)
-            return Int.random(in: 0..<4, using: &rng) == 0
-                ? .delete(key: key) : .put(key: key, value: ARTTest.value(&rng, maxLength: 30))
-        }
-    }
-
-    @Test("Key order gives the batch-order result", arguments: ARTTest.seeds([7, 8]))
-    func keyOrderAgreesWithBatchOrder(seed: UInt64) throws {
-        var rng = SeededGenerator(seed: seed)
-        let (index, _) = try ARTTest.make(capacity: 32 * 1024)
-        let oracle = SortedIndex()
-        for step in 0..<(ARTTest.long ? 200 : 30) {
-            let ops = randomBatch(&rng, count: Int.random(in: 64...300, using: &rng))
-            #expect(BatchApplier<SortedIndex>.keyOrder(ops) != nil)
-            var sorted = BatchApplier(index: index)
-            try sorted.performAll(ops)
-            var inOrder = BatchApplier(index: oracle)
-            for (position, op) in ops.enumerated() { try inOrder.perform(op, at: position) }
-            if step % 10 == 9 { try ARTTest.expectSame(index, oracle, seed: seed, "step \(step)") }
-        }
-        try ARTTest.expectSame(index, oracle, seed: seed, "end")
-    }
-
-    @Test("Undoing a key-ordered batch restores the index", arguments: ARTTest.seeds([9]))
-    func undoOfAKeyOrderedBatch(seed: UInt64) throws {
-        var rng = SeededGenerator(seed: seed)
-        let (index, _) = try ARTTest.make(capacity: 32 * 1024)
-        let oracle = SortedIndex()
-        for op in randomBatch(&rng, count: 400) {
-            var a = BatchApplier(index: index), b = BatchApplier(index: oracle)
-            try a.perform(op, at: 0)
-            try b.perform(op, at: 0)
-        }
-        for step in 0..<10 {
-            var applier = BatchApplier(index: index)
-            try applier.performAll(randomBatch(&rng, count: 200))
-            try applier.undo()
-            try ARTTest.expectSame(index, oracle, seed: seed, "step \(step)")
-        }
-    }
-
-    @Test func smallOrConditionalBatchesKeepTheirOrder() {
-        let key = Array("a/b".utf8)
-        let puts = Array(repeating: TxnOp.put(key: key, value: key), count: 100)
-        #expect(BatchApplier<SortedIndex>.keyOrder(Array(puts.prefix(10))) == nil)
-        #expect(BatchApplier<SortedIndex>.keyOrder(puts + [.expect(key: key, .exists)]) == nil)
-        #expect(BatchApplier<SortedIndex>.keyOrder(puts + [.rename(from: key, to: [1])]) == nil)
-        #expect(BatchApplier<SortedIndex>.keyOrder(puts) == Array(0..<100), "equal keys keep batch order")
-    }
-}

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Applies the ops of one batch to an index in order and remembers how to undo them, so a batch
 /// whose condition fails halfway leaves the index as it found it.
 ///
@@ -50,56 +46,13 @@ struct BatchApplier<Index: OrderedIndex> {
         }
     }
 
-    /// Applies every op of `ops`, as `perform(_:at:)` in order would.
+    /// Applies every op of `ops` in order (`perform(_:at:)` each).
     ///
-    /// A large batch of only puts and deletes runs in key order instead (equal keys keep their
-    /// batch order): no op of such a batch reads what another wrote except the last write of a
-    /// key, so the end state is the same, and neighbouring keys share their path through the
-    /// tree and their blobs, which stay in cache from one op to the next. A batch with
-    /// conditions or renames runs in its own order.
+    /// Through a buffer pointer: each op is borrowed in place, not copied out of the array
+    /// (which would retain its key and value, a cache miss on each array's header).
     mutating func performAll(_ ops: [TxnOp]) throws(HoltError) {
-        guard let order = Self.keyOrder(ops) else {
-            for (position, op) in ops.enumerated() { try perform(op, at: position) }
-            return
-        }
-        for position in order { try perform(ops[position], at: position) }
-    }
-
-    /// Below this many ops a batch is applied in its own order (sorting would not pay).
-    static var sortedBatchMinimum: Int { 64 }
-
-    /// The positions of `ops` sorted by key (stable), when the batch may run in key order.
-    static func keyOrder(_ ops: [TxnOp]) -> [Int]? {
-        guard ops.count >= sortedBatchMinimum else { return nil }
-        for op in ops {
-            switch op {
-            case .put, .delete: continue
-            case .rename, .renamePrefix, .expect: return nil
-            }
-        }
-        func key(_ position: Int) -> [UInt8] {
-            switch ops[position] {
-            case .put(let key, _), .delete(let key): key
-            case .rename, .renamePrefix, .expect: []
-            }
-        }
-        return (0..<ops.count).sorted { a, b in
-            let order = compare(key(a), key(b))
-            return order != 0 ? order < 0 : a < b
-        }
-    }
-
-    /// The bytewise order of `a` and `b`: negative, zero or positive.
-    private static func compare(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        a.withUnsafeBytes { pa in
-            b.withUnsafeBytes { pb in
-                let n = min(pa.count, pb.count)
-                if n > 0 {
-                    let c = memcmp(pa.baseAddress!, pb.baseAddress!, n)
-                    if c != 0 { return Int(c) }
-                }
-                return pa.count - pb.count
-            }
+        try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+            for position in buffer.indices { try perform(buffer[position], at: position) }
         }
     }
 

@@ -235,7 +235,10 @@ public final class Tree: @unchecked Sendable {
     ///   the log keeps for them), other `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
-        for op in ops { try Self.validate(op) }
+        // Through a buffer pointer: ops are borrowed in place, not copied (retained) out of the array.
+        try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+            for position in buffer.indices { try Self.validate(buffer[position]) }
+        }
         let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }

@@ -19,12 +19,14 @@ enum BatchCodec {
     /// The number of bytes `encode(ops, into:)` appends.
     static func encodedSize(_ ops: [TxnOp]) -> Int {
         var total = 4
-        for op in ops {
-            switch op {
-            case .put(let k, let v): total += 9 + k.count + v.count
-            case .delete(let k): total += 5 + k.count
-            case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
-            case .expect: break
+        ops.withUnsafeBufferPointer { buffer in
+            for position in buffer.indices {
+                switch buffer[position] {
+                case .put(let k, let v): total += 9 + k.count + v.count
+                case .delete(let k): total += 5 + k.count
+                case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
+                case .expect: break
+                }
             }
         }
         return total
@@ -33,16 +35,19 @@ enum BatchCodec {
     /// Appends the batch's bytes to `out`: the log encodes a record's payload straight into its
     /// write buffer this way, with no payload array of its own.
     static func encode(_ ops: [TxnOp], into out: inout [UInt8]) {
-        var logged: UInt32 = 0
-        for op in ops { if case .expect = op {} else { logged += 1 } }
-        append(logged, to: &out)
-        for op in ops {
-            switch op {
-            case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
-            case .delete(let key): out.append(2); field(key, &out)
-            case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
-            case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
-            case .expect: break
+        // Through a buffer pointer: ops are borrowed in place, not copied (retained) out of the array.
+        ops.withUnsafeBufferPointer { buffer in
+            var logged: UInt32 = 0
+            for position in buffer.indices { if case .expect = buffer[position] {} else { logged += 1 } }
+            append(logged, to: &out)
+            for position in buffer.indices {
+                switch buffer[position] {
+                case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
+                case .delete(let key): out.append(2); field(key, &out)
+                case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
+                case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
+                case .expect: break
+                }
             }
         }
     }
