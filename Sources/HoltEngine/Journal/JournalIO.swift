@@ -95,26 +95,14 @@ enum JournalIO {
     /// Allocates the bytes `offset ..< offset + length` of `fd` (`posix_fallocate`, which is
     /// `fallocate` mode 0 on Linux: the file grows to cover them, reading zeros), so that writing
     /// there later cannot fail for want of space. `ENOSPC`/`EDQUOT` come out as `.io`.
-    ///
-    /// With `writeZeros`, the allocated bytes are then written with zeros too. `fallocate` leaves
-    /// *unwritten* extents (ext4, XFS): the first write into one changes the file's extent map,
-    /// so every `fdatasync` after writing there must commit the file system's journal as well as
-    /// flush the data, about doubling its cost. Once written, later record writes are plain
-    /// overwrites and an `fdatasync` only flushes their data. The log asks for it when it syncs
-    /// (`.always`, `.periodic`); under `.none` the extra write would buy nothing.
-    static func allocate(_ fd: Int32, offset: Int, length: Int, path: String, writeZeros: Bool = false) throws(HoltError) {
+    static func allocate(_ fd: Int32, offset: Int, length: Int, path: String) throws(HoltError) {
         guard length > 0 else { return }
         while true {
             let code = posix_fallocate(fd, off_t(offset), off_t(length))
-            if code == 0 { break }
+            if code == 0 { return }
             if code == EINTR { continue }
             precondition(code != EBADF, "holt bug: posix_fallocate \(path) failed with EBADF")
             throw .io(errno: code, operation: "fallocate \(path)")
-        }
-        guard writeZeros else { return }
-        let zeros = [UInt8](repeating: 0, count: length)
-        try JournalBytes.withBytes(zeros) { (bytes) throws(HoltError) in
-            try writeAll(fd, bytes, at: offset, path: path)
         }
     }
 

@@ -23,11 +23,6 @@ extension WriteAheadLog {
     /// The room kept for space-freeing batches (less for tiny test segments).
     var reserveBytes: Int { min(Self.spaceReserve, segmentLimit) }
 
-    /// Whether allocated room is also written with zeros (see `JournalIO.allocate`): when the
-    /// log syncs, so that each sync of a record write is a data flush and not also a journal
-    /// commit of the file system's extent change.
-    var writesZeros: Bool { syncMode != .none }
-
     /// The size a new segment is created with: a header and one chunk.
     var initialSegmentBytes: Int { LogSegment.headerSize + chunkBytes }
 
@@ -81,15 +76,13 @@ extension WriteAheadLog {
         do throws(HoltError) {
             try Failpoints.hit("wal.beforeAllocate")
             do throws(HoltError) {
-                try JournalIO.allocate(io.file, offset: io.allocated, length: target - io.allocated, path: path,
-                                       writeZeros: writesZeros)
+                try JournalIO.allocate(io.file, offset: io.allocated, length: target - io.allocated, path: path)
                 io.allocated = target
             } catch {
                 // Not a whole chunk: perhaps just this record (and the reserve) still fits.
                 let least = roundUp(minimum, 4096)
                 guard JournalIO.isOutOfSpace(error), least < target else { throw error }
-                try JournalIO.allocate(io.file, offset: io.allocated, length: least - io.allocated, path: path,
-                                       writeZeros: writesZeros)
+                try JournalIO.allocate(io.file, offset: io.allocated, length: least - io.allocated, path: path)
                 io.allocated = least
             }
         } catch {

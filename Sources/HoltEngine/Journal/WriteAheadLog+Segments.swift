@@ -26,8 +26,7 @@ extension WriteAheadLog {
         do throws(HoltError) {
             try Failpoints.hit("wal.afterSegmentCreate")
             try Failpoints.hit("wal.beforeAllocate")
-            try JournalIO.allocate(fd, offset: 0, length: max(bytes, LogSegment.headerSize), path: path,
-                                   writeZeros: writesZeros)
+            try JournalIO.allocate(fd, offset: 0, length: max(bytes, LogSegment.headerSize), path: path)
             try JournalBytes.withBytes(header.encoded()) { (bytes) throws(HoltError) in
                 try JournalIO.writeAll(fd, bytes, at: 0, path: path)
             }
