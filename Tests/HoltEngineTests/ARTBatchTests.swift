@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct ARTBatchTests {
     /// Applies `ops` to `index` as Tree.apply does: all or, when a condition fails, none.
-    func apply(_ ops: [TxnOp], to index: any OrderedIndex) throws -> Bool {
+    func apply<Index: OrderedIndex>(_ ops: [TxnOp], to index: Index) throws -> Bool {
         var applier = BatchApplier(index: index)
         do {
             for (position, op) in ops.enumerated() { try applier.perform(op, at: position) }
@@ -53,3 +53,4 @@ import Testing
         #expect(applied > 50 && refused > 50, "applied \(applied), refused \(refused)")
     }
 }
+

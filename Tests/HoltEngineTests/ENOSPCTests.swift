@@ -1,6 +1,7 @@
 // Protects the engine's behaviour on a full disk: the batch that finds no room gets
 // `.io(errno: ENOSPC, ...)` with nothing applied, the tree, the log and the store are not
-// poisoned (no `.previousIOFailure`), writes and checkpoints succeed again once there is room,
+// poisoned (no `.previousIOFailure`), a large put/delete batch refused by the log is undone
+// whole, writes and checkpoints succeed again once there is room,
 // and a reopen shows exactly the acknowledged writes with `verify()` clean. Failpoints are armed
 // inside a child process (an exit test), so no other test in this process can hit them; the
 // real-filesystem test mounts a 4 MiB tmpfs (root only; skipped otherwise).
@@ -132,6 +133,49 @@ private func expectTree(at path: String, holds oracle: [[UInt8]: [UInt8]], optio
             oracle[Array("k/3".utf8)] = nil
             try tree.checkpoint()
             #expect(try tree.verify() == [])
+            try tree.close()
+            try expectTree(at: path, holds: oracle)
+        }
+    }
+
+    @Test func aFullDiskForTheLogRefusesALargeBatchWhole() async throws {
+        let dir = try TemporaryDirectory("holt-enospc")
+        await #expect(processExitsWith: .success) { [path = dir.path as String] in
+            var oracle: [[UInt8]: [UInt8]] = [:]
+            let tree = try Tree.open(path: path)
+            for i in 0..<100 {
+                try tree.put(Array("k/\(i)".utf8), spaceValue(i, length: 100))
+                oracle[Array("k/\(i)".utf8)] = spaceValue(i, length: 100)
+            }
+            // ~1.2 MiB of puts (new keys, overwrites, a key put twice) and deletes: more than the
+            // log's first chunk, so the record needs an allocation, which finds the disk full.
+            var ops: [TxnOp] = []
+            for i in stride(from: 0, to: 300, by: 1) {
+                let key = Array("k/\(i % 150)".utf8)
+                ops.append(i % 7 == 3 ? .delete(key: key) : .put(key: key, value: spaceValue(i, version: 1)))
+            }
+            Failpoints.arm("wal.beforeAllocate", .fail(errno: ENOSPC))
+            do throws(HoltError) {
+                try tree.apply(ops)
+                Issue.record("the batch was not refused")
+            } catch {
+                #expect(isENOSPC(error), "\(error)")
+            }
+            #expect(try tree.verify() == [])
+            var found: [[UInt8]: [UInt8]] = [:]
+            for item in try tree.range(RangeQuery(prefix: [])) {
+                if case .entry(let key, let value) = item { found[key] = value }
+            }
+            #expect(found == oracle, "a refused batch leaves nothing applied")
+            // Once there is room the same batch applies, as in batch order.
+            try tree.apply(ops)
+            for op in ops {
+                switch op {
+                case .put(let key, let value): oracle[key] = value
+                case .delete(let key): oracle[key] = nil
+                default: break
+                }
+            }
             try tree.close()
             try expectTree(at: path, holds: oracle)
         }

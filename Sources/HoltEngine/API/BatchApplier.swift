@@ -1,6 +1,9 @@
 /// Applies the ops of one batch to an index in order and remembers how to undo them, so a batch
 /// whose condition fails halfway leaves the index as it found it.
-struct BatchApplier {
+///
+/// Generic over the index (not `any OrderedIndex`): the tree's ART calls are then direct and
+/// specialised, which matters on the write path (one call per op).
+struct BatchApplier<Index: OrderedIndex> {
     /// One step back to the state before the batch.
     private enum UndoStep {
         /// Set `key` to `value`, or remove it when `value` is nil.
@@ -9,13 +12,13 @@ struct BatchApplier {
         case moveKeys(from: [UInt8], to: [UInt8])
     }
 
-    let index: any OrderedIndex
+    let index: Index
     private var steps: [UndoStep] = []
 
     /// Whether any op performed so far changed the index (a batch that changed nothing is not logged).
     var changedAnything: Bool { !steps.isEmpty }
 
-    init(index: any OrderedIndex) {
+    init(index: Index) {
         self.index = index
     }
 
@@ -40,6 +43,16 @@ struct BatchApplier {
             try renamePrefix(from: from, to: to, at: position)
         case .expect(let key, let expectation):
             try check(key, expectation, at: position)
+        }
+    }
+
+    /// Applies every op of `ops` in order (`perform(_:at:)` each).
+    ///
+    /// Through a buffer pointer: each op is borrowed in place, not copied out of the array
+    /// (which would retain its key and value, a cache miss on each array's header).
+    mutating func performAll(_ ops: [TxnOp]) throws(HoltError) {
+        try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+            for position in buffer.indices { try perform(buffer[position], at: position) }
         }
     }
 

@@ -16,7 +16,10 @@ public struct Options: Sendable, Equatable {
     public var sync: SyncMode
     /// Create the database when the directory does not hold one.
     public var createIfMissing: Bool
-    /// Take a checkpoint (and trim the log) when the log grows past this many bytes.
+    /// Take a checkpoint (and trim the log) when the log grows past this many bytes and the
+    /// checkpoint would write no more blob bytes than that (dirty blobs), or at the latest when
+    /// it grows past twice this. Bounds the log a reopen replays (recovery time) against how
+    /// often the whole dirty cache is rewritten (write amplification).
     public var checkpointLogBytes: Int
 
     /// Options with the defaults: 256 MiB cache, `.always`, create if missing, checkpoint every 64 MiB of log.

@@ -108,7 +108,7 @@ public final class Tree: @unchecked Sendable {
         let ops = try BatchCodec.decode(payload)
         var applier = BatchApplier(index: index)
         do throws(HoltError) {
-            for (position, op) in ops.enumerated() { try applier.perform(op, at: position) }
+            try applier.performAll(ops)
         } catch {
             switch error {
             case .conditionFailed, .invalidKey:
@@ -253,13 +253,16 @@ public final class Tree: @unchecked Sendable {
     ///   the log keeps for them), other `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
-        for op in ops { try Self.validate(op) }
+        // Through a buffer pointer: ops are borrowed in place, not copied (retained) out of the array.
+        try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+            for position in buffer.indices { try Self.validate(buffer[position]) }
+        }
         let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             var applier = BatchApplier(index: index)
             do throws(HoltError) {
-                for (position, op) in ops.enumerated() { try applier.perform(op, at: position) }
+                try applier.performAll(ops)
             } catch {
                 switch error {
                 case .conditionFailed, .invalidKey:
@@ -272,14 +275,15 @@ public final class Tree: @unchecked Sendable {
             guard applier.changedAnything else { return nil }
             let lsn: UInt64
             do throws(HoltError) {
-                lsn = try log.append(BatchCodec.encode(ops), freesSpace: ops.allSatisfy(Self.freesSpace))
+                lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: ops.allSatisfy(Self.freesSpace)) {
+                    BatchCodec.encode(ops, into: &$0)
+                }
             } catch {
                 do throws(HoltError) { try applier.undo() } catch { failed = true }
                 throw error
             }
             appliedLSN = lsn
-            if log.bytesSinceTrim >= options.checkpointLogBytes || store.dirtyBytes >= options.cacheBytes / 2,
-               checkpointDue() {
+            if checkpointWanted(), checkpointDue() {
                 // A failed checkpoint does not fail this batch (it is logged). A full disk only
                 // postpones the next one; any other failure stops later writes.
                 do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error) }
@@ -313,6 +317,30 @@ public final class Tree: @unchecked Sendable {
             do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error); throw error }
         }
     }
+
+    /// Whether the log or the cache calls for an automatic checkpoint. Call holding `lock` exclusively.
+    ///
+    /// A checkpoint writes every dirty blob (512 KiB each, however few bytes of it changed) and
+    /// lets the log be trimmed; what it bounds is the log a reopen replays. So: when dirty blobs
+    /// fill half the cache, always (they must go somewhere). Past `checkpointLogBytes` of log,
+    /// only when the checkpoint writes at most as many blob bytes as the log bytes it trims (a
+    /// write amplification of at most one over the log): a random-key load dirties nearly every
+    /// blob, and checkpointing it every `checkpointLogBytes` rewrites the whole tree each time.
+    /// Past `checkpointLogBytesLimitFactor` times `checkpointLogBytes`, always, which bounds the
+    /// replay at open (about a second per 16-32 MiB of log on this class of machine).
+    private func checkpointWanted() -> Bool {
+        let logBytes = log.bytesSinceTrim
+        guard logBytes >= options.checkpointLogBytes else {
+            return store.dirtyBytes >= options.cacheBytes / 2
+        }
+        if logBytes >= Self.checkpointLogBytesLimitFactor * options.checkpointLogBytes { return true }
+        let dirty = store.dirtyBytes
+        return dirty <= logBytes || dirty >= options.cacheBytes / 2
+    }
+
+    /// The log may grow to this many times `Options.checkpointLogBytes` while a checkpoint would
+    /// write more blob bytes than log bytes it trims (see `checkpointWanted`).
+    static let checkpointLogBytesLimitFactor = 2
 
     /// Whether an automatic checkpoint may run now: always, unless the last one found the disk
     /// full and neither the log has grown `checkpointRetryLogBytes` since nor
@@ -396,7 +424,15 @@ public final class Tree: @unchecked Sendable {
 
     private static func validate(key: [UInt8]) throws(HoltError) {
         guard key.count <= maxKeyLength else { throw .keyTooLong(length: key.count, limit: maxKeyLength) }
-        guard !key.contains(0) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+        guard !containsNUL(key) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+    }
+
+    /// Whether `key` holds a 0 byte (`memchr`: every put checks its key).
+    static func containsNUL(_ key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, raw.count > 0 else { return false }
+            return memchr(base, 0, raw.count) != nil
+        }
     }
 }
 

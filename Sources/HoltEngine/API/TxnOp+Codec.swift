@@ -8,21 +8,48 @@
 /// `expect` ops are not logged: a batch is logged only after its conditions held, and replay
 /// applies the same ops to the same state, so they hold again. All integers little-endian.
 enum BatchCodec {
+    /// The batch's bytes, as a new array (tests, and callers without a log buffer at hand).
     static func encode(_ ops: [TxnOp]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(ops.reduce(4) { $0 + 9 + size(of: $1) })
-        let logged = ops.filter { if case .expect = $0 { false } else { true } }
-        append(UInt32(logged.count), to: &out)
-        for op in logged {
-            switch op {
-            case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
-            case .delete(let key): out.append(2); field(key, &out)
-            case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
-            case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
-            case .expect: break
+        out.reserveCapacity(encodedSize(ops))
+        encode(ops, into: &out)
+        return out
+    }
+
+    /// The number of bytes `encode(ops, into:)` appends.
+    static func encodedSize(_ ops: [TxnOp]) -> Int {
+        var total = 4
+        ops.withUnsafeBufferPointer { buffer in
+            for position in buffer.indices {
+                switch buffer[position] {
+                case .put(let k, let v): total += 9 + k.count + v.count
+                case .delete(let k): total += 5 + k.count
+                case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
+                case .expect: break
+                }
             }
         }
-        return out
+        return total
+    }
+
+    /// Appends the batch's bytes to `out`: the log encodes a record's payload straight into its
+    /// write buffer this way, with no payload array of its own.
+    static func encode(_ ops: [TxnOp], into out: inout [UInt8]) {
+        // Through a buffer pointer: ops are borrowed in place, not copied (retained) out of the array.
+        ops.withUnsafeBufferPointer { buffer in
+            var logged: UInt32 = 0
+            for position in buffer.indices { if case .expect = buffer[position] {} else { logged += 1 } }
+            append(logged, to: &out)
+            for position in buffer.indices {
+                switch buffer[position] {
+                case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
+                case .delete(let key): out.append(2); field(key, &out)
+                case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
+                case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
+                case .expect: break
+                }
+            }
+        }
     }
 
     static func decode(_ bytes: [UInt8]) throws(HoltError) -> [TxnOp] {
@@ -41,15 +68,6 @@ enum BatchCodec {
         }
         guard reader.atEnd else { throw .corrupted(what: "log record", reason: "trailing bytes after batch") }
         return ops
-    }
-
-    private static func size(of op: TxnOp) -> Int {
-        switch op {
-        case .put(let k, let v): k.count + v.count
-        case .delete(let k): k.count
-        case .rename(let a, let b), .renamePrefix(let a, let b): a.count + b.count
-        case .expect: 0
-        }
     }
 
     private static func append(_ value: UInt32, to out: inout [UInt8]) {

@@ -35,7 +35,7 @@ extension ARTIndex {
         guard value.count <= Tree.maxValueLength else {
             throw .valueTooLarge(length: value.count, limit: Tree.maxValueLength)
         }
-        guard !key.contains(0) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
+        guard !Tree.containsNUL(key) else { throw .invalidKey(reason: "a key may not contain a NUL byte") }
         return try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]? in
             try value.withUnsafeBufferPointer { (v) throws(HoltError) -> [UInt8]? in
                 let (old, _, _) = try insert(k, .value(UnsafeRawBufferPointer(v)))

@@ -40,15 +40,27 @@ enum LogRecord {
 
     /// Appends the record for `payload` with `lsn` and `durableMark` to `buffer`.
     static func encode(lsn: UInt64, durableMark: UInt64, payload: [UInt8], into buffer: inout [UInt8]) {
-        precondition(payload.count <= maxPayload, "log payload of \(payload.count) bytes")
+        encode(lsn: lsn, durableMark: durableMark, payloadSize: payload.count, into: &buffer) { $0.append(contentsOf: payload) }
+    }
+
+    /// Appends a record with `lsn` and `durableMark` to `buffer` whose payload `writePayload`
+    /// appends in place (exactly `payloadSize` bytes), so the payload is never copied twice.
+    static func encode(
+        lsn: UInt64, durableMark: UInt64, payloadSize: Int, into buffer: inout [UInt8],
+        writePayload: (inout [UInt8]) -> Void
+    ) {
+        precondition(payloadSize <= maxPayload, "log payload of \(payloadSize) bytes")
         let start = buffer.count
-        buffer.reserveCapacity(start + overhead + payload.count)
+        let needed = start + overhead + payloadSize
+        // Grow geometrically: the log's buffer takes many records between writes.
+        if buffer.capacity < needed { buffer.reserveCapacity(max(needed, 2 * buffer.capacity)) }
         JournalBytes.append(magic, to: &buffer)
-        JournalBytes.append(UInt32(payload.count), to: &buffer)
+        JournalBytes.append(UInt32(payloadSize), to: &buffer)
         JournalBytes.append(lsn, to: &buffer)
         JournalBytes.append(durableMark, to: &buffer)
-        buffer.append(contentsOf: [batchType, 0, 0, 0])
-        buffer.append(contentsOf: payload)
+        JournalBytes.append(UInt32(batchType), to: &buffer)
+        writePayload(&buffer)
+        precondition(buffer.count == start + headerSize + payloadSize, "log payload is not \(payloadSize) bytes")
         let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         JournalBytes.append(crc, to: &buffer)
     }

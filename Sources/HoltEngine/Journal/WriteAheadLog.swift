@@ -178,10 +178,20 @@ final class WriteAheadLog: @unchecked Sendable {
     ///   `.closed`, `.valueTooLarge` for a payload over `LogRecord.maxPayload`; `.io` from the
     ///   `.none` write.
     func append(_ payload: [UInt8], freesSpace: Bool = false) throws(HoltError) -> UInt64 {
-        guard payload.count <= LogRecord.maxPayload else {
-            throw .valueTooLarge(length: payload.count, limit: LogRecord.maxPayload)
+        try append(payloadSize: payload.count, freesSpace: freesSpace) { $0.append(contentsOf: payload) }
+    }
+
+    /// `append(_:freesSpace:)` for a payload that `writePayload` appends (exactly `payloadSize`
+    /// bytes) straight into the log's buffer: a batch is encoded once, where it will be written
+    /// from, instead of into a payload array that is then copied. `writePayload` runs holding
+    /// the log's monitor, so it must be quick and must not call the log.
+    func append(
+        payloadSize: Int, freesSpace: Bool = false, writePayload: (inout [UInt8]) -> Void
+    ) throws(HoltError) -> UInt64 {
+        guard payloadSize <= LogRecord.maxPayload else {
+            throw .valueTooLarge(length: payloadSize, limit: LogRecord.maxPayload)
         }
-        let recordSize = payload.count + LogRecord.overhead
+        let recordSize = payloadSize + LogRecord.overhead
         monitor.lock()
         guard !state.closed else { monitor.unlock(); throw .closed }
         guard !state.failed else { monitor.unlock(); throw .previousIOFailure }
@@ -197,7 +207,8 @@ final class WriteAheadLog: @unchecked Sendable {
         let lsn = state.nextLSN
         state.nextLSN += 1
         let before = state.pending.count
-        LogRecord.encode(lsn: lsn, durableMark: state.durableLSN, payload: payload, into: &state.pending)
+        LogRecord.encode(lsn: lsn, durableMark: state.durableLSN, payloadSize: payloadSize, into: &state.pending,
+                         writePayload: writePayload)
         let size = state.pending.count - before
         state.room -= size
         state.pendingRecords += 1
