@@ -472,4 +472,9 @@ final class Filesystem: Sendable {
     func forget(_ id: NodeID, count: UInt64) {
         nodes.forget(id, count: count)
     }
+
+    /// Drops the kernel's lookups of many nodes at once (FUSE forget_multi).
+    func forget(_ batch: [(id: NodeID, count: UInt64)]) {
+        nodes.forget(batch)
+    }
 }

@@ -65,9 +65,7 @@ final class FuseBridge: Sendable {
             guard let req else { return }
             let filesystem = bridge(req).filesystem
             if let forgets {
-                for index in 0..<count {
-                    filesystem.forget(NodeID(rawValue: forgets[index].ino), count: forgets[index].nlookup)
-                }
+                filesystem.forget((0..<count).map { (id: NodeID(rawValue: forgets[$0].ino), count: forgets[$0].nlookup) })
             }
             fuse_reply_none(req)
         }

@@ -176,22 +176,33 @@ final class NodeTable: Sendable {
 
     /// Drops `count` lookups of `id`; removes the node at zero. The root is never removed.
     func forget(_ id: NodeID, count: UInt64) {
+        state.withLock { state in Self.forget(id, count: count, in: &state) }
+    }
+
+    /// Drops the lookups of many nodes under one lock (the kernel forgets in batches of
+    /// hundreds after a cache drop; a lock per node made the daemon's threads spin on it).
+    func forget(_ batch: [(id: NodeID, count: UInt64)]) {
         state.withLock { state in
-            guard id != .root, var node = state.nodes[id] else { return }
-            node.lookups = node.lookups > count ? node.lookups - count : 0
-            if node.lookups > 0 {
-                state.nodes[id] = node
-                return
-            }
-            state.willChange(node)
-            state.nodes[id] = nil
-            if node.shared {
-                if state.byIno[node.ino] == id { state.byIno[node.ino] = nil }
-                return
-            }
-            let key = ChildKey(parent: node.parent, name: node.name)
-            if node.attached, state.byName[key] == id { state.byName[key] = nil }
+            for item in batch { Self.forget(item.id, count: item.count, in: &state) }
         }
+    }
+
+    /// `forget(_:count:)` with the lock held.
+    private static func forget(_ id: NodeID, count: UInt64, in state: inout State) {
+        guard id != .root, var node = state.nodes[id] else { return }
+        node.lookups = node.lookups > count ? node.lookups - count : 0
+        if node.lookups > 0 {
+            state.nodes[id] = node
+            return
+        }
+        state.willChange(node)
+        state.nodes[id] = nil
+        if node.shared {
+            if state.byIno[node.ino] == id { state.byIno[node.ino] = nil }
+            return
+        }
+        let key = ChildKey(parent: node.parent, name: node.name)
+        if node.attached, state.byName[key] == id { state.byName[key] = nil }
     }
 
     /// Marks the node at `name` in `parent` detached (its name is gone); it keeps its ino and

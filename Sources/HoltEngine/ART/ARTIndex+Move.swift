@@ -3,10 +3,10 @@
 ///
 /// When a Blob node stands at the prefix, the subtree already is a child blob and its Blob node
 /// is simply relinked. Otherwise the subtree's nodes inside their blob (at most that blob's
-/// bytes; child blobs below are carried by reference) are copied out: a small subtree into a
-/// scratch page in memory and from there straight under the new position, a big one into a new
-/// holding blob that is attached under the new prefix by a Blob node (and inlined into its new
-/// parent when that has room).
+/// bytes; child blobs below are carried by reference) are copied out: a small subtree (up to
+/// `copyMoveLimit`) into a scratch page in memory and from there straight under the new
+/// position, a bigger one into a new holding blob that is attached under the new prefix by a
+/// Blob node and kept there, so moving it again is a relink.
 extension ARTIndex {
     func moveKeys(withPrefix from: [UInt8], to: [UInt8]) throws(HoltError) {
         guard !from.isEmpty, !to.isEmpty, !from.starts(with: to), !to.starts(with: from) else {
@@ -28,8 +28,8 @@ extension ARTIndex {
             }
             let moved: Detached
             if let reference {
-                moved = .blob(reference.blob, reference.slot)
-            } else if cost <= (dataEnd - ARTLayout.slotTable) / Self.mergeDivisor {
+                moved = .blob(reference.blob, reference.slot, keep: false)
+            } else if cost <= Self.copyMoveLimit {
                 // Small: carry it in memory and copy it straight under its new position.
                 let scratch = ScratchPage(room: cost)
                 try source.write(target.blob) { (raw) throws(HoltError) in
@@ -53,7 +53,7 @@ extension ARTIndex {
                         return top
                     }
                 }
-                moved = .blob(hold, holdRoot)
+                moved = .blob(hold, holdRoot, keep: true)
             }
             let top = try unlink(path)
             try mergeAfterUnlink(path, top)
@@ -62,11 +62,11 @@ extension ARTIndex {
         switch detached {
         case nil:
             return
-        case .blob(let child, let childRoot):
+        case .blob(let child, let childRoot, let keep):
             let (_, parent, node) = try to.withUnsafeBufferPointer { (k) throws(HoltError) in
                 try insert(k, .blob(child, childRoot))
             }
-            try mergeIfSmall(parent: parent, slot: node, child: child, childRoot: childRoot)
+            if !keep { try mergeIfSmall(parent: parent, slot: node, child: child, childRoot: childRoot) }
         case .scratch(let scratch):
             let view = scratch.view
             let cost = try SubtreeCopy.cost(of: view.rootSlot, in: view)
@@ -78,10 +78,16 @@ extension ARTIndex {
         }
     }
 
+    /// The most in-blob bytes of a moved subtree that a move copies under the new position.
+    /// A bigger subtree goes to a holding blob of its own and stays there, so the next move of
+    /// the same directory is a relink of one Blob node (a renamed big directory pays one copy).
+    static var copyMoveLimit: Int { 8 * 1024 }
+
     /// A detached subtree on its way to its new position.
     private enum Detached {
-        /// A subtree (at this root slot) of a child blob.
-        case blob(BlobID, UInt16)
+        /// A subtree (at this root slot) of a child blob; `keep`: leave it there (a holding blob
+        /// made for it), else inline it into its new parent blob when small.
+        case blob(BlobID, UInt16, keep: Bool)
         /// Small, in memory.
         case scratch(ScratchPage)
     }
