@@ -174,7 +174,7 @@ import Testing
     func readAcks(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return [] }
-        defer { JournalIO.close(fd) }
-        return try JournalIO.readAll(fd, path: path)
+        defer { try? Syscall.close(fd) }
+        return try Syscall.readAll(fd, path)
     }
 }

@@ -24,7 +24,7 @@ final class WALTestDirectory {
 
     /// Removes `path` and what is inside it (two levels are enough here).
     static func removeTree(_ path: String) {
-        if let names = try? JournalIO.listDirectory(path) {
+        if let names = try? Syscall.listDirectory(path) {
             for name in names {
                 let child = path + "/" + name
                 if unlink(child) != 0 { removeTree(child) }
@@ -35,21 +35,21 @@ final class WALTestDirectory {
 
     /// The segment file names in `wal/`, sorted.
     func segments() throws -> [String] {
-        try JournalIO.listDirectory(wal).filter { LogSegment.number(fromFileName: $0) != nil }.sorted()
+        try Syscall.listDirectory(wal).filter { LogSegment.number(fromFileName: $0) != nil }.sorted()
     }
 
     /// The bytes of file `name` in `wal/`.
     func read(_ name: String) throws -> [UInt8] {
-        let fd = try JournalIO.open(wal + "/" + name, O_RDONLY)
-        defer { JournalIO.close(fd) }
-        return try JournalIO.readAll(fd, path: name)
+        let fd = try Syscall.open(wal + "/" + name, flags: O_RDONLY)
+        defer { try? Syscall.close(fd) }
+        return try Syscall.readAll(fd, name)
     }
 
     /// Replaces the bytes of file `name` in `wal/`.
     func write(_ name: String, _ bytes: [UInt8]) throws {
-        let fd = try JournalIO.open(wal + "/" + name, O_WRONLY | O_TRUNC)
-        defer { JournalIO.close(fd) }
-        try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in try JournalIO.writeAll(fd, raw, at: 0, path: name) }
+        let fd = try Syscall.open(wal + "/" + name, flags: O_WRONLY | O_TRUNC)
+        defer { try? Syscall.close(fd) }
+        try JournalBytes.withBytes(bytes) { (raw) throws(HoltError) in try Syscall.pwrite(fd, raw, offset: 0, name) }
     }
 
     /// Cuts file `name` in `wal/` to `length` bytes.

@@ -200,7 +200,7 @@ import Testing
         let middle = try dir.read(segments[1])
         #expect(unlink(dir.wal + "/" + segments[1]) == 0)
         expectCorrupted(dir, what: "log", segmentBytes: 1024)
-        try JournalIO.close(JournalIO.open(dir.wal + "/" + segments[1], O_CREAT | O_WRONLY))
+        try Syscall.close(try Syscall.open(dir.wal + "/" + segments[1], flags: O_CREAT | O_WRONLY))
         try dir.write(segments[1], middle)
         let (log, replayed, _) = try walOpenAndReplay(dir, segmentBytes: 1024)
         #expect(walRecordsMatch(replayed, 1...60))
@@ -230,7 +230,7 @@ import Testing
         let segments = try dir.segments()
         let next = LogSegment.fileName(UInt64(segments.count + 1))
         for garbage in [[UInt8](), [UInt8](repeating: 0, count: 64), Array(LogSegment(number: 99, firstLSN: 1, previousLastLSN: 0).encoded()[0..<40])] {
-            try JournalIO.close(JournalIO.open(dir.wal + "/" + next, O_CREAT | O_WRONLY))
+            try Syscall.close(try Syscall.open(dir.wal + "/" + next, flags: O_CREAT | O_WRONLY))
             try dir.write(next, garbage)
             let (log, replayed, report) = try walOpenAndReplay(dir, segmentBytes: 1024)
             #expect(walRecordsMatch(replayed, 1...20))

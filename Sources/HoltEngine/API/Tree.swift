@@ -133,7 +133,7 @@ public final class Tree: @unchecked Sendable {
             var firstError: HoltError? = nil
             if !failed {
                 do throws(HoltError) { try checkpointLocked() } catch {
-                    if !BufferManager.isOutOfSpace(error) { firstError = error }
+                    if !Syscall.isOutOfSpace(error) { firstError = error }
                 }
             }
             do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
@@ -354,7 +354,7 @@ public final class Tree: @unchecked Sendable {
     /// are intact) postpones the next automatic one; anything else fails the tree. Call holding
     /// `lock` exclusively.
     private func noteCheckpointFailure(_ error: HoltError) {
-        if BufferManager.isOutOfSpace(error) {
+        if Syscall.isOutOfSpace(error) {
             checkpointRetry = (log.bytesSinceTrim + Self.checkpointRetryLogBytes,
                                JournalMonitor.monotonicNanoseconds() + Self.checkpointRetryNanoseconds)
         } else {

@@ -76,13 +76,13 @@ extension WriteAheadLog {
         do throws(HoltError) {
             try Failpoints.hit("wal.beforeAllocate")
             do throws(HoltError) {
-                try JournalIO.allocate(io.file, offset: io.allocated, length: target - io.allocated, path: path)
+                try Syscall.allocate(io.file, offset: io.allocated, length: target - io.allocated, path)
                 io.allocated = target
             } catch {
                 // Not a whole chunk: perhaps just this record (and the reserve) still fits.
                 let least = roundUp(minimum, 4096)
-                guard JournalIO.isOutOfSpace(error), least < target else { throw error }
-                try JournalIO.allocate(io.file, offset: io.allocated, length: least - io.allocated, path: path)
+                guard Syscall.isOutOfSpace(error), least < target else { throw error }
+                try Syscall.allocate(io.file, offset: io.allocated, length: least - io.allocated, path)
                 io.allocated = least
             }
         } catch {
@@ -93,7 +93,7 @@ extension WriteAheadLog {
         monitor.broadcast()
         state.room = io.allocated - io.size - state.pending.count
         if let failure {
-            if JournalIO.isOutOfSpace(failure) {
+            if Syscall.isOutOfSpace(failure) {
                 state.statistics.spaceRefusals += 1
             } else {
                 state.failed = true

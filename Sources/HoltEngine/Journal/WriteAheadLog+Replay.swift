@@ -52,7 +52,7 @@ extension WriteAheadLog {
             return report
         } catch {
             monitor.withLock {
-                if io.file >= 0 { JournalIO.close(io.file) }
+                if io.file >= 0 { try? Syscall.close(io.file) }
                 io.file = -1
                 state.failed = true
                 state.ioBusy = false
@@ -64,7 +64,7 @@ extension WriteAheadLog {
 
     /// The segment numbers in log directory `directory`, oldest first, checked to be consecutive.
     static func segmentNumbers(in directory: String) throws(HoltError) -> [UInt64] {
-        let numbers = try JournalIO.listDirectory(directory).compactMap(LogSegment.number(fromFileName:)).sorted()
+        let numbers = try Syscall.listDirectory(directory).compactMap(LogSegment.number(fromFileName:)).sorted()
         for (earlier, later) in zip(numbers, numbers.dropFirst()) where later != earlier + 1 {
             throw .corrupted(what: "log", reason: "segment \(earlier + 1) is missing between segments \(earlier) and \(later)")
         }
@@ -78,14 +78,14 @@ extension WriteAheadLog {
         var numbers = try Self.segmentNumbers(in: directory)
         if let last = numbers.last {
             let path = path(ofSegment: last)
-            let fd = try JournalIO.open(path, O_RDONLY)
-            defer { JournalIO.close(fd) }
-            if try JournalIO.size(fd, path: path) <= LogSegment.headerSize + chunkBytes {
-                let bytes = try JournalIO.readAll(fd, path: path)
+            let fd = try Syscall.open(path, flags: O_RDONLY)
+            defer { try? Syscall.close(fd) }
+            if try Syscall.fileSize(fd) <= LogSegment.headerSize + chunkBytes {
+                let bytes = try Syscall.readAll(fd, path)
                 if try LogSegmentScan.isTornCreation(bytes) {
                     // A crash while the last segment was being created: it holds no record.
-                    try JournalIO.remove(path)
-                    try JournalIO.syncDirectory(directory)
+                    try Syscall.unlink(path)
+                    try Syscall.fsyncDirectory(directory)
                     report.bytesCut += bytes.count
                     report.cutReason = "segment \(last) has a torn header (\(bytes.count) bytes); removed"
                     numbers.removeLast()
@@ -97,10 +97,10 @@ extension WriteAheadLog {
         for (index, number) in numbers.enumerated() {
             let isLast = index == numbers.count - 1
             let path = path(ofSegment: number)
-            let fd = try JournalIO.open(path, isLast ? O_RDWR : O_RDONLY)
+            let fd = try Syscall.open(path, flags: isLast ? O_RDWR : O_RDONLY)
             var keepOpen = false
-            defer { if !keepOpen { JournalIO.close(fd) } }
-            let bytes = try JournalIO.readAll(fd, path: path)
+            defer { if !keepOpen { try? Syscall.close(fd) } }
+            let bytes = try Syscall.readAll(fd, path)
             var allocated = bytes.count
             let scan = try LogSegmentScan.scan(
                 bytes, number: number, isLast: isLast, previousLast: previousLast, checkpoint: checkpoint, body)
@@ -108,7 +108,7 @@ extension WriteAheadLog {
             report.recordsReplayed += scan.replayed
             if let damage = scan.tornTail {
                 // A torn tail: cut it, and make the cut durable before anything is appended after it.
-                try JournalIO.truncate(fd, to: scan.end, path: path)
+                try Syscall.truncate(fd, to: scan.end, path)
                 allocated = scan.end
                 report.bytesCut += bytes.count - scan.end
                 report.cutReason = "log segment \(number): torn tail from \(damage); cut \(bytes.count - scan.end) bytes"
@@ -116,7 +116,7 @@ extension WriteAheadLog {
             if isLast {
                 // Whatever survived may sit only in the page cache (a process crash): make it
                 // durable, so later records' durable marks tell the truth (invariant 4).
-                try JournalIO.dataSync(fd, path: path)
+                try Syscall.fdatasync(fd, path)
                 keepOpen = true
                 io.file = fd
                 io.current = scan.header
@@ -141,7 +141,7 @@ extension WriteAheadLog {
             io.file = fd
             io.current = header
             io.size = LogSegment.headerSize
-            io.allocated = max(try JournalIO.size(fd, path: path(ofSegment: 1)), LogSegment.headerSize)
+            io.allocated = max(try Syscall.fileSize(fd), LogSegment.headerSize)
             io.lastLSN = checkpoint
             io.recordBytes = 0
             report.lastLSN = checkpoint

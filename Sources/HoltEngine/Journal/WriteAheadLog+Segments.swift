@@ -18,32 +18,32 @@ extension WriteAheadLog {
         let path = path(ofSegment: header.number)
         let fd: Int32
         do throws(HoltError) {
-            fd = try JournalIO.open(path, O_RDWR | O_CREAT | O_EXCL)
+            fd = try Syscall.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
         } catch {
-            if JournalIO.isOutOfSpace(error) { return nil }  // no inode: no file either
+            if Syscall.isOutOfSpace(error) { return nil }  // no inode: no file either
             throw error
         }
         do throws(HoltError) {
             try Failpoints.hit("wal.afterSegmentCreate")
             try Failpoints.hit("wal.beforeAllocate")
-            try JournalIO.allocate(fd, offset: 0, length: max(bytes, LogSegment.headerSize), path: path)
+            try Syscall.allocate(fd, offset: 0, length: max(bytes, LogSegment.headerSize), path)
             try JournalBytes.withBytes(header.encoded()) { (bytes) throws(HoltError) in
-                try JournalIO.writeAll(fd, bytes, at: 0, path: path)
+                try Syscall.pwrite(fd, bytes, offset: 0, path)
             }
         } catch {
-            JournalIO.close(fd)
-            guard JournalIO.isOutOfSpace(error) else { throw error }
+            try? Syscall.close(fd)
+            guard Syscall.isOutOfSpace(error) else { throw error }
             // Nothing synced yet: take the file back, durably, so that a crash cannot bring back a
             // segment the records appended next (into the current one) would contradict.
-            try JournalIO.remove(path)
-            try JournalIO.syncDirectory(directory)
+            try Syscall.unlink(path)
+            try Syscall.fsyncDirectory(directory)
             return nil
         }
         do throws(HoltError) {
-            try JournalIO.dataSync(fd, path: path)
-            try JournalIO.syncDirectory(directory)
+            try Syscall.fdatasync(fd, path)
+            try Syscall.fsyncDirectory(directory)
         } catch {
-            JournalIO.close(fd)
+            try? Syscall.close(fd)
             throw error
         }
         return fd
@@ -57,7 +57,7 @@ extension WriteAheadLog {
         let header = LogSegment(number: io.current.number + 1, firstLSN: firstLSN, previousLastLSN: previousLastLSN)
         guard let fd = try createSegmentFile(header, bytes: bytes) else { return false }
         io.older.append(OlderSegment(number: io.current.number, lastLSN: io.lastLSN, recordBytes: io.recordBytes))
-        JournalIO.close(io.file)
+        try? Syscall.close(io.file)
         io.file = fd
         io.current = header
         io.size = LogSegment.headerSize
@@ -91,11 +91,11 @@ extension WriteAheadLog {
                 _ = try startSegment(firstLSN: io.lastLSN + 1, previousLastLSN: io.lastLSN, bytes: initialSegmentBytes)
             }
             while let oldest = io.older.first, oldest.lastLSN <= lsn {
-                try JournalIO.remove(path(ofSegment: oldest.number))
+                try Syscall.unlink(path(ofSegment: oldest.number))
                 io.older.removeFirst()
                 removed += 1
             }
-            if removed > 0 { try JournalIO.syncDirectory(directory) }
+            if removed > 0 { try Syscall.fsyncDirectory(directory) }
             try Failpoints.hit("wal.afterTrim")
         }
         // The token is free again but `io` is only changed by a token holder, and nobody can

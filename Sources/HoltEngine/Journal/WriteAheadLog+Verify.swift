@@ -17,9 +17,9 @@ extension WriteAheadLog {
             var contents: [[UInt8]] = []
             for number in numbers {
                 let path = directory + "/" + LogSegment.fileName(number)
-                let fd = try JournalIO.open(path, O_RDONLY)
-                defer { JournalIO.close(fd) }
-                contents.append(try JournalIO.readAll(fd, path: path))
+                let fd = try Syscall.open(path, flags: O_RDONLY)
+                defer { try? Syscall.close(fd) }
+                contents.append(try Syscall.readAll(fd, path))
             }
             if let last = contents.last, try LogSegmentScan.isTornCreation(last) {
                 numbers.removeLast()

@@ -139,9 +139,9 @@ final class WriteAheadLog: @unchecked Sendable {
     ///   - segmentBytes: The size past which a new segment starts (64 MiB; tests use less).
     /// - Throws: `.io` when the directory cannot be created.
     static func open(directory: String, sync: SyncMode, segmentBytes: Int = 64 << 20) throws(HoltError) -> WriteAheadLog {
-        if try JournalIO.makeDirectory(directory), let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+        if try Syscall.makeDirectories(directory), let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
             // A new directory: make its entry in the parent durable too, before segments go in it.
-            try JournalIO.syncDirectory(String(directory[..<slash]))
+            try Syscall.fsyncDirectory(String(directory[..<slash]))
         }
         let log = WriteAheadLog(directory: directory, syncMode: sync, segmentLimit: max(segmentBytes, LogSegment.headerSize + 1))
         if case .periodic(let milliseconds) = sync {
@@ -155,7 +155,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Closes the segment if `close()` was never called (nothing is synced: an unclosed log is
     /// a crash as far as durability goes).
     deinit {
-        if io.file >= 0 { JournalIO.close(io.file) }
+        if io.file >= 0 { try? Syscall.close(io.file) }
     }
 
     /// The path of segment `number`.
@@ -336,7 +336,7 @@ final class WriteAheadLog: @unchecked Sendable {
             let offset = io.size
             try Failpoints.hit("wal.beforeWrite")
             try JournalBytes.withBytes(io.spare) { (bytes) throws(HoltError) in
-                try JournalIO.writeAll(fd, bytes, at: offset, path: path)
+                try Syscall.pwrite(fd, bytes, offset: offset, path)
             }
             io.size += io.spare.count
             io.recordBytes += io.spare.count
@@ -345,7 +345,7 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         guard sync else { return false }
         try Failpoints.hit("wal.beforeSync")
-        try JournalIO.dataSync(fd, path: path)
+        try Syscall.fdatasync(fd, path)
         try Failpoints.hit("wal.afterSync")
         return true
     }
@@ -393,7 +393,7 @@ final class WriteAheadLog: @unchecked Sendable {
         monitor.withLock {
             while state.ioBusy { monitor.wait() }
             state.closed = true
-            if io.file >= 0 { JournalIO.close(io.file) }
+            if io.file >= 0 { try? Syscall.close(io.file) }
             io.file = -1
         }
         if let failure { throw failure }

@@ -345,7 +345,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 } catch {
                     // A full disk: the frames stay dirty and the shard overflows its budget
                     // (`victim` writes nothing while `outOfSpace`); anything else is fatal.
-                    guard Self.isOutOfSpace(error) else { throw error }
+                    guard Syscall.isOutOfSpace(error) else { throw error }
                 }
             }
         }
@@ -503,7 +503,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             try Failpoints.hit("store.afterBlobWrite")
         } catch {
-            if Self.isOutOfSpace(error) {
+            if Syscall.isOutOfSpace(error) {
                 outOfSpace.store(true, ordering: .sequentiallyConsistent)
                 // The slots hold nothing anyone may read: back to the free list (a blob whose
                 // own slot it was loses its entry; its frame stays dirty and holds it).
@@ -539,13 +539,6 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         if let failure { throw failure }
-    }
-
-    /// Whether `error` says the disk (or the quota) is full (`ENOSPC`, `EDQUOT`). Only safe to
-    /// survive when it came from a write, never from an fsync.
-    static func isOutOfSpace(_ error: HoltError) -> Bool {
-        if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
-        return false
     }
 
     // MARK: Checkpoint
@@ -612,7 +605,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             try Syscall.unlink(BlobMap.path(directory: directory, generation: anchor.generation - 1))
             try Syscall.fsyncDirectory(directory)
         } catch {
-            if mapWriting && Self.isOutOfSpace(error) {
+            if mapWriting && Syscall.isOutOfSpace(error) {
                 // The map file was removed again; the blobs written stay recorded (not durable).
                 outOfSpace.store(true, ordering: .sequentiallyConsistent)
             } else {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The store's system calls: the one place in the engine that reads `errno`.
+/// The engine's system calls (store and log): the one place in the engine that reads `errno`.
 ///
 /// Every call goes through `valueOrErrno`: it retries `EINTR`, reads `errno` at once and wraps it
 /// in `HoltError.io(errno:operation:)`. An errno that can only mean holt called wrongly (`EBADF`,
@@ -174,5 +174,71 @@ enum Syscall {
         let code = errno
         if code == ENOENT { return }
         throw .io(errno: code, operation: "unlink \(path)")
+    }
+
+    /// Writes all of `bytes` at `offset`, looping over short writes (nothing for an empty buffer).
+    static func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, offset: Int, _ what: @autoclosure () -> String)
+        throws(HoltError)
+    {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        try pwrite(fd, base, count: bytes.count, offset: offset, what())
+    }
+
+    /// Allocates the bytes `offset ..< offset + length` of `fd` (`posix_fallocate`, which is
+    /// `fallocate` mode 0 on Linux: the file grows to cover them, reading zeros), so that writing
+    /// there later cannot fail for want of space. `ENOSPC`/`EDQUOT` come out as `.io`.
+    static func allocate(_ fd: Int32, offset: Int, length: Int, _ what: @autoclosure () -> String) throws(HoltError) {
+        guard length > 0 else { return }
+        while true {
+            // posix_fallocate returns the error instead of setting errno.
+            let code = posix_fallocate(fd, off_t(offset), off_t(length))
+            if code == 0 { return }
+            if code == EINTR { continue }
+            try check(errno: code, "fallocate \(what())", misuseTraps: code == EBADF)
+        }
+    }
+
+    /// Cuts the open file `fd` to `length` bytes.
+    static func truncate(_ fd: Int32, to length: Int, _ what: @autoclosure () -> String) throws(HoltError) {
+        _ = try valueOrErrno("ftruncate \(what())", misuseTraps: true) { ftruncate(fd, off_t(length)) }
+    }
+
+    /// Whether `error` says the disk (or the quota) is full: `ENOSPC` or `EDQUOT`. Only an error
+    /// from a write or an allocation may be taken as such and survived; a failed fsync never is.
+    static func isOutOfSpace(_ error: HoltError) -> Bool {
+        if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
+
+    // MARK: Directories
+
+    /// Creates directory `path` and any missing parents (like `mkdir -p`).
+    /// - Returns: Whether `path` itself was created (`false` when it existed).
+    @discardableResult
+    static func makeDirectories(_ path: String) throws(HoltError) -> Bool {
+        if mkdir(path, 0o755) == 0 { return true }
+        var code = errno
+        if code == EEXIST { return false }
+        if code == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try makeDirectories(String(path[..<slash]))
+            if mkdir(path, 0o755) == 0 { return true }
+            code = errno
+            if code == EEXIST { return false }
+        }
+        throw .io(errno: code, operation: "mkdir \(path)")
+    }
+
+    /// The names in directory `path`, without `.` and `..`.
+    static func listDirectory(_ path: String) throws(HoltError) -> [String] {
+        guard let stream = opendir(path) else { throw .io(errno: errno, operation: "opendir \(path)") }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 }
