@@ -93,7 +93,6 @@ struct EngineCommand: ParsableCommand {
         let files = FileManager.default
         try files.createDirectory(atPath: dbDir, withIntermediateDirectories: true)
         var results: [WorkloadResult] = []
-        var holtReloaded = false
         let machine = Machine.current()
         for system in systemNames {
             let path = dbDir + "/" + system
@@ -102,30 +101,23 @@ struct EngineCommand: ParsableCommand {
             do {
                 let store = try open(system, path: path)
                 results += runner.run(store, workloads: selected)
-                holtReloaded = holtReloaded || (store as? HoltStore)?.reloaded == true
                 try store.close()
             } catch {
                 Log.progress("[\(system)] FAILED: \(error)")
             }
             if !keepData { try? files.removeItem(atPath: path) }
             // Written after every system, so a crash in a later one leaves the results so far.
-            try writeJSON(results, machine: machine, holtReloaded: holtReloaded)
+            try writeJSON(results, machine: machine)
         }
 
         print(Report.table(results), terminator: "")
-        if holtReloaded {
-            Log.progress("note: holt ran on the in-memory interim engine (its data did not survive a reopen), not the ART")
-        }
         if let json { Log.progress("wrote \(json)") }
     }
 
     /// Writes the results so far to `--json`, when given.
-    private func writeJSON(_ results: [WorkloadResult], machine: Machine, holtReloaded: Bool) throws {
+    private func writeJSON(_ results: [WorkloadResult], machine: Machine) throws {
         guard let json else { return }
         let notes = [
-            "holt_engine": holtReloaded
-                ? "in-memory interim engine, not the ART: its data did not survive close+reopen (reloaded untimed)"
-                : "as built from this tree",
             "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
             "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
             "cache_bytes": "\(cacheMiB << 20)",

@@ -40,8 +40,7 @@ struct WorkloadRunner {
             Log.progress("[\(store.name)] settle FAILED: \(error)")
             return results
         }
-        Log.progress("[\(store.name)] settled (untimed) in \(Report.seconds(BenchClock.now() - settleStart)) s"
-            + ((store as? HoltStore)?.reloaded == true ? "; the reopened tree was empty (in-memory interim engine): reloaded untimed" : ""))
+        Log.progress("[\(store.name)] settled (untimed) in \(Report.seconds(BenchClock.now() - settleStart)) s")
 
         let steps: [(Workload, () throws -> WorkloadResult)] = [
             (.get, { try get(store) }),

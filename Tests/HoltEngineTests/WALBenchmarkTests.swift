@@ -17,7 +17,7 @@ struct WALBenchmarkTests {
         let payload = [UInt8](repeating: 0xAB, count: 100)
         let stop = Atomic<Bool>(false)
         let count = Atomic<Int>(0)
-        let start = JournalMonitor.monotonicNanoseconds()
+        let start = Monitor.monotonicNanoseconds()
         let writers = (0..<threads).map { _ in
             JournalThread {
                 while !stop.load(ordering: .relaxed) {
@@ -29,7 +29,7 @@ struct WALBenchmarkTests {
         usleep(UInt32(seconds * 1_000_000))
         stop.store(true, ordering: .relaxed)
         for writer in writers { writer.join() }
-        let elapsed = Double(JournalMonitor.monotonicNanoseconds() - start) / 1e9
+        let elapsed = Double(Monitor.monotonicNanoseconds() - start) / 1e9
         let statistics = log.statistics
         try log.close()
         return (Double(count.load(ordering: .relaxed)) / elapsed, statistics)

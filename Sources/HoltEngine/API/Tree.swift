@@ -347,7 +347,7 @@ public final class Tree: @unchecked Sendable {
     /// `checkpointRetryNanoseconds` have passed. Call holding `lock` exclusively.
     private func checkpointDue() -> Bool {
         guard let retry = checkpointRetry else { return true }
-        return log.bytesSinceTrim >= retry.logBytes || JournalMonitor.monotonicNanoseconds() >= retry.time
+        return log.bytesSinceTrim >= retry.logBytes || Monitor.monotonicNanoseconds() >= retry.time
     }
 
     /// After a failed checkpoint: a full disk (a blob or map write refused, the store and the log
@@ -356,7 +356,7 @@ public final class Tree: @unchecked Sendable {
     private func noteCheckpointFailure(_ error: HoltError) {
         if Syscall.isOutOfSpace(error) {
             checkpointRetry = (log.bytesSinceTrim + Self.checkpointRetryLogBytes,
-                               JournalMonitor.monotonicNanoseconds() + Self.checkpointRetryNanoseconds)
+                               Monitor.monotonicNanoseconds() + Self.checkpointRetryNanoseconds)
         } else {
             failed = true
         }

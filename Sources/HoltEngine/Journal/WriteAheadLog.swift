@@ -115,7 +115,7 @@ final class WriteAheadLog: @unchecked Sendable {
         var spare: [UInt8] = []
     }
 
-    let monitor = JournalMonitor()
+    let monitor = Monitor()
     /// Guarded by `monitor`.
     var state = State()
     /// Owned by the holder of the I/O token.
@@ -358,9 +358,9 @@ final class WriteAheadLog: @unchecked Sendable {
     private func runFlusher(interval: UInt64) {
         monitor.lock()
         defer { monitor.unlock() }
-        var deadline = JournalMonitor.monotonicNanoseconds() + interval
+        var deadline = Monitor.monotonicNanoseconds() + interval
         while !state.stopFlusher {
-            let now = JournalMonitor.monotonicNanoseconds()
+            let now = Monitor.monotonicNanoseconds()
             if now < deadline { monitor.wait(until: deadline); continue }
             if state.ioBusy { monitor.wait(); continue }
             deadline = now + interval

@@ -2,20 +2,30 @@
 import Glibc
 #endif
 
-/// A mutex with a condition variable: the buffer manager's page-table lock, on which threads
-/// wait for a frame another thread is loading or writing.
+/// A mutex with a condition variable: the buffer manager's page-table lock (threads wait on it
+/// for a frame another thread is loading or writing) and the log's lock (group commit waits on it).
 ///
-/// `Synchronization.Mutex` has no condition variable, hence pthreads. `@unchecked Sendable`:
-/// pthread_mutex/pthread_cond are themselves the synchronisation; the pointers never change.
+/// `Synchronization.Mutex` has no condition variable, and the waiters are plain threads (FUSE
+/// threads, test threads), never Swift tasks, hence pthreads. The condition uses
+/// `CLOCK_MONOTONIC`, so a timed wait is immune to clock changes.
+///
+/// `@unchecked Sendable`: pthread_mutex/pthread_cond are themselves the synchronisation; the
+/// pointers are set once in `init` and freed in `deinit`, when no thread can hold the monitor.
 final class Monitor: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
         mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -25,17 +35,36 @@ final class Monitor: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Takes the lock (pair with `unlock()`; prefer `withLock`).
+    func lock() { pthread_mutex_lock(mutex) }
+
+    /// Releases the lock.
+    func unlock() { pthread_mutex_unlock(mutex) }
+
     /// Runs `body` holding the lock. `body` may call `wait()`.
     func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock()
+        defer { unlock() }
         return try body()
     }
 
     /// Releases the lock until `broadcast()` (or a spurious wake-up), then takes it again.
-    /// Call only inside `withLock`, and re-check the condition after it returns.
+    /// Call only holding the lock, and re-check the condition after it returns.
     func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Like `wait()`, but returns by `deadline` (nanoseconds of `monotonicNanoseconds()`) at the latest.
+    func wait(until deadline: UInt64) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_cond_timedwait(condition, mutex, &time)
+    }
 
     /// Wakes every thread in `wait()`. Call holding the lock.
     func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Nanoseconds of `CLOCK_MONOTONIC`.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
 }
