@@ -3,7 +3,9 @@ import Synchronization
 /// The resume state of one open directory: which engine position each readdir offset stands for.
 ///
 /// Offsets 1 and 2 are `.` and `..`; every later entry gets the next number of a per-handle
-/// counter, and the cursor remembers the engine position (key or common prefix) of the entries of
+/// counter, and the cursor remembers the engine position (key or common prefix, without the
+/// directory's own path and `/`, so a listing survives a rename of the directory or an ancestor
+/// between two replies) of the entries of
 /// the last two replies only. The kernel continues after any entry of the last reply, so a listing
 /// of any size resumes from the engine in constant memory; entries added or removed meanwhile never
 /// make a surviving entry repeat or vanish, because a resume starts strictly after a key.

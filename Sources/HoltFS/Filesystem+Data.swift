@@ -6,39 +6,29 @@ extension Filesystem {
     /// Opens node `id` for reading or writing; returns the handle. The FUSE ops are `open` and
     /// (after `make`) `create`.
     ///
-    /// A plain value opened for writing gets its record (and its real ino) now, so the open count
-    /// is kept under the ino that an unlink will look for.
+    /// A plain value opened for writing gets its record (and its real ino) first, so the open is
+    /// counted under the ino that an unlink will look for.
     ///
     /// - Throws: `.isDirectory`, `.notFound`, `.engine`.
     func open(_ id: NodeID, writable: Bool = false) throws(FSError) -> UInt64 {
-        // Count the open before looking, under the ino the kernel's node has: an unlink that
-        // commits from now on finds the file open and keeps it as an orphan.
-        let counted = nodes.node(id)?.ino
-        if let counted { openFiles.withLock { $0[counted, default: 0] += 1 } }
-        do throws(FSError) {
-            var resolved = try resolve(id)
+        if writable {
+            try transact(.shared, { () throws(FSError) -> (Batch, UInt64?) in
+                let current = try resolve(id)
+                var batch = Batch()
+                guard case .plain = current.storage else { return (batch, nil) }
+                let (key, record) = try materialize(current, now: Self.now(), into: &batch)
+                batch.put(key, record.encoded())
+                return (batch, record.ino)
+            }, committed: { ino in if let ino { nodes.setIno(id, ino: ino) } })
+        }
+        // Looked at and counted under the namespace lock: an unlink (which holds it exclusively)
+        // commits either before the look (ENOENT) or after the count (it keeps an orphan).
+        return try reading { () throws(FSError) -> UInt64 in
+            let resolved = try resolve(id)
             guard !resolved.isDirectory else { throw .isDirectory }
-            if writable, case .plain = resolved.storage {
-                try transact { () throws(FSError) -> (Batch, Void) in
-                    let current = try resolve(id)
-                    var batch = Batch()
-                    guard case .plain = current.storage else { return (batch, ()) }
-                    let (key, record) = try materialize(current, now: Self.now(), into: &batch)
-                    batch.put(key, record.encoded())
-                    return (batch, ())
-                }
-                resolved = try resolve(id)
-                nodes.setIno(id, ino: attributes(of: resolved).ino)
-            }
             let ino = attributes(of: resolved).ino
-            if ino != counted {
-                openFiles.withLock { $0[ino, default: 0] += 1 }
-                if let counted { uncount(counted) }
-            }
+            openFiles.withLock { $0[ino, default: 0] += 1 }
             return handles.openFile(.init(node: id, ino: ino))
-        } catch {
-            if let counted { uncount(counted) }
-            throw error
         }
     }
 
@@ -64,23 +54,31 @@ extension Filesystem {
 
     /// Closes file handle `handle`; the last close of an unlinked file drops its orphan record and
     /// data. The FUSE op is `release`.
+    ///
+    /// The count drops under the namespace lock, so an unlink (exclusive) saw the file either open
+    /// (and marked it in `orphanedInodes` before this looks) or closed (and discarded its data
+    /// itself): an orphan is never left behind until the next mount. The discard is exclusive
+    /// too, and skipped when the file was opened again meanwhile (through `/proc/PID/fd`).
     func release(_ handle: UInt64) throws(FSError) {
         guard let file = handles.closeFile(handle) else { return }
-        guard uncount(file.ino) else { return }
-        // Only an ino unlinked while open can have an orphan record: skip the engine otherwise.
-        guard orphanedInodes.withLock({ $0.contains(file.ino) }) else { return }
-        defer { orphanedInodes.withLock { _ = $0.remove(file.ino) } }
+        let orphaned = try reading { () -> Bool in
+            // Only an ino unlinked while open can have an orphan record: skip the engine otherwise.
+            uncount(file.ino) && orphanedInodes.withLock { $0.contains(file.ino) }
+        }
+        guard orphaned else { return }
         let orphanKey = ReservedKeys.orphan(file.ino)
-        let discarded = try transact { () throws(FSError) -> (Batch, Bool) in
+        let discarded = try transact(.exclusive, { () throws(FSError) -> (Batch, Bool) in
             var batch = Batch()
-            guard let bytes = try get(orphanKey), let record = try decodeRecord(bytes, at: orphanKey) else {
-                return (batch, false)
-            }
+            guard openFiles.withLock({ $0[file.ino] == nil }),
+                let bytes = try get(orphanKey), let record = try decodeRecord(bytes, at: orphanKey)
+            else { return (batch, false) }
             batch.guardValue(orphanKey, bytes)
             batch.delete(orphanKey)
             try discardStorage(of: record, into: &batch)
             return (batch, true)
-        }
+        }, committed: { _ in
+            if openFiles.withLock({ $0[file.ino] == nil }) { orphanedInodes.withLock { _ = $0.remove(file.ino) } }
+        })
         if discarded { try sweepGarbage() }
     }
 
@@ -91,6 +89,11 @@ extension Filesystem {
     ///
     /// - Throws: `.isDirectory`, `.invalidArgument` for a node without data, `.notFound`, `.engine`.
     func read(_ id: NodeID, offset: UInt64, size: Int) throws(FSError) -> [UInt8] {
+        try reading { () throws(FSError) -> [UInt8] in try readLocked(id, offset: offset, size: size) }
+    }
+
+    /// `read` with the namespace lock held.
+    private func readLocked(_ id: NodeID, offset: UInt64, size: Int) throws(FSError) -> [UInt8] {
         let resolved = try resolve(id)
         switch resolved.storage {
         case .prefix:

@@ -18,7 +18,7 @@ extension Filesystem {
     ///
     /// - Throws: `.notDirectory`, `.notFound`.
     func opendir(_ id: NodeID) throws(FSError) -> UInt64 {
-        _ = try resolveDirectory(id)
+        try reading { () throws(FSError) -> Void in _ = try resolveDirectory(id) }
         return handles.openDirectory(DirectoryCursor(node: id))
     }
 
@@ -45,6 +45,16 @@ extension Filesystem {
         _ handle: UInt64, offset: UInt64, expected: Int = listingPage, fullAttributes: Bool = true,
         _ sink: (DirectoryEntry) -> Bool
     ) throws(FSError) {
+        try reading { () throws(FSError) -> Void in
+            try readdirLocked(handle, offset: offset, expected: expected, fullAttributes: fullAttributes, sink)
+        }
+    }
+
+    /// `readdir` with the namespace lock held: the whole reply comes from one place of the
+    /// directory, whatever renames of it or its ancestors run meanwhile.
+    private func readdirLocked(
+        _ handle: UInt64, offset: UInt64, expected: Int, fullAttributes: Bool, _ sink: (DirectoryEntry) -> Bool
+    ) throws(FSError) {
         let pageSize = max(1, min(Self.listingPage, expected))
         guard let cursor = handles.directory(handle) else { throw .badHandle }
         guard let resume = cursor.resume(at: offset) else { throw .invalidArgument }
@@ -55,6 +65,7 @@ extension Filesystem {
             return  // removed while open: an empty listing
         }
         let key = directory.pathKey!
+        let prefix = Self.childPrefix(of: key)
         var position: [UInt8]? = nil
         switch resume {
         case .dot:
@@ -69,10 +80,10 @@ extension Filesystem {
             else { return }
         case .start:
             break
-        case .after(let after):
-            position = after
+        case .after(let name):
+            // The cursor keeps positions relative to the directory: it may have moved since.
+            position = prefix + name
         }
-        let prefix = Self.childPrefix(of: key)
         var taken: [(UInt64, [UInt8])] = []
         defer { cursor.remember(taken) }
         while true {
@@ -82,7 +93,7 @@ extension Filesystem {
                 guard let (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes) else { continue }
                 let offset = cursor.reserveOffsets(count: 1)
                 guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else { return }
-                taken.append((offset, item.position))
+                taken.append((offset, Array(item.position[prefix.count...])))
             }
             if page.count < pageSize { return }
         }

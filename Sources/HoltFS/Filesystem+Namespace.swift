@@ -27,18 +27,16 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.nameTooLong`, `.notDirectory`, `.engine`.
     func lookup(_ parent: NodeID, _ name: [UInt8]) throws(FSError) -> Entry {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        var resolved: Resolved?
-        for _ in 0..<100 {
-            // A directory moved while we looked (its path changed): look again at its new path.
-            // Negative lookups are common, so unlike `resolve(_:)` this never waits for a change.
-            let generation = nodes.generation
-            resolved = try resolve(key: Self.childKey(of: try pathKey(parent), name: name))
-            if resolved != nil || nodes.generation == generation { break }
+        // Under the namespace lock the parent's path is where its record is: a name that is not
+        // there now is absent (no rename can be half done), so a negative answer is true.
+        return try reading { () throws(FSError) -> Entry in
+            guard let resolved = try resolve(key: Self.childKey(of: try pathKey(parent), name: name)) else {
+                throw .notFound
+            }
+            let attributes = attributes(of: resolved)
+            let node = nodes.remember(parent: parent, name: name, ino: attributes.ino, shared: resolved.isShared)
+            return Entry(node: node, attributes: attributes)
         }
-        guard let resolved else { throw .notFound }
-        let attributes = attributes(of: resolved)
-        let node = nodes.remember(parent: parent, name: name, ino: attributes.ino, shared: resolved.isShared)
-        return Entry(node: node, attributes: attributes)
     }
 
     /// Counts one more kernel lookup of `name` in `parent` (readdirplus hands out entries too).
@@ -70,7 +68,8 @@ extension Filesystem {
             throw target.isEmpty ? .notFound : .nameTooLong
         }
         let ino = try allocator.allocate()
-        let record = try transact { () throws(FSError) -> (Batch, InodeRecord) in
+        var node = NodeID.root
+        let record = try transact(.shared, { () throws(FSError) -> (Batch, InodeRecord) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard key.count <= Tree.maxKeyLength else { throw .nameTooLong }
@@ -99,17 +98,18 @@ extension Filesystem {
             batch.put(key, record.encoded())
             try updateParent(directory, now: now, linkDelta: kind == .directory ? 1 : 0, into: &batch)
             return (batch, record)
-        }
-        let attributes = Attributes(record: record)
-        return Entry(node: nodes.remember(parent: parent, name: name, ino: ino), attributes: attributes)
+        }, committed: { _ in node = nodes.remember(parent: parent, name: name, ino: ino) })
+        return Entry(node: node, attributes: Attributes(record: record))
     }
 
     /// The target of symlink `id`. The FUSE op is `readlink`.
     ///
     /// - Throws: `.invalidArgument` when the node is not a symlink, `.notFound`.
     func readlink(_ id: NodeID) throws(FSError) -> [UInt8] {
-        guard let record = try resolve(id).record, record.kind == .symlink else { throw .invalidArgument }
-        return record.symlinkTarget
+        try reading { () throws(FSError) -> [UInt8] in
+            guard let record = try resolve(id).record, record.kind == .symlink else { throw .invalidArgument }
+            return record.symlinkTarget
+        }
     }
 
     // MARK: Links
@@ -122,7 +122,8 @@ extension Filesystem {
     /// - Throws: `.notPermitted` for a directory, `.exists`, `.tooManyLinks`, `.notFound`, `.engine`.
     func link(_ id: NodeID, to parent: NodeID, as name: [UInt8]) throws(FSError) -> Entry {
         try Self.validate(name: name)
-        let record = try transact { () throws(FSError) -> (Batch, InodeRecord) in
+        var node = id
+        let record = try transact(.shared, { () throws(FSError) -> (Batch, InodeRecord) in
             let source = try resolve(id)
             guard !source.isDirectory else { throw .notPermitted }
             let directory = try resolveDirectory(parent)
@@ -147,8 +148,8 @@ extension Filesystem {
             batch.put(key, linkBytes)
             try updateParent(directory, now: now, linkDelta: 0, into: &batch)
             return (batch, record)
-        }
-        return Entry(node: nodes.share(id, ino: record.ino), attributes: Attributes(record: record))
+        }, committed: { record in node = nodes.share(id, ino: record.ino) })
+        return Entry(node: node, attributes: Attributes(record: record))
     }
 
     // MARK: Removing
@@ -161,7 +162,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.isDirectory`, `.engine`.
     func unlink(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
+        try transact(.exclusive, { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -171,9 +172,7 @@ extension Filesystem {
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: 0, into: &batch)
             return (batch, removedAttributes(of: victim, now: now))
-        }
-        nodes.detach(parent: parent, name: name, removed: removed)
-        endNamespaceChange()
+        }, committed: { removed in nodes.detach(parent: parent, name: name, removed: removed) })
         try sweepGarbage()
     }
 
@@ -182,7 +181,7 @@ extension Filesystem {
     /// - Throws: `.notFound`, `.notDirectory`, `.notEmpty`, `.engine`.
     func rmdir(_ parent: NodeID, _ name: [UInt8]) throws(FSError) {
         guard name.count <= Self.maxNameLength else { throw .nameTooLong }
-        let removed = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Attributes) in
+        try transact(.exclusive, { () throws(FSError) -> (Batch, Attributes) in
             let directory = try resolveDirectory(parent)
             let key = Self.childKey(of: directory.pathKey!, name: name)
             guard let victim = try resolve(key: key) else { throw .notFound }
@@ -192,9 +191,7 @@ extension Filesystem {
             try removeName(victim, now: now, into: &batch)
             try updateParent(directory, now: now, linkDelta: -1, into: &batch)
             return (batch, removedAttributes(of: victim, now: now))
-        }
-        nodes.detach(parent: parent, name: name, removed: removed)
-        endNamespaceChange()
+        }, committed: { removed in nodes.detach(parent: parent, name: name, removed: removed) })
         try sweepGarbage()
     }
 

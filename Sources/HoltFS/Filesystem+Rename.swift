@@ -21,7 +21,7 @@ extension Filesystem {
         guard flags.isSubset(of: [.noReplace, .exchange]), flags != [.noReplace, .exchange] else {
             throw .invalidArgument
         }
-        let moved = try transact(holdingNamespaceChange: true) { () throws(FSError) -> (Batch, Bool) in
+        let moved = try transact(.exclusive, { () throws(FSError) -> (Batch, Bool) in
             let sourceDirectory = try resolveDirectory(parent)
             let targetDirectory = parent == newParent ? sourceDirectory : try resolveDirectory(newParent)
             let sourceKey = Self.childKey(of: sourceDirectory.pathKey!, name: name)
@@ -76,11 +76,11 @@ extension Filesystem {
                 try updateParent(targetDirectory, now: now, linkDelta: targetParentDelta, into: &batch)
             }
             return (batch, true)
-        }
-        if moved {
-            nodes.move(parent: parent, name: name, to: newParent, newName: newName, exchange: flags.contains(.exchange))
-        }
-        endNamespaceChange()
+        }, committed: { moved in
+            if moved {
+                nodes.move(parent: parent, name: name, to: newParent, newName: newName, exchange: flags.contains(.exchange))
+            }
+        })
         guard moved else { return }
         try sweepGarbage()
     }

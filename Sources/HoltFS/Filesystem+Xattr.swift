@@ -82,6 +82,11 @@ extension Filesystem {
     ///
     /// - Throws: `.noAttribute` when absent or not kept, `.notFound`, `.corruptRecord`, `.engine`.
     func getxattr(_ id: NodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
+        try reading { () throws(FSError) -> [UInt8] in try getxattrLocked(id, name: name) }
+    }
+
+    /// `getxattr` with the namespace lock held.
+    private func getxattrLocked(_ id: NodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
         let resolved = try resolve(id)
         guard let record = resolved.record, let xattr = record.xattrs.first(where: { $0.name == name }) else {
             throw .noAttribute
@@ -102,10 +107,12 @@ extension Filesystem {
 
     /// The names of the xattrs of node `id`, each followed by a NUL. The FUSE op is `listxattr`.
     func listxattr(_ id: NodeID) throws(FSError) -> [UInt8] {
-        guard let record = try resolve(id).record else { return [] }
-        var out: [UInt8] = []
-        for xattr in record.xattrs { out += xattr.name + [0] }
-        return out
+        try reading { () throws(FSError) -> [UInt8] in
+            guard let record = try resolve(id).record else { return [] }
+            var out: [UInt8] = []
+            for xattr in record.xattrs { out += xattr.name + [0] }
+            return out
+        }
     }
 
     /// Removes xattr `name` of node `id`. The FUSE op is `removexattr`.

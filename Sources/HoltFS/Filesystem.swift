@@ -9,11 +9,20 @@ import Synchronization
 ///
 /// Every operation that changes state builds one `Batch` and applies it as one engine batch. It
 /// reads what it needs first and guards each value it read with an expectation in the batch, so
-/// a concurrent change makes the batch fail and the operation start again (optimistic
-/// concurrency: no filesystem-wide lock, so writers can share the engine's group commit).
+/// a concurrent change makes the batch fail and the operation start again.
 ///
-/// Lock order: `InodeAllocator` (may call the engine) → engine; `NodeTable`, `openFiles` and the
-/// directory handles' locks are leaves taken with no engine call under them.
+/// **The namespace lock** (`namespace`) keeps the node table and the tree in step: a node's path
+/// key, built from the node table, names the node's record in the tree whenever the lock is held.
+/// Operations that move or remove names (`rename`, `unlink`, `rmdir`, and the last `release` of
+/// an orphan) hold it exclusively from their reads through the batch and the node table's update;
+/// every other operation holds it shared from the first path it builds to its last engine read
+/// or its batch. No one holds it through a log flush: batches are applied with
+/// `Tree.applyDeferringDurability` under the lock and waited on after it (group commit stays).
+/// See docs/DESIGN.md, "The mount under concurrency".
+///
+/// Lock order: `namespace` → `InodeAllocator` (may call the engine) → engine; `NodeTable`,
+/// `openFiles`, `orphanedInodes` and the directory handles' locks are leaves taken with no
+/// engine call under them.
 final class Filesystem: Sendable {
     /// Data up to this many bytes stays inline in the record.
     static let inlineLimit = 2048
@@ -41,9 +50,10 @@ final class Filesystem: Sendable {
     let openFiles = Mutex<[UInt64: Int]>([:])
     /// Open file and directory handles.
     let handles: HandleTable
-    /// How many unlinks, rmdirs and renames have committed their batch but not yet updated the
-    /// node table: a node resolved by its old path in that window looks missing for a moment.
-    let namespaceChangesInFlight = Atomic<Int>(0)
+    /// The namespace lock (see the type's comment): shared while paths are built and used,
+    /// exclusive while names move or go.
+    let namespace = ReadWriteLock(
+        reentryMessage: "holtfs: the namespace lock is taken again on a thread that holds it (a Filesystem operation called from another)")
     /// Bumped after every committed batch that moved something into the garbage keyspace; a sweep
     /// is due only when it passed `sweptEpoch` (most unlinks and renames leave no garbage, and
     /// then skip the range query a sweep costs).
@@ -196,51 +206,83 @@ final class Filesystem: Sendable {
         do { return try tree.range(query) } catch { throw .engine(error) }
     }
 
-    /// Applies `batch`; returns false when a guard failed (the caller retries).
-    func commit(_ batch: Batch) throws(FSError) -> Bool {
-        if batch.isEmpty { return true }
+    /// Applies `batch` without waiting for the log (the caller does, after letting the namespace
+    /// lock go); returns nil when a guard failed (the caller retries).
+    func commitDeferringDurability(_ batch: Batch) throws(FSError) -> Commit? {
         do {
-            try tree.apply(batch.ops)
+            let commit = try tree.applyDeferringDurability(batch.ops)
             // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
             if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
-            return true
+            return commit
         } catch {
             if case .conditionFailed(let index, _, _) = error, let meaning = batch.meaning(at: index) {
                 if let failure = meaning { throw failure }
-                return false
+                return nil
             }
             throw .engine(error)
         }
     }
 
+    /// Applies `batch` and waits until it is durable; returns false when a guard failed. For
+    /// batches on the reserved keyspace only (the garbage sweep), which need no namespace lock.
+    func commit(_ batch: Batch) throws(FSError) -> Bool {
+        if batch.isEmpty { return true }
+        guard let commit = try commitDeferringDurability(batch) else { return false }
+        do { try tree.waitUntilDurable(commit) } catch { throw .engine(error) }
+        return true
+    }
+
+    /// How an operation holds the namespace lock.
+    enum NamespaceAccess {
+        /// With other operations: it builds and uses paths but moves no name.
+        case shared
+        /// Alone: it moves or removes names (and updates the node table to match).
+        case exclusive
+    }
+
     /// Runs `body` (which reads and builds a batch) and commits its batch, again and again while
     /// a guard fails; returns the body's result from the attempt that committed.
     ///
-    /// With `holdingNamespaceChange`, a committed batch leaves `namespaceChangesInFlight` raised:
-    /// the caller updates the node table and then calls `endNamespaceChange()`.
+    /// Each attempt holds the namespace lock in `access` mode through `body`, the batch and
+    /// `committed` (which brings the node table in step with the batch); the wait for the log
+    /// comes after the lock is let go.
+    @discardableResult
     func transact<T>(
-        holdingNamespaceChange: Bool = false, _ body: () throws(FSError) -> (Batch, T)
+        _ access: NamespaceAccess = .shared, _ body: () throws(FSError) -> (Batch, T),
+        committed: (T) -> Void = { _ in }
     ) throws(FSError) -> T {
         for _ in 0..<Self.maxAttempts {
-            let (batch, result) = try body()
-            // Sequentially consistent: a resolver that sees the batch must also see the count.
-            if holdingNamespaceChange { namespaceChangesInFlight.wrappingAdd(1, ordering: .sequentiallyConsistent) }
-            let committed: Bool
-            do {
-                committed = try commit(batch)
-            } catch {
-                if holdingNamespaceChange { endNamespaceChange() }
-                throw error
+            // nil: a guard failed, try again. A body that builds no batch commits nothing.
+            let outcome = try withNamespace(access) { () throws(FSError) -> (Commit?, T)? in
+                let (batch, result) = try body()
+                var commit: Commit? = nil
+                if !batch.isEmpty {
+                    guard let applied = try commitDeferringDurability(batch) else { return nil }
+                    commit = applied
+                }
+                committed(result)
+                return (commit, result)
             }
-            if committed { return result }
-            if holdingNamespaceChange { endNamespaceChange() }
+            guard let (commit, result) = outcome else { continue }
+            if let commit {
+                do { try tree.waitUntilDurable(commit) } catch { throw .engine(error) }
+            }
+            return result
         }
         throw .busy
     }
 
-    /// Ends the window opened by `transact(holdingNamespaceChange: true)`.
-    func endNamespaceChange() {
-        namespaceChangesInFlight.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+    /// Runs `body` holding the namespace lock in `access` mode.
+    func withNamespace<R>(_ access: NamespaceAccess, _ body: () throws(FSError) -> R) throws(FSError) -> R {
+        switch access {
+        case .shared: try namespace.withReadLock(body)
+        case .exclusive: try namespace.withWriteLock(body)
+        }
+    }
+
+    /// Runs `body` holding the namespace lock shared (an operation that only reads).
+    func reading<R>(_ body: () throws(FSError) -> R) throws(FSError) -> R {
+        try namespace.withReadLock(body)
     }
 
     // MARK: Resolving nodes
@@ -320,30 +362,11 @@ final class Filesystem: Sendable {
         return Resolved(pathKey: key, pathValue: bytes, storage: .record(key: key, bytes: bytes, record: record))
     }
 
-    /// The node with node id `id`, or `.notFound`.
-    ///
-    /// A node that looks missing while an unlink or rename is between its batch and its node table
-    /// update is looked at again once that window closes (a few microseconds).
+    /// The node with node id `id`, or `.notFound`. Call holding the namespace lock: the node
+    /// table's path for `id` then names the node's record (see the type's comment).
     func resolve(_ id: NodeID) throws(FSError) -> Resolved {
-        var attempts = 0
-        while true {
-            let generation = nodes.generation
-            guard let location = nodes.location(of: id) else { throw .notFound }
-            do {
-                return try resolve(id, at: location)
-            } catch .notFound {
-                // Moved meanwhile: look again at once. In a change's window: once it closes.
-                guard attempts < 100_000 else { throw .notFound }
-                attempts += 1
-                if nodes.generation != generation { continue }
-                guard namespaceChangesInFlight.load(ordering: .sequentiallyConsistent) > 0 else { throw .notFound }
-                sched_yield()
-            }
-        }
-    }
-
-    /// One attempt of `resolve(_:)`, at the location the node table gave.
-    private func resolve(_ id: NodeID, at location: NodeTable.Location) throws(FSError) -> Resolved {
+        assert(namespace.isHeldByCurrentThread, "resolve(_:) without the namespace lock")
+        guard let location = nodes.location(of: id) else { throw .notFound }
         switch location {
         case .path(let key):
             guard let resolved = try resolve(key: key) else { throw .notFound }
@@ -360,6 +383,7 @@ final class Filesystem: Sendable {
 
     /// The path key of node `id`, or `.notFound` when it is detached or unknown.
     func pathKey(_ id: NodeID) throws(FSError) -> [UInt8] {
+        assert(namespace.isHeldByCurrentThread, "pathKey(_:) without the namespace lock")
         guard case .path(let key) = nodes.location(of: id) else { throw .notFound }
         return key
     }
@@ -460,11 +484,13 @@ final class Filesystem: Sendable {
     /// The attributes of node `id`. The corresponding FUSE op is `getattr`.
     /// A node removed while the kernel holds it shows its last attributes with nlink 0.
     func getattr(_ id: NodeID) throws(FSError) -> Attributes {
-        do {
-            return attributes(of: try resolve(id))
-        } catch .notFound {
-            if let removed = nodes.node(id)?.removed { return removed }
-            throw .notFound
+        try reading { () throws(FSError) -> Attributes in
+            do throws(FSError) {
+                return attributes(of: try resolve(id))
+            } catch .notFound {
+                if let removed = nodes.node(id)?.removed { return removed }
+                throw .notFound
+            }
         }
     }
 

@@ -33,7 +33,10 @@ struct NodeID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
 /// ancestor), so renames and unlinks of files keep the cache.
 ///
 /// Locking: one `Mutex` guards the whole table; it is a leaf lock (nothing else is taken while it
-/// is held, and no engine call runs under it).
+/// is held, and no engine call runs under it). Keeping the table in step with the tree is the
+/// job of `Filesystem`'s namespace lock: every move, detach and share happens in the same
+/// exclusive (move, detach) or shared (share: the old path still leads to the record) critical
+/// section as the batch that made it, so a path built under that lock names the node's record.
 final class NodeTable: Sendable {
     /// One node the kernel knows.
     struct Node: Equatable, Sendable {
@@ -108,14 +111,6 @@ final class NodeTable: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Bumped (inside the lock) by every move, detach and share: a reader that saw an old
-    /// location can tell that it changed, even when it changed back (ABA).
-    private let changes = Atomic<UInt64>(0)
-
-    /// How many times a node changed place so far (see `changes`).
-    var generation: UInt64 { changes.load(ordering: .sequentiallyConsistent) }
-
-    private func bump() { changes.wrappingAdd(1, ordering: .sequentiallyConsistent) }
 
     /// A table holding only the root, whose inode number is `rootIno`.
     init(rootIno: UInt64 = 1) {
@@ -214,7 +209,6 @@ final class NodeTable: Sendable {
             state.willChange(state.nodes[id])
             state.nodes[id]?.attached = false
             state.nodes[id]?.removed = removed
-            bump()
         }
     }
 
@@ -224,7 +218,6 @@ final class NodeTable: Sendable {
         state.withLock { state in
             let from = ChildKey(parent: parent, name: name), to = ChildKey(parent: newParent, name: newName)
             guard from != to else { return }
-            bump()
             let moving = state.byName.removeValue(forKey: from)
             let displaced = state.byName.removeValue(forKey: to)
             if let moving { state.willChange(state.nodes[moving]) }
@@ -267,7 +260,6 @@ final class NodeTable: Sendable {
             node.shared = true
             node.ino = ino
             node.lookups += 1
-            bump()
             state.nodes[id] = node
             state.byIno[ino] = id
             return id

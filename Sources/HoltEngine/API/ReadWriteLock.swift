@@ -5,11 +5,15 @@ import Glibc
 /// A reader-writer lock: many readers or one writer (a `pthread_rwlock_t` that prefers writers).
 ///
 /// A class so the lock has a stable address; `@unchecked Sendable` because pthread_rwlock is
-/// itself the synchronisation.
-final class ReadWriteLock: @unchecked Sendable {
+/// itself the synchronisation. Package-visible: HoltFS's namespace lock is one too.
+package final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// What a debug build's re-entry trap says is wrong (see "Re-entry check" below).
+    private let reentryMessage: String
 
-    init() {
+    /// A lock; `reentryMessage` is the trap's text when a thread takes it twice (debug builds).
+    package init(reentryMessage: String = "the tree's lock is taken again on a thread that holds it: a Tree.forEach body must not call the tree") {
+        self.reentryMessage = reentryMessage
         lock = .allocate(capacity: 1)
         var attributes = pthread_rwlockattr_t()
         pthread_rwlockattr_init(&attributes)
@@ -25,7 +29,7 @@ final class ReadWriteLock: @unchecked Sendable {
     }
 
     /// Runs `body` holding the lock shared.
-    func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    package func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         let held = enter()
         pthread_rwlock_rdlock(lock)
         defer {
@@ -36,7 +40,7 @@ final class ReadWriteLock: @unchecked Sendable {
     }
 
     /// Runs `body` holding the lock exclusively.
-    func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    package func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         let held = enter()
         pthread_rwlock_wrlock(lock)
         defer {
@@ -81,8 +85,7 @@ final class ReadWriteLock: @unchecked Sendable {
     private func enter() -> Held {
         var held = Self.heldByThread
         while let h = held {
-            precondition(h.lock != ObjectIdentifier(self),
-                         "the tree's lock is taken again on a thread that holds it: a Tree.forEach body must not call the tree")
+            precondition(h.lock != ObjectIdentifier(self), reentryMessage)
             held = h.next
         }
         let node = Held(ObjectIdentifier(self), next: Self.heldByThread)
@@ -90,11 +93,23 @@ final class ReadWriteLock: @unchecked Sendable {
         return node
     }
 
+    /// Whether the calling thread holds this lock (shared or exclusive); for assertions.
+    package var isHeldByCurrentThread: Bool {
+        var held = Self.heldByThread
+        while let h = held {
+            if h.lock == ObjectIdentifier(self) { return true }
+            held = h.next
+        }
+        return false
+    }
+
     /// Records that the calling thread let the lock go (`held` is what `enter` returned).
     private func leave(_ held: Held) {
         withExtendedLifetime(held) { Self.heldByThread = held.next }
     }
     #else
+    /// Release builds keep no record of who holds the lock: assertions are off there anyway.
+    package var isHeldByCurrentThread: Bool { true }
     @inline(__always) private func enter() {}
     @inline(__always) private func leave(_: Void) {}
     #endif

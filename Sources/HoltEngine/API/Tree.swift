@@ -253,6 +253,16 @@ public final class Tree: @unchecked Sendable {
     ///   the log keeps for them), other `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
+        try waitUntilDurable(applyDeferringDurability(ops))
+    }
+
+    /// Applies `ops` as `apply` does, but returns as soon as readers see them, before the log
+    /// has made them durable; `waitUntilDurable(_:)` then waits as `apply` would. A caller that
+    /// must keep other state in step with the tree (HoltFS's node table) updates it between the
+    /// two calls, under its own lock, without holding that lock through a log flush.
+    ///
+    /// - Throws: what `apply` throws before its wait.
+    public func applyDeferringDurability(_ ops: [TxnOp]) throws(HoltError) -> Commit {
         // Through a buffer pointer: ops are borrowed in place, not copied (retained) out of the array.
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
             for position in buffer.indices { try Self.validate(buffer[position]) }
@@ -290,7 +300,14 @@ public final class Tree: @unchecked Sendable {
             }
             return lsn
         }
-        if let lsn { try log.waitDurable(lsn) }
+        return Commit(lsn: lsn)
+    }
+
+    /// Waits until the batch of `commit` is as durable as `Options.sync` asks (a log flush
+    /// shared with other waiters under `.always`).
+    /// - Throws: `.io` (later writes then throw `.previousIOFailure`), `.previousIOFailure`.
+    public func waitUntilDurable(_ commit: Commit) throws(HoltError) {
+        if let lsn = commit.lsn { try log.waitDurable(lsn) }
     }
 
     /// Makes every batch applied so far durable, whatever `Options.sync` says: one log flush.

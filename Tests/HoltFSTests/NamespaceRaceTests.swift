@@ -1,0 +1,159 @@
+// Protects the namespace lock's invariant (docs/DESIGN.md, "The mount under concurrency"): a
+// request on a node acts on that node whatever renames of its ancestors run at the same time.
+// Each test races threads on one Filesystem the way the kernel's requests race on a mount; each
+// failed on the code before the lock (writes landed in the other file, lookups said ENOENT,
+// a listing resumed at the directory's old path, an orphan outlived its last close).
+import Foundation
+import HoltEngine
+import Synchronization
+import Testing
+
+@testable import HoltFS
+
+@Suite struct NamespaceRaceTests {
+    /// Runs `work` on one thread and `race` on another until `work` returns.
+    private func race(_ work: @Sendable () -> Void, against race: @Sendable (_ done: () -> Bool) -> Void) {
+        let finished = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            if worker == 0 {
+                work()
+                finished.store(true, ordering: .sequentiallyConsistent)
+            } else {
+                race { finished.load(ordering: .sequentiallyConsistent) }
+            }
+        }
+    }
+
+    @Test func writesFollowTheirFileWhileDirectoriesAreExchanged() throws {
+        let f = try FSFixture()
+        try f.mkdir("A")
+        try f.mkdir("B")
+        try f.create("A/log")
+        try f.create("B/log")
+        let fs = f.fs
+        let a = try f.node("A/log"), b = try f.node("B/log")
+        let name = Array("A".utf8), other = Array("B".utf8)
+        let failures = Mutex<[String]>([])
+        race({
+            for index in 0..<400 {
+                do {
+                    _ = try fs.write(a, offset: UInt64(index), data: [UInt8(ascii: "A")], caller: .root)
+                    _ = try fs.write(b, offset: UInt64(index), data: [UInt8(ascii: "B")], caller: .root)
+                } catch {
+                    failures.withLock { $0.append("write \(index): \(error)") }
+                }
+            }
+        }, against: { done in
+            while !done() {
+                do { try fs.rename(.root, name, to: .root, other, flags: .exchange) } catch {
+                    failures.withLock { $0.append("exchange: \(error)") }
+                }
+            }
+        })
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let aData = try fs.read(a, offset: 0, size: 1000)
+        let bData = try fs.read(b, offset: 0, size: 1000)
+        #expect(aData == [UInt8](repeating: UInt8(ascii: "A"), count: 400))
+        #expect(bData == [UInt8](repeating: UInt8(ascii: "B"), count: 400))
+        f.check()
+    }
+
+    @Test func lookupsInADirectoryNeverMissWhileItMovesBackAndForth() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        for index in 0..<200 { try f.create("d/f\(index)") }
+        let fs = f.fs
+        let directory = try f.node("d")
+        let misses = Mutex<[String]>([])
+        race({
+            for round in 0..<3 {
+                for index in 0..<200 {
+                    do {
+                        let entry = try fs.lookup(directory, Array("f\(index)".utf8))
+                        fs.forget(entry.node, count: 1)
+                    } catch {
+                        misses.withLock { $0.append("round \(round) f\(index): \(error)") }
+                    }
+                }
+            }
+        }, against: { done in
+            while !done() {
+                try? fs.rename(.root, Array("d".utf8), to: .root, Array("e".utf8), flags: [])
+                try? fs.rename(.root, Array("e".utf8), to: .root, Array("d".utf8), flags: [])
+            }
+        })
+        #expect(misses.withLock { $0 }.isEmpty, "\(misses.withLock { $0.prefix(5) })")
+        f.check()
+    }
+
+    @Test func aListingResumesInTheSameDirectoryAfterItsParentMoved() throws {
+        let f = try FSFixture()
+        try f.mkdir("p")
+        try f.mkdir("p/q")
+        for index in 0..<300 { try f.create("p/q/" + String(format: "f%03d", index)) }
+        let fs = f.fs
+        let q = try f.node("p/q")
+        let handle = try fs.opendir(q)
+        defer { fs.releasedir(handle) }
+        var names: [String] = []
+        var offset: UInt64 = 0
+        var replies = 0
+        while true {
+            var last: UInt64? = nil
+            var taken = 0
+            // A reply holds 16 entries, as a small kernel buffer would.
+            try fs.readdir(handle, offset: offset, expected: 16) { entry in
+                guard taken < 16 else { return false }
+                taken += 1
+                if entry.offset > 2 { names.append(String(decoding: entry.name, as: UTF8.self)) }
+                last = entry.offset
+                return true
+            }
+            guard let last else { break }
+            offset = last
+            replies += 1
+            // Between two replies the parent moves: the next reply must continue in the same directory.
+            let (from, to) = replies % 2 == 1 ? ("p", "r") : ("r", "p")
+            try fs.rename(.root, Array(from.utf8), to: .root, Array(to.utf8), flags: [])
+        }
+        #expect(replies > 2)
+        #expect(names == (0..<300).map { String(format: "f%03d", $0) })
+    }
+
+    @Test func theLastCloseRacingAnUnlinkLeavesNoOrphan() throws {
+        let f = try FSFixture()
+        let fs = f.fs
+        for round in 0..<200 {
+            let name = "f\(round)"
+            let entry = try f.create(name)
+            _ = try fs.write(entry.node, offset: 0, data: Array(repeating: 7, count: 40_000), caller: .root)
+            let handle = try fs.open(entry.node)
+            race({ try? fs.release(handle) }, against: { _ in try? fs.unlink(.root, Array(name.utf8)) })
+        }
+        let orphans = try f.tree.range(RangeQuery(prefix: ReservedKeys.orphanPrefix))
+        #expect(orphans.isEmpty, "\(orphans.count) orphan records left after every file was closed")
+        let chunks = try f.tree.range(RangeQuery(prefix: ReservedKeys.dataRoot))
+        #expect(chunks.isEmpty, "\(chunks.count) data chunks left after every file was removed")
+        f.check()
+    }
+
+    @Test func anOpenRacingAnUnlinkKeepsItsData() throws {
+        let f = try FSFixture()
+        let fs = f.fs
+        let content = [UInt8](repeating: 9, count: 70_000)
+        for round in 0..<200 {
+            let name = "f\(round)"
+            let entry = try f.create(name)
+            _ = try fs.write(entry.node, offset: 0, data: content, caller: .root)
+            let opened = Mutex<UInt64?>(nil)
+            race({ opened.withLock { $0 = try? fs.open(entry.node) } }, against: { _ in try? fs.unlink(.root, Array(name.utf8)) })
+            if let handle = opened.withLock({ $0 }) {
+                // Opened: the data must stay readable until the close, whenever the unlink ran.
+                #expect(try fs.read(entry.node, offset: 0, size: content.count) == content)
+                try fs.release(handle)
+            }
+        }
+        #expect(try f.tree.range(RangeQuery(prefix: ReservedKeys.orphanPrefix)).isEmpty)
+        f.check()
+    }
+}
