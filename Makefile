@@ -8,7 +8,7 @@ MNT ?= /mnt/meta
 SWIFT_BUILD_FLAGS ?=
 APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
 
-.PHONY: run test deps build-release build-debug unit integration conformance stress bench bench-mount
+.PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount
 
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
@@ -60,9 +60,15 @@ bench-mount: deps
 conformance: build-debug
 	bash integration/conformance/holtfs.sh "$$(swift build --show-bin-path)/holtfs"
 
+# ThreadSanitizer over the concurrency tests of the engine and the filesystem, in a build
+# directory of its own (a sanitized build never mixes with the debug one). Part of `make stress`.
+TSAN_TESTS := NamespaceRaceTests|ConcurrencyAndCheckTests|NodeTableTests|ARTConcurrencyTests|WALGroupCommitTests|StoreBufferManagerTests
+tsan: deps
+	swift test --sanitize=thread --scratch-path .build-tsan --filter "$(TSAN_TESTS)"
+
 # The long loops: the engine's 200 kill points, 200 store crash seeds, 3,000 log crash images and the
 # longer oracle runs (HOLT_LONG_TESTS=1), then the robustness tests in their long form: 120 kill -9
 # rounds of the daemon, 8 x 4000 concurrent ops (debug build).
-stress: build-debug
+stress: build-debug tsan
 	HOLT_LONG_TESTS=1 swift test --skip-build --filter "TreeCrashTests|TreePropertyTests|ARTPropertyTests|StoreRandomCrashTests|WALCrashImageTests"
 	python3 integration/robustness/run.py --holtfs "$$(swift build --show-bin-path)/holtfs" --long

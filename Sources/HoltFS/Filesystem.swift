@@ -65,6 +65,13 @@ final class Filesystem: Sendable {
     /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
     let orphanedInodes = Mutex<Set<UInt64>>([])
 
+    #if DEBUG
+    /// Test hook (debug builds): called by `transact` with the namespace lock held, after the
+    /// body built its batch and before the batch is applied, so a test can race another request
+    /// against that moment.
+    package let beforeCommit = Mutex<(@Sendable (NamespaceAccess) -> Void)?>(nil)
+    #endif
+
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
     /// turns orphans left by a crash into garbage and sweeps it.
     ///
@@ -233,7 +240,7 @@ final class Filesystem: Sendable {
     }
 
     /// How an operation holds the namespace lock.
-    enum NamespaceAccess {
+    enum NamespaceAccess: Sendable {
         /// With other operations: it builds and uses paths but moves no name.
         case shared
         /// Alone: it moves or removes names (and updates the node table to match).
@@ -255,6 +262,9 @@ final class Filesystem: Sendable {
             // nil: a guard failed, try again. A body that builds no batch commits nothing.
             let outcome = try withNamespace(access) { () throws(FSError) -> (Commit?, T)? in
                 let (batch, result) = try body()
+                #if DEBUG
+                beforeCommit.withLock { $0 }?(access)
+                #endif
                 var commit: Commit? = nil
                 if !batch.isEmpty {
                     guard let applied = try commitDeferringDurability(batch) else { return nil }

@@ -10,7 +10,7 @@ import Testing
 
 @testable import HoltFS
 
-@Suite struct NamespaceRaceTests {
+@Suite(.serialized) struct NamespaceRaceTests {
     /// Runs `work` on one thread and `race` on another until `work` returns.
     private func race(_ work: @Sendable () -> Void, against race: @Sendable (_ done: () -> Bool) -> Void) {
         let finished = Atomic<Bool>(false)
@@ -34,8 +34,9 @@ import Testing
         let a = try f.node("A/log"), b = try f.node("B/log")
         let name = Array("A".utf8), other = Array("B".utf8)
         let failures = Mutex<[String]>([])
+        let writes = 3000
         race({
-            for index in 0..<400 {
+            for index in 0..<writes {
                 do {
                     _ = try fs.write(a, offset: UInt64(index), data: [UInt8(ascii: "A")], caller: .root)
                     _ = try fs.write(b, offset: UInt64(index), data: [UInt8(ascii: "B")], caller: .root)
@@ -51,10 +52,11 @@ import Testing
             }
         })
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
-        let aData = try fs.read(a, offset: 0, size: 1000)
-        let bData = try fs.read(b, offset: 0, size: 1000)
-        #expect(aData == [UInt8](repeating: UInt8(ascii: "A"), count: 400))
-        #expect(bData == [UInt8](repeating: UInt8(ascii: "B"), count: 400))
+        let aData = try fs.read(a, offset: 0, size: 2 * writes)
+        let bData = try fs.read(b, offset: 0, size: 2 * writes)
+        let foreign = aData.filter { $0 != UInt8(ascii: "A") }.count + bData.filter { $0 != UInt8(ascii: "B") }.count
+        #expect(aData.count == writes && bData.count == writes)
+        #expect(foreign == 0, "\(foreign) of \(2 * writes) bytes landed in the other file")
         f.check()
     }
 
@@ -66,7 +68,7 @@ import Testing
         let directory = try f.node("d")
         let misses = Mutex<[String]>([])
         race({
-            for round in 0..<3 {
+            for round in 0..<15 {
                 for index in 0..<200 {
                     do {
                         let entry = try fs.lookup(directory, Array("f\(index)".utf8))
@@ -154,6 +156,59 @@ import Testing
             }
         }
         #expect(try f.tree.range(RangeQuery(prefix: ReservedKeys.orphanPrefix)).isEmpty)
+        f.check()
+    }
+
+    /// Runs `request` on another thread while an exclusive operation (`exclusive`) sits between
+    /// its reads and its batch (the `beforeCommit` hook), giving `request` 20 ms to get in there.
+    private func interleave(_ fs: Filesystem, _ request: @escaping @Sendable () -> Void, into exclusive: () -> Void) {
+        let group = DispatchGroup()
+        let triggered = Atomic<Bool>(false), running = Atomic<Bool>(false)
+        fs.beforeCommit.withLock {
+            $0 = { access in
+                guard access == .exclusive, !triggered.exchange(true, ordering: .sequentiallyConsistent) else { return }
+                DispatchQueue.global().async(group: group) {
+                    running.store(true, ordering: .sequentiallyConsistent)
+                    request()
+                }
+                // Until the request runs, then 20 ms for it to get as far as it can.
+                while !running.load(ordering: .sequentiallyConsistent) { sched_yield() }
+                usleep(20_000)
+            }
+        }
+        exclusive()
+        fs.beforeCommit.withLock { $0 = nil }
+        group.wait()
+    }
+
+    @Test func anOpenInsideAnUnlinksWindowKeepsItsData() throws {
+        let f = try FSFixture()
+        let fs = f.fs
+        let content = [UInt8](repeating: 9, count: 70_000)
+        let entry = try f.create("f")
+        _ = try fs.write(entry.node, offset: 0, data: content, caller: .root)
+        let opened = Mutex<UInt64?>(nil)
+        interleave(fs, { opened.withLock { $0 = try? fs.open(entry.node) } }, into: { try? fs.unlink(.root, Array("f".utf8)) })
+        // Either the open came first (the unlink then kept the data for it) or it found no file.
+        if let handle = opened.withLock({ $0 }) {
+            #expect(try fs.read(entry.node, offset: 0, size: content.count) == content)
+            try fs.release(handle)
+        }
+        #expect(try f.tree.range(RangeQuery(prefix: ReservedKeys.orphanPrefix)).isEmpty)
+        #expect(try f.tree.range(RangeQuery(prefix: ReservedKeys.dataRoot)).isEmpty)
+        f.check()
+    }
+
+    @Test func aLastCloseInsideAnUnlinksWindowLeavesNoOrphan() throws {
+        let f = try FSFixture()
+        let fs = f.fs
+        let entry = try f.create("f")
+        _ = try fs.write(entry.node, offset: 0, data: [UInt8](repeating: 7, count: 70_000), caller: .root)
+        let handle = try fs.open(entry.node)
+        interleave(fs, { try? fs.release(handle) }, into: { try? fs.unlink(.root, Array("f".utf8)) })
+        let orphans = try f.tree.range(RangeQuery(prefix: ReservedKeys.orphanPrefix))
+        #expect(orphans.isEmpty, "an orphan record outlived the file's last close")
+        #expect(try f.tree.range(RangeQuery(prefix: ReservedKeys.dataRoot)).isEmpty)
         f.check()
     }
 }
