@@ -11,6 +11,8 @@ import Testing
             try tree.put(Array("dir/key-\(start % keys)".utf8), [UInt8](repeating: UInt8(start % 251), count: 200))
             start += 1
         }
+        // Checkpoints run on the background thread: let it finish what the puts asked of it.
+        tree.waitForCheckpointer()
     }
 
     @Test func aCheckpointThatWouldWriteMoreThanTheLogWaitsForTwiceTheThreshold() throws {

@@ -19,7 +19,7 @@ struct WALBenchmarkTests {
         let count = Atomic<Int>(0)
         let start = Monitor.monotonicNanoseconds()
         let writers = (0..<threads).map { _ in
-            JournalThread {
+            PlainThread {
                 while !stop.load(ordering: .relaxed) {
                     guard let lsn = try? log.append(payload), (try? log.waitDurable(lsn)) != nil else { return }
                     count.add(1, ordering: .relaxed)

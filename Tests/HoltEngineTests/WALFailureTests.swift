@@ -89,7 +89,7 @@ import Testing
         precondition(ackFile >= 0)
         Failpoints.arm(failpoint, .kill, onHit: onHit)
         let threadsDone = (0..<threads).map { thread in
-            JournalThread {
+            PlainThread {
                 for index in 0..<100_000 {
                     guard let lsn = try? log.append(payload(thread: thread, index: index)) else { return }
                     guard (try? log.waitDurable(lsn)) != nil else { return }

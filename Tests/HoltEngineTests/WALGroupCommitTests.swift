@@ -16,7 +16,7 @@ import Testing
 
     /// Runs `body(t)` on `count` plain threads at once and waits for them all.
     static func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        let threads = (0..<count).map { index in JournalThread { body(index) } }
+        let threads = (0..<count).map { index in PlainThread { body(index) } }
         for thread in threads { thread.join() }
     }
 
@@ -66,7 +66,7 @@ import Testing
         let failures = Atomic<Int>(0)
         let trimmedThrough = Atomic<UInt64>(0)
         let writers = (0..<4).map { thread in
-            JournalThread {
+            PlainThread {
                 for index in 0..<200 {
                     do throws(HoltError) {
                         let lsn = try log.append(Self.payload(thread: thread, index: index))
@@ -79,7 +79,7 @@ import Testing
             }
         }
         // A checkpointer: sync (WAL before data), then trim behind the durable point.
-        let checkpointer = JournalThread {
+        let checkpointer = PlainThread {
             while writersDone.load(ordering: .relaxed) < 4 {
                 do throws(HoltError) {
                     try log.sync()

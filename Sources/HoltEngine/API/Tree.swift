@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// An open holt database: an ordered map of path-shaped byte keys to byte values.
 ///
@@ -14,11 +15,19 @@ import Glibc
 ///   up to that point is dropped. Opening replays the log written since the last checkpoint.
 ///
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
-/// runs under an exclusive lock, reads under a shared one. A write returns once it is as durable
-/// as `Options.sync` asks; concurrent writers share one log flush (group commit).
+/// changes the index under an exclusive lock, reads run under a shared one. A write returns once
+/// it is as durable as `Options.sync` asks; concurrent writers share one log flush (group
+/// commit). Checkpoints run on a background thread (`Checkpointer`) beside the readers.
+///
+/// Locks, in the order they are taken:
+/// - `writer`: one writer at a time (a batch from its first check to its log append, a
+///   checkpoint, `close`). Held by the checkpointer while it writes blobs, so batches wait for a
+///   checkpoint but reads do not.
+/// - `lock`: readers shared; a batch exclusively, only around its index changes and its log
+///   append (microseconds); `close` exclusively.
 public final class Tree: @unchecked Sendable {
-    // @unchecked Sendable: every mutable field is guarded by `lock` (see each field); the store
-    // and the log are thread-safe themselves.
+    // @unchecked Sendable: every mutable field is guarded by `writer` and/or `lock` (see each
+    // field); the store and the log are thread-safe themselves.
 
     /// The longest key, in bytes.
     public static let maxKeyLength = 65_535
@@ -31,17 +40,23 @@ public final class Tree: @unchecked Sendable {
     public let options: Options
 
     private let lock = ReadWriteLock()
+    /// One writer at a time (see the type's comment).
+    private let writer = Monitor()
+    /// Runs the automatic checkpoints (started at open, stopped at close).
+    private let checkpointer = Checkpointer()
     private let store: BufferManager
     private let log: WriteAheadLog
-    /// Guarded by `lock` (writes exclusive, reads shared).
+    /// Changed holding `writer` and `lock` exclusively; read holding `lock` shared, or `writer`
+    /// (the checkpointer: no batch changes it then).
     private let index: ARTIndex<BufferManager>
-    /// Guarded by `lock`: the sequence number of the last batch applied to `index`.
+    /// Guarded by `writer` (written also under `lock` exclusively): the sequence number of the
+    /// last batch applied to `index`.
     private var appliedLSN: UInt64
-    /// Guarded by `lock`.
+    /// Written holding `writer` and `lock` exclusively; read under either.
     private var isClosed = false
-    /// Guarded by `lock`: set after a failed write, log append or checkpoint; every later write is refused.
+    /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
     private var failed = false
-    /// Guarded by `lock`: after a checkpoint found the disk full, the next automatic one waits
+    /// Guarded by `writer`: after a checkpoint found the disk full, the next automatic one waits
     /// until the log holds this many bytes or the monotonic clock passes `time` (nanoseconds), so
     /// a full disk does not make every batch attempt one. `nil` when the last one succeeded.
     private var checkpointRetry: (logBytes: Int, time: UInt64)?
@@ -49,12 +64,14 @@ public final class Tree: @unchecked Sendable {
     static let checkpointRetryLogBytes = 1 << 20
     /// How long (nanoseconds) to wait after a checkpoint refused for want of space before the next try.
     static let checkpointRetryNanoseconds: UInt64 = 1_000_000_000
-    /// Guarded by `lock`: held from open to close, keeps other openers out.
+    /// Guarded by `writer`: held from open to close, keeps other openers out.
     private var databaseLock: DatabaseLock?
     /// What the last open found at the log's tail.
     public let recovery: RecoveryReport
-    /// Guarded by `lock`: checkpoints taken since open.
-    private(set) var checkpointCount = 0
+    /// Checkpoints taken since open (counted by the checkpointing thread, read by `statistics`).
+    private let checkpointsTaken = Atomic<Int>(0)
+    /// Checkpoints taken since open.
+    var checkpointCount: Int { checkpointsTaken.load(ordering: .relaxed) }
 
     private init(
         path: String, options: Options, store: BufferManager, log: WriteAheadLog,
@@ -68,6 +85,7 @@ public final class Tree: @unchecked Sendable {
         self.appliedLSN = appliedLSN
         self.databaseLock = lock
         self.recovery = recovery
+        checkpointer.start { [unowned self] in checkpointIfWanted() }
     }
 
     /// Opens the database in directory `path`, creating it when missing and `options.createIfMissing`.
@@ -126,7 +144,8 @@ public final class Tree: @unchecked Sendable {
     /// - Throws: `.io` when the final checkpoint cannot be written for another reason (the log
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
-        try lock.withWriteLock { () throws(HoltError) in
+        checkpointer.stop()
+        try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
             guard !isClosed else { return }
             isClosed = true
             defer { databaseLock = nil }
@@ -139,7 +158,7 @@ public final class Tree: @unchecked Sendable {
             do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
             do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
             if let firstError { throw firstError }
-        }
+        } }
     }
 
     deinit {
@@ -267,40 +286,49 @@ public final class Tree: @unchecked Sendable {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
             for position in buffer.indices { try Self.validate(buffer[position]) }
         }
-        let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in
-            guard !isClosed else { throw .closed }
-            guard !failed else { throw .previousIOFailure }
-            var applier = BatchApplier(index: index)
-            do throws(HoltError) {
-                try applier.performAll(ops)
-            } catch {
-                switch error {
-                case .conditionFailed, .invalidKey:
-                    do throws(HoltError) { try applier.undo() } catch { failed = true; throw error }
-                default:
-                    failed = true
-                }
-                throw error
+        while true {
+            // nil: the writers outran the checkpointer; wait for its round, holding no lock.
+            let outcome = try writer.withLock { () throws(HoltError) -> UInt64?? in
+                guard !isClosed else { throw .closed }
+                guard !failed else { throw .previousIOFailure }
+                if checkpointOverdue(), checkpointDue() { return nil }
+                let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in try applyLocked(ops) }
+                if lsn != nil, checkpointWanted(), checkpointDue() { checkpointer.request() }
+                return .some(lsn)
             }
-            guard applier.changedAnything else { return nil }
-            let lsn: UInt64
-            do throws(HoltError) {
-                lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: ops.allSatisfy(Self.freesSpace)) {
-                    BatchCodec.encode(ops, into: &$0)
-                }
-            } catch {
-                do throws(HoltError) { try applier.undo() } catch { failed = true }
-                throw error
-            }
-            appliedLSN = lsn
-            if checkpointWanted(), checkpointDue() {
-                // A failed checkpoint does not fail this batch (it is logged). A full disk only
-                // postpones the next one; any other failure stops later writes.
-                do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error) }
-            }
-            return lsn
+            if let lsn = outcome { return Commit(lsn: lsn) }
+            checkpointer.waitForRound()
         }
-        return Commit(lsn: lsn)
+    }
+
+    /// The part of a batch readers must not see half of: the index changes and the log append.
+    /// Call holding `writer` and `lock` exclusively. Returns the batch's LSN, nil when it changed
+    /// nothing.
+    private func applyLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
+        var applier = BatchApplier(index: index)
+        do throws(HoltError) {
+            try applier.performAll(ops)
+        } catch {
+            switch error {
+            case .conditionFailed, .invalidKey:
+                do throws(HoltError) { try applier.undo() } catch { failed = true; throw error }
+            default:
+                failed = true
+            }
+            throw error
+        }
+        guard applier.changedAnything else { return nil }
+        let lsn: UInt64
+        do throws(HoltError) {
+            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: ops.allSatisfy(Self.freesSpace)) {
+                BatchCodec.encode(ops, into: &$0)
+            }
+        } catch {
+            do throws(HoltError) { try applier.undo() } catch { failed = true }
+            throw error
+        }
+        appliedLSN = lsn
+        return lsn
     }
 
     /// Waits until the batch of `commit` is as durable as `Options.sync` asks (a log flush
@@ -328,14 +356,14 @@ public final class Tree: @unchecked Sendable {
     ///   on: the log keeps what the checkpoint would have covered), other `.io` (later writes
     ///   then throw `.previousIOFailure`), `.closed`.
     public func checkpoint() throws(HoltError) {
-        try lock.withWriteLock { () throws(HoltError) in
+        try writer.withLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error); throw error }
         }
     }
 
-    /// Whether the log or the cache calls for an automatic checkpoint. Call holding `lock` exclusively.
+    /// Whether the log or the cache calls for an automatic checkpoint. Call holding `writer`.
     ///
     /// A checkpoint writes every dirty blob (512 KiB each, however few bytes of it changed) and
     /// lets the log be trimmed; what it bounds is the log a reopen replays. So: when dirty blobs
@@ -359,9 +387,38 @@ public final class Tree: @unchecked Sendable {
     /// write more blob bytes than log bytes it trims (see `checkpointWanted`).
     static let checkpointLogBytesLimitFactor = 2
 
+    /// The hard bound: past this many times `Options.checkpointLogBytes` of log, or with dirty
+    /// blobs filling three quarters of the cache, a batch waits for the checkpointer's round
+    /// before it is applied (writers that outrun the background checkpoints are held back here).
+    static let checkpointLogBytesHardFactor = 3
+
+    /// Whether the writers have outrun the checkpointer (see `checkpointLogBytesHardFactor`).
+    /// Call holding `writer`.
+    private func checkpointOverdue() -> Bool {
+        log.bytesSinceTrim >= Self.checkpointLogBytesHardFactor * options.checkpointLogBytes
+            || store.dirtyBytes >= options.cacheBytes / 4 * 3
+    }
+
+    /// One round of the background checkpointer: a checkpoint when one is still wanted and due.
+    /// Holds `writer` (batches wait) but not `lock`: reads go on while the blobs are written.
+    /// A failure does not fail any batch (they are logged): a full disk postpones the next
+    /// checkpoint, anything else stops later writes (`failed`).
+    private func checkpointIfWanted() {
+        writer.withLock {
+            guard !isClosed, !failed, checkpointWanted(), checkpointDue() else { return }
+            do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error) }
+        }
+    }
+
+    /// Waits until the background checkpointer has nothing asked of it and nothing under way
+    /// (tests that count checkpoints).
+    func waitForCheckpointer() {
+        checkpointer.waitUntilIdle()
+    }
+
     /// Whether an automatic checkpoint may run now: always, unless the last one found the disk
     /// full and neither the log has grown `checkpointRetryLogBytes` since nor
-    /// `checkpointRetryNanoseconds` have passed. Call holding `lock` exclusively.
+    /// `checkpointRetryNanoseconds` have passed. Call holding `writer`.
     private func checkpointDue() -> Bool {
         guard let retry = checkpointRetry else { return true }
         return log.bytesSinceTrim >= retry.logBytes || Monitor.monotonicNanoseconds() >= retry.time
@@ -369,7 +426,7 @@ public final class Tree: @unchecked Sendable {
 
     /// After a failed checkpoint: a full disk (a blob or map write refused, the store and the log
     /// are intact) postpones the next automatic one; anything else fails the tree. Call holding
-    /// `lock` exclusively.
+    /// `writer`.
     private func noteCheckpointFailure(_ error: HoltError) {
         if Syscall.isOutOfSpace(error) {
             checkpointRetry = (log.bytesSinceTrim + Self.checkpointRetryLogBytes,
@@ -390,12 +447,13 @@ public final class Tree: @unchecked Sendable {
 
     /// Log before data: every logged batch is made durable, then the blobs and the manifest are
     /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
+    /// Call holding `writer` (no batch runs; reads may).
     ///
     /// A full disk (`ENOSPC` on a blob or map write) leaves the previous checkpoint and the whole
     /// log in place and throws; the store and the log go on. A trim that finds no room for a new
     /// segment keeps the current one (a later trim drops it).
     private func checkpointLocked() throws(HoltError) {
-        checkpointCount += 1
+        checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
         try log.sync()
         try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
         checkpointRetry = nil
@@ -418,10 +476,11 @@ public final class Tree: @unchecked Sendable {
     /// Walks every blob, node and checksum of the database and returns what is wrong (empty when sound).
     /// - Throws: `.closed`.
     public func verify() throws(HoltError) -> [String] {
-        try lock.withReadLock { () throws(HoltError) -> [String] in
+        // With `writer`: no checkpoint is writing blobs while the store's bookkeeping is checked.
+        try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
             guard !isClosed else { throw .closed }
             return store.verifyBlobs() + index.verify()
-        }
+        } }
     }
 
     private static func validate(_ op: TxnOp) throws(HoltError) {

@@ -121,7 +121,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Owned by the holder of the I/O token.
     var io = IOState()
     /// The periodic flusher. Guarded by `monitor`.
-    private var flusher: JournalThread?
+    private var flusher: PlainThread?
 
     private init(directory: String, syncMode: SyncMode, segmentLimit: Int) {
         self.directory = directory
@@ -146,7 +146,7 @@ final class WriteAheadLog: @unchecked Sendable {
         let log = WriteAheadLog(directory: directory, syncMode: sync, segmentLimit: max(segmentBytes, LogSegment.headerSize + 1))
         if case .periodic(let milliseconds) = sync {
             let interval = UInt64(max(1, milliseconds)) * 1_000_000
-            let thread = JournalThread { log.runFlusher(interval: interval) }
+            let thread = PlainThread { log.runFlusher(interval: interval) }
             log.monitor.withLock { log.flusher = thread }
         }
         return log
@@ -377,7 +377,7 @@ final class WriteAheadLog: @unchecked Sendable {
     ///   one did (records appended since the last durable LSN may be lost). The file is closed
     ///   either way.
     func close() throws(HoltError) {
-        let thread: JournalThread? = monitor.withLock {
+        let thread: PlainThread? = monitor.withLock {
             state.stopFlusher = true
             monitor.broadcast()
             defer { flusher = nil }

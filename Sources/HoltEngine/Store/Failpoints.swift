@@ -17,6 +17,9 @@ package enum Failpoints {
         case fail(errno: Int32)
         /// Kill the process at once with SIGKILL, as a power cut would stop it.
         case kill
+        /// Stop the thread that hit it until `resume(_:)` is called for the same name (tests
+        /// that check what other threads can do meanwhile; `waitUntilBlocked` tells when).
+        case block
     }
 
     #if HOLT_FAILPOINTS
@@ -68,7 +71,36 @@ package enum Failpoints {
         case nil: return
         case .kill: kill(getpid(), SIGKILL); while true { pause() }
         case .fail(let errno): throw .io(errno: errno, operation: "failpoint \(key)")
+        case .block:
+            blocked.withLock { $0.insert(key) }
+            while blocked.withLock({ $0.contains(key) }) { usleep(1_000) }
         }
+        #endif
+    }
+
+    #if HOLT_FAILPOINTS
+    /// The names of `.block` failpoints a thread is stopped at now.
+    private static let blocked = Mutex<Set<String>>([])
+    #endif
+
+    /// Waits until a thread is stopped at the `.block` failpoint `name`; false after `seconds`.
+    package static func waitUntilBlocked(_ name: String, seconds: Double = 30) -> Bool {
+        #if HOLT_FAILPOINTS
+        let deadline = Monitor.monotonicNanoseconds() + UInt64(seconds * 1e9)
+        while !blocked.withLock({ $0.contains(name) }) {
+            if Monitor.monotonicNanoseconds() > deadline { return false }
+            usleep(1_000)
+        }
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    /// Lets the thread stopped at the `.block` failpoint `name` go on.
+    package static func resume(_ name: String) {
+        #if HOLT_FAILPOINTS
+        _ = blocked.withLock { $0.remove(name) }
         #endif
     }
 }

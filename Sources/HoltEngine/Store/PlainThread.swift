@@ -2,11 +2,11 @@
 import Glibc
 #endif
 
-/// A plain POSIX thread that runs one closure: the log's periodic flusher.
+/// A plain POSIX thread that runs one closure: the log's periodic flusher, the checkpointer.
 ///
-/// A pthread, not a Swift task: the flusher sleeps and blocks in `fdatasync`, which a task on
+/// A pthread, not a Swift task: these threads sleep and block in `fdatasync`, which a task on
 /// the cooperative pool must never do.
-struct JournalThread {
+struct PlainThread {
     private let thread: pthread_t
 
     /// The closure, boxed so it can cross into C as one pointer.
