@@ -2,7 +2,7 @@
 - integration/conformance (POSIX conformance) on a fresh holtfs mount; on by default,
   HOLT_CONFORMANCE=0 skips it, HOLT_CONFORMANCE_SUITE=PATH runs another copy of its run.py;
 - integration/robustness (kill -9, damage, full disk, ...) with this holtfs, its short form
-  (~40 s); HOLT_ROBUSTNESS=0 skips it, HOLT_ROBUSTNESS_SUITE=PATH runs another copy.
+  (~75 s); HOLT_ROBUSTNESS=0 skips it, HOLT_ROBUSTNESS_SUITE=PATH runs another copy.
 Each returns (passed, failed) of its own checks, which the runner adds to the totals.
 """
 import os
