@@ -11,8 +11,10 @@ struct BenchError: Error, CustomStringConvertible {
 /// One system under test (holt, RocksDB, LMDB, SQLite), seen the same way by every workload.
 ///
 /// The runner owns the timing; a store only does the work of one op (or of one batch, or of one
-/// page of a scan), with that system's best settings for the job. All methods but
-/// `durableWriter()`'s writers are called from one thread.
+/// page of a scan), with that system's best settings for the job. All methods are called from
+/// one thread, except those of the readers and writers it hands out (`durableWriter()`,
+/// `reader()`, `batchWriter()`), each used by a thread of its own while the store's own methods
+/// are not called.
 protocol BenchStore: AnyObject {
     /// The system's name in the results (`holt`, `rocksdb`, `lmdb`, `sqlite`).
     var name: String { get }
@@ -55,8 +57,46 @@ protocol BenchStore: AnyObject {
     /// A writer for one of the `durable-put` threads; each thread gets its own.
     func durableWriter() throws -> any DurableWriter
 
+    /// Switches back to unsynced writes after `makeDurable`, untimed (before the read/write
+    /// workloads, which run after `durable-put`).
+    func makeUnsynced(dataset: Dataset) throws
+
+    /// A reader for one thread of the fixed-time read workloads; each thread gets its own.
+    func reader() throws -> any BenchReader
+
+    /// A writer of unsynced batches for one thread of the fixed-time write workloads; each
+    /// thread gets its own.
+    func batchWriter() throws -> any BatchWriter
+
     /// Closes the store.
     func close() throws
+}
+
+/// Point reads from one thread of `get-2-threads`, `read-alone` or `read-with-writer`, while
+/// other threads read or write the same store.
+protocol BenchReader: AnyObject, Sendable {
+    /// Reads `key`; returns the length of its value, or nil when it is absent.
+    func get(_ key: [UInt8]) throws -> Int?
+
+    /// Starts a group of reads (a read transaction where the system has them); renewed every
+    /// 1,000 ops, as for the single-threaded reads.
+    func beginReads() throws
+
+    /// Ends the group of reads `beginReads` started.
+    func endReads() throws
+
+    /// Releases what the reader holds.
+    func close()
+}
+
+/// Unsynced batches of new keys from one thread of `read-with-writer`, `put-1-thread` or
+/// `put-2-threads`, while other threads use the same store.
+protocol BatchWriter: AnyObject, Sendable {
+    /// Writes every key of `keys` with the value `value`, as one atomic batch that is not synced.
+    func putBatch(_ keys: [[UInt8]], value: [UInt8]) throws
+
+    /// Releases what the writer holds.
+    func close()
 }
 
 /// Durable puts from one thread of `durable-put`.

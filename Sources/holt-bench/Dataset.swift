@@ -157,6 +157,35 @@ struct Dataset: Sendable {
         return key
     }
 
+    /// Where the fixed-time writers of `workload` put their new keys: a directory of its own
+    /// (`t0/bucket0/d0005` for `read-with-writer`, `d0006` for `put-1-thread`, `d0007` for
+    /// `put-2-threads`), absent from the data and from every other workload.
+    func writerDirectory(_ workload: Workload) -> [UInt8] {
+        let number: Int
+        switch workload {
+        case .readWithWriter: number = 5
+        case .putOneThread: number = 6
+        case .putTwoThreads: number = 7
+        default: preconditionFailure("\(workload.rawValue) writes no new keys")
+        }
+        return Self.path("t0", "bucket0", Self.directory(number))
+    }
+
+    /// The key the `index`th put of writer `writer` writes below `directory`:
+    /// `directory/wW/dNNNN/name-NNNNNNNN`, 1,000 files per `dNNNN` directory, so each writer
+    /// fills its own directories (writers never share one).
+    static func writerKey(in directory: [UInt8], writer: Int, index: Int) -> [UInt8] {
+        var key = directory
+        key.reserveCapacity(directory.count + 24)
+        key.append(contentsOf: "/w".utf8)
+        appendDigits(writer, width: 1, to: &key)
+        key.append(contentsOf: slash)
+        key.append(contentsOf: directoryBytes(index / 1_000))
+        key.append(contentsOf: "/name-".utf8)
+        appendDigits(index, width: 8, to: &key)
+        return key
+    }
+
     /// Writes the 64-byte value of key `index` into `buffer` (which holds at least 64 bytes):
     /// the index in little-endian, then bytes derived from it.
     @inline(__always)

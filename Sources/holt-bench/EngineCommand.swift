@@ -33,7 +33,10 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "Threads for durable-put.")
     var durableThreads = 4
 
-    @Option(help: "CPU the single-threaded workloads are pinned to; --cpu=-1 to not pin.")
+    @Option(help: "Seconds each fixed-time workload runs (get-2-threads, read-alone, read-with-writer, put-1-thread, put-2-threads).")
+    var rwSeconds = 6.0
+
+    @Option(help: "CPU the single-threaded workloads are pinned to (thread k of a fixed-time workload: CPU cpu+k mod nproc); --cpu=-1 to not pin.")
     var cpu = 0
 
     @Option(help: "Seed of the key generator and of every random order.")
@@ -54,6 +57,9 @@ struct EngineCommand: ParsableCommand {
         }
         for name in workloadNames where Workload(rawValue: name) == nil {
             throw ValidationError("unknown workload \(name)")
+        }
+        guard rwSeconds > 0 else {
+            throw ValidationError("--rw-seconds must be positive")
         }
         guard durableThreads > 0, durablePuts >= durableThreads else {
             throw ValidationError("--durable-puts must be at least --durable-threads (> 0)")
@@ -87,7 +93,7 @@ struct EngineCommand: ParsableCommand {
             return
         }
 
-        let sizes = WorkloadSizes(durablePuts: durablePuts, durableThreads: durableThreads)
+        let sizes = WorkloadSizes(durablePuts: durablePuts, durableThreads: durableThreads, timedSeconds: rwSeconds)
         let runner = WorkloadRunner(dataset: dataset, sizes: sizes, cpu: cpu >= 0 ? cpu : nil)
         let selected = Set(workloadNames.compactMap(Workload.init(rawValue:)))
         let files = FileManager.default
@@ -118,8 +124,13 @@ struct EngineCommand: ParsableCommand {
     private func writeJSON(_ results: [WorkloadResult], machine: Machine) throws {
         guard let json else { return }
         let notes = [
-            "pinning": cpu >= 0 ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned" : "unpinned",
+            "pinning": cpu >= 0
+                ? "single-threaded workloads pinned to CPU \(cpu); durable-put unpinned; thread k of the fixed-time "
+                    + "workloads pinned to CPU (\(cpu) + k) mod \(machine.cpus) (read-with-writer: reader k=0, writer k=1)"
+                : "unpinned",
             "durable_puts": "\(durablePuts) puts from \(durableThreads) threads",
+            "rw_seconds": "\(rwSeconds)",
+            "writer_batch": "\(WorkloadSizes().writerBatch) keys per unsynced batch (read-with-writer, put-1-thread, put-2-threads)",
             "cache_bytes": "\(cacheMiB << 20)",
         ]
         try Report.json(results, machine: machine, keys: keys, notes: notes)

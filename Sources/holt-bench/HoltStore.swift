@@ -86,6 +86,10 @@ final class HoltStore: BenchStore {
         try reopen(sync: .always, dataset: dataset)
     }
 
+    func makeUnsynced(dataset: Dataset) throws {
+        try reopen(sync: .none, dataset: dataset)
+    }
+
     /// Closes and reopens with `sync`; fails when the reopened tree lost the loaded keys.
     private func reopen(sync: SyncMode, dataset: Dataset) throws {
         try tree.close()
@@ -99,9 +103,58 @@ final class HoltStore: BenchStore {
         HoltWriter(tree: tree)
     }
 
+    /// The shared tree: `get` from any thread.
+    func reader() throws -> any BenchReader {
+        HoltReader(tree: tree)
+    }
+
+    /// The shared tree (opened with `.none`): `apply` of the batch's puts from any thread.
+    func batchWriter() throws -> any BatchWriter {
+        HoltBatchWriter(tree: tree)
+    }
+
     func close() throws {
         try tree.close()
     }
+}
+
+/// A fixed-time reader's handle on the shared tree.
+private final class HoltReader: BenchReader {
+    /// The store's tree, shared with the other threads.
+    let tree: Tree
+
+    /// A reader of `tree`.
+    init(tree: Tree) {
+        self.tree = tree
+    }
+
+    func get(_ key: [UInt8]) throws -> Int? {
+        try tree.get(key)?.count
+    }
+
+    func beginReads() throws {}
+
+    func endReads() throws {}
+
+    func close() {}
+}
+
+/// A fixed-time writer's handle on the shared tree: one `apply` of `.put`s per batch.
+private final class HoltBatchWriter: BatchWriter {
+    /// The store's tree, shared with the other threads.
+    let tree: Tree
+
+    /// A writer of `tree`.
+    init(tree: Tree) {
+        self.tree = tree
+    }
+
+    /// One `apply` of a `.put` per key: one atomic batch, one log record.
+    func putBatch(_ keys: [[UInt8]], value: [UInt8]) throws {
+        try tree.apply(keys.map { .put(key: $0, value: value) })
+    }
+
+    func close() {}
 }
 
 /// A `durable-put` thread's handle on the shared tree (opened with `.always`: group commit).

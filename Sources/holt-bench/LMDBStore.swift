@@ -209,6 +209,22 @@ final class LMDBStore: BenchStore {
         LMDBWriter(env: env, dbi: dbi)
     }
 
+    /// Sets `MDB_NOSYNC` again (as at open), after syncing what came before.
+    func makeUnsynced(dataset: Dataset) throws {
+        try Self.check(mdb_env_sync(env, 1), "env_sync")
+        try Self.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 1), "set_flags")
+    }
+
+    /// A read transaction of its own (`MDB_NOTLS`: not tied to the thread), renewed every 1,000 ops.
+    func reader() throws -> any BenchReader {
+        LMDBReader(env: env, dbi: dbi)
+    }
+
+    /// One write transaction per batch, committed under the environment's flags (`MDB_NOSYNC`).
+    func batchWriter() throws -> any BatchWriter {
+        LMDBBatchWriter(env: env, dbi: dbi)
+    }
+
     func close() throws {
         if let readTxn { mdb_txn_abort(readTxn) }
         readTxn = nil
@@ -233,6 +249,84 @@ private final class LMDBWriter: DurableWriter, @unchecked Sendable {
         try LMDBStore.check(mdb_txn_begin(env, nil, 0, &txn), "txn_begin")
         do {
             try value.withUnsafeBytes { value in try LMDBStore.put(txn, dbi, key, value) }
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+        try LMDBStore.check(mdb_txn_commit(txn), "commit")
+    }
+
+    func close() {}
+}
+
+/// A fixed-time reader: gets in a read transaction of its own, reset and renewed by `endReads`
+/// and `beginReads` (writers never wait for it, nor it for them).
+private final class LMDBReader: BenchReader, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for (`MDB_NOTLS` lets it be any thread).
+    /// The store's environment.
+    let env: OpaquePointer
+    /// The store's database.
+    let dbi: MDB_dbi
+    /// The read transaction (kept reset between `endReads` and `beginReads`).
+    private var txn: OpaquePointer?
+
+    /// A reader of `dbi` in `env`; its transaction begins at the first `beginReads`.
+    init(env: OpaquePointer, dbi: MDB_dbi) {
+        self.env = env
+        self.dbi = dbi
+    }
+
+    func get(_ key: [UInt8]) throws -> Int? {
+        var v = MDB_val()
+        let code = key.withUnsafeBytes { key in
+            var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+            return mdb_get(txn, dbi, &k, &v)
+        }
+        if code == MDB_NOTFOUND { return nil }
+        try LMDBStore.check(code, "get")
+        return v.mv_size
+    }
+
+    func beginReads() throws {
+        if let txn {
+            try LMDBStore.check(mdb_txn_renew(txn), "txn_renew")
+        } else {
+            try LMDBStore.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "txn_begin")
+        }
+    }
+
+    func endReads() throws {
+        mdb_txn_reset(txn)
+    }
+
+    func close() {
+        if let txn { mdb_txn_abort(txn) }
+        txn = nil
+    }
+}
+
+/// A fixed-time writer: one write transaction per batch (LMDB serializes writers with its own
+/// mutex; readers never wait for it).
+private final class LMDBBatchWriter: BatchWriter, @unchecked Sendable {
+    // @unchecked Sendable: immutable handles; LMDB lets any thread run its own write transaction.
+    /// The store's environment.
+    let env: OpaquePointer
+    /// The store's database.
+    let dbi: MDB_dbi
+
+    /// A writer of `dbi` in `env`.
+    init(env: OpaquePointer, dbi: MDB_dbi) {
+        self.env = env
+        self.dbi = dbi
+    }
+
+    func putBatch(_ keys: [[UInt8]], value: [UInt8]) throws {
+        var txn: OpaquePointer?
+        try LMDBStore.check(mdb_txn_begin(env, nil, 0, &txn), "txn_begin")
+        do {
+            try value.withUnsafeBytes { value in
+                for key in keys { try LMDBStore.put(txn, dbi, key, value) }
+            }
         } catch {
             mdb_txn_abort(txn)
             throw error

@@ -1,20 +1,28 @@
-/// Per-op latencies of one workload, kept as raw nanoseconds in an array sized before the
-/// timed loop, so recording an op never allocates; percentiles are taken by sorting afterwards.
+/// Per-op latencies of one workload, kept as raw nanoseconds in an array allocated and touched
+/// (zero-filled) before the timed loop, so recording an op never allocates nor takes a page
+/// fault; percentiles are taken by sorting afterwards.
 struct LatencyRecorder: Sendable {
+    /// The sample slots, all allocated and zero-filled at `init`.
     private var samples: [UInt64]
-    private let capacity: Int
+    /// Samples recorded so far (the first `count` slots of `samples`).
+    private(set) var count = 0
+    /// Samples that did not fit (recorded after the array was full); a workload with any fails.
+    private(set) var dropped = 0
 
-    /// A recorder for at most `capacity` samples; later samples are dropped (never reallocated).
+    /// A recorder for at most `capacity` samples; later samples are counted in `dropped`.
     init(capacity: Int) {
-        self.capacity = max(capacity, 1)
-        samples = []
-        samples.reserveCapacity(self.capacity)
+        samples = [UInt64](repeating: 0, count: max(capacity, 1))
     }
 
     /// Records one op that took `nanoseconds`.
     @inline(__always)
     mutating func record(_ nanoseconds: UInt64) {
-        if samples.count < capacity { samples.append(nanoseconds) }
+        if count < samples.count {
+            samples[count] = nanoseconds
+            count += 1
+        } else {
+            dropped += 1
+        }
     }
 
     /// Records `count` ops that together took `nanoseconds`, as `count` samples of the mean
@@ -25,23 +33,38 @@ struct LatencyRecorder: Sendable {
         for _ in 0..<count { record(each) }
     }
 
-    /// Adds every sample of `other`.
+    /// Adds every sample of `other` (the recorded ones, not its spare capacity).
     mutating func merge(_ other: LatencyRecorder) {
-        samples.reserveCapacity(samples.count + other.samples.count)
-        samples.append(contentsOf: other.samples)
+        samples.removeSubrange(count...)
+        samples.append(contentsOf: other.samples[..<other.count])
+        count = samples.count
+        dropped += other.dropped
     }
 
-    /// The number of samples.
-    var count: Int { samples.count }
-
-    /// The 50th and 99th percentiles in nanoseconds (nearest rank), or zeros without samples.
-    func percentiles() -> (p50: UInt64, p99: UInt64) {
-        guard !samples.isEmpty else { return (0, 0) }
-        let sorted = samples.sorted()
+    /// The percentiles of the recorded samples (nearest rank), every latency divided by
+    /// `divisor` (to report a batch's time per key); zeros without samples.
+    func summary(dividedBy divisor: UInt64 = 1) -> LatencySummary {
+        guard count > 0 else { return LatencySummary() }
+        let sorted = samples[..<count].sorted()
         func rank(_ fraction: Double) -> UInt64 {
             let index = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
-            return sorted[min(max(index, 0), sorted.count - 1)]
+            return sorted[min(max(index, 0), sorted.count - 1)] / divisor
         }
-        return (rank(0.50), rank(0.99))
+        return LatencySummary(
+            p50: rank(0.50), p99: rank(0.99), p999: rank(0.999), p9999: rank(0.9999), max: sorted.last! / divisor)
     }
+}
+
+/// The latency percentiles of one workload, in nanoseconds (nearest rank).
+struct LatencySummary: Sendable {
+    /// Median.
+    var p50: UInt64 = 0
+    /// 99th percentile.
+    var p99: UInt64 = 0
+    /// 99.9th percentile.
+    var p999: UInt64 = 0
+    /// 99.99th percentile.
+    var p9999: UInt64 = 0
+    /// The slowest op.
+    var max: UInt64 = 0
 }

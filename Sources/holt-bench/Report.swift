@@ -2,12 +2,13 @@ import Foundation
 
 /// The results as a table for stdout and as JSON for `--json`.
 enum Report {
-    /// One row per workload and system: ops/s, p50 and p99, and holt's throughput as a multiple
-    /// of the system's (`holt ×`: above 1 means holt is faster).
+    /// One row per workload and system: ops/s, p50, p99, p99.9 and max, holt's throughput as a
+    /// multiple of the system's (`holt ×`: above 1 means holt is faster), and the workload's extra
+    /// figures (`read-with-writer`'s writer).
     static func table(_ results: [WorkloadResult]) -> String {
         var lines = [
-            pad("workload", 16) + pad("system", 9) + padLeft("ops/s", 13) + padLeft("p50 µs", 11)
-                + padLeft("p99 µs", 11) + padLeft("holt ×", 9)
+            pad("workload", 18) + pad("system", 9) + padLeft("ops/s", 13) + padLeft("p50 µs", 11)
+                + padLeft("p99 µs", 11) + padLeft("p99.9 µs", 11) + padLeft("max µs", 11) + padLeft("holt ×", 9)
         ]
         lines.append(String(repeating: "-", count: lines[0].count))
         for workload in Workload.allCases {
@@ -15,15 +16,19 @@ enum Report {
             let holt = rows.first { $0.system == "holt" }?.opsPerSecond
             for row in rows {
                 let ratio = holt.map { row.opsPerSecond > 0 ? String(format: "%.2f", $0 / row.opsPerSecond) : "-" } ?? "-"
+                let extra = row.extra.sorted { $0.key < $1.key }.map { "  \($0.key) \(rate($0.value))" }.joined()
                 lines.append(
-                    pad(workload.rawValue, 16) + pad(row.system, 9) + padLeft(rate(row.opsPerSecond), 13)
-                        + padLeft(micros(row.p50), 11) + padLeft(micros(row.p99), 11) + padLeft(ratio, 9))
+                    pad(workload.rawValue, 18) + pad(row.system, 9) + padLeft(rate(row.opsPerSecond), 13)
+                        + padLeft(micros(row.latency.p50), 11) + padLeft(micros(row.latency.p99), 11)
+                        + padLeft(micros(row.latency.p999), 11) + padLeft(micros(row.latency.max), 11)
+                        + padLeft(ratio, 9) + extra)
             }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `{"machine": {...}, "keys": N, "results": [{"workload", "system", "ops_per_sec", "p50_ns", "p99_ns", ...}]}`.
+    /// `{"machine": {...}, "keys": N, "notes": {...}, "results": [{"workload", "system",
+    /// "ops_per_sec", "p50_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns", "ops", "seconds"[, "extra": {...}]}]}`.
     static func json(_ results: [WorkloadResult], machine: Machine, keys: Int, notes: [String: String]) -> String {
         let machineFields = [
             "\"cpu\": \(quote(machine.cpuModel))", "\"nproc\": \(machine.cpus)",
@@ -31,10 +36,15 @@ enum Report {
             "\"date\": \(quote(machine.date))",
         ]
         let rows = results.map { row in
-            "    {\"workload\": \(quote(row.workload.rawValue)), \"system\": \(quote(row.system)), "
+            let latency = row.latency
+            let extra = row.extra.isEmpty ? "" : ", \"extra\": {"
+                + row.extra.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(String(format: "%.3f", $0.value))" }
+                    .joined(separator: ", ") + "}"
+            return "    {\"workload\": \(quote(row.workload.rawValue)), \"system\": \(quote(row.system)), "
                 + "\"ops_per_sec\": \(String(format: "%.3f", row.opsPerSecond)), "
-                + "\"p50_ns\": \(row.p50), \"p99_ns\": \(row.p99), \"ops\": \(row.ops), \"seconds\": "
-                + "\(String(format: "%.6f", BenchClock.seconds(row.nanoseconds)))}"
+                + "\"p50_ns\": \(latency.p50), \"p99_ns\": \(latency.p99), \"p999_ns\": \(latency.p999), "
+                + "\"p9999_ns\": \(latency.p9999), \"max_ns\": \(latency.max), \"ops\": \(row.ops), \"seconds\": "
+                + "\(String(format: "%.6f", BenchClock.seconds(row.nanoseconds)))\(extra)}"
         }
         let noteFields = notes.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(quote($0.value))" }
         return "{\n  \"machine\": {\(machineFields.joined(separator: ", "))},\n  \"keys\": \(keys),\n"

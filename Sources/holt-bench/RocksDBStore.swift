@@ -79,13 +79,18 @@ final class RocksDBStore: BenchStore {
     }
 
     func get(_ key: [UInt8]) throws -> Int? {
+        try Self.get(db, readOptions, key)
+    }
+
+    /// `rocksdb_get_pinned` of `key` (no copy of the value): its length, or nil when absent.
+    fileprivate static func get(_ db: OpaquePointer, _ readOptions: OpaquePointer, _ key: [UInt8]) throws -> Int? {
         var error: UnsafeMutablePointer<CChar>? = nil
         let slice = key.withUnsafeBufferPointer { key in
             key.withMemoryRebound(to: CChar.self) { key in
                 rocksdb_get_pinned(db, readOptions, key.baseAddress, key.count, &error)
             }
         }
-        try Self.check(error, "get")
+        try check(error, "get")
         guard let slice else { return nil }
         var length = 0
         _ = rocksdb_pinnableslice_value(slice, &length)
@@ -258,6 +263,19 @@ final class RocksDBStore: BenchStore {
         RocksDBWriter(db: db, options: syncWriteOptions)
     }
 
+    /// Nothing to switch back: each write names its own options.
+    func makeUnsynced(dataset: Dataset) throws {}
+
+    /// `rocksdb_get_pinned` on the shared handle with the shared read options.
+    func reader() throws -> any BenchReader {
+        RocksDBReader(db: db, options: readOptions)
+    }
+
+    /// A `WriteBatch` of its own, written with `sync=false` (WAL on).
+    func batchWriter() throws -> any BatchWriter {
+        RocksDBBatchWriter(db: db, options: writeOptions)
+    }
+
     func close() throws {
         rocksdb_writebatch_destroy(batch)
         rocksdb_close(db)
@@ -296,4 +314,69 @@ private final class RocksDBWriter: DurableWriter, @unchecked Sendable {
     }
 
     func close() {}
+}
+
+/// A fixed-time reader's gets on the shared RocksDB handle (thread-safe in RocksDB).
+private final class RocksDBReader: BenchReader, @unchecked Sendable {
+    // @unchecked Sendable: the handles are immutable and `rocksdb_get_pinned` is thread-safe.
+    /// The store's database handle.
+    let db: OpaquePointer
+    /// The store's read options.
+    let options: OpaquePointer
+
+    /// A reader of `db` with `options`.
+    init(db: OpaquePointer, options: OpaquePointer) {
+        self.db = db
+        self.options = options
+    }
+
+    func get(_ key: [UInt8]) throws -> Int? {
+        try RocksDBStore.get(db, options, key)
+    }
+
+    func beginReads() throws {}
+
+    func endReads() throws {}
+
+    func close() {}
+}
+
+/// A fixed-time writer's unsynced batches on the shared RocksDB handle, in a `WriteBatch` of its own.
+private final class RocksDBBatchWriter: BatchWriter, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for; `rocksdb_write` is thread-safe.
+    /// The store's database handle.
+    let db: OpaquePointer
+    /// The store's unsynced write options (`sync=false`, WAL on).
+    let options: OpaquePointer
+    /// This writer's batch, cleared and refilled for every `putBatch`.
+    let batch: OpaquePointer
+
+    /// A writer of `db` with `options` and a new `WriteBatch`.
+    init(db: OpaquePointer, options: OpaquePointer) {
+        self.db = db
+        self.options = options
+        batch = rocksdb_writebatch_create()
+    }
+
+    func putBatch(_ keys: [[UInt8]], value: [UInt8]) throws {
+        rocksdb_writebatch_clear(batch)
+        value.withUnsafeBufferPointer { value in
+            value.withMemoryRebound(to: CChar.self) { value in
+                for key in keys {
+                    key.withUnsafeBufferPointer { key in
+                        key.withMemoryRebound(to: CChar.self) { key in
+                            rocksdb_writebatch_put(batch, key.baseAddress, key.count, value.baseAddress, value.count)
+                        }
+                    }
+                }
+            }
+        }
+        var error: UnsafeMutablePointer<CChar>? = nil
+        rocksdb_write(db, options, batch, &error)
+        try RocksDBStore.check(error, "write")
+    }
+
+    func close() {
+        rocksdb_writebatch_destroy(batch)
+    }
 }

@@ -40,14 +40,7 @@ final class SQLiteStore: BenchStore {
     }
 
     func get(_ key: [UInt8]) throws -> Int? {
-        defer { sqlite3_reset(select) }
-        return try key.withUnsafeBytes { key in
-            sqlite3_bind_blob(select, 1, key.baseAddress, Int32(key.count), nil)
-            let code = sqlite3_step(select)
-            if code == SQLITE_DONE { return nil }
-            guard code == SQLITE_ROW else { throw connection.error("get") }
-            return Int(sqlite3_column_int64(select, 0))
-        }
+        try connection.valueLength(select, key)
     }
 
     func beginReads() throws {
@@ -161,6 +154,20 @@ final class SQLiteStore: BenchStore {
         try SQLiteWriter(path: path, cacheBytes: cacheBytes)
     }
 
+    func makeUnsynced(dataset: Dataset) throws {
+        try connection.execute("PRAGMA synchronous=OFF")
+    }
+
+    /// A connection of its own (the same pragmas, half the cache budget: at most two run at once).
+    func reader() throws -> any BenchReader {
+        try SQLiteReader(path: path, cacheBytes: cacheBytes / 2)
+    }
+
+    /// A connection of its own (`synchronous=OFF`, half the cache budget), one transaction per batch.
+    func batchWriter() throws -> any BatchWriter {
+        try SQLiteBatchWriter(path: path, cacheBytes: cacheBytes / 2)
+    }
+
     func close() throws {
         for statement in [insert, select, rangeSelect, scanAll, moveKey] { sqlite3_finalize(statement) }
         connection.close()
@@ -169,7 +176,8 @@ final class SQLiteStore: BenchStore {
 
 /// One SQLite connection with the settings every connection of the benchmark shares.
 final class SQLiteConnection: @unchecked Sendable {
-    // @unchecked Sendable: a connection is used by one thread at a time (a durable-put writer).
+    // @unchecked Sendable: a connection is used by one thread at a time (the store's, or one
+    // durable-put writer's, fixed-time reader's or writer's).
     let db: OpaquePointer
 
     init(path: String, cacheBytes: Int, synchronous: String) throws {
@@ -206,6 +214,19 @@ final class SQLiteConnection: @unchecked Sendable {
         return statement
     }
 
+    /// Runs the prepared `SELECT length(v) FROM kv WHERE k = ?1` for `key`: the length of its
+    /// value, or nil when absent.
+    func valueLength(_ select: OpaquePointer, _ key: [UInt8]) throws -> Int? {
+        defer { sqlite3_reset(select) }
+        return try key.withUnsafeBytes { key in
+            sqlite3_bind_blob(select, 1, key.baseAddress, Int32(key.count), nil)
+            let code = sqlite3_step(select)
+            if code == SQLITE_DONE { return nil }
+            guard code == SQLITE_ROW else { throw error("get") }
+            return Int(sqlite3_column_int64(select, 0))
+        }
+    }
+
     /// Binds two blobs to `statement`, steps it to completion and resets it.
     func run(_ statement: OpaquePointer, _ first: [UInt8], _ second: UnsafeRawBufferPointer) throws {
         defer { sqlite3_reset(statement) }
@@ -235,6 +256,72 @@ private final class SQLiteWriter: DurableWriter, @unchecked Sendable {
 
     func put(_ key: [UInt8], _ value: [UInt8]) throws {
         try value.withUnsafeBytes { value in try connection.run(insert, key, value) }
+    }
+
+    func close() {
+        sqlite3_finalize(insert)
+        connection.close()
+    }
+}
+
+/// A fixed-time reader's own connection: gets in a read transaction renewed every 1,000 ops.
+private final class SQLiteReader: BenchReader, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for.
+    /// The reader's own connection.
+    let connection: SQLiteConnection
+    /// `SELECT length(v) FROM kv WHERE k = ?1`, prepared on `connection`.
+    let select: OpaquePointer
+
+    /// Opens a connection to the database file `path` (`synchronous=OFF`, `cacheBytes` of cache).
+    init(path: String, cacheBytes: Int) throws {
+        connection = try SQLiteConnection(path: path, cacheBytes: cacheBytes, synchronous: "OFF")
+        select = try connection.prepare("SELECT length(v) FROM kv WHERE k = ?1")
+    }
+
+    func get(_ key: [UInt8]) throws -> Int? {
+        try connection.valueLength(select, key)
+    }
+
+    func beginReads() throws {
+        try connection.execute("BEGIN")
+    }
+
+    func endReads() throws {
+        try connection.execute("COMMIT")
+    }
+
+    func close() {
+        sqlite3_finalize(select)
+        connection.close()
+    }
+}
+
+/// A fixed-time writer's own connection: `BEGIN IMMEDIATE`, one `INSERT OR REPLACE` per key,
+/// `COMMIT`, not synced (`synchronous=OFF`).
+private final class SQLiteBatchWriter: BatchWriter, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for.
+    /// The writer's own connection.
+    let connection: SQLiteConnection
+    /// `INSERT OR REPLACE INTO kv(k, v) VALUES(?1, ?2)`, prepared on `connection`.
+    let insert: OpaquePointer
+
+    /// Opens a connection to the database file `path` (`synchronous=OFF`, `cacheBytes` of cache).
+    init(path: String, cacheBytes: Int) throws {
+        connection = try SQLiteConnection(path: path, cacheBytes: cacheBytes, synchronous: "OFF")
+        insert = try connection.prepare("INSERT OR REPLACE INTO kv(k, v) VALUES(?1, ?2)")
+    }
+
+    func putBatch(_ keys: [[UInt8]], value: [UInt8]) throws {
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            try value.withUnsafeBytes { value in
+                for key in keys { try connection.run(insert, key, value) }
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
     }
 
     func close() {

@@ -4,6 +4,8 @@ enum Workload: String, CaseIterable, Sendable {
     case put
     /// N random existing keys.
     case get
+    /// Random existing keys from two reader threads at once, for a fixed time.
+    case getTwoThreads = "get-2-threads"
     /// N/10 absent keys in existing directories.
     case getMiss = "get-miss"
     /// Every direct child of the thousand-child directories, delimiter `/`; one op per listing.
@@ -16,6 +18,20 @@ enum Workload: String, CaseIterable, Sendable {
     case renamePrefixOne = "rename-prefix-1"
     /// Durable single puts from several threads at once.
     case durablePut = "durable-put"
+    /// One reader thread of random existing keys for a fixed time: the baseline of `read-with-writer`.
+    case readAlone = "read-alone"
+    /// The `read-alone` reader while one writer thread inserts new keys in unsynced batches of
+    /// 100; the reader's figures are the result, the writer's rate goes in `extra`.
+    case readWithWriter = "read-with-writer"
+    /// One writer thread inserting new keys in unsynced batches of 100 for a fixed time: the
+    /// baseline of `put-2-threads`.
+    case putOneThread = "put-1-thread"
+    /// Two writer threads inserting new keys in disjoint directories, unsynced batches of 100.
+    case putTwoThreads = "put-2-threads"
+
+    /// The workloads that run after every other one (see `ConcurrentWorkloads.swift`): they
+    /// write for a fixed time, so what they leave behind differs between systems.
+    static let readWriteGroup: [Workload] = [.readAlone, .readWithWriter, .putOneThread, .putTwoThreads]
 }
 
 /// What one workload measured on one system.
@@ -26,10 +42,10 @@ struct WorkloadResult: Sendable {
     let ops: Int
     /// Wall-clock time of all the ops.
     let nanoseconds: UInt64
-    /// Median latency of one op, in nanoseconds (amortized over a batch for `put`, a page for `scan`).
-    let p50: UInt64
-    /// 99th percentile latency of one op, in nanoseconds.
-    let p99: UInt64
+    /// Latency percentiles of one op (p50, p99, p99.9, p99.99, max), in nanoseconds.
+    let latency: LatencySummary
+    /// Further figures of the workload by name (e.g. `writer_keys_per_sec` of `read-with-writer`).
+    var extra: [String: Double] = [:]
 
     /// Throughput.
     var opsPerSecond: Double {
@@ -55,4 +71,14 @@ struct WorkloadSizes: Sendable {
     var durablePuts = 8_000
     /// Threads of `durable-put`.
     var durableThreads = 4
+    /// How long each fixed-time workload (`get-2-threads`, `read-alone`, `read-with-writer`,
+    /// `put-1-thread`, `put-2-threads`) runs, in seconds.
+    var timedSeconds = 6.0
+    /// Keys per batch of the fixed-time writers.
+    var writerBatch = 100
+    /// The most reads per second one thread is expected to do: sizes the latency arrays of the
+    /// fixed-time readers (a workload that does more fails instead of dropping samples).
+    var maxReadsPerSecond = 4_000_000
+    /// The most batches per second one fixed-time writer is expected to write.
+    var maxBatchesPerSecond = 100_000
 }

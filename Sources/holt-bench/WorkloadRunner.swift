@@ -1,6 +1,7 @@
 /// Runs the workloads on one store and times them: the one place that owns the clock, so every
 /// system is measured the same way. Single-threaded workloads run on the calling thread (pinned
-/// by the caller); `durable-put` starts its own threads, unpinned.
+/// by the caller); `durable-put` starts its own threads, unpinned; the fixed-time workloads
+/// (`ConcurrentWorkloads.swift`) start pinned threads of their own.
 struct WorkloadRunner {
     let dataset: Dataset
     let sizes: WorkloadSizes
@@ -8,18 +9,22 @@ struct WorkloadRunner {
     let cpu: Int?
 
     /// Loads `store` with `put` (timed when selected), settles it, then runs each selected
-    /// workload. A workload that fails or whose result does not check out is reported on stderr
-    /// and left out of the results; the next one still runs.
+    /// workload in `Workload.allCases` order, with the untimed `prepareReadWrite` before the first
+    /// of the read/write group. A workload that fails or whose result does not check out is
+    /// reported on stderr and left out of the results; the next one still runs.
     func run(_ store: any BenchStore, workloads: Set<Workload>) -> [WorkloadResult] {
         var results: [WorkloadResult] = []
         func attempt(_ workload: Workload, _ body: () throws -> WorkloadResult) -> Bool {
             do {
                 let result = try body()
                 results.append(result)
+                let latency = result.latency
                 Log.progress(String(
                     describing: "[\(store.name)] \(workload.rawValue): \(result.ops) ops in "
                         + "\(Report.seconds(result.nanoseconds)) s, \(Report.rate(result.opsPerSecond)) ops/s, "
-                        + "p50 \(Report.micros(result.p50)) µs, p99 \(Report.micros(result.p99)) µs"))
+                        + "p50 \(Report.micros(latency.p50)) µs, p99 \(Report.micros(latency.p99)) µs, "
+                        + "p99.9 \(Report.micros(latency.p999)) µs, max \(Report.micros(latency.max)) µs"
+                        + result.extra.sorted { $0.key < $1.key }.map { ", \($0.key) \(Report.rate($0.value))" }.joined()))
                 return true
             } catch {
                 Log.progress("[\(store.name)] \(workload.rawValue) FAILED: \(error)")
@@ -44,6 +49,7 @@ struct WorkloadRunner {
 
         let steps: [(Workload, () throws -> WorkloadResult)] = [
             (.get, { try get(store) }),
+            (.getTwoThreads, { try getTwoThreads(store) }),
             (.getMiss, { try getMiss(store) }),
             (.list, { try list(store) }),
             (.scan, { try scan(store) }),
@@ -56,9 +62,25 @@ struct WorkloadRunner {
                            moves: sizes.singleMoves, keys: 1)
             }),
             (.durablePut, { try durablePut(store) }),
+            (.readAlone, { try readAlone(store) }),
+            (.readWithWriter, { try readWithWriter(store) }),
+            (.putOneThread, { try putThreads(store, .putOneThread, threads: 1) }),
+            (.putTwoThreads, { try putThreads(store, .putTwoThreads, threads: 2) }),
         ]
+        var wroteSinceSettle = false, readWritePrepared = false
         for (workload, body) in steps where workloads.contains(workload) {
+            if Workload.readWriteGroup.contains(workload) && !readWritePrepared {
+                do {
+                    try prepareReadWrite(
+                        store, durablePutRan: workloads.contains(.durablePut), wroteSinceSettle: wroteSinceSettle)
+                } catch {
+                    Log.progress("[\(store.name)] preparing the read/write workloads FAILED: \(error)")
+                    return results
+                }
+                readWritePrepared = true
+            }
             _ = attempt(workload, body)
+            if [.renamePrefix, .renamePrefixOne, .durablePut].contains(workload) { wroteSinceSettle = true }
         }
         return results
     }
@@ -170,7 +192,7 @@ struct WorkloadRunner {
         let threads = sizes.durableThreads, perThread = sizes.durablePuts / threads
         let writers = try (0..<threads).map { _ in try store.durableWriter() }
         defer { writers.forEach { $0.close() } }
-        let outcomes = (0..<threads).map { _ in DurableOutcome(capacity: perThread) }
+        let outcomes = (0..<threads).map { _ in WorkerOutcome(capacity: perThread) }
         let dataset = self.dataset
 
         CPUAffinity.unpin()
@@ -241,18 +263,6 @@ struct WorkloadRunner {
     private func result(
         _ workload: Workload, _ store: any BenchStore, ops: Int, nanoseconds: UInt64, _ recorder: LatencyRecorder
     ) -> WorkloadResult {
-        let (p50, p99) = recorder.percentiles()
-        return WorkloadResult(workload: workload, system: store.name, ops: ops, nanoseconds: nanoseconds, p50: p50, p99: p99)
-    }
-}
-
-/// What one `durable-put` thread measured: written by that thread only, read after it joined.
-private final class DurableOutcome: @unchecked Sendable {
-    // @unchecked Sendable: one thread writes it; the main thread reads it after `join`.
-    var recorder: LatencyRecorder
-    var error: (any Error)?
-
-    init(capacity: Int) {
-        recorder = LatencyRecorder(capacity: capacity)
+        WorkloadResult(workload: workload, system: store.name, ops: ops, nanoseconds: nanoseconds, latency: recorder.summary())
     }
 }
