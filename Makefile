@@ -2,13 +2,23 @@
 #   make run   install what is missing, build (release), mount DB at MNT
 #   make test  install what is missing, run every test (swift test, then integration/run.sh:
 #              the mount tests, the POSIX conformance suite and the robustness suite)
+#   make install [PREFIX=/usr/local]  the release holtfs as PREFIX/bin/holtfs; make uninstall removes it
 
 DB  ?= ./db
 MNT ?= /mnt/meta
 SWIFT_BUILD_FLAGS ?=
+# make install: holtfs goes to $(DESTDIR)$(BINDIR)/holtfs. HOLTFS_BIN names the binary to copy;
+# empty, it is the release build (built first).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+HOLTFS_BIN ?=
+# Where mount.fuse3's shell looks for holtfs: mount(8) clears PATH, so only the default path counts.
+MOUNT_HELPER_PATH := /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
 
-.PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount
+.PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount \
+	build-holtfs-release install uninstall
 
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
@@ -30,6 +40,23 @@ run: build-release
 	"$$(swift build -c release --show-bin-path)/holtfs" mount "$(DB)" "$(MNT)"
 	@echo "mounted $(DB) at $(MNT): try  ls -la $(MNT)  and  getfattr -d $(MNT)/<file>"
 	@echo "unmount with: $$(swift build -c release --show-bin-path)/holtfs umount $(MNT)"
+
+# The release holtfs alone (what make install copies).
+build-holtfs-release: deps
+	swift build -c release --product holtfs $(SWIFT_BUILD_FLAGS)
+
+# Installs holtfs, the one file `mount -t fuse.holtfs` and fstab lines of type fuse.holtfs need
+# (mount(8) runs /sbin/mount.fuse, which runs `holtfs DB MNT -o ...`). It must land in the shell's
+# default path (MOUNT_HELPER_PATH) for that; the default PREFIX does.
+install: $(if $(HOLTFS_BIN),,build-holtfs-release)
+	install -d "$(DESTDIR)$(BINDIR)"
+	install -m 0755 "$(if $(HOLTFS_BIN),$(HOLTFS_BIN),$$(swift build -c release --show-bin-path)/holtfs)" "$(DESTDIR)$(BINDIR)/holtfs"
+	@case ":$(MOUNT_HELPER_PATH):" in *":$(BINDIR):"*) ;; \
+	  *) echo "note: mount -t fuse.holtfs and fstab find holtfs only in $(MOUNT_HELPER_PATH), not in $(BINDIR)";; esac
+
+# Removes what make install installed (with the same PREFIX, BINDIR and DESTDIR).
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/holtfs"
 
 unit: build-debug
 	swift test --skip-build

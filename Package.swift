@@ -53,5 +53,7 @@ let package = Package(
 
         .testTarget(name: "HoltEngineTests", dependencies: ["HoltEngine"], swiftSettings: holtSwiftSettings),
         .testTarget(name: "HoltFSTests", dependencies: ["HoltFS", "HoltEngine"], swiftSettings: holtSwiftSettings),
+        // The command's own logic that needs no mount (option parsing), through @testable import.
+        .testTarget(name: "holtfsTests", dependencies: ["holtfs"], swiftSettings: holtSwiftSettings),
     ]
 )

@@ -18,9 +18,16 @@ struct MountCommand: ParsableCommand {
             Logs go to --log FILE, by default DB/holtfs.log. While mounted, DB/holtfs.pid names \
             the daemon; a second mount of the same database fails at once.
 
-            Default FUSE options: default_permissions, fsname=holtfs, subtype=holtfs, and \
-            allow_other,dev,suid when run as root; -o adds to or overrides them (-o nodev,nosuid \
-            restores libfuse's defaults).
+            -o takes holtfs's own settings too (-o sync=periodic,cache-mb=64 is --sync periodic \
+            --cache-mb 64) and ignores the options mount(8) owns (defaults, auto, noauto, nofail, \
+            _netdev, user, users, x-*, comment=...), so `holtfs DB MNT -o ...`, the form \
+            mount.fuse3 runs for `mount -t fuse.holtfs DB MNT` and fstab lines, works as well.
+
+            Default FUSE options: default_permissions, fsname=DB (the source df, findmnt and \
+            mount -a see), subtype=holtfs; as root also \
+            allow_other,dev,suid (-o nodev,nosuid restores libfuse's defaults); as another user \
+            allow_other only when /etc/fuse.conf has user_allow_other, and never dev or suid. \
+            Other -o options add to or override them.
             """)
 
     /// The sync modes `--sync` accepts.
@@ -34,28 +41,34 @@ struct MountCommand: ParsableCommand {
     @Argument(help: "The mount point: an existing directory.")
     var mountpoint: String
 
-    @Option(help: "When a change is durable: always (before the reply), periodic (within --sync-interval-ms), none (benchmarks only).")
-    var sync: SyncChoice = .always
+    @Option(help: "When a change is durable: always (before the reply; the default), periodic (within --sync-interval-ms), none (benchmarks only).")
+    var sync: SyncChoice?
 
-    @Option(name: .customLong("sync-interval-ms"), help: "The flush interval of --sync periodic, in milliseconds.")
-    var syncIntervalMilliseconds: Int = 1000
+    @Option(name: .customLong("sync-interval-ms"), help: "The flush interval of --sync periodic, in milliseconds (default 1000).")
+    var syncIntervalMilliseconds: Int?
 
     @Flag(name: [.customShort("f"), .long], help: "Serve in the foreground instead of returning once mounted.")
     var foreground = false
 
-    @Option(name: .customShort("o"), help: ArgumentHelp("FUSE mount options, comma separated (repeatable).", valueName: "opt,..."))
-    var fuseOptionArguments: [String] = []
+    @Option(
+        name: .customShort("o"),
+        help: ArgumentHelp(
+            "Mount options, comma separated (repeatable): FUSE options (ro, allow_other, nodev, ...), holtfs settings (sync=periodic, sync-interval-ms=50, cache-mb=64, max-file-size=1G, log=FILE); mount(8)'s own (noauto, nofail, _netdev, x-*, ...) are ignored.",
+            valueName: "opt,..."))
+    var optionArguments: [String] = []
 
     @Option(name: .customLong("log"), help: ArgumentHelp("The log file (default: DB/holtfs.log).", valueName: "FILE"))
     var logPath: String?
 
-    @Option(name: .customLong("cache-mb"), help: "The engine's cache budget, in MiB.")
-    var cacheMegabytes: Int = 256
+    @Option(name: .customLong("cache-mb"), help: "The engine's cache budget, in MiB (default 256).")
+    var cacheMegabytes: Int?
 
     @Option(
         name: .customLong("max-file-size"),
-        help: ArgumentHelp("The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T).", valueName: "SIZE"))
-    var maxFileSizeArgument: String = "1T"
+        help: ArgumentHelp(
+            "The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T; default 1T).",
+            valueName: "SIZE"))
+    var maxFileSizeArgument: String?
 
     @Option(name: .customLong("ready-fd"), help: .private)
     var readyDescriptor: Int32?
@@ -64,6 +77,9 @@ struct MountCommand: ParsableCommand {
     func run() throws(CommandFailure) {
         let settings = try settings()
         if foreground {
+            // The daemon (started through /proc/self/exe, which names it `exe`) shows as holtfs to
+            // ps, top and pgrep; threads started from here on inherit the name.
+            if readyDescriptor != nil { ProcessName.set("holtfs") }
             try MountServer(settings: settings, readyDescriptor: readyDescriptor).serve()
         } else {
             try MountDaemon.start(settings: settings)
@@ -80,6 +96,19 @@ struct MountCommand: ParsableCommand {
         let db = Posix.absolute(database)
         func fail(_ path: String, _ reason: String) -> CommandFailure {
             CommandFailure(operation: "mount", path: path, reason: reason)
+        }
+        let options: MountOptionList
+        let chosen: ChosenSettings
+        do throws(MountOptionList.Failure) {
+            options = try MountOptionList.parse(optionArguments)
+            chosen = try ChosenSettings(command: self, options: options.settings)
+        } catch {
+            throw fail(mnt, error.reason)
+        }
+        let logPath = chosen.logPath.map(Posix.absolute) ?? db + "/holtfs.log"
+
+        if mnt.hasPrefix("/dev/fd/") {
+            throw fail(mnt, "a /dev/fd/N mount point (mount.fuse3's drop_privileges) is not supported")
         }
         switch Posix.fileStatus(mnt) {
         case .failure(let error) where error.code == ENOENT:
@@ -105,7 +134,7 @@ struct MountCommand: ParsableCommand {
         // The daemon writes the database and the log after mounting: through its own mount, that
         // would deadlock.
         let realMountpoint = Posix.canonical(mnt)
-        for (path, what) in [(db, "the database"), (logPath.map(Posix.absolute) ?? db + "/holtfs.log", "the log")] {
+        for (path, what) in [(db, "the database"), (logPath, "the log")] {
             let real = Posix.canonicalAllowingMissingLeaf(path)
             if real == realMountpoint || real.hasPrefix(realMountpoint == "/" ? "/" : realMountpoint + "/") {
                 throw fail(path, "\(what) cannot be inside the mount point \(mnt)")
@@ -115,32 +144,33 @@ struct MountCommand: ParsableCommand {
             throw fail(db, "the database path exists and is not a directory")
         }
         if access("/dev/fuse", R_OK | W_OK) != 0 {
-            throw fail(mnt, "cannot use /dev/fuse: \(Errno(errno)) (is the fuse module loaded?)")
+            let code = errno
+            let hint =
+                code == EACCES
+                ? "a user who is not root needs read and write access to it (most systems give it mode 0666)"
+                : "is the fuse module loaded?"
+            throw fail(mnt, "cannot use /dev/fuse: \(Errno(code)) (\(hint))")
         }
-        guard syncIntervalMilliseconds > 0 else {
-            throw fail(mnt, "--sync-interval-ms must be positive, not \(syncIntervalMilliseconds)")
-        }
-        guard cacheMegabytes > 0, cacheMegabytes < 1 << 24 else {
-            throw fail(mnt, "--cache-mb must be between 1 and \(1 << 24), not \(cacheMegabytes)")
-        }
-        guard let maxFileSize = MountSettings.parseSize(maxFileSizeArgument), maxFileSize > 0 else {
-            throw fail(mnt, "--max-file-size must be a positive size like 4096, 64M or 1T, not '\(maxFileSizeArgument)'")
-        }
+        let isRoot = geteuid() == 0
         let fuseOptions: [String]
-        do { fuseOptions = try MountSettings.fuseOptions(userOptions: fuseOptionArguments, isRoot: geteuid() == 0) } catch {
+        do {
+            fuseOptions = try MountSettings.fuseOptions(
+                userOptions: options.fuseOptions, isRoot: isRoot,
+                userAllowOther: !isRoot && FuseConfiguration.userAllowOther(),
+                database: Posix.canonicalAllowingMissingLeaf(db))
+        } catch {
             throw fail(mnt, error.reason)
         }
         let syncMode: SyncMode =
-            switch sync {
+            switch chosen.sync {
             case .always: .always
-            case .periodic: .periodic(milliseconds: syncIntervalMilliseconds)
+            case .periodic: .periodic(milliseconds: chosen.syncIntervalMilliseconds)
             case .none: .none
             }
         return MountSettings(
-            database: db, mountpoint: mnt, sync: sync, syncIntervalMilliseconds: syncIntervalMilliseconds,
-            syncMode: syncMode, fuseOptions: fuseOptions, userFuseOptions: fuseOptionArguments,
-            logPath: logPath.map(Posix.absolute) ?? db + "/holtfs.log", cacheMegabytes: cacheMegabytes,
-            maxFileSize: maxFileSize)
+            database: db, mountpoint: mnt, sync: chosen.sync, syncIntervalMilliseconds: chosen.syncIntervalMilliseconds,
+            syncMode: syncMode, fuseOptions: fuseOptions, userFuseOptions: options.fuseOptions,
+            logPath: logPath, cacheMegabytes: chosen.cacheMegabytes, maxFileSize: chosen.maxFileSize)
     }
 }
 
@@ -158,7 +188,8 @@ struct MountSettings {
     var syncMode: SyncMode
     /// The full FUSE option list (defaults merged with `-o`).
     var fuseOptions: [String]
-    /// The `-o` arguments as typed, to pass on to the daemon.
+    /// The FUSE options of `-o` as given (without holtfs's settings and mount(8)'s options), to
+    /// pass on to the daemon.
     var userFuseOptions: [String]
     /// The log file, absolute.
     var logPath: String
@@ -181,41 +212,60 @@ struct MountSettings {
         return value << shift
     }
 
-    /// A bad `-o` argument.
-    struct OptionError: Error {
-        /// What is wrong, in one line.
-        var reason: String
-    }
-
-    /// The defaults (`default_permissions`, `fsname=holtfs`, `subtype=holtfs`; `allow_other`,
-    /// `dev`, `suid` for root) merged with the comma-separated `userOptions`; a user option replaces
-    /// a default of the same name (the part before `=`; `nodev` replaces `dev`, `nosuid` `suid`).
+    /// The defaults (`default_permissions`, `fsname=` the database path `database`,
+    /// `subtype=holtfs`; `allow_other`, `dev`, `suid` for root; `allow_other` for another user
+    /// when `userAllowOther`) merged with
+    /// `userOptions` (single FUSE options, as `MountOptionList` sorted them): a user option
+    /// replaces a default of the same name (see `optionName`: `nodev` replaces `dev`).
     ///
-    /// - Throws: `OptionError` for an empty option or one with blanks.
-    static func fuseOptions(userOptions: [String], isRoot: Bool) throws(OptionError) -> [String] {
-        var result = ["default_permissions", "fsname=holtfs", "subtype=holtfs"]
+    /// For a user who is not root, `dev` and `suid` are left out: fusermount3 ignores them for
+    /// such a user (with a warning), and mount.fuse3 adds them to every mount it starts.
+    ///
+    /// - Throws: A failure when a user who is not root asks for `allow_other` or `allow_root`
+    ///   and /etc/fuse.conf does not allow it (`userAllowOther` false).
+    static func fuseOptions(
+        userOptions: [String], isRoot: Bool, userAllowOther: Bool, database: String
+    ) throws(MountOptionList.Failure) -> [String] {
+        // The database as the mount's source, as sshfs shows user@host:path: `mount -a` then
+        // knows an fstab line is mounted already (it compares sources), and df names the database.
+        var result = ["default_permissions", "fsname=" + escapedOptionValue(database), "subtype=holtfs"]
         // As root, behave like a local file system: other users see the mount, and device nodes
         // and set-user-ID bits work (libfuse mounts nodev,nosuid otherwise; creating a device node
         // still needs CAP_MKNOD, and only root can make a root-owned set-user-ID file).
         if isRoot { result += ["allow_other", "dev", "suid"] }
-        for argument in userOptions {
-            for option in argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-                guard !option.isEmpty else { throw OptionError(reason: "empty FUSE option in -o '\(argument)'") }
-                guard !option.contains(where: { $0 == " " || $0 == "\t" || $0 == "\n" }) else {
-                    throw OptionError(reason: "bad FUSE option '\(option)'")
+        if !isRoot && userAllowOther { result.append("allow_other") }
+        for option in userOptions {
+            let name = optionName(option)
+            if !isRoot {
+                if option == "dev" || option == "suid" { continue }
+                if name == "allow_other" && !userAllowOther {
+                    throw MountOptionList.Failure(
+                        reason: "-o \(option) needs root or a line user_allow_other in \(FuseConfiguration.path)")
                 }
-                let name = optionName(option)
-                result.removeAll { optionName($0) == name }
-                result.append(option)
             }
+            result.removeAll { optionName($0) == name }
+            result.append(option)
+        }
+        return result
+    }
+
+    /// `value` escaped for libfuse's option parser: `\` and `,` behind a backslash.
+    static func escapedOptionValue(_ value: String) -> String {
+        var result = ""
+        for character in value {
+            if character == "\\" || character == "," { result.append("\\") }
+            result.append(character)
         }
         return result
     }
 
     /// The name an option is known by when a later one overrides it: the part before `=`, with
-    /// a `no` prefix of `nodev`/`nosuid`/`noexec`/`noatime` removed so `nodev` overrides `dev`.
+    /// a `no` prefix of `nodev`/`nosuid`/`noexec`/`noatime` removed so `nodev` overrides `dev`,
+    /// and `allow_root` known as `allow_other`.
     static func optionName(_ option: String) -> String {
         let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
+        // allow_root and allow_other exclude each other: the later one wins.
+        if name == "allow_root" { return "allow_other" }
         return ["nodev", "nosuid", "noexec", "noatime"].contains(name) ? String(name.dropFirst(2)) : name
     }
 
@@ -227,7 +277,7 @@ struct MountSettings {
             "--cache-mb", String(cacheMegabytes), "--max-file-size", String(maxFileSize),
             "--foreground", "--ready-fd", String(readyFD),
         ]
-        for option in userFuseOptions { arguments += ["-o", option] }
+        if !userFuseOptions.isEmpty { arguments += ["-o", userFuseOptions.joined(separator: ",")] }
         return arguments
     }
 }

@@ -71,6 +71,18 @@ enum MountRegistry {
         unlink(file(for: mountpoint))
     }
 
+    /// The database and daemon pid of the holtfs mount `entry`: from this user's registry, or
+    /// else from the mount's source, which holtfs sets to the database path (`fsname=`), when the
+    /// lock file there names this mount point. The second way finds the mounts of other users
+    /// (root unmounting a mount an fstab line started with `setuid=USER`).
+    static func lookup(entry: MountTable.Entry) -> (database: String, pid: Int32)? {
+        if let registered = lookup(mountpoint: entry.mountpoint) { return registered }
+        guard entry.type == MountTable.holtfsType, entry.source.hasPrefix("/") else { return nil }
+        let holder = DatabaseLock.readInfo(database: entry.source)
+        guard holder["mountpoint"] == entry.mountpoint, let pid = holder["pid"].flatMap({ Int32($0) }) else { return nil }
+        return (entry.source, pid)
+    }
+
     /// The database and daemon pid recorded for `mountpoint`, or `nil`.
     static func lookup(mountpoint: String) -> (database: String, pid: Int32)? {
         guard let bytes = Posix.readFile(file(for: mountpoint)) else { return nil }

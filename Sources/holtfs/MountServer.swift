@@ -97,14 +97,16 @@ struct MountServer {
         let logOffsetBeforeMount = lseek(logDescriptor, 0, SEEK_END)
         let mount: HoltMount
         do {
-            // HoltMount adds default_permissions, subtype=holtfs and allow_other (root) itself;
-            // this process handles the termination signals (see blockTerminationSignals).
-            let added: Set<String> = ["default_permissions", "subtype=holtfs", "allow_other"]
+            // HoltMount adds default_permissions and subtype=holtfs itself; allow_other, dev and
+            // suid are the settings' choice (MountSettings.fuseOptions), not HoltMount's; this
+            // process handles the termination signals (see blockTerminationSignals).
+            let added: Set<String> = ["default_permissions", "subtype=holtfs"]
             mount = try HoltMount(
                 tree: tree, mountpoint: mnt,
                 options: MountOptions(
                     fuseOptions: settings.fuseOptions.filter { !added.contains($0) },
-                    maxFileSize: settings.maxFileSize, installSignalHandlers: false))
+                    maxFileSize: settings.maxFileSize, installSignalHandlers: false,
+                    allowOtherWhenRoot: false, devicesAndSetuidWhenRoot: false))
         } catch {
             logger.error("cannot mount: \(error)")
             try? tree.close()

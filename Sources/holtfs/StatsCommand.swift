@@ -26,7 +26,7 @@ struct StatsCommand: ParsableCommand {
         guard !path.isEmpty else { throw CommandFailure(operation: "stats", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let target = Posix.absolute(path)
         if let entry = MountTable.entry(at: target), entry.type == MountTable.holtfsType || MountRegistry.lookup(mountpoint: target) != nil {
-            guard let registered = MountRegistry.lookup(mountpoint: target) else {
+            guard let registered = MountRegistry.lookup(entry: entry) else {
                 throw CommandFailure(
                     operation: "stats", path: target,
                     reason: "a holtfs mount, but its database is not registered in \(MountRegistry.directory)")

@@ -34,7 +34,7 @@ struct UmountCommand: ParsableCommand {
         // Resolve symlinks only when the path answers (a dead mount gives ENOTCONN).
         if MountTable.entry(at: mnt) == nil { mnt = Posix.canonical(mnt) }
         guard let entry = MountTable.entry(at: mnt) else { throw fail("not mounted") }
-        let registered = MountRegistry.lookup(mountpoint: mnt)
+        let registered = MountRegistry.lookup(entry: entry)
         guard entry.type == MountTable.holtfsType || registered != nil else {
             throw fail("not a holtfs mount (it is \(entry.type))")
         }
