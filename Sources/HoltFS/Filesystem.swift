@@ -60,10 +60,12 @@ final class Filesystem: Sendable {
     ///
     /// - Parameters:
     ///   - tree: The open database.
-    ///   - maxFileSize: The largest file size.
+    ///   - maxFileSize: The largest file size, at most `largestMaxFileSize`.
     ///   - owner: The owner of a root directory created now (defaults to the process's).
-    /// - Throws: `.engine` when the engine fails, `.corruptRecord` when the root is undecodable.
+    /// - Throws: `.maxFileSizeTooLarge` past `largestMaxFileSize`, `.engine` when the engine
+    ///   fails, `.corruptRecord` when the root is undecodable.
     init(tree: Tree, maxFileSize: UInt64 = 1 << 40, owner: (uid: UInt32, gid: UInt32)? = nil) throws(FSError) {
+        try Self.validate(maxFileSize: maxFileSize)
         self.tree = tree
         self.maxFileSize = maxFileSize
         self.openedAt = Self.now()

@@ -38,9 +38,11 @@ enum ReservedKeys {
     /// The prefix under which the data chunks of `ino` live, without the trailing `/`.
     static func dataPrefix(_ ino: UInt64) -> [UInt8] { Array("/d/".utf8) + hex(ino, digits: 16) }
 
-    /// The key of chunk `index` of `ino`.
+    /// The key of chunk `index` of `ino`. The index has 8 hex digits, so it must be below 2^32
+    /// (`Filesystem.largestMaxFileSize` keeps every file's chunks there).
     static func chunk(_ ino: UInt64, _ index: UInt64) -> [UInt8] {
-        dataPrefix(ino) + [UInt8(ascii: "/")] + hex(index, digits: 8)
+        precondition(index < 1 << 32, "chunk index \(index) does not fit 8 hex digits")
+        return dataPrefix(ino) + [UInt8(ascii: "/")] + hex(index, digits: 8)
     }
 
     /// The prefix of every data key (`/d/`).

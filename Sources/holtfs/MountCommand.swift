@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import HoltEngine
+import HoltFS
 
 /// `holtfs mount DB MNT`: checks what it can, then serves the database at the mount point in a
 /// daemon (returning once the mount answers) or, with `-f`, in this process.
@@ -54,7 +55,7 @@ struct MountCommand: ParsableCommand {
 
     @Option(
         name: .customLong("max-file-size"),
-        help: ArgumentHelp("The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T).", valueName: "SIZE"))
+        help: ArgumentHelp("The largest file, at most 128T; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T).", valueName: "SIZE"))
     var maxFileSizeArgument: String = "1T"
 
     @Option(name: .customLong("ready-fd"), help: .private)
@@ -125,6 +126,9 @@ struct MountCommand: ParsableCommand {
         }
         guard let maxFileSize = MountSettings.parseSize(maxFileSizeArgument), maxFileSize > 0 else {
             throw fail(mnt, "--max-file-size must be a positive size like 4096, 64M or 1T, not '\(maxFileSizeArgument)'")
+        }
+        guard maxFileSize <= MountOptions.largestMaxFileSize else {
+            throw fail(mnt, "--max-file-size must be at most 128T (2^32 chunks of 32 KiB), not '\(maxFileSizeArgument)'")
         }
         let fuseOptions: [String]
         do { fuseOptions = try MountSettings.fuseOptions(userOptions: fuseOptionArguments, isRoot: geteuid() == 0) } catch {
