@@ -54,6 +54,9 @@ final class Filesystem: Sendable {
     /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
     /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
     let orphanedInodes = Mutex<Set<UInt64>>([])
+    /// The most ops one batch committed through `commit` held since this was last set to 0: the
+    /// tests hold long truncates to `maxDeletesPerBatch` with it.
+    let largestCommittedBatch = Atomic<Int>(0)
 
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
     /// turns orphans left by a crash into garbage and sweeps it.
@@ -203,6 +206,7 @@ final class Filesystem: Sendable {
         if batch.isEmpty { return true }
         do {
             try tree.apply(batch.ops)
+            largestCommittedBatch.max(batch.ops.count, ordering: .relaxed)
             // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
             if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
             return true

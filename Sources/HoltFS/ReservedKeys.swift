@@ -9,7 +9,8 @@
 /// | `/s`                                  | the superblock: format version, next free ino        |
 /// | `/i/<ino>`                            | the inode record of a file with more than one name   |
 /// | `/o/<ino>`                            | the inode record of an unlinked file still open      |
-/// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros)  |
+/// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros;  |
+/// |                                       | at or past the size: stale, never read)              |
 /// | `/x/<ino>/<part>/<name>`              | one part of an xattr value too big for the record    |
 /// | `/g/<ino>/<d|x><nonce>/...`           | garbage: discarded data and xattr keys, swept         |
 /// | `/t/<n>`                              | a node parked for a moment inside one exchange batch |
