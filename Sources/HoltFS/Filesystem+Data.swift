@@ -221,6 +221,8 @@ extension Filesystem {
                 // Past the old end a chunk is absent or stale (a truncate's leftover, never read):
                 // zeros up to the data, and the put overwrites whatever is there.
                 bytes = []
+            } else if let put = batch.lastPut(of: ReservedKeys.chunk(ino, index)) {
+                bytes = put  // a plain value's chunk, put by `materialize` in this batch
             } else {
                 let key = ReservedKeys.chunk(ino, index)
                 let stored = try get(key)

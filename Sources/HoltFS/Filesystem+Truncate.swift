@@ -69,7 +69,10 @@ extension Filesystem {
         let index = size / chunk
         let keep = Int(size - index * chunk)
         let key = ReservedKeys.chunk(record.ino, index)
-        if let stored = try get(key), stored.count > keep {
+        if let put = batch.lastPut(of: key) {
+            // A plain value's chunk, put by `materialize` in this batch.
+            if put.count > keep { batch.put(key, Array(put[..<keep])) }
+        } else if let stored = try get(key), stored.count > keep {
             batch.guardValue(key, stored)
             batch.put(key, Array(stored[..<keep]))
         }

@@ -3,6 +3,7 @@
 // chunks left past the end (stale: by a crash between those batches) never show, whether the file
 // then grows by a truncate up, a write past the end with a gap, or a write into such a chunk;
 // FSCheck accepts them (not bytes past the end in the last chunk) and an unlink removes them.
+// Also: a plain value (no record yet) truncated or written keeps the right bytes.
 import Foundation
 import HoltEngine
 import Synchronization
@@ -148,6 +149,25 @@ import Testing
         expected = Self.pattern(size)
         Self.expectBytes(try Self.readAll(f, "w"), expected, "w")
         #expect(try Self.chunkKeys(f, "w").count == 2)
+        f.check()
+    }
+
+    @Test func aPlainValueTruncatedDownAndUpShowsZeros() throws {
+        // A value written through the engine alone gets its record (and chunks) in the truncate's batch.
+        let f = try FSFixture(library: [.put(key: Array("p".utf8), value: [UInt8](repeating: 7, count: 40_000))])
+        _ = try f.fs.setattr(try f.node("p"), AttributeChanges(size: 100), caller: .root)
+        f.check()
+        _ = try f.fs.setattr(try f.node("p"), AttributeChanges(size: 40_000), caller: .root)
+        Self.expectBytes(try Self.readAll(f, "p"), [UInt8](repeating: 7, count: 100) + [UInt8](repeating: 0, count: 39_900), "p")
+        f.check()
+    }
+
+    @Test func aWriteIntoAPlainValueKeepsItsOtherBytes() throws {
+        let f = try FSFixture(library: [.put(key: Array("p".utf8), value: [UInt8](repeating: 7, count: 40_000))])
+        try f.write("p", [1], at: 10)
+        var expected = [UInt8](repeating: 7, count: 40_000)
+        expected[10] = 1
+        Self.expectBytes(try Self.readAll(f, "p"), expected, "p")
         f.check()
     }
 
