@@ -95,6 +95,12 @@ def test_mount_bad_options_fail_one_line(ctx):
     one_line_error(run([ctx.holtfs, "mount", "--cache-mb", "0", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "-o", "a,,b", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "--max-file-size", "1.5G", ctx.path("x.db"), mnt]), "mount")
+    # A chunk key holds 32 bits of the chunk index: 2^32 chunks of 32 KiB (128 TiB) at most.
+    for args in ([], ["-f"]):
+        line = one_line_error(run([ctx.holtfs, "mount", *args, "--max-file-size", "%d" % ((1 << 47) + 1),
+                                   ctx.path("x.db"), mnt], timeout=30), "mount")
+        check("128T" in line, "the line does not give the largest size: %r" % line)
+    check(not os.path.exists(ctx.path("x.db")), "a refused mount created the database")
     # An option libfuse does not know is reported by the daemon through the parent.
     ctx._register_mount_cleanup(mnt, ctx.path("y.db"), [None])
     r = run([ctx.holtfs, "mount", "-o", "no_such_fuse_option_xyz", ctx.path("y.db"), mnt], timeout=30)
@@ -267,6 +273,17 @@ def test_sync_modes_and_read_only(ctx):
         check(os.pwrite(fd, b"z", (1 << 20) - 1) == 1, "the last byte below the limit")
         expect_errno(errno.EFBIG, os.pwrite, fd, b"z", 1 << 20)
         expect_errno(errno.EFBIG, os.ftruncate, fd, (1 << 20) + 1)
+    finally:
+        os.close(fd)
+    m.umount()
+    # The largest maximum, 128 TiB: its last byte and the first one keep their own data.
+    m = ctx.mount(args=["--max-file-size", "128T"], name="max128t")
+    path = os.path.join(m.mnt, "f")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        check(os.pwrite(fd, b"a", 0) == 1 and os.pwrite(fd, b"z", (1 << 47) - 1) == 1, "writes below 128 TiB")
+        expect_errno(errno.EFBIG, os.pwrite, fd, b"z", 1 << 47)
+        check(os.pread(fd, 1, 0) == b"a" and os.pread(fd, 1, (1 << 47) - 1) == b"z", "the two bytes mixed up")
     finally:
         os.close(fd)
     m.umount()

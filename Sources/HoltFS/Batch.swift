@@ -58,6 +58,16 @@ struct Batch {
         return nil
     }
 
+    /// The value of the last put of `key` in the batch, or nil when it puts none: what a later op
+    /// of the same batch finds there (a plain value given a record in the batch has its chunks
+    /// only here, not yet in the tree). Callers ask for keys the batch does not delete.
+    func lastPut(of key: [UInt8]) -> [UInt8]? {
+        for op in ops.reversed() {
+            if case .put(let putKey, let value) = op, putKey == key { return value }
+        }
+        return nil
+    }
+
     /// Whether the batch holds no op (nothing to apply).
     var isEmpty: Bool { ops.isEmpty }
 }

@@ -9,8 +9,8 @@ extension FSCheck {
         private var superblock: Superblock?
         /// Ino → where its inode record is.
         private var inodes: [UInt64: String] = [:]
-        /// Ino of chunked regular files.
-        private var chunked: Set<UInt64> = []
+        /// Ino of chunked regular files → their size.
+        private var chunked: [UInt64: UInt64] = [:]
         /// `/i/` ino → its nlink.
         private var sharedLinks: [UInt64: UInt32] = [:]
         /// Ino → how many names point at it.
@@ -129,7 +129,7 @@ extension FSCheck {
                 problems.append("\(name): ino \(record.ino) also used by \(other)")
             }
             inodes[record.ino] = name
-            if record.isChunked { chunked.insert(record.ino) }
+            if record.isChunked { chunked[record.ino] = record.size }
             if record.kind == .regular, !record.isChunked, record.inlineData.count > Filesystem.inlineLimit {
                 problems.append("\(name): \(record.inlineData.count) inline bytes, over the inline limit")
             }
@@ -152,9 +152,10 @@ extension FSCheck {
                     problems.append("\(key.isEmpty ? "(root)" : FSDump.printable(key)): directory nlink \(nlink), expected \(expected)")
                 }
             }
-            for ino in chunkOwners.sorted() where !chunked.contains(ino) {
+            for ino in chunkOwners.sorted() where chunked[ino] == nil {
                 problems.append("/d/\(ino): chunks of an ino that is no chunked file")
             }
+            for (ino, size) in chunked.sorted(by: { $0.key < $1.key }) { checkLastChunk(of: ino, size: size) }
             for ino in xattrOwners.sorted() where inodes[ino] == nil {
                 problems.append("/x/\(ino): xattr parts of a missing inode")
             }
@@ -167,6 +168,26 @@ extension FSCheck {
                 } else {
                     problems.append("/s: missing superblock while ino \(highest) is in use")
                 }
+            }
+        }
+
+        /// Reports bytes at or past the end of chunked file `ino` in the chunk its end falls
+        /// inside: a growth of the file would show them instead of zeros. Chunks wholly past the
+        /// end are stale and allowed: nothing reads them, a growth deletes or replaces them.
+        private mutating func checkLastChunk(of ino: UInt64, size: UInt64) {
+            let chunk = UInt64(Filesystem.chunkSize)
+            guard size <= Filesystem.largestMaxFileSize else {
+                problems.append("ino \(ino): size \(size) past the largest file (\(Filesystem.largestMaxFileSize))")
+                return
+            }
+            guard size % chunk != 0 else { return }
+            let index = size / chunk
+            do {
+                if let stored = try tree.get(ReservedKeys.chunk(ino, index)), UInt64(stored.count) > size % chunk {
+                    problems.append("/d/\(ino)/\(index): \(stored.count) bytes, past the file's end at byte \(size % chunk)")
+                }
+            } catch {
+                problems.append("engine: \(error)")
             }
         }
 

@@ -7,9 +7,11 @@ public enum FSCheck {
     ///
     /// Checks: every record decodes; every link record points at an `/i/<ino>` record whose nlink
     /// equals the number of names pointing at it; no two inodes share an ino; a directory record's
-    /// nlink is 2 + its child directories (records or prefixes without a value); every data chunk and big xattr part belongs to a
-    /// live inode (a record, `/i/` or `/o/`); the superblock's next ino is above every ino in use;
-    /// no garbage or temporary key is left.
+    /// nlink is 2 + its child directories (records or prefixes without a value); every data chunk
+    /// belongs to a chunked file (a record, `/i/` or `/o/`) and the chunk a file's end falls
+    /// inside holds nothing past it (chunks wholly past the end are stale, allowed: see
+    /// `StaleChunks`); every big xattr part belongs to a live inode; the superblock's next ino is
+    /// above every ino in use; no temporary key is left (garbage waits for the next sweep).
     public static func check(tree: Tree) -> [String] {
         var checker = Checker(tree: tree)
         checker.run()

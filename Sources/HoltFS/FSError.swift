@@ -11,6 +11,9 @@ public enum FSError: Error, Equatable, Sendable, CustomStringConvertible {
     case badMountpoint(path: String, reason: String)
     /// libfuse refused to create or mount the session (bad option, no /dev/fuse, no permission).
     case fuseSetup(reason: String)
+    /// A maximum file size past the largest one chunk keys can address (128 TiB); the argument
+    /// is the size asked for.
+    case maxFileSizeTooLarge(UInt64)
 
     // Namespace
     /// No node at the path, or the node was removed.
@@ -60,6 +63,7 @@ public enum FSError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .badMountpoint: ENOTDIR
         case .fuseSetup: EIO
+        case .maxFileSizeTooLarge: EINVAL
         case .notFound: ENOENT
         case .exists: EEXIST
         case .notEmpty: ENOTEMPTY
@@ -95,6 +99,8 @@ public enum FSError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .badMountpoint(let path, let reason): "mount point \(path): \(reason)"
         case .fuseSetup(let reason): "FUSE: \(reason)"
+        case .maxFileSizeTooLarge(let size):
+            "maximum file size \(size) is over \(Filesystem.largestMaxFileSize) bytes (128 TiB: 2^32 chunks of \(Filesystem.chunkSize / 1024) KiB)"
         case .corruptRecord(let key, let reason):
             "undecodable record at \(String(decoding: key, as: UTF8.self)): \(reason)"
         case .engine(let error): "engine: \(error)"

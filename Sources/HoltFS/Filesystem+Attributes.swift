@@ -38,10 +38,27 @@ extension Filesystem {
     /// non-directory clears setuid and (with group execute) setgid unless the same call sets the
     /// mode; a size change by a non-root caller clears them too. ctime always becomes now.
     ///
+    /// A truncate to a smaller size commits the size first; the chunks past the end it leaves are
+    /// deleted next, in bounded batches (see `resize`).
+    ///
     /// - Throws: `.fileTooLarge`, `.isDirectory` (size of a directory), `.invalidArgument`,
     ///   `.notFound`, `.engine`.
     func setattr(_ id: NodeID, _ changes: AttributeChanges, caller: Caller) throws(FSError) -> Attributes {
-        let attributes = try transact { () throws(FSError) -> (Batch, Attributes) in
+        let (attributes, stale) = try commitAttributes(id, changes, caller: caller)
+        if let stale { try deleteStaleChunks(stale) }
+        if changes.size == 0 { try sweepGarbage() }
+        return attributes
+    }
+
+    /// The batch of `setattr`: applies `changes` to node `id` in one committed batch; returns the
+    /// new attributes and the stale chunks a truncate left past the new end, which `setattr`
+    /// deletes next (a crash in between leaves them, harmless).
+    ///
+    /// - Throws: as `setattr`.
+    func commitAttributes(
+        _ id: NodeID, _ changes: AttributeChanges, caller: Caller
+    ) throws(FSError) -> (attributes: Attributes, stale: StaleChunks?) {
+        try transactGrowing { () throws(FSError) -> (Batch, GrowOutcome<(attributes: Attributes, stale: StaleChunks?)>) in
             let resolved = try resolve(id)
             let now = Self.now()
             var batch = Batch()
@@ -54,9 +71,13 @@ extension Filesystem {
                 if let gid = changes.gid { record.gid = gid }
                 if record.kind != .directory, changes.permissions == nil { Self.killPrivileges(&record) }
             }
+            var stale: StaleChunks? = nil
             if let size = changes.size {
                 guard record.kind == .regular else { throw record.kind == .directory ? .isDirectory : .invalidArgument }
-                try resize(&record, to: size, into: &batch)
+                switch try resize(&record, at: key, to: size, into: &batch) {
+                case .blocked(let blocking): return (Batch(), .blocked(blocking))
+                case .done(let left): stale = left
+                }
                 record.mtime = now
                 if caller.uid != 0, changes.permissions == nil { Self.killPrivileges(&record) }
             }
@@ -72,10 +93,8 @@ extension Filesystem {
             }
             record.ctime = changes.ctime ?? now
             batch.put(key, record.encoded())
-            return (batch, Attributes(record: record))
+            return (batch, .done((Attributes(record: record), stale)))
         }
-        if changes.size == 0 { try sweepGarbage() }
-        return attributes
     }
 
     /// Makes every change so far durable, whatever the sync mode. The FUSE ops are `fsync` and `fsyncdir`.

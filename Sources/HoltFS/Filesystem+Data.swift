@@ -141,8 +141,10 @@ extension Filesystem {
     /// `write`.
     ///
     /// One batch holds the touched chunks (or the new inline data) and the record with its new
-    /// size, mtime and ctime. A write by anyone but root clears setuid and (with group execute)
-    /// setgid. A plain value gets a record first.
+    /// size, mtime and ctime; a write past the end also deletes the stale chunks of the gap it
+    /// leaves (first, in batches of their own, when one batch would not hold them). A write by
+    /// anyone but root clears setuid and (with group execute) setgid. A plain value gets a record
+    /// first.
     ///
     /// - Throws: `.fileTooLarge` past the maximum size, `.isDirectory`, `.invalidArgument`,
     ///   `.notFound`, `.engine`.
@@ -150,7 +152,7 @@ extension Filesystem {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(data.count))
         guard !overflow, end <= maxFileSize else { throw .fileTooLarge }
         if data.isEmpty { return 0 }
-        return try transact { () throws(FSError) -> (Batch, Int) in
+        return try transactGrowing { () throws(FSError) -> (Batch, GrowOutcome<Int>) in
             let resolved = try resolve(id)
             guard resolved.kind == .regular else { throw resolved.isDirectory ? .isDirectory : .invalidArgument }
             let now = Self.now()
@@ -163,6 +165,11 @@ extension Filesystem {
                 inline.replaceSubrange(Int(offset)..<Int(end), with: data)
                 record.inlineData = inline
             } else {
+                // The chunks between the old end and the first one written come inside the file.
+                let firstWritten = offset / UInt64(Self.chunkSize)
+                if let blocking = try deleteStaleChunks(of: record, at: key, below: firstWritten, into: &batch) {
+                    return (Batch(), .blocked(blocking))
+                }
                 var chunks = try convertToChunks(&record, into: &batch)
                 try writeChunks(record.ino, offset: offset, data: data, oldSize: record.size, chunks: &chunks, into: &batch)
                 for (index, bytes) in chunks { batch.put(ReservedKeys.chunk(record.ino, index), bytes) }
@@ -172,7 +179,7 @@ extension Filesystem {
             record.ctime = now
             if caller.uid != 0 { Self.killPrivileges(&record) }
             batch.put(key, record.encoded())
-            return (batch, data.count)
+            return (batch, .done(data.count))
         }
     }
 
@@ -183,7 +190,9 @@ extension Filesystem {
     }
 
     /// Makes an inline record chunked: its inline data becomes chunk 0 (returned as pending).
-    private func convertToChunks(_ record: inout InodeRecord, into batch: inout Batch) throws(FSError) -> [UInt64: [UInt8]] {
+    /// An inline record has no chunk keys (only a truncate to 0 makes a chunked file inline, and
+    /// it moves them all away), so chunk 0 is guarded absent.
+    func convertToChunks(_ record: inout InodeRecord, into batch: inout Batch) throws(FSError) -> [UInt64: [UInt8]] {
         guard !record.isChunked else { return [:] }
         record.isChunked = true
         let inline = record.inlineData
@@ -194,7 +203,8 @@ extension Filesystem {
     }
 
     /// Applies `data` at `offset` to the chunks of `ino`, reading (and guarding) each touched chunk
-    /// not already pending, unless the write covers it whole or it lies past the old size `oldSize`.
+    /// not already pending, unless the write covers it whole or it starts at or past the old size
+    /// `oldSize`: such a chunk is absent or stale, and its put replaces it whole.
     private func writeChunks(
         _ ino: UInt64, offset: UInt64, data: [UInt8], oldSize: UInt64, chunks: inout [UInt64: [UInt8]],
         into batch: inout Batch
@@ -211,9 +221,11 @@ extension Filesystem {
             } else if from == chunkStart, to == chunkStart + chunk {
                 bytes = []  // the write covers the whole chunk: its old bytes do not matter
             } else if chunkStart >= oldSize {
-                // Past the old end every chunk is absent (truncate deletes them): no read needed.
-                batch.guardValue(ReservedKeys.chunk(ino, index), nil)
+                // Past the old end a chunk is absent or stale (a truncate's leftover, never read):
+                // zeros up to the data, and the put overwrites whatever is there.
                 bytes = []
+            } else if let put = batch.lastPut(of: ReservedKeys.chunk(ino, index)) {
+                bytes = put  // a plain value's chunk, put by `materialize` in this batch
             } else {
                 let key = ReservedKeys.chunk(ino, index)
                 let stored = try get(key)
@@ -226,58 +238,5 @@ extension Filesystem {
             chunks[index] = bytes
             index += 1
         }
-    }
-
-    /// Adds to `batch` the resize of `record` to `size`: chunks past the end are deleted, the tail
-    /// of the last one is cut; growing leaves a hole. Updates `record.size`.
-    func resize(_ record: inout InodeRecord, to size: UInt64, into batch: inout Batch) throws(FSError) {
-        guard size <= maxFileSize else { throw .fileTooLarge }
-        if !record.isChunked {
-            if size <= UInt64(Self.inlineLimit) {
-                if record.inlineData.count > Int(size) { record.inlineData.removeLast(record.inlineData.count - Int(size)) }
-            } else {
-                if record.inlineData.count > Int(min(size, record.size)) {
-                    record.inlineData.removeLast(record.inlineData.count - Int(min(size, record.size)))
-                }
-                let pending = try convertToChunks(&record, into: &batch)
-                for (index, bytes) in pending { batch.put(ReservedKeys.chunk(record.ino, index), bytes) }
-            }
-            record.size = size
-            return
-        }
-        if size == 0 {
-            // All chunks go at once, at a cost independent of the file's size (swept later).
-            let data = ReservedKeys.dataPrefix(record.ino)
-            do {
-                if try tree.hasKeys(withPrefix: data + [UInt8(ascii: "/")]) {
-                    batch.renamePrefix(
-                        from: data, to: ReservedKeys.garbage(record.ino, UInt8(ascii: "d"), nonce: Self.garbageNonce()),
-                        else: .busy)
-                }
-            } catch {
-                throw .engine(error)
-            }
-            record.isChunked = false
-        } else if size < record.size {
-            let chunk = UInt64(Self.chunkSize)
-            let lastKept = size % chunk == 0 ? size / chunk : size / chunk + 1  // first chunk to delete
-            if size % chunk != 0 {
-                let index = size / chunk
-                let key = ReservedKeys.chunk(record.ino, index)
-                if let stored = try get(key), stored.count > Int(size - index * chunk) {
-                    batch.guardValue(key, stored)
-                    batch.put(key, Array(stored[..<Int(size - index * chunk)]))
-                }
-            }
-            let prefix = ReservedKeys.dataPrefix(record.ino) + [UInt8(ascii: "/")]
-            var after: [UInt8]? = lastKept == 0 ? nil : ReservedKeys.chunk(record.ino, lastKept - 1)
-            while true {
-                let page = try range(RangeQuery(prefix: prefix, startAfter: after, limit: 1024))
-                for item in page { batch.delete(item.position) }
-                guard page.count == 1024, let last = page.last else { break }
-                after = last.position
-            }
-        }
-        record.size = size
     }
 }

@@ -64,6 +64,9 @@ final class Filesystem: Sendable {
     /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
     /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
     let orphanedInodes = Mutex<Set<UInt64>>([])
+    /// The most ops one batch committed through `commit` held since this was last set to 0: the
+    /// tests hold long truncates to `maxDeletesPerBatch` with it.
+    let largestCommittedBatch = Atomic<Int>(0)
 
     #if DEBUG
     /// Test hook (debug builds): called by `transact` with the namespace lock held, after the
@@ -77,10 +80,12 @@ final class Filesystem: Sendable {
     ///
     /// - Parameters:
     ///   - tree: The open database.
-    ///   - maxFileSize: The largest file size.
+    ///   - maxFileSize: The largest file size, at most `largestMaxFileSize`.
     ///   - owner: The owner of a root directory created now (defaults to the process's).
-    /// - Throws: `.engine` when the engine fails, `.corruptRecord` when the root is undecodable.
+    /// - Throws: `.maxFileSizeTooLarge` past `largestMaxFileSize`, `.engine` when the engine
+    ///   fails, `.corruptRecord` when the root is undecodable.
     init(tree: Tree, maxFileSize: UInt64 = 1 << 40, owner: (uid: UInt32, gid: UInt32)? = nil) throws(FSError) {
+        try Self.validate(maxFileSize: maxFileSize)
         self.tree = tree
         self.maxFileSize = maxFileSize
         self.openedAt = Self.now()
@@ -218,6 +223,7 @@ final class Filesystem: Sendable {
     func commitDeferringDurability(_ batch: Batch) throws(FSError) -> Commit? {
         do {
             let commit = try tree.applyDeferringDurability(batch.ops)
+            largestCommittedBatch.max(batch.ops.count, ordering: .relaxed)
             // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
             if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
             return commit

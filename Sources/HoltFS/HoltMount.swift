@@ -11,8 +11,12 @@ public struct MountOptions: Sendable {
     /// adds `default_permissions`, `fsname=holt`, `subtype=holtfs`, and as root `allow_other`,
     /// `dev` and `suid` (see the switches below).
     public var fuseOptions: [String]
-    /// The largest file size; a write or truncate past it fails with EFBIG. Default 1 TiB.
+    /// The largest file size; a write or truncate past it fails with EFBIG. Default 1 TiB; at
+    /// most `largestMaxFileSize`.
     public var maxFileSize: UInt64
+    /// The largest `maxFileSize` a mount takes: 128 TiB (2^32 chunks of 32 KiB). A mount asked
+    /// for more fails with `FSError.maxFileSizeTooLarge`.
+    public static let largestMaxFileSize = Filesystem.largestMaxFileSize
     /// Whether `run()` installs libfuse's SIGINT/SIGTERM/SIGHUP handlers (which end the session).
     /// Only one mount per process may install them.
     public var installSignalHandlers: Bool

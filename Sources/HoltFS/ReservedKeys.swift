@@ -9,7 +9,8 @@
 /// | `/s`                                  | the superblock: format version, next free ino        |
 /// | `/i/<ino>`                            | the inode record of a file with more than one name   |
 /// | `/o/<ino>`                            | the inode record of an unlinked file still open      |
-/// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros)  |
+/// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros;  |
+/// |                                       | at or past the size: stale, never read)              |
 /// | `/x/<ino>/<part>/<name>`              | one part of an xattr value too big for the record    |
 /// | `/g/<ino>/<d|x><nonce>/...`           | garbage: discarded data and xattr keys, swept         |
 /// | `/t/<n>`                              | a node parked for a moment inside one exchange batch |
@@ -38,9 +39,11 @@ enum ReservedKeys {
     /// The prefix under which the data chunks of `ino` live, without the trailing `/`.
     static func dataPrefix(_ ino: UInt64) -> [UInt8] { Array("/d/".utf8) + hex(ino, digits: 16) }
 
-    /// The key of chunk `index` of `ino`.
+    /// The key of chunk `index` of `ino`. The index has 8 hex digits, so it must be below 2^32
+    /// (`Filesystem.largestMaxFileSize` keeps every file's chunks there).
     static func chunk(_ ino: UInt64, _ index: UInt64) -> [UInt8] {
-        dataPrefix(ino) + [UInt8(ascii: "/")] + hex(index, digits: 8)
+        precondition(index < 1 << 32, "chunk index \(index) does not fit 8 hex digits")
+        return dataPrefix(ino) + [UInt8(ascii: "/")] + hex(index, digits: 8)
     }
 
     /// The prefix of every data key (`/d/`).

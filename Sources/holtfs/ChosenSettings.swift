@@ -1,3 +1,4 @@
+import HoltFS
 /// holtfs's own mount settings, each taken from its long option (`--cache-mb 64`), from `-o`
 /// (`-o cache-mb=64`), or from its default, and checked.
 ///
@@ -49,6 +50,9 @@ struct ChosenSettings: Equatable {
         if case let (text, spelled)? = try Self.pick("max-file-size", flag: command.maxFileSizeArgument, options: options) {
             guard let value = MountSettings.parseSize(text), value > 0 else {
                 throw Failure(reason: "\(spelled) must be a positive size like 4096, 64M or 1T, not '\(text)'")
+            }
+            guard value <= MountOptions.largestMaxFileSize else {
+                throw Failure(reason: "\(spelled) must be at most 128T (2^32 chunks of 32 KiB), not '\(text)'")
             }
             maxFileSize = value
         }

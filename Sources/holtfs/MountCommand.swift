@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import HoltEngine
+import HoltFS
 
 /// `holtfs mount DB MNT`: checks what it can, then serves the database at the mount point in a
 /// daemon (returning once the mount answers) or, with `-f`, in this process.
@@ -66,7 +67,7 @@ struct MountCommand: ParsableCommand {
     @Option(
         name: .customLong("max-file-size"),
         help: ArgumentHelp(
-            "The largest file; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T; default 1T).",
+            "The largest file, at most 128T; writes and truncates past it fail with EFBIG (bytes, or with K, M, G, T; default 1T).",
             valueName: "SIZE"))
     var maxFileSizeArgument: String?
 

@@ -9,7 +9,7 @@ import Testing
 /// A filesystem over a fresh tree; `check()` runs FSCheck and the node table's invariants.
 final class FSFixture {
     let directory: String
-    let tree: Tree
+    private(set) var tree: Tree
     private(set) var fs: Filesystem
     let user = Caller(uid: 1000, gid: 1000)
 
@@ -32,6 +32,14 @@ final class FSFixture {
 
     /// A new `Filesystem` on the same tree, as after a remount (the node table starts empty).
     func remount(maxFileSize: UInt64 = 1 << 40) throws {
+        fs = try Filesystem(tree: tree, maxFileSize: maxFileSize, owner: (0, 0))
+    }
+
+    /// Closes the tree and opens it again with a new `Filesystem`, as after a crash or a restart
+    /// (the engine replays or loads what was committed; the node table starts empty).
+    func reopen(maxFileSize: UInt64 = 1 << 40) throws {
+        try tree.close()
+        tree = try Tree.open(path: directory + "/db", options: Options(cacheBytes: 16 << 20, sync: .none))
         fs = try Filesystem(tree: tree, maxFileSize: maxFileSize, owner: (0, 0))
     }
 
