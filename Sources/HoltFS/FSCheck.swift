@@ -8,7 +8,8 @@ public enum FSCheck {
     /// Checks: every record decodes; every link record points at an `/i/<ino>` record whose nlink
     /// equals the number of names pointing at it; no two inodes share an ino; a directory record's
     /// nlink is 2 + its child directories (records or prefixes without a value); every data chunk and big xattr part belongs to a
-    /// live inode (a record, `/i/` or `/o/`); the superblock's next ino is above every ino in use;
+    /// live inode (a record, `/i/` or `/o/`); the superblock's next ino is above every ino in use,
+    /// and its longest-key bound (when it has one) is no shorter than any path key;
     /// no garbage or temporary key is left.
     public static func check(tree: Tree) -> [String] {
         var checker = Checker(tree: tree)

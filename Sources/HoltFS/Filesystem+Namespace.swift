@@ -97,6 +97,7 @@ extension Filesystem {
             batch.require(key, .absent, else: .exists)
             batch.require(key, .noDescendants, else: .exists)
             batch.put(key, record.encoded())
+            try noteKeyLength(key, into: &batch)
             try updateParent(directory, now: now, linkDelta: kind == .directory ? 1 : 0, into: &batch)
             return (batch, record)
         }
@@ -145,6 +146,7 @@ extension Filesystem {
             batch.require(key, .absent, else: .exists)
             batch.require(key, .noDescendants, else: .exists)
             batch.put(key, linkBytes)
+            try noteKeyLength(key, into: &batch)
             try updateParent(directory, now: now, linkDelta: 0, into: &batch)
             return (batch, record)
         }

@@ -132,6 +132,19 @@ struct BatchApplier<Index: OrderedIndex> {
         }
     }
 
+    /// Whether a key below `key/` is longer than `length` bytes: a walk of those keys, a page at
+    /// a time, stopping at the first longer one.
+    private func hasDescendant(of key: [UInt8], longerThan length: Int) throws(HoltError) -> Bool {
+        let prefix = key + [UInt8(ascii: "/")]
+        var after: [UInt8]? = nil
+        while true {
+            let page = try index.scan(RangeQuery(prefix: prefix, startAfter: after, limit: 256))
+            for item in page where item.position.count > length { return true }
+            guard page.count == 256, let last = page.last else { return false }
+            after = last.position
+        }
+    }
+
     private func check(_ key: [UInt8], _ expectation: TxnOp.Expectation, at position: Int) throws(HoltError) {
         let holds: Bool
         switch expectation {
@@ -139,6 +152,7 @@ struct BatchApplier<Index: OrderedIndex> {
         case .absent: holds = try index.get(key) == nil
         case .value(let expected): holds = try index.get(key) == expected
         case .noDescendants: holds = !(try index.hasKeys(withPrefix: key + [UInt8(ascii: "/")]))
+        case .noDescendantLongerThan(let length): holds = !(try hasDescendant(of: key, longerThan: length))
         }
         guard holds else {
             throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")
