@@ -33,6 +33,13 @@ struct Batch {
         ops.append(.expect(key: key, .noDescendants))
     }
 
+    /// Guards that no key below `key/` is longer than `length` bytes, as measured earlier (the
+    /// engine walks those keys to check it).
+    mutating func guardKeyLengths(below key: [UInt8], atMost length: Int) {
+        meanings.append((ops.count, nil))
+        ops.append(.expect(key: key, .noDescendantLongerThan(length)))
+    }
+
     /// Sets `key` to `value`.
     mutating func put(_ key: [UInt8], _ value: [UInt8]) { ops.append(.put(key: key, value: value)) }
 

@@ -7,22 +7,24 @@ extension FSCheck {
         var problems: [String] = []
 
         private var superblock: Superblock?
-        /// Ino → where its inode record is.
-        private var inodes: [UInt64: String] = [:]
+        /// Ino → the key its inode record is at.
+        private var inodes: [UInt64: [UInt8]] = [:]
         /// Ino of chunked regular files → their size.
         private var chunked: [UInt64: UInt64] = [:]
         /// `/i/` ino → its nlink.
         private var sharedLinks: [UInt64: UInt32] = [:]
         /// Ino → how many names point at it.
         private var linkNames: [UInt64: UInt32] = [:]
-        /// Directory key → its nlink.
-        private var directories: [[UInt8]: UInt32] = [:]
+        /// Directory keys with their nlink, in key order.
+        private var directories: [(key: [UInt8], nlink: UInt32)] = []
         /// Directory key → how many child directories (records, and prefixes without a value).
         private var childDirectories: [[UInt8]: UInt32] = [:]
         /// Keys of directories without records: ancestors of keys that have no value themselves.
         private var implicitDirectories: Set<[UInt8]> = []
         /// Every non-reserved key with a value.
         private var pathKeys: Set<[UInt8]> = []
+        /// The length of the longest of them.
+        private var longestPathKey = 0
         private var chunkOwners: Set<UInt64> = []
         private var xattrOwners: Set<UInt64> = []
 
@@ -52,22 +54,26 @@ extension FSCheck {
 
         /// Collects the facts of one path key: its record, link, or plain value.
         private mutating func visit(_ key: [UInt8], _ value: [UInt8]) {
-            let name = key.isEmpty ? "(root)" : FSDump.printable(key)
+            let name = Self.name(of: key)
             if ReservedKeys.isReserved(key) {
                 visitReserved(key, value, name: name)
                 return
             }
             pathKeys.insert(key)
+            longestPathKey = max(longestPathKey, key.count)
+            // Every ancestor is a directory. One already known had its own ancestors added with it,
+            // so the walk up stops there (deep trees would otherwise cost the square of the depth).
             var index = key.count
-            while let slash = key[..<index].lastIndex(of: UInt8(ascii: "/")) {
-                implicitDirectories.insert(Array(key[..<slash]))
+            while let slash = key[..<index].lastIndex(of: UInt8(ascii: "/")),
+                implicitDirectories.insert(Array(key[..<slash])).inserted
+            {
                 index = slash
             }
             let record: InodeRecord
             do {
                 record = try InodeRecord.decode(value)
             } catch .unsupportedVersion(let version) {
-                problems.append("\(name): record of unsupported version \(version)")
+                problems.append("\(name()): record of unsupported version \(version)")
                 return
             } catch {
                 if key.isEmpty { problems.append("(root): no root directory record") }
@@ -77,61 +83,62 @@ extension FSCheck {
                 linkNames[record.ino, default: 0] += 1
                 return
             }
-            addInode(record, at: name)
+            addInode(record, at: key)
             if record.kind == .directory {
-                directories[key] = record.nlink
+                directories.append((key, record.nlink))  // in key order: the walk's
                 if !key.isEmpty { childDirectories[Self.parent(of: key), default: 0] += 1 }
             } else if record.nlink != 1 {
-                problems.append("\(name): nlink \(record.nlink) on a record kept at its path (expected 1)")
+                problems.append("\(name()): nlink \(record.nlink) on a record kept at its path (expected 1)")
             }
             if key.isEmpty, record.kind != .directory { problems.append("(root): not a directory") }
         }
 
         /// Collects the facts of one reserved key, or reports it when it is no known kind.
-        private mutating func visitReserved(_ key: [UInt8], _ value: [UInt8], name: String) {
+        private mutating func visitReserved(_ key: [UInt8], _ value: [UInt8], name: () -> String) {
             if key == ReservedKeys.superblock {
                 superblock = Superblock.decode(value)
                 if superblock == nil { problems.append("/s: not a superblock") }
             } else if key.starts(with: ReservedKeys.inodePrefix) || key.starts(with: ReservedKeys.orphanPrefix) {
                 guard let ino = ReservedKeys.ino(after: 3, in: key), key.count == 19 else {
-                    problems.append("\(name): malformed inode key")
+                    problems.append("\(name()): malformed inode key")
                     return
                 }
                 guard let record = try? InodeRecord.decode(value), record.kind != .hardLink, record.ino == ino else {
-                    problems.append("\(name): not an inode record of ino \(ino)")
+                    problems.append("\(name()): not an inode record of ino \(ino)")
                     return
                 }
-                addInode(record, at: name)
+                addInode(record, at: key)
                 if key.starts(with: ReservedKeys.inodePrefix) { sharedLinks[ino] = record.nlink }
             } else if key.starts(with: ReservedKeys.dataRoot) {
                 guard let ino = ReservedKeys.ino(after: 3, in: key), key.count == 28 else {
-                    problems.append("\(name): malformed chunk key")
+                    problems.append("\(name()): malformed chunk key")
                     return
                 }
                 chunkOwners.insert(ino)
-                if value.count > Filesystem.chunkSize { problems.append("\(name): chunk of \(value.count) bytes") }
+                if value.count > Filesystem.chunkSize { problems.append("\(name()): chunk of \(value.count) bytes") }
             } else if key.starts(with: ReservedKeys.xattrRoot) {
                 guard let ino = ReservedKeys.ino(after: 3, in: key) else {
-                    problems.append("\(name): malformed xattr key")
+                    problems.append("\(name()): malformed xattr key")
                     return
                 }
                 xattrOwners.insert(ino)
             } else if key.starts(with: ReservedKeys.garbageRoot) {
                 return  // swept at the next mount
             } else {
-                problems.append("\(name): unknown reserved key")
+                problems.append("\(name()): unknown reserved key")
             }
         }
 
         /// Records an inode and reports an ino used twice or inline data over the limit.
-        private mutating func addInode(_ record: InodeRecord, at name: String) {
+        private mutating func addInode(_ record: InodeRecord, at key: [UInt8]) {
+            let name = Self.name(of: key)
             if let other = inodes[record.ino] {
-                problems.append("\(name): ino \(record.ino) also used by \(other)")
+                problems.append("\(name()): ino \(record.ino) also used by \(Self.name(of: other)())")
             }
-            inodes[record.ino] = name
+            inodes[record.ino] = key
             if record.isChunked { chunked[record.ino] = record.size }
             if record.kind == .regular, !record.isChunked, record.inlineData.count > Filesystem.inlineLimit {
-                problems.append("\(name): \(record.inlineData.count) inline bytes, over the inline limit")
+                problems.append("\(name()): \(record.inlineData.count) inline bytes, over the inline limit")
             }
         }
 
@@ -146,7 +153,7 @@ extension FSCheck {
             for (ino, count) in linkNames.sorted(by: { $0.key < $1.key }) where sharedLinks[ino] == nil {
                 problems.append("\(count) link names point at missing inode \(ino)")
             }
-            for (key, nlink) in directories.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            for (key, nlink) in directories {
                 let expected = 2 + childDirectories[key, default: 0]
                 if nlink != expected {
                     problems.append("\(key.isEmpty ? "(root)" : FSDump.printable(key)): directory nlink \(nlink), expected \(expected)")
@@ -158,6 +165,9 @@ extension FSCheck {
             for (ino, size) in chunked.sorted(by: { $0.key < $1.key }) { checkLastChunk(of: ino, size: size) }
             for ino in xattrOwners.sorted() where inodes[ino] == nil {
                 problems.append("/x/\(ino): xattr parts of a missing inode")
+            }
+            if let bound = superblock?.longestKey, bound < longestPathKey {
+                problems.append("/s: longest-key bound \(bound) below the longest path key (\(longestPathKey) bytes)")
             }
             let highest = inodes.keys.filter { $0 & Superblock.derivedInoBit == 0 && $0 > 1 }.max()
             if let highest {
@@ -189,6 +199,11 @@ extension FSCheck {
             } catch {
                 problems.append("engine: \(error)")
             }
+        }
+
+        /// How reports name `key`, rendered only when a report needs it (deep keys are long).
+        static func name(of key: [UInt8]) -> () -> String {
+            { key.isEmpty ? "(root)" : FSDump.printable(key) }
         }
 
         /// The key of the directory holding `key`.

@@ -11,7 +11,8 @@ public enum FSCheck {
     /// belongs to a chunked file (a record, `/i/` or `/o/`) and the chunk a file's end falls
     /// inside holds nothing past it (chunks wholly past the end are stale, allowed: see
     /// `StaleChunks`); every big xattr part belongs to a live inode; the superblock's next ino is
-    /// above every ino in use; no temporary key is left (garbage waits for the next sweep).
+    /// above every ino in use, and its longest-key bound (when it has one) is no shorter than any
+    /// path key; no temporary key is left (garbage waits for the next sweep).
     public static func check(tree: Tree) -> [String] {
         var checker = Checker(tree: tree)
         checker.run()

@@ -5,7 +5,8 @@ public enum FSDump {
     public static func describe(key: [UInt8], value: [UInt8]) -> String {
         let shownKey = key.isEmpty ? "(root)" : printable(key)
         if key == ReservedKeys.superblock, let superblock = Superblock.decode(value) {
-            return "\(shownKey)  superblock next-ino=\(superblock.nextIno)"
+            let bound = superblock.longestKey.map { " longest-key<=\($0)" } ?? ""
+            return "\(shownKey)  superblock next-ino=\(superblock.nextIno)\(bound)"
         }
         if key.starts(with: ReservedKeys.dataRoot) { return "\(shownKey)  data chunk, \(value.count) bytes" }
         if key.starts(with: ReservedKeys.xattrRoot) { return "\(shownKey)  xattr part, \(value.count) bytes" }

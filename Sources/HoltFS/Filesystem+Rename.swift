@@ -33,6 +33,7 @@ extension Filesystem {
             if source.isDirectory, targetKey.starts(with: sourceKey + [slash]) { throw .invalidArgument }
             let now = Self.now()
             var batch = Batch()
+            try checkKeyLengths(renaming: source, from: sourceKey, to: targetKey, exchangingWith: flags.contains(.exchange) ? target : nil, into: &batch)
             var sourceParentDelta = 0, targetParentDelta = 0
 
             if flags.contains(.exchange) {

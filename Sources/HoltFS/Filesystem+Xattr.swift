@@ -80,29 +80,66 @@ extension Filesystem {
 
     /// The value of xattr `name` of node `id`. The FUSE op is `getxattr`.
     ///
-    /// - Throws: `.noAttribute` when absent or not kept, `.notFound`, `.corruptRecord`, `.engine`.
+    /// A value kept outside the record is read from its parts in one engine read, so a value
+    /// replaced meanwhile is never read torn: the parts present at that moment are exactly the
+    /// parts of the value the record had then (every change of the record changes its parts in
+    /// the same batch). When they are gone (the value moved inline, was removed, or the file went)
+    /// the record is read again; each such retry means a change committed in between.
+    ///
+    /// - Throws: `.noAttribute` when absent or not kept, `.notFound`, `.corruptRecord` when a part
+    ///   is missing with no change under way, `.busy` when changes kept racing the read,
+    ///   `.engine`.
     func getxattr(_ id: NodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
         try reading { () throws(FSError) -> [UInt8] in try getxattrLocked(id, name: name) }
     }
 
     /// `getxattr` with the namespace lock held.
     private func getxattrLocked(_ id: NodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
-        let resolved = try resolve(id)
-        guard let record = resolved.record, let xattr = record.xattrs.first(where: { $0.name == name }) else {
-            throw .noAttribute
-        }
-        if let value = xattr.value { return value }
-        var value: [UInt8] = []
-        var part = 0
-        while value.count < xattr.size {
-            let key = ReservedKeys.xattrPart(record.ino, name: name, part: part)
-            guard let bytes = try get(key), !bytes.isEmpty else {
-                throw .corruptRecord(key: key, reason: "missing xattr part")
+        var previousRecord: [UInt8]? = nil
+        for _ in 0..<Self.maxAttempts {
+            let resolved = try resolve(id)
+            guard case .record(_, let bytes, let record) = resolved.storage,
+                let xattr = record.xattrs.first(where: { $0.name == name })
+            else { throw .noAttribute }
+            if let value = xattr.value { return value }
+            if let value = try xattrParts(ino: record.ino, name: name) { return value }
+            // No whole value in the parts: the record changed since it was read, or a part is lost.
+            if bytes == previousRecord {
+                throw .corruptRecord(key: ReservedKeys.xattrPart(record.ino, name: name, part: 0), reason: "missing xattr part")
             }
-            value += bytes
-            part += 1
+            previousRecord = bytes
         }
-        return value
+        throw .busy
+    }
+
+    /// The value of the big xattr `name` of `ino` from its parts, all read in one engine read (a
+    /// snapshot); nil when they do not make a whole value (none, or a part missing).
+    private func xattrParts(ino: UInt64, name: [UInt8]) throws(FSError) -> [UInt8]? {
+        let prefix = ReservedKeys.xattrPrefix(ino) + [UInt8(ascii: "/")]
+        // A part's key is `prefix`, two hex digits, `/`, the name.
+        let partKeyLength = prefix.count + 3 + name.count
+        var value: [UInt8] = []
+        var parts = 0
+        var whole = true
+        do {
+            try tree.forEach(RangeQuery(prefix: prefix)) { item in
+                let key = item.key
+                guard key.count == partKeyLength, key[prefix.count + 2] == UInt8(ascii: "/"),
+                    name.elementsEqual(key[(prefix.count + 3)...])
+                else { return true }
+                let digits = Array(key[prefix.count..<(prefix.count + 2)])
+                guard ReservedKeys.parseHex(digits[...]) == UInt64(parts), !item.value.isEmpty else {
+                    whole = false
+                    return false
+                }
+                value.append(contentsOf: item.value)
+                parts += 1
+                return true
+            }
+        } catch {
+            throw .engine(error)
+        }
+        return whole && parts > 0 ? value : nil
     }
 
     /// The names of the xattrs of node `id`, each followed by a NUL. The FUSE op is `listxattr`.

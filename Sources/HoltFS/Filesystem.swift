@@ -75,8 +75,9 @@ final class Filesystem: Sendable {
     package let beforeCommit = Mutex<(@Sendable (NamespaceAccess) -> Void)?>(nil)
     #endif
 
-    /// Opens the filesystem on `tree`: creates the superblock and root record when missing,
-    /// turns orphans left by a crash into garbage and sweeps it.
+    /// Opens the filesystem on `tree`: creates the superblock and root record when missing, gives
+    /// the superblock its longest-key bound when it has none, turns orphans left by a crash into
+    /// garbage and sweeps it.
     ///
     /// - Parameters:
     ///   - tree: The open database.
@@ -95,6 +96,7 @@ final class Filesystem: Sendable {
         let root = try Self.ensureRoot(tree: tree, owner: rootOwner, now: openedAt)
         self.defaultOwner = (root.uid, root.gid)
         self.nodes = NodeTable(rootIno: root.ino)
+        try ensureKeyLengthBound()
         try reapOrphans()
         try sweepGarbage()
     }

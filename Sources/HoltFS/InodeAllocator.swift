@@ -41,29 +41,37 @@ final class InodeAllocator: Sendable {
         }
     }
 
-    /// Moves the superblock's counter by one block; returns the block.
+    /// Moves the superblock's counter by one block (keeping its other fields); returns the block.
+    /// Tries again when the superblock changed between its read and the batch (the longest-key
+    /// bound is raised by other batches).
     private func reserve() throws(FSError) -> (UInt64, UInt64) {
-        do {
-            let old = try tree.get(ReservedKeys.superblock)
-            var start = Superblock.firstIno
-            if let old {
-                guard let superblock = Superblock.decode(old) else {
-                    throw FSError.corruptRecord(key: ReservedKeys.superblock, reason: "not a superblock")
+        for _ in 0..<Filesystem.maxAttempts {
+            do {
+                let old = try tree.get(ReservedKeys.superblock)
+                var superblock = Superblock(nextIno: Superblock.firstIno)
+                if let old {
+                    guard let decoded = Superblock.decode(old) else {
+                        throw FSError.corruptRecord(key: ReservedKeys.superblock, reason: "not a superblock")
+                    }
+                    superblock = decoded
                 }
-                start = superblock.nextIno
+                let start = superblock.nextIno
+                superblock.nextIno = start + Self.blockSize
+                try tree.apply([
+                    .expect(key: ReservedKeys.superblock, old.map { .value($0) } ?? .absent),
+                    .put(key: ReservedKeys.superblock, value: superblock.encoded()),
+                ])
+                return (start, superblock.nextIno)
+            } catch let error as FSError {
+                throw error
+            } catch HoltError.conditionFailed {
+                continue
+            } catch let error as HoltError {
+                throw .engine(error)
+            } catch {
+                throw .busy
             }
-            let limit = start + Self.blockSize
-            try tree.apply([
-                .expect(key: ReservedKeys.superblock, old.map { .value($0) } ?? .absent),
-                .put(key: ReservedKeys.superblock, value: Superblock(nextIno: limit).encoded()),
-            ])
-            return (start, limit)
-        } catch let error as FSError {
-            throw error
-        } catch let error as HoltError {
-            throw .engine(error)
-        } catch {
-            throw .busy
         }
+        throw .busy
     }
 }

@@ -6,7 +6,7 @@
 ///
 /// | Key                                   | Value                                                |
 /// |---------------------------------------|------------------------------------------------------|
-/// | `/s`                                  | the superblock: format version, next free ino        |
+/// | `/s`                                  | the superblock: version, next free ino, key bound    |
 /// | `/i/<ino>`                            | the inode record of a file with more than one name   |
 /// | `/o/<ino>`                            | the inode record of an unlinked file still open      |
 /// | `/d/<ino>/<chunk>`                    | one data chunk of a file (absent = a hole of zeros;  |

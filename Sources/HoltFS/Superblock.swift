@@ -1,9 +1,12 @@
-/// The value at `/s`: the filesystem's format version and the next inode number never handed out.
+/// The value at `/s`: the filesystem's format version, the next inode number never handed out,
+/// and a bound on the length of every path key.
 ///
-/// Layout: magic `FF 48 53` ("\xFFHS"), version u8 (1), next ino u64 little-endian (12 bytes).
+/// Layout, little-endian: magic `FF 48 53` ("\xFFHS"), version u8, next ino u64; version 2 adds
+/// the longest-key bound u32 (16 bytes; version 1, 12 bytes, has no bound and is still read).
 /// Inode numbers are reserved in blocks (the counter moves by `InodeAllocator.blockSize` in its
 /// own batch before any number of the block is used), so a number is never handed out twice,
-/// even after a crash; a crash only skips the rest of a block.
+/// even after a crash; a crash only skips the rest of a block. The bound is kept by
+/// `Filesystem+KeyLength.swift`.
 struct Superblock: Equatable, Sendable {
     /// The first ino HoltFS allocates; 1 is the root.
     static let firstIno: UInt64 = 2
@@ -13,20 +16,35 @@ struct Superblock: Equatable, Sendable {
 
     /// The next ino that has never been reserved.
     var nextIno: UInt64
+    /// No path key (outside the reserved keyspace) is longer than this many bytes; nil when
+    /// unknown (a version-1 superblock, written before the bound existed).
+    var longestKey: Int? = nil
 
-    /// The encoded value.
+    /// The encoded value: version 2, or version 1 when the bound is unknown.
     func encoded() -> [UInt8] {
-        var out: [UInt8] = [0xFF, 0x48, 0x53, 1]
+        var out: [UInt8] = [0xFF, 0x48, 0x53, longestKey == nil ? 1 : 2]
         for shift in stride(from: 0, to: 64, by: 8) { out.append(UInt8(truncatingIfNeeded: nextIno >> UInt64(shift))) }
+        if let longestKey {
+            let bound = UInt32(clamping: longestKey)
+            for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: bound >> UInt32(shift))) }
+        }
         return out
     }
 
-    /// Decodes a superblock value, or nil when it is not one.
+    /// Decodes a superblock value of version 1 or 2, or nil when it is not one.
     static func decode(_ bytes: [UInt8]) -> Superblock? {
-        guard bytes.count == 12, bytes[0] == 0xFF, bytes[1] == 0x48, bytes[2] == 0x53, bytes[3] == 1 else { return nil }
+        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0x48, bytes[2] == 0x53,
+            (bytes[3] == 1 && bytes.count == 12) || (bytes[3] == 2 && bytes.count == 16)
+        else { return nil }
         var value: UInt64 = 0
         for index in 0..<8 { value |= UInt64(bytes[4 + index]) << UInt64(8 * index) }
-        return Superblock(nextIno: value)
+        var superblock = Superblock(nextIno: value)
+        if bytes[3] == 2 {
+            var bound: UInt32 = 0
+            for index in 0..<4 { bound |= UInt32(bytes[12 + index]) << UInt32(8 * index) }
+            superblock.longestKey = Int(bound)
+        }
+        return superblock
     }
 
     /// The ino shown for a key with no record (a prefix or a plain value): FNV-1a 64 of the key

@@ -31,7 +31,9 @@ import Testing
         case 5: return .rename(from: key, to: other)
         case 6, 7: return .renamePrefix(from: Array(key.prefix(2)), to: Array(other.prefix(3)))
         case 8: return .expect(key: key, .absent)
-        default: return .expect(key: key, .noDescendants)
+        default:
+            let longest = Int.random(in: 3...9, using: &rng)
+            return .expect(key: key, Bool.random(using: &rng) ? .noDescendants : .noDescendantLongerThan(longest))
         }
     }
 

@@ -34,6 +34,23 @@ import Testing
         #expect(listing == [.entry(key: k("e/a"), value: k("d/a")), .commonPrefix(k("e/b/"))])
     }
 
+    @Test func noDescendantLongerThanLooksAtEveryKeyBelowTheKey() throws {
+        let dir = try TemporaryDirectory("batch")
+        let tree = try Tree.open(path: dir.path)
+        defer { try? tree.close() }
+        // 600 keys below d/ (more than one page of the walk), the longest 9 bytes; dx is not below d/.
+        for index in 0..<600 { try tree.put(k("d/\(index)"), []) }
+        try tree.put(k("d/a/b/c"), [])
+        try tree.put(k("dxxxxxxxxxxxxxxxx"), [])
+        try tree.apply([.expect(key: k("d"), .noDescendantLongerThan(7)), .put(key: k("ok"), value: [])])
+        #expect(try tree.get(k("ok")) == [])
+        #expect(throws: HoltError.self) {
+            try tree.apply([.put(key: k("d/z"), value: []), .expect(key: k("d"), .noDescendantLongerThan(6))])
+        }
+        #expect(try tree.get(k("d/z")) == nil, "the failed batch was undone")
+        try tree.apply([.expect(key: k("empty"), .noDescendantLongerThan(0))])
+    }
+
     @Test func startAfterThePrefixExcludesThePrefixKey() throws {
         let dir = try TemporaryDirectory("batch")
         let tree = try Tree.open(path: dir.path)

@@ -232,6 +232,78 @@ private func expectTree(at path: String, holds oracle: [[UInt8]: [UInt8]], optio
         }
     }
 
+    /// Runs `body` with the disk full: the log's next allocation fails with ENOSPC (disarmed after).
+    private static func whileFull<T>(_ body: () throws -> T) rethrows -> T {
+        Failpoints.arm("wal.beforeAllocate", .fail(errno: ENOSPC))
+        defer { Failpoints.disarmAll() }
+        return try body()
+    }
+
+    @Test func batchesThatRemoveKeysAndShrinkUseTheReserveOthersDoNot() async throws {
+        let dir = try TemporaryDirectory("holt-enospc")
+        await #expect(processExitsWith: .success) { [path = dir.path as String] in
+            var oracle = Oracle()
+            let tree = try Tree.open(path: path)
+            func put(_ key: String, _ value: [UInt8]) throws {
+                try tree.put(Array(key.utf8), value)
+                oracle.entries[Array(key.utf8)] = value
+            }
+            for i in 0..<20 { try put("d/\(i)", spaceValue(i, length: 100)) }
+            try put("parent", spaceValue(99, length: 100))
+            // Fill the log's room up to its reserve, with smaller and smaller puts until even a
+            // 1-byte one is refused: now only the reserve is left.
+            var i = 0
+            for length in [4000, 1000, 200, 50, 1] {
+                var filled = false
+                while !filled && i < 10_000 {
+                    do {
+                        try Self.whileFull { try put("k/\(i)", spaceValue(i, length: length)) }
+                    } catch {
+                        #expect(isENOSPC(error), "\(error)")
+                        filled = true
+                    }
+                    i += 1
+                }
+                #expect(filled)
+            }
+            func refused(_ ops: [TxnOp], _ what: String) throws {
+                do {
+                    try Self.whileFull { try tree.apply(ops) }
+                    Issue.record("\(what) used the reserve")
+                } catch {
+                    #expect(isENOSPC(error), "\(what): \(error)")
+                }
+                #expect(try tree.verify() == [])
+            }
+            func passes(_ ops: [TxnOp], _ what: String) {
+                do {
+                    try Self.whileFull { try tree.apply(ops) }
+                    let applied = oracle.apply(ops)
+                    #expect(applied)
+                } catch {
+                    Issue.record("\(what) was refused: \(error)")
+                }
+            }
+            // What a filesystem's unlink does: drop a name, rewrite the parent's record (same length).
+            passes([.expect(key: Array("d/1".utf8), .exists), .delete(key: Array("d/1".utf8)),
+                    .put(key: Array("parent".utf8), value: spaceValue(98, length: 100))], "an unlink")
+            passes([.rename(from: Array("d/2".utf8), to: Array("d/3".utf8))], "a rename over an existing key")
+            passes([.delete(key: Array("d/4".utf8))], "a delete")
+            // Ordinary writes stay out of the reserve, also when they delete something on the way.
+            try refused([.put(key: Array("new".utf8), value: spaceValue(1))], "a new key")
+            try refused([.put(key: Array("parent".utf8), value: spaceValue(1))], "a value that grows")
+            try refused([.delete(key: Array("d/5".utf8)), .put(key: Array("parent".utf8), value: spaceValue(2))],
+                    "a delete with a value that grows more")
+            try refused([.delete(key: Array("d/6".utf8)), .put(key: Array("other".utf8), value: spaceValue(3))],
+                    "a delete with a new key")
+            try refused([.renamePrefix(from: Array("d".utf8), to: Array("e".utf8)), .put(key: Array("x".utf8), value: spaceValue(4))],
+                    "a prefix move with a new key")
+            #expect(try tree.verify() == [])
+            try tree.close()
+            try expectTree(at: path, holds: oracle.entries)
+        }
+    }
+
     // MARK: A real full disk
 
     @Test func aRealTmpfsFillsUpEmptiesAndGrows() throws {

@@ -14,9 +14,20 @@ struct BatchApplier<Index: OrderedIndex> {
 
     let index: Index
     private var steps: [UndoStep] = []
+    /// How many keys the ops performed so far added, less how many they removed.
+    private(set) var keyDelta = 0
+    /// How many key and value bytes the ops performed so far added, less how many they removed.
+    /// A prefix move counts the change of its prefix's length once (it relinks one node).
+    private(set) var byteDelta = 0
 
     /// Whether any op performed so far changed the index (a batch that changed nothing is not logged).
     var changedAnything: Bool { !steps.isEmpty }
+
+    /// Whether the batch, by its net effect, frees space: it removes more keys than it adds and
+    /// adds no more bytes than it removes. Such a batch may use the room the log keeps for
+    /// emptying a full disk (an unlink that rewrites its parent's record qualifies; a write that
+    /// deletes one key on the way but adds another, or grows a value by more, does not).
+    var freesSpace: Bool { keyDelta < 0 && byteDelta <= 0 }
 
     init(index: Index) {
         self.index = index
@@ -28,8 +39,12 @@ struct BatchApplier<Index: OrderedIndex> {
         case .put(let key, let value):
             let old = try index.put(key, value)
             steps.append(.restore(key: key, value: old))
+            count(put: key, value, replacing: old)
         case .delete(let key):
-            if let old = try index.remove(key) { steps.append(.restore(key: key, value: old)) }
+            if let old = try index.remove(key) {
+                steps.append(.restore(key: key, value: old))
+                count(removed: key, old)
+            }
         case .rename(let from, let to):
             guard let value = try index.get(from) else {
                 throw .conditionFailed(index: position, key: from, reason: "no such key")
@@ -37,13 +52,31 @@ struct BatchApplier<Index: OrderedIndex> {
             if from == to { return }
             let old = try index.put(to, value)
             steps.append(.restore(key: to, value: old))
+            count(put: to, value, replacing: old)
             try index.remove(from)
             steps.append(.restore(key: from, value: value))
+            count(removed: from, value)
         case .renamePrefix(let from, let to):
             try renamePrefix(from: from, to: to, at: position)
         case .expect(let key, let expectation):
             try check(key, expectation, at: position)
         }
+    }
+
+    /// Counts a put of `value` at `key` that replaced `old` (nil: the key is new).
+    private mutating func count(put key: [UInt8], _ value: [UInt8], replacing old: [UInt8]?) {
+        if let old {
+            byteDelta += value.count - old.count
+        } else {
+            keyDelta += 1
+            byteDelta += key.count + value.count
+        }
+    }
+
+    /// Counts the removal of `key`, which held `value`.
+    private mutating func count(removed key: [UInt8], _ value: [UInt8]) {
+        keyDelta -= 1
+        byteDelta -= key.count + value.count
     }
 
     /// Applies every op of `ops` in order (`perform(_:at:)` each).
@@ -87,12 +120,28 @@ struct BatchApplier<Index: OrderedIndex> {
         if let value {
             try index.put(to, value)
             steps.append(.restore(key: to, value: nil))
+            count(put: to, value, replacing: nil)
             try index.remove(from)
             steps.append(.restore(key: from, value: value))
+            count(removed: from, value)
         }
         if hasChildren {
             try index.moveKeys(withPrefix: fromChildren, to: toChildren)
             steps.append(.moveKeys(from: toChildren, to: fromChildren))
+            byteDelta += to.count - from.count
+        }
+    }
+
+    /// Whether a key below `key/` is longer than `length` bytes: a walk of those keys, a page at
+    /// a time, stopping at the first longer one.
+    private func hasDescendant(of key: [UInt8], longerThan length: Int) throws(HoltError) -> Bool {
+        let prefix = key + [UInt8(ascii: "/")]
+        var after: [UInt8]? = nil
+        while true {
+            let page = try index.scan(RangeQuery(prefix: prefix, startAfter: after, limit: 256))
+            for item in page where item.position.count > length { return true }
+            guard page.count == 256, let last = page.last else { return false }
+            after = last.position
         }
     }
 
@@ -103,6 +152,7 @@ struct BatchApplier<Index: OrderedIndex> {
         case .absent: holds = try index.get(key) == nil
         case .value(let expected): holds = try index.get(key) == expected
         case .noDescendants: holds = !(try index.hasKeys(withPrefix: key + [UInt8(ascii: "/")]))
+        case .noDescendantLongerThan(let length): holds = !(try hasDescendant(of: key, longerThan: length))
         }
         guard holds else {
             throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")

@@ -268,8 +268,10 @@ public final class Tree: @unchecked Sendable {
     ///
     /// - Throws: `.conditionFailed` (nothing applied), `.keyTooLong`, `.valueTooLarge`,
     ///   `.invalidKey` (nothing applied), `.io(errno: ENOSPC, ...)` when the disk is full
-    ///   (nothing applied; the tree goes on, and a batch of deletes may still pass, using room
-    ///   the log keeps for them), other `.io` or `.previousIOFailure` (the tree refuses writes
+    ///   (nothing applied; the tree goes on, and a batch that frees space may still pass, using
+    ///   room the log keeps for it: one that removes more keys than it adds and adds no more key
+    ///   and value bytes than it removes, such as deletes, or a delete with rewrites of other
+    ///   values at no greater length), other `.io` or `.previousIOFailure` (the tree refuses writes
     ///   until reopened), `.closed`.
     public func apply(_ ops: [TxnOp]) throws(HoltError) {
         try waitUntilDurable(applyDeferringDurability(ops))
@@ -320,7 +322,7 @@ public final class Tree: @unchecked Sendable {
         guard applier.changedAnything else { return nil }
         let lsn: UInt64
         do throws(HoltError) {
-            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: ops.allSatisfy(Self.freesSpace)) {
+            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: applier.freesSpace) {
                 BatchCodec.encode(ops, into: &$0)
             }
         } catch {
@@ -433,15 +435,6 @@ public final class Tree: @unchecked Sendable {
                                Monitor.monotonicNanoseconds() + Self.checkpointRetryNanoseconds)
         } else {
             failed = true
-        }
-    }
-
-    /// Whether `op` only removes things (or checks): a batch of such ops may use the log room
-    /// kept for emptying a full disk.
-    private static func freesSpace(_ op: TxnOp) -> Bool {
-        switch op {
-        case .delete, .expect: true
-        case .put, .rename, .renamePrefix: false
         }
     }
 

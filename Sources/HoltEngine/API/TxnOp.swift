@@ -27,5 +27,9 @@ public enum TxnOp: Sendable, Equatable, Hashable {
         case value([UInt8])
         /// No key lies below `key/` (an empty directory, in HoltFS's words).
         case noDescendants
+        /// No key below `key/` is longer than this many bytes. Checking it walks every key below
+        /// `key/` (it stops at the first longer one), so its cost grows with their number: it is
+        /// meant for the few batches that must know, such as a prefix rename that makes keys longer.
+        case noDescendantLongerThan(Int)
     }
 }

@@ -13,9 +13,10 @@ import Glibc
 /// would take it past `segmentLimit`) writes and syncs the current segment and creates the next
 /// one, preallocated. When the disk cannot give the room, the append throws
 /// `.io(errno: ENOSPC, ...)` with nothing appended and nothing failed: the tree undoes the batch.
-/// The last `spaceReserve` bytes of room are kept for batches that only remove things, so a full
-/// disk can still be emptied through the tree. Replay reads a zero record header followed by
-/// zeros as the segment's end (the preallocated room no record reached).
+/// The last `spaceReserve` bytes of room are kept for batches that free space (by their net
+/// effect, `BatchApplier.freesSpace`), so a full disk can still be emptied through the tree.
+/// Replay reads a zero record header followed by zeros as the segment's end (the preallocated
+/// room no record reached).
 extension WriteAheadLog {
     /// How much a segment grows at a time: `allocationChunk`, less for tiny test segments.
     var chunkBytes: Int { min(Self.allocationChunk, max(segmentLimit, 4096)) }

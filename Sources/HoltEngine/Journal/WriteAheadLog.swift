@@ -46,7 +46,7 @@ final class WriteAheadLog: @unchecked Sendable {
     static let retainedBufferBytes = 8 << 20
     /// A segment's file grows (is preallocated) by this much at a time (less for tiny segments).
     static let allocationChunk = 1 << 20
-    /// Room kept allocated for batches that free space (deletes): ordinary batches may not use
+    /// Room kept allocated for batches that free space (deletes, unlinks): ordinary batches may not use
     /// it, so a full disk can still be emptied through the tree.
     static let spaceReserve = 64 << 10
 
@@ -171,7 +171,8 @@ final class WriteAheadLog: @unchecked Sendable {
     /// system call, except when the segment's allocated room runs out (once a MiB or so: see
     /// `makeRoom`) and under `.none` when the buffer passes `unsyncedWriteThreshold`.
     /// The record is not durable until `waitDurable(lsn)` (or `sync`) returns.
-    /// - Parameter freesSpace: The batch only removes things: it may use the room kept for that
+    /// - Parameter freesSpace: The batch frees space (`BatchApplier.freesSpace`: by its net
+    ///   effect it removes keys and adds no bytes): it may use the room kept for that
     ///   (`spaceReserve`), so that a full disk can be emptied.
     /// - Throws: `.io(errno: ENOSPC, ...)` when no room can be allocated for the record (nothing
     ///   was appended, the log goes on); `.previousIOFailure` after a failed write or sync,

@@ -35,6 +35,8 @@ struct Oracle {
                 case .absent: holds = next[key] == nil
                 case .value(let v): holds = next[key] == v
                 case .noDescendants: holds = !next.keys.contains { $0.starts(with: key + [0x2F]) }
+                case .noDescendantLongerThan(let length):
+                    holds = !next.keys.contains { $0.starts(with: key + [0x2F]) && $0.count > length }
                 }
                 if !holds { return false }
             }
