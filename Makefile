@@ -3,6 +3,7 @@
 #   make test  install what is missing, run every test (swift test, then integration/run.sh:
 #              the mount tests, the POSIX conformance suite and the robustness suite)
 #   make install [PREFIX=/usr/local]  the release holtfs as PREFIX/bin/holtfs; make uninstall removes it
+#   make docs  the DocC documentation of HoltEngine (swift-docc-plugin)
 
 DB  ?= ./db
 MNT ?= /mnt/meta
@@ -18,7 +19,7 @@ MOUNT_HELPER_PATH := /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
 
 .PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount \
-	build-holtfs-release install uninstall
+	build-holtfs-release install uninstall docs bench-dump
 
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
@@ -65,6 +66,17 @@ integration: build-debug
 	@if [ -x integration/run.sh ]; then bash integration/run.sh "$$(swift build --show-bin-path)/holtfs"; else echo "integration: no suite yet"; fi
 
 test: unit integration
+
+# The DocC documentation of HoltEngine (Sources/HoltEngine/HoltEngine.docc and the API's doc
+# comments), through swift-docc-plugin: .build/plugins/Swift-DocC/outputs/HoltEngine.doccarchive.
+# Not part of make test.
+docs:
+	swift package generate-documentation --target HoltEngine --warnings-as-errors
+	@echo "docs: .build/plugins/Swift-DocC/outputs/HoltEngine.doccarchive"
+
+# Dump and load of a million entries with the release holtfs (see BENCHMARKS.md, "Dump and load").
+bench-dump: build-holtfs-release
+	python3 bench/dump-load-bench.py --holtfs "$$(swift build -c release --show-bin-path)/holtfs" $(BENCH_DUMP_ARGS)
 
 # Engine benchmarks: holt against RocksDB, LMDB and SQLite (see BENCHMARKS.md).
 # Extra arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--keys 100000 --systems holt,lmdb".

@@ -11,6 +11,9 @@ let holtSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+/// The examples: Swift 6 mode, nothing else (they show the library as a user builds against it).
+let exampleSwiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "holt",
     platforms: [.macOS(.v15)],
@@ -23,6 +26,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // `make docs`: swift package generate-documentation --target HoltEngine (DocC).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C boundaries: libfuse3's low-level API, liburing and the Linux constants Glibc's overlay hides.
@@ -50,6 +55,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: holtSwiftSettings),
+
+        // The four examples of the README, on HoltEngine's public API alone (no @testable).
+        .executableTarget(name: "basic-kv", dependencies: ["HoltEngine"], path: "Sources/Examples/basic-kv", swiftSettings: exampleSwiftSettings),
+        .executableTarget(name: "filesystem-meta", dependencies: ["HoltEngine"], path: "Sources/Examples/filesystem-meta", swiftSettings: exampleSwiftSettings),
+        .executableTarget(name: "session-store", dependencies: ["HoltEngine"], path: "Sources/Examples/session-store", swiftSettings: exampleSwiftSettings),
+        .executableTarget(name: "s3-metadata", dependencies: ["HoltEngine"], path: "Sources/Examples/s3-metadata", swiftSettings: exampleSwiftSettings),
 
         .testTarget(name: "HoltEngineTests", dependencies: ["HoltEngine"], swiftSettings: holtSwiftSettings),
         .testTarget(name: "HoltFSTests", dependencies: ["HoltFS", "HoltEngine"], swiftSettings: holtSwiftSettings),

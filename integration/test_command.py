@@ -166,8 +166,8 @@ def test_dump_and_stats_after_unmount(ctx):
     r = run([ctx.holtfs, "dump", m.db])
     check(r.returncode == 0, "dump: %s" % r.stderr)
     check("alpha/beta/gamma" in r.stdout, "dump lacks alpha/beta/gamma:\n" + r.stdout[:2000])
-    r = run([ctx.holtfs, "dump", m.db, "alpha/beta", "--json"])
-    check(r.returncode == 0, "dump --json: %s" % r.stderr)
+    r = run([ctx.holtfs, "dump", m.db, "alpha/beta", "--keys", "--json"])
+    check(r.returncode == 0, "dump --keys --json: %s" % r.stderr)
     import json
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     check(any(row["key"] == "alpha/beta/gamma" for row in rows), "dump --json rows: %r" % rows[:10])

@@ -21,7 +21,8 @@
 /// `st_blocks` counts holes as data; a directory without a record shows mode 0755 and the root
 /// directory's owner until something changes in it.
 ///
-/// The public surface is `HoltMount` (with `MountOptions`), `FSError`, `FSCheck` and `FSDump`.
+/// The public surface is `HoltMount` (with `MountOptions`), `FSError`, `FSCheck`, `FSDump`, and the
+/// dump format's `FSExporter` and `FSImporter` (with `FSDumpError`).
 public enum HoltFS {
     /// The version of the filesystem layer.
     public static let version = "0.1.0"
