@@ -175,10 +175,12 @@ public final class RequestStatistics: @unchecked Sendable {
     }
 }
 
-/// Times one request whose callback does not go through the bridge's `reply` helper: created
-/// before the reply (the request is gone after it), finished once after.
+/// Times one request: created before the reply (the request is gone after it), finished once
+/// after.
 struct RequestTiming {
-    let statistics: RequestStatistics
+    /// Unowned: the bridge holds the statistics for the whole session, and a strong reference
+    /// would add a retain and a release of one shared object to every request.
+    unowned(unsafe) let statistics: RequestStatistics
     let operation: FuseOperation
     let started: UInt64
 
