@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // `make docs`: swift package generate-documentation --target HoltEngine (DocC).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C boundaries: libfuse3's low-level API, liburing and the Linux constants Glibc's overlay hides.
@@ -39,13 +41,19 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         .target(name: "HoltEngine", dependencies: ["CURing"], swiftSettings: holtSwiftSettings),
-        .target(name: "HoltFS", dependencies: ["HoltEngine", "CFuse", "CURing"], swiftSettings: holtSwiftSettings),
+        // HoltFS reports per-request counters through swift-metrics (CoreMetrics only: no backend of its own).
+        .target(
+            name: "HoltFS",
+            dependencies: ["HoltEngine", "CFuse", "CURing", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: holtSwiftSettings),
         .executableTarget(
             name: "holtfs",
             dependencies: [
                 "HoltFS", "HoltEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: holtSwiftSettings),
         .executableTarget(

@@ -367,11 +367,12 @@ def test_root_mounts_like_a_local_file_system(ctx):
 
 
 def _fingerprint(db):
-    """{relative path: bytes} of the database's files, holtfs's own files and LOCK aside."""
+    """{relative path: bytes} of the database's files, holtfs's own files (the lock file, the log
+    and the control socket a killed daemon leaves) and LOCK aside."""
     out = {}
     for dirpath, _, names in os.walk(db):
         for n in names:
-            if n in ("LOCK", "holtfs.pid") or n.startswith("holtfs.log"):
+            if n in ("LOCK", "holtfs.pid", "control.sock") or n.startswith("holtfs.log"):
                 continue
             p = os.path.join(dirpath, n)
             with open(p, "rb") as f:

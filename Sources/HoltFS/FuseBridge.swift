@@ -18,9 +18,15 @@ final class FuseBridge: Sendable {
     let filesystem: Filesystem
     /// Released exactly once, by `destroy` or by the mount's cleanup.
     let released = Mutex(false)
+    /// Every request, counted and timed per operation (`HoltMount.statistics()`).
+    let requests: RequestStatistics
+    /// The sampled metrics, when a swift-metrics backend was bootstrapped before the mount.
+    let gauges: MountGauges?
 
     init(filesystem: Filesystem) {
         self.filesystem = filesystem
+        requests = RequestStatistics(metrics: RequestMetrics.makeIfBootstrapped())
+        gauges = MountGauges.makeIfBootstrapped()
     }
 
     /// The low-level operation table.
@@ -45,33 +51,41 @@ final class FuseBridge: Sendable {
         ops.lookup = { req, parent, name in
             guard let req, let name else { return }
             let bridge = bridge(req)
+            let timing = RequestTiming(bridge.requests, .lookup)
             do throws(FSError) {
                 let entry = try bridge.filesystem.lookup(NodeID(rawValue: parent), bytes(name))
                 replyEntry(req, entry)
+                timing.finish()
             } catch .notFound {
                 var param = fuse_entry_param()
                 param.entry_timeout = entryTimeout
                 fuse_reply_entry(req, &param)
+                timing.finish()
             } catch {
                 fuse_reply_err(req, error.errno)
+                timing.finish(failed: true)
             }
         }
         ops.forget = { req, node, count in
             guard let req else { return }
+            let timing = RequestTiming(bridge(req).requests, .forget)
             bridge(req).filesystem.forget(NodeID(rawValue: node), count: count)
             fuse_reply_none(req)
+            timing.finish()
         }
         ops.forget_multi = { req, count, forgets in
             guard let req else { return }
             let filesystem = bridge(req).filesystem
+            let timing = RequestTiming(bridge(req).requests, .batch_forget)
             if let forgets {
                 filesystem.forget((0..<count).map { (id: NodeID(rawValue: forgets[$0].ino), count: forgets[$0].nlookup) })
             }
             fuse_reply_none(req)
+            timing.finish()
         }
         ops.getattr = { req, node, _ in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .getattr) { () throws(FSError) in
                 let attributes = try bridge(req).filesystem.getattr(NodeID(rawValue: node))
                 var st = stat(attributes)
                 fuse_reply_attr(req, &st, timeout(for: attributes))
@@ -96,7 +110,7 @@ final class FuseBridge: Sendable {
                 changes.mtime = .set(nanoseconds(attr.pointee.st_mtim))
             }
             if set & FUSE_SET_ATTR_CTIME != 0 { changes.ctime = nanoseconds(attr.pointee.st_ctim) }
-            reply(req) { () throws(FSError) in
+            reply(req, .setattr) { () throws(FSError) in
                 let attributes = try bridge(req).filesystem.setattr(NodeID(rawValue: node), changes, caller: caller(req))
                 var st = stat(attributes)
                 fuse_reply_attr(req, &st, timeout(for: attributes))
@@ -104,7 +118,7 @@ final class FuseBridge: Sendable {
         }
         ops.readlink = { req, node in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .readlink) { () throws(FSError) in
                 let target = try bridge(req).filesystem.readlink(NodeID(rawValue: node))
                 _ = (target + [0]).withUnsafeBufferPointer { buffer in
                     buffer.withMemoryRebound(to: CChar.self) { fuse_reply_readlink(req, $0.baseAddress) }
@@ -113,7 +127,7 @@ final class FuseBridge: Sendable {
         }
         ops.mknod = { req, parent, name, mode, rdev in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .mknod) { () throws(FSError) in
                 guard let kind = Attributes.kind(ofMode: UInt32(mode)), kind != .directory else { throw .invalidArgument }
                 let entry = try bridge(req).filesystem.make(
                     NodeID(rawValue: parent), bytes(name), kind: kind, permissions: UInt32(mode), rdev: UInt64(rdev),
@@ -123,7 +137,7 @@ final class FuseBridge: Sendable {
         }
         ops.mkdir = { req, parent, name, mode in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .mkdir) { () throws(FSError) in
                 let entry = try bridge(req).filesystem.make(
                     NodeID(rawValue: parent), bytes(name), kind: .directory, permissions: UInt32(mode), caller: caller(req))
                 replyEntry(req, entry)
@@ -131,7 +145,7 @@ final class FuseBridge: Sendable {
         }
         ops.symlink = { req, target, parent, name in
             guard let req, let target, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .symlink) { () throws(FSError) in
                 let entry = try bridge(req).filesystem.make(
                     NodeID(rawValue: parent), bytes(name), kind: .symlink, permissions: 0o777, target: bytes(target),
                     caller: caller(req))
@@ -140,21 +154,21 @@ final class FuseBridge: Sendable {
         }
         ops.unlink = { req, parent, name in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .unlink) { () throws(FSError) in
                 try bridge(req).filesystem.unlink(NodeID(rawValue: parent), bytes(name))
                 fuse_reply_err(req, 0)
             }
         }
         ops.rmdir = { req, parent, name in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .rmdir) { () throws(FSError) in
                 try bridge(req).filesystem.rmdir(NodeID(rawValue: parent), bytes(name))
                 fuse_reply_err(req, 0)
             }
         }
         ops.rename = { req, parent, name, newParent, newName, flags in
             guard let req, let name, let newName else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .rename) { () throws(FSError) in
                 var renameFlags = RenameFlags()
                 if flags & cfuse_rename_noreplace != 0 { renameFlags.insert(.noReplace) }
                 if flags & cfuse_rename_exchange != 0 { renameFlags.insert(.exchange) }
@@ -167,7 +181,7 @@ final class FuseBridge: Sendable {
         }
         ops.link = { req, node, newParent, newName in
             guard let req, let newName else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .link) { () throws(FSError) in
                 let entry = try bridge(req).filesystem.link(
                     NodeID(rawValue: node), to: NodeID(rawValue: newParent), as: bytes(newName))
                 replyEntry(req, entry)
@@ -175,7 +189,7 @@ final class FuseBridge: Sendable {
         }
         ops.open = { req, node, info in
             guard let req, let info else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .open) { () throws(FSError) in
                 let writable = info.pointee.flags & O_ACCMODE != O_RDONLY
                 info.pointee.fh = try bridge(req).filesystem.open(NodeID(rawValue: node), writable: writable)
                 // Every write goes through this daemon, so pages the kernel cached stay true.
@@ -185,7 +199,7 @@ final class FuseBridge: Sendable {
         }
         ops.create = { req, parent, name, mode, info in
             guard let req, let name, let info else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .create) { () throws(FSError) in
                 let filesystem = bridge(req).filesystem
                 guard let kind = Attributes.kind(ofMode: UInt32(mode)), kind == .regular else { throw .invalidArgument }
                 let entry = try filesystem.make(
@@ -201,7 +215,7 @@ final class FuseBridge: Sendable {
         }
         ops.read = { req, node, size, offset, _ in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .read) { () throws(FSError) in
                 guard offset >= 0 else { throw .invalidArgument }
                 let data = try bridge(req).filesystem.read(NodeID(rawValue: node), offset: UInt64(offset), size: size)
                 _ = data.withUnsafeBytes { fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
@@ -209,7 +223,7 @@ final class FuseBridge: Sendable {
         }
         ops.write = { req, node, buffer, size, offset, _ in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .write) { () throws(FSError) in
                 guard offset >= 0 else { throw .invalidArgument }
                 let data = buffer.map { pointer in
                     [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: size))
@@ -224,21 +238,23 @@ final class FuseBridge: Sendable {
         // kernel stops sending it (`no_flush`): one round trip less per close(2).
         ops.release = { req, _, info in
             guard let req else { return }
+            let timing = RequestTiming(bridge(req).requests, .release)
             if let info { try? bridge(req).filesystem.release(info.pointee.fh) }
             fuse_reply_err(req, 0)
+            timing.finish()
         }
         ops.fsync = { req, _, _, _ in
             // Under --sync always every change was durable when it was answered; under periodic
             // or none, fsync is the caller asking for it now: one log flush.
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .fsync) { () throws(FSError) in
                 try bridge(req).filesystem.sync()
                 fuse_reply_err(req, 0)
             }
         }
         ops.opendir = { req, node, info in
             guard let req, let info else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .opendir) { () throws(FSError) in
                 info.pointee.fh = try bridge(req).filesystem.opendir(NodeID(rawValue: node))
                 // No cache_readdir: the kernel would resume one handle's listing with another
                 // handle's cookies, and cookies belong to the handle that gave them.
@@ -255,18 +271,22 @@ final class FuseBridge: Sendable {
         }
         ops.releasedir = { req, _, info in
             guard let req else { return }
+            let timing = RequestTiming(bridge(req).requests, .releasedir)
             if let info { bridge(req).filesystem.releasedir(info.pointee.fh) }
             fuse_reply_err(req, 0)
+            timing.finish()
         }
         ops.fsyncdir = { req, _, _, _ in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .fsyncdir) { () throws(FSError) in
                 try bridge(req).filesystem.sync()
                 fuse_reply_err(req, 0)
             }
         }
         ops.statfs = { req, _ in
             guard let req else { return }
+            let timing = RequestTiming(bridge(req).requests, .statfs)
+            defer { timing.finish() }
             let statistics = bridge(req).filesystem.statfs()
             var out = statvfs()
             out.f_bsize = UInt(statistics.blockSize)
@@ -282,7 +302,7 @@ final class FuseBridge: Sendable {
         }
         ops.setxattr = { req, node, name, value, size, flags in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .setxattr) { () throws(FSError) in
                 let mode: XattrMode =
                     flags & cfuse_xattr_create != 0 ? .create : flags & cfuse_xattr_replace != 0 ? .replace : .either
                 let data = value.map { [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer($0), count: size)) } ?? []
@@ -292,21 +312,21 @@ final class FuseBridge: Sendable {
         }
         ops.getxattr = { req, node, name, size in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .getxattr) { () throws(FSError) in
                 let value = try bridge(req).filesystem.getxattr(NodeID(rawValue: node), name: bytes(name))
                 try replySized(req, value, size: size)
             }
         }
         ops.listxattr = { req, node, size in
             guard let req else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .listxattr) { () throws(FSError) in
                 let names = try bridge(req).filesystem.listxattr(NodeID(rawValue: node))
                 try replySized(req, names, size: size)
             }
         }
         ops.removexattr = { req, node, name in
             guard let req, let name else { return }
-            reply(req) { () throws(FSError) in
+            reply(req, .removexattr) { () throws(FSError) in
                 try bridge(req).filesystem.removexattr(NodeID(rawValue: node), name: bytes(name))
                 fuse_reply_err(req, 0)
             }
@@ -314,7 +334,9 @@ final class FuseBridge: Sendable {
         ops.access = { req, _, _ in
             // default_permissions: the kernel checks modes itself.
             guard let req else { return }
+            let timing = RequestTiming(bridge(req).requests, .access)
             fuse_reply_err(req, 0)
+            timing.finish()
         }
         return ops
     }
@@ -341,12 +363,16 @@ private func bridge(_ req: fuse_req_t) -> FuseBridge {
     Unmanaged<FuseBridge>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
 }
 
-/// Runs `body`, which replies on success; answers its error otherwise.
-private func reply(_ req: fuse_req_t, _ body: () throws(FSError) -> Void) {
+/// Runs `body`, which replies on success; answers its error otherwise. Counts the request as
+/// `operation` (taking what it needs from `req` before the reply frees it).
+private func reply(_ req: fuse_req_t, _ operation: FuseOperation, _ body: () throws(FSError) -> Void) {
+    let timing = RequestTiming(bridge(req).requests, operation)
     do throws(FSError) {
         try body()
+        timing.finish()
     } catch {
         fuse_reply_err(req, error.errno)
+        timing.finish(failed: true)
     }
 }
 
@@ -426,6 +452,7 @@ private func replySized(_ req: fuse_req_t, _ value: [UInt8], size: Int) throws(F
 /// Fills one readdir or readdirplus reply of at most `size` bytes.
 private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off_t, handle: UInt64, plus: Bool) {
     let filesystem = bridge(req).filesystem
+    let timing = RequestTiming(bridge(req).requests, plus ? .readdirplus : .readdir)
     var buffer = [CChar](repeating: 0, count: size)
     var used = 0
     // One NUL-terminated copy of the current name, reused for every entry of the reply.
@@ -469,8 +496,10 @@ private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off
     } catch {
         if used == 0 {
             fuse_reply_err(req, error.errno)
+            timing.finish(failed: true)
             return
         }
     }
     _ = buffer.withUnsafeBufferPointer { fuse_reply_buf(req, $0.baseAddress, used) }
+    timing.finish()
 }

@@ -54,4 +54,7 @@ final class HandleTable: Sendable {
 
     /// How many handles are open.
     var count: Int { state.withLock { $0.files.count + $0.directories.count } }
+
+    /// How many file and directory handles are open (`holtfs stats`).
+    var counts: (files: Int, directories: Int) { state.withLock { ($0.files.count, $0.directories.count) } }
 }

@@ -54,8 +54,8 @@ public final class HoltMount: @unchecked Sendable {
 
     /// The mount point.
     public let mountpoint: String
-    private let filesystem: Filesystem
-    private let bridge: FuseBridge
+    let filesystem: Filesystem
+    let bridge: FuseBridge
     private let userdata: UnsafeMutableRawPointer
     private let session: OpaquePointer
     private let options: MountOptions

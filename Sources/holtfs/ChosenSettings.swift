@@ -1,4 +1,6 @@
 import HoltFS
+import Logging
+
 /// holtfs's own mount settings, each taken from its long option (`--cache-mb 64`), from `-o`
 /// (`-o cache-mb=64`), or from its default, and checked.
 ///
@@ -15,6 +17,10 @@ struct ChosenSettings: Equatable {
     var maxFileSize: UInt64 = 1 << 40
     /// `--log` / `-o log=`, as given; `nil` means DB/holtfs.log.
     var logPath: String?
+    /// `--log-level` / `-o log-level=`; default `info`.
+    var logLevel: Logger.Level = .info
+    /// `--metrics` / `-o metrics=`; `nil` (the default) serves no metrics.
+    var metrics: MetricsAddress?
 
     /// The largest `--cache-mb` accepted (16 TiB).
     static let cacheMegabytesLimit = 1 << 24
@@ -58,6 +64,16 @@ struct ChosenSettings: Equatable {
         }
         if case let (text, _)? = try Self.pick("log", flag: command.logPath, options: options) {
             logPath = text
+        }
+        if case let (text, spelled)? = try Self.pick("log-level", flag: command.logLevel, options: options) {
+            guard let level = Logger.Level(rawValue: text) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: "|")
+                throw Failure(reason: "\(spelled) must be one of \(levels), not '\(text)'")
+            }
+            logLevel = level
+        }
+        if case let (text, spelled)? = try Self.pick("metrics", flag: command.metricsAddress, options: options) {
+            metrics = try MetricsAddress.parse(text, spelled: spelled)
         }
     }
 

@@ -52,14 +52,15 @@ struct FileLogHandler: LogHandler {
 
 /// Sets up logging for this process once: every `Logger` then writes through `FileLogHandler`.
 enum CommandLogging {
-    /// Opens `path` for appending and routes all logging to it (and to stderr when `echo`).
+    /// Opens `path` for appending and routes all logging to it (and to stderr when `echo`),
+    /// keeping messages of `level` and more severe.
     ///
     /// - Returns: The log file's descriptor (kept open for the life of the process).
-    static func start(path: String, echoToStandardError echo: Bool) -> Result<Int32, Errno> {
+    static func start(path: String, echoToStandardError echo: Bool, level: Logger.Level = .info) -> Result<Int32, Errno> {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return .failure(Errno(errno)) }
         let descriptors = echo ? [fd, STDERR_FILENO] : [fd]
-        LoggingSystem.bootstrap { label in FileLogHandler(descriptors: descriptors, label: label) }
+        LoggingSystem.bootstrap { label in FileLogHandler(descriptors: descriptors, label: label, logLevel: level) }
         return .success(fd)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import HoltEngine
 import HoltFS
+import Logging
 
 /// `holtfs mount DB MNT`: checks what it can, then serves the database at the mount point in a
 /// daemon (returning once the mount answers) or, with `-f`, in this process.
@@ -16,8 +17,10 @@ struct MountCommand: ParsableCommand {
             keeps serving it in the background; unmount with `holtfs umount MNT`, which waits \
             until the database is closed cleanly. SIGTERM or SIGINT to the daemon do the same.
 
-            Logs go to --log FILE, by default DB/holtfs.log. While mounted, DB/holtfs.pid names \
-            the daemon; a second mount of the same database fails at once.
+            Logs go to --log FILE, by default DB/holtfs.log, at --log-level (default info). While \
+            mounted, DB/holtfs.pid names the daemon, and the daemon answers `holtfs stats` on the \
+            socket DB/control.sock; a second mount of the same database fails at once. \
+            --metrics HOST:PORT serves Prometheus metrics at http://HOST:PORT/metrics.
 
             -o takes holtfs's own settings too (-o sync=periodic,cache-mb=64 is --sync periodic \
             --cache-mb 64) and ignores the options mount(8) owns (defaults, auto, noauto, nofail, \
@@ -54,12 +57,26 @@ struct MountCommand: ParsableCommand {
     @Option(
         name: .customShort("o"),
         help: ArgumentHelp(
-            "Mount options, comma separated (repeatable): FUSE options (ro, allow_other, nodev, ...), holtfs settings (sync=periodic, sync-interval-ms=50, cache-mb=64, max-file-size=1G, log=FILE); mount(8)'s own (noauto, nofail, _netdev, x-*, ...) are ignored.",
+            "Mount options, comma separated (repeatable): FUSE options (ro, allow_other, nodev, ...), holtfs settings (sync=periodic, sync-interval-ms=50, cache-mb=64, max-file-size=1G, log=FILE, log-level=LEVEL, metrics=HOST:PORT); mount(8)'s own (noauto, nofail, _netdev, x-*, ...) are ignored.",
             valueName: "opt,..."))
     var optionArguments: [String] = []
 
     @Option(name: .customLong("log"), help: ArgumentHelp("The log file (default: DB/holtfs.log).", valueName: "FILE"))
     var logPath: String?
+
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "The least severe messages the log keeps: trace, debug, info (the default), notice, warning, error or critical.",
+            valueName: "LEVEL"))
+    var logLevel: String?
+
+    @Option(
+        name: .customLong("metrics"),
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9100; port 0 picks a free one, which holtfs stats shows).",
+            valueName: "HOST:PORT"))
+    var metricsAddress: String?
 
     @Option(name: .customLong("cache-mb"), help: "The engine's cache budget, in MiB (default 256).")
     var cacheMegabytes: Int?
@@ -171,7 +188,8 @@ struct MountCommand: ParsableCommand {
         return MountSettings(
             database: db, mountpoint: mnt, sync: chosen.sync, syncIntervalMilliseconds: chosen.syncIntervalMilliseconds,
             syncMode: syncMode, fuseOptions: fuseOptions, userFuseOptions: options.fuseOptions,
-            logPath: logPath, cacheMegabytes: chosen.cacheMegabytes, maxFileSize: chosen.maxFileSize)
+            logPath: logPath, cacheMegabytes: chosen.cacheMegabytes, maxFileSize: chosen.maxFileSize,
+            logLevel: chosen.logLevel, metrics: chosen.metrics)
     }
 }
 
@@ -198,6 +216,10 @@ struct MountSettings {
     var cacheMegabytes: Int
     /// The largest file size in bytes.
     var maxFileSize: UInt64
+    /// The least severe level the log keeps.
+    var logLevel: Logger.Level = .info
+    /// Where to serve Prometheus metrics, or `nil`.
+    var metrics: MetricsAddress?
 
     /// Bytes from `text`: digits with an optional binary suffix K, M, G or T (case-insensitive);
     /// `nil` when malformed or past `UInt64`.
@@ -278,6 +300,8 @@ struct MountSettings {
             "--cache-mb", String(cacheMegabytes), "--max-file-size", String(maxFileSize),
             "--foreground", "--ready-fd", String(readyFD),
         ]
+        arguments += ["--log-level", logLevel.rawValue]
+        if let metrics { arguments += ["--metrics", metrics.text] }
         if !userFuseOptions.isEmpty { arguments += ["-o", userFuseOptions.joined(separator: ",")] }
         return arguments
     }

@@ -11,7 +11,9 @@
 ///   which libfuse accepts or rejects with its own one-line explanation.
 struct MountOptionList: Equatable {
     /// The names of holtfs's own settings, as their long options spell them.
-    static let settingNames: Set<String> = ["sync", "sync-interval-ms", "cache-mb", "max-file-size", "log"]
+    static let settingNames: Set<String> = [
+        "sync", "sync-interval-ms", "cache-mb", "max-file-size", "log", "log-level", "metrics",
+    ]
 
     /// The options mount(8), fstab and systemd use for themselves; a file system never sees them
     /// from `mount`, but `holtfs DB MNT -o ...` typed by hand (or another helper) may pass them.

@@ -44,6 +44,7 @@ struct MountServer {
 
     private func serveReporting(to reporter: ReadyReporter) throws(CommandFailure) {
         let signals = Self.blockTerminationSignals()
+        let started = Posix.monotonicSeconds()
         let db = settings.database
         let mnt = settings.mountpoint
         func fail(_ path: String, _ reason: String) -> CommandFailure {
@@ -54,7 +55,9 @@ struct MountServer {
             throw fail(db, "cannot create the database directory: \(error)")
         }
         let logDescriptor: Int32
-        switch CommandLogging.start(path: settings.logPath, echoToStandardError: readyDescriptor == nil && isatty(2) != 0) {
+        switch CommandLogging.start(
+            path: settings.logPath, echoToStandardError: readyDescriptor == nil && isatty(2) != 0, level: settings.logLevel)
+        {
         case .success(let fd): logDescriptor = fd
         case .failure(let error): throw fail(settings.logPath, "cannot open the log: \(error)")
         }
@@ -67,6 +70,8 @@ struct MountServer {
         }
         let logger = Logger(label: "holtfs")
         logger.info("starting: database \(db) at \(mnt), sync \(settings.sync.rawValue), options \(settings.fuseOptions.joined(separator: ","))")
+        logger.debug(
+            "settings: cache \(settings.cacheMegabytes) MiB, sync interval \(settings.syncIntervalMilliseconds) ms, max file size \(settings.maxFileSize), log level \(settings.logLevel.rawValue), metrics \(settings.metrics?.text ?? "off")")
 
         let lock: DatabaseLock
         do throws(DatabaseLock.Failure) {
@@ -81,6 +86,17 @@ struct MountServer {
         }
         lock.record([("pid", String(getpid())), ("state", "opening"), ("mountpoint", mnt)])
 
+        // The metrics, bootstrapped before the mount makes its handlers; a bad or busy address
+        // fails here, before the database is opened.
+        let services: DaemonServices
+        do throws(CommandFailure) {
+            services = try DaemonServices.prepare(settings: settings, logger: logger, started: started)
+        } catch {
+            logger.error("\(error.reason)")
+            lock.record([("pid", String(getpid())), ("state", "closed")])
+            throw error
+        }
+
         let tree: Tree
         do {
             tree = try Tree.open(
@@ -88,6 +104,7 @@ struct MountServer {
                 options: Options(cacheBytes: settings.cacheMegabytes << 20, sync: settings.syncMode, createIfMissing: true))
         } catch {
             logger.error("cannot open the database: \(error)")
+            services.stop()
             lock.record([("pid", String(getpid())), ("state", "closed")])
             throw fail(db, error.description)
         }
@@ -109,6 +126,7 @@ struct MountServer {
                     allowOtherWhenRoot: false, devicesAndSetuidWhenRoot: false))
         } catch {
             logger.error("cannot mount: \(error)")
+            services.stop()
             try? tree.close()
             lock.record([("pid", String(getpid())), ("state", "closed")])
             let explanation = readyDescriptor == nil ? [] : Self.foreignLines(of: settings.logPath, from: logOffsetBeforeMount)
@@ -120,6 +138,7 @@ struct MountServer {
         }
 
         Self.startSignalThread(signals: signals, mount: mount, logger: logger)
+        services.start(mount: mount)
         // `state=mounted` is recorded only once the mount answers, so whoever waits for it (the
         // tests, holtfs umount) never races the readiness probe's own stat.
         Self.startReadinessThread(mountpoint: mnt, deviceBefore: deviceBefore, reporter: reporter, logger: logger) {
@@ -132,6 +151,7 @@ struct MountServer {
         // A session that failed before it answered is the parent's failure to print.
         let parentTold = serveFailure.map { reporter.reportError($0.description) } ?? false
         reporter.finish()
+        services.stop()
         if let serveError {
             logger.error("the FUSE session failed: \(serveError)")
         } else {

@@ -34,6 +34,10 @@ struct OfflineDatabase {
             CommandFailure(operation: operation, path: path, reason: reason, exitCode: status)
         }
         guard !path.isEmpty else { throw fail("empty database path") }
+        // A mounted database (given by its directory or its mount point) is the daemon's alone.
+        let mounted: MountedDatabase?
+        do { mounted = try MountedDatabase.find(path, operation: operation) } catch { throw fail(error.reason) }
+        if let mounted { throw fail(mounted.refusal(operation: operation)) }
         switch Posix.fileStatus(path) {
         case .failure(let error): throw fail("cannot open the database: \(error)")
         case .success(let info) where !Posix.isDirectory(info): throw fail("not a database directory")

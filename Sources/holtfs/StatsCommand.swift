@@ -6,75 +6,116 @@ import HoltEngine
 
 /// `holtfs stats DB|MNT`: counters of a database.
 ///
-/// Offline, it walks every key (the engine has no counters in its public API yet). For a mounted
-/// database (given by its mount point or its directory) it reports only what it can see without
-/// opening it (the daemon, the files on disk) and says so: the engine allows one opener.
+/// For a mounted database (given by its mount point or its directory) it asks the daemon over
+/// the control socket (`DB/control.sock`) for its live counters: requests per FUSE operation with
+/// their latency, handles, the engine's cache, log and checkpoints; `--watch` asks again every
+/// second. Offline, it opens the database and walks every key.
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Print counters of a database (or of the database behind a mount point).",
         discussion: """
-            Offline: keys, key and value bytes, and bytes on disk. While mounted, only the daemon \
-            and the bytes on disk: key counts need the database offline (holtfs umount first).
+            Mounted: the live daemon's counters since the mount (requests per FUSE operation with \
+            count, errors, p50, p99 and mean latency; open handles; the engine's cache, dirty \
+            bytes, log syncs and group sizes, checkpoints), asked over DB/control.sock, which only \
+            the mount's owner and root may use. --watch prints them again every second (with \
+            request rates) until interrupted. Offline: keys, key and value bytes, the engine's \
+            counters and bytes on disk. --json prints one JSON object per report.
             """)
 
     @Argument(help: "The database directory or a holtfs mount point.")
     var path: String
 
+    @Flag(help: "Print one JSON object (one line) per report.")
+    var json = false
+
+    @Flag(help: "Print the live counters again every --interval seconds until interrupted (mounted databases only).")
+    var watch = false
+
+    @Option(help: "Seconds between two reports of --watch.")
+    var interval: Double = 1
+
     /// Prints the counters.
     func run() throws(CommandFailure) {
         guard !path.isEmpty else { throw CommandFailure(operation: "stats", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let target = Posix.absolute(path)
-        if let entry = MountTable.entry(at: target), entry.type == MountTable.holtfsType || MountRegistry.lookup(mountpoint: target) != nil {
-            guard let registered = MountRegistry.lookup(entry: entry) else {
-                throw CommandFailure(
-                    operation: "stats", path: target,
-                    reason: "a holtfs mount, but its database is not registered in \(MountRegistry.directory)")
-            }
-            printMounted(database: registered.database, mountpoint: target, pid: "\(registered.pid)")
+        guard interval > 0, interval <= 86_400 else {
+            throw CommandFailure(operation: "stats", path: target, reason: "--interval must be between 0 and 86400 seconds")
+        }
+        if let mounted = try MountedDatabase.find(target, operation: "stats") {
+            try reportLive(mounted, target: target)
             return
         }
-        let holder = DatabaseLock.readInfo(database: target)
-        if DatabaseLock.isHeld(database: target), holder["state"] == "mounted" {
-            printMounted(database: target, mountpoint: holder["mountpoint"] ?? "?", pid: holder["pid"] ?? "?")
-            return
+        if watch {
+            throw CommandFailure(
+                operation: "stats", path: target, reason: "--watch needs a mounted database, and this one is not mounted",
+                exitCode: OfflineDatabase.cannotOpenStatus)
         }
-
-        let opened = try OfflineDatabase(path: target, operation: "stats")
-        defer { opened.finish() }
-        var keys = 0
-        var keyBytes = 0
-        var valueBytes = 0
-        var largestValue = 0
-        var deepest = 0
-        try opened.forEachEntry(prefix: [], operation: "stats") { key, value in
-            keys += 1
-            keyBytes += key.count
-            valueBytes += value.count
-            largestValue = max(largestValue, value.count)
-            deepest = max(deepest, key.reduce(1) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 })
-        }
-        let notes = opened.recoveryNotes
-        print("database: \(target)")
-        print("state: offline")
-        for note in notes { print("recovery: \(note)") }
-        print("keys: \(keys)")
-        print("key bytes: \(keyBytes)")
-        print("value bytes: \(valueBytes)")
-        print("largest value: \(largestValue)")
-        print("deepest key: \(deepest) components")
-        if let engine = try? opened.tree.statistics() {
-            print("blobs: \(engine.blobs) (data file \(engine.dataFileBytes) bytes, O_DIRECT \(engine.directIO ? "on" : "off"), io_uring \(engine.ioUring ? "on" : "off"))")
-            print("cache: \(engine.cachedFrames) frames, \(engine.cacheHits) hits, \(engine.cacheMisses) misses, \(engine.evictions) evictions")
-        }
-        printDisk(database: target)
+        try reportOffline(target)
     }
 
-    private func printMounted(database: String, mountpoint: String, pid: String) {
-        print("database: \(database)")
-        print("state: mounted at \(mountpoint) (daemon pid \(pid))")
-        print("keys: unavailable while mounted (unmount, then run holtfs stats \(database))")
-        printDisk(database: database)
+    /// Asks the daemon, once or (`--watch`) until interrupted.
+    private func reportLive(_ mounted: MountedDatabase, target: String) throws(CommandFailure) {
+        var previous: StatsReport?
+        let terminal = isatty(STDOUT_FILENO) != 0
+        while true {
+            switch ControlSocket.request(database: mounted.database, "stats") {
+            case .success(let answer):
+                guard var report = StatsReport.decode(answer) else {
+                    throw CommandFailure(
+                        operation: "stats", path: target,
+                        reason: "the daemon's answer is not a report: \(String(decoding: answer.prefix(200), as: UTF8.self))")
+                }
+                let (files, bytes) = Self.diskUsage(directory: mounted.database, depth: 2)
+                report.disk = StatsReport.Disk(files: files, bytes: bytes)
+                if json {
+                    print(report.json())
+                } else {
+                    if watch && terminal {
+                        print("\u{1B}[H\u{1B}[2J", terminator: "")
+                    } else if previous != nil {
+                        print("")
+                    }
+                    print(report.text(previous: previous))
+                }
+                fflush(nil)
+                previous = report
+            case .failure(let failure):
+                if previous != nil {
+                    throw CommandFailure(operation: "stats", path: target, reason: "the daemon no longer answers: \(failure)")
+                }
+                if json || watch {
+                    throw CommandFailure(operation: "stats", path: target, reason: "no live counters: \(failure)")
+                }
+                // What can be seen without the daemon, and why the rest is missing.
+                print("database: \(mounted.database)")
+                print("state: mounted at \(mounted.mountpoint) (daemon pid \(mounted.pid))")
+                print("live counters: unavailable (\(failure))")
+                printDisk(database: mounted.database)
+                return
+            }
+            guard watch else { return }
+            Posix.pause(milliseconds: Int(interval * 1000))
+        }
+    }
+
+    /// Opens the database and walks every key.
+    private func reportOffline(_ target: String) throws(CommandFailure) {
+        let opened = try OfflineDatabase(path: target, operation: "stats")
+        defer { opened.finish() }
+        var keys = StatsReport.Keys(keys: 0, keyBytes: 0, valueBytes: 0, largestValue: 0, deepestKey: 0)
+        try opened.forEachEntry(prefix: [], operation: "stats") { key, value in
+            keys.keys += 1
+            keys.keyBytes += key.count
+            keys.valueBytes += value.count
+            keys.largestValue = max(keys.largestValue, value.count)
+            keys.deepestKey = max(keys.deepestKey, key.reduce(1) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 })
+        }
+        let (files, bytes) = Self.diskUsage(directory: target, depth: 2)
+        let report = StatsReport(
+            database: target, state: "offline", engine: (try? opened.tree.statistics()).map(StatsReport.Engine.init),
+            keys: keys, recovery: opened.recoveryNotes, disk: StatsReport.Disk(files: files, bytes: bytes))
+        print(json ? report.json() : report.text())
     }
 
     private func printDisk(database: String) {
@@ -92,7 +133,7 @@ struct StatsCommand: ParsableCommand {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name == "." || name == ".." || name == "holtfs.log" || name == DatabaseLock.fileName { continue }
+            if name == "." || name == ".." || name == "holtfs.log" || name == DatabaseLock.fileName || name == ControlSocket.fileName { continue }
             let child = directory + "/" + name
             guard case .success(let info) = Posix.linkStatus(child) else { continue }
             if Posix.isDirectory(info) {

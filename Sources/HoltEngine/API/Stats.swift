@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Counters of an open tree since it was opened: the blob cache, the data file and the log.
 public struct Stats: Sendable, Equatable {
     /// Blobs the tree uses.
@@ -22,6 +24,13 @@ public struct Stats: Sendable, Equatable {
     public var largestCommitGroup: Int
     /// Checkpoints taken.
     public var checkpoints: Int
+    /// Bytes of dirty blobs in the cache now: what the next checkpoint writes, at least.
+    public var dirtyBytes: Int = 0
+    /// Batches made durable by the log's `fdatasync`s, summed (over `logSyncs`: the mean group size).
+    public var logSyncedRecords: Int = 0
+    /// Nanoseconds spent in checkpoints since open (syncing the log, writing blobs, map and
+    /// manifest, trimming), and in the last one (0 before the first).
+    public var checkpointNanoseconds: UInt64 = 0, lastCheckpointNanoseconds: UInt64 = 0
 }
 
 extension Tree {
@@ -37,7 +46,26 @@ extension Tree {
                 dataBytesRead: store.bytesRead, dataBytesWritten: store.bytesWritten,
                 dataFileBytes: store.fileBytes, directIO: store.directIO, ioUring: store.ioUring,
                 logRecords: log.records, logBytes: log.bytes, logSyncs: log.syncs,
-                largestCommitGroup: log.largestGroup, checkpoints: checkpointCount)
+                largestCommitGroup: log.largestGroup, checkpoints: checkpointCount,
+                dirtyBytes: storeDirtyBytes, logSyncedRecords: log.syncedRecords,
+                checkpointNanoseconds: checkpointTimes.total.load(ordering: .relaxed),
+                lastCheckpointNanoseconds: checkpointTimes.last.load(ordering: .relaxed))
         }
+    }
+}
+
+/// How long the checkpoints of a tree took (written by the checkpointing thread, read by
+/// `statistics()`): two relaxed atomics, so timing a checkpoint costs two clock reads.
+final class CheckpointTimes: Sendable {
+    /// Nanoseconds of every checkpoint since open, summed.
+    let total = Atomic<UInt64>(0)
+    /// Nanoseconds of the last checkpoint.
+    let last = Atomic<UInt64>(0)
+
+    /// Adds the checkpoint that started at `started` (`Monitor.monotonicNanoseconds()`) and ends now.
+    func record(since started: UInt64) {
+        let elapsed = Monitor.monotonicNanoseconds() &- started
+        total.wrappingAdd(elapsed, ordering: .relaxed)
+        last.store(elapsed, ordering: .relaxed)
     }
 }

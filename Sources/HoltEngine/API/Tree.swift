@@ -72,6 +72,8 @@ public final class Tree: @unchecked Sendable {
     private let checkpointsTaken = Atomic<Int>(0)
     /// Checkpoints taken since open.
     var checkpointCount: Int { checkpointsTaken.load(ordering: .relaxed) }
+    /// How long checkpoints took (see `Stats.checkpointNanoseconds`).
+    let checkpointTimes = CheckpointTimes()
 
     private init(
         path: String, options: Options, store: BufferManager, log: WriteAheadLog,
@@ -447,6 +449,8 @@ public final class Tree: @unchecked Sendable {
     /// segment keeps the current one (a later trim drops it).
     private func checkpointLocked() throws(HoltError) {
         checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
+        let started = Monitor.monotonicNanoseconds()
+        defer { checkpointTimes.record(since: started) }
         try log.sync()
         try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
         checkpointRetry = nil
@@ -464,6 +468,7 @@ public final class Tree: @unchecked Sendable {
     }
 
     var storeStatistics: StoreStatistics { store.statistics }
+    var storeDirtyBytes: Int { store.dirtyBytes }
     var logStatistics: WriteAheadLog.Statistics { log.statistics }
 
     /// Walks every blob, node and checksum of the database and returns what is wrong (empty when sound).

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HoltFS
+import Logging
+import Synchronization
+
+/// What a mount daemon serves besides the mount: the control socket (`holtfs stats`) and, with
+/// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
+///
+/// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
+/// swift-metrics and binds the metrics address, so a bad or busy address fails the mount before
+/// anything is mounted); `start` once the mount is up; `stop` after the session ends and before
+/// the tree is closed.
+final class DaemonServices: Sendable {
+    private let settings: MountSettings
+    private let logger: Logger
+    /// When the daemon started, on the monotonic clock.
+    private let started: Double
+    private let metrics: MetricsEndpoint?
+    private let control = Mutex<ListeningSocket?>(nil)
+
+    private init(settings: MountSettings, logger: Logger, started: Double, metrics: MetricsEndpoint?) {
+        self.settings = settings
+        self.logger = logger
+        self.started = started
+        self.metrics = metrics
+    }
+
+    /// Bootstraps the metrics and binds their address when `settings` ask for them.
+    ///
+    /// - Throws: A one-line failure naming the address when it cannot be bound.
+    static func prepare(settings: MountSettings, logger: Logger, started: Double) throws(CommandFailure) -> DaemonServices {
+        var endpoint: MetricsEndpoint?
+        if let address = settings.metrics {
+            do throws(Errno) {
+                endpoint = try MetricsEndpoint(address: address, logger: logger)
+            } catch {
+                throw CommandFailure(
+                    operation: "mount", path: settings.mountpoint, reason: "cannot serve metrics on \(address.text): \(error)")
+            }
+            logger.info("metrics at http://\(endpoint!.address.text)/metrics")
+        }
+        return DaemonServices(settings: settings, logger: logger, started: started, metrics: endpoint)
+    }
+
+    /// Starts serving the control socket and the metrics for `mount`. A control socket that cannot
+    /// be made is logged, not fatal: the mount works without it (`holtfs stats` then says so).
+    func start(mount: HoltMount) {
+        metrics?.start(mount: mount, started: started)
+        switch ControlSocket.listen(database: settings.database) {
+        case .success(let listener):
+            control.withLock { $0 = listener }
+            logger.debug("control socket at \(ControlSocket.path(database: settings.database))")
+            listener.start(name: "holtfs-control") { [self] fd in
+                answer(fd, mount: mount)
+            }
+        case .failure(let error):
+            logger.warning("cannot make the control socket \(ControlSocket.path(database: settings.database)): \(error); holtfs stats will show no live counters")
+        }
+    }
+
+    /// Stops both servers and removes the control socket.
+    func stop() {
+        if let listener = control.withLock({ $0 }) {
+            listener.stop()
+            unlink(ControlSocket.path(database: settings.database))
+        }
+        metrics?.stop()
+    }
+
+    /// Answers one control request on `fd`.
+    private func answer(_ fd: Int32, mount: HoltMount) {
+        let peer = ControlSocket.peerUID(fd)
+        guard let peer, peer == 0 || peer == geteuid() else {
+            logger.warning("control: refused a request from uid \(peer.map { String($0) } ?? "?")")
+            ListeningSocket.send(fd, Array("error only the mount's owner and root may ask\n".utf8))
+            return
+        }
+        let request = ListeningSocket.read(fd, until: [UInt8(ascii: "\n")], limit: 4096)
+        let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        logger.debug("control: '\(line)' from uid \(peer)")
+        switch line {
+        case "stats":
+            let report = StatsReport.live(
+                mount: mount, database: settings.database, mountpoint: settings.mountpoint, started: started,
+                logLevel: settings.logLevel.rawValue, metrics: metrics?.address.text)
+            ListeningSocket.send(fd, Array(report.json().utf8))
+        default:
+            ListeningSocket.send(fd, Array("error unknown request '\(CommandFailure.oneLine(line))'\n".utf8))
+        }
+    }
+}
