@@ -1,3 +1,4 @@
+import HoltEngine
 import Synchronization
 
 /// The resume state of one open directory: which engine position each readdir offset stands for.
@@ -19,7 +20,7 @@ final class DirectoryCursor: Sendable {
         var previous: [UInt64: [UInt8]] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(node: NodeID) {
         self.node = node

@@ -47,7 +47,7 @@ final class Filesystem: Sendable {
     /// The owner shown for nodes without records: the root directory's.
     let defaultOwner: (uid: UInt32, gid: UInt32)
     /// Open file counts by ino, so an unlinked open file becomes an orphan, not garbage.
-    let openFiles = Mutex<[UInt64: Int]>([:])
+    let openFiles = Locked<[UInt64: Int]>([:])
     /// Open file and directory handles.
     let handles: HandleTable
     /// The namespace lock (see the type's comment): shared while paths are built and used,
@@ -63,7 +63,7 @@ final class Filesystem: Sendable {
     let sweptEpoch = Atomic<UInt64>(0)
     /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
     /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
-    let orphanedInodes = Mutex<Set<UInt64>>([])
+    let orphanedInodes = Locked<Set<UInt64>>([])
     /// The most ops one batch committed through `commit` held since this was last set to 0: the
     /// tests hold long truncates to `maxDeletesPerBatch` with it.
     let largestCommittedBatch = Atomic<Int>(0)
@@ -72,7 +72,7 @@ final class Filesystem: Sendable {
     /// Test hook (debug builds): called by `transact` with the namespace lock held, after the
     /// body built its batch and before the batch is applied, so a test can race another request
     /// against that moment.
-    package let beforeCommit = Mutex<(@Sendable (NamespaceAccess) -> Void)?>(nil)
+    package let beforeCommit = Locked<(@Sendable (NamespaceAccess) -> Void)?>(nil)
     #endif
 
     /// Opens the filesystem on `tree`: creates the superblock and root record when missing, gives

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import HoltEngine
 import Glibc
 #endif
 @preconcurrency import CFuse
@@ -17,7 +18,7 @@ import Synchronization
 final class FuseBridge: Sendable {
     let filesystem: Filesystem
     /// Released exactly once, by `destroy` or by the mount's cleanup.
-    let released = Mutex(false)
+    let released = Locked(false)
     /// Every request, counted and timed per operation (`HoltMount.statistics()`).
     let requests: RequestStatistics
     /// The sampled metrics, when a swift-metrics backend was bootstrapped before the mount.

@@ -1,3 +1,4 @@
+import HoltEngine
 import Synchronization
 
 /// The handles of open files and directories, by the number FUSE carries in `fh`.
@@ -18,7 +19,7 @@ final class HandleTable: Sendable {
         var next: UInt64 = 1
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Registers an open file; returns its handle number.
     func openFile(_ handle: FileHandle) -> UInt64 {

@@ -50,7 +50,7 @@ public struct MountOptions: Sendable {
 /// then it unmounts, destroys the session and returns. The tree stays open: the caller closes it.
 public final class HoltMount: @unchecked Sendable {
     // @unchecked Sendable: `session` and `arguments` are written in init and read-only after;
-    // the run/unmount state sits in `state`, a Mutex.
+    // the run/unmount state sits in `state`, a `Locked`.
 
     /// The mount point.
     public let mountpoint: String
@@ -67,7 +67,7 @@ public final class HoltMount: @unchecked Sendable {
         var destroyed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Opens a FUSE session for `tree` and mounts it on `mountpoint`.
     ///

@@ -19,7 +19,7 @@ final class InodeAllocator: Sendable {
     }
 
     private let tree: Tree
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(tree: Tree) {
         self.tree = tree

@@ -99,7 +99,7 @@ final class MountGauges: Sendable {
     private let counters: [CoreMetrics.Counter]
 
     /// What was last sent of each cumulative counter (`counterFields` order, then checkpoint ns).
-    private let sent = Mutex<(counts: [Int], checkpointNanoseconds: UInt64)>(([], 0))
+    private let sent = Locked<(counts: [Int], checkpointNanoseconds: UInt64)>(([], 0))
 
     private init() {
         counters = Self.counterFields.map { Counter(label: $0.name) }

@@ -1,3 +1,4 @@
+import HoltEngine
 import Synchronization
 
 /// A FUSE node id: the number the kernel uses for a node it has looked up. Node ids are handed out
@@ -110,13 +111,13 @@ final class NodeTable: Sendable {
         }
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A table holding only the root, whose inode number is `rootIno`.
     init(rootIno: UInt64 = 1) {
         var initial = State()
         initial.nodes[.root] = Node(parent: .root, name: [], lookups: 1, ino: rootIno, attached: true)
-        state = Mutex(initial)
+        state = Locked(initial)
     }
 
     /// The number of nodes in the table, root included.

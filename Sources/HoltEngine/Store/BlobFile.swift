@@ -36,7 +36,7 @@ final class BlobFile: @unchecked Sendable {
     let isDirect: Bool
     private let fd: Int32
     /// `nil` when io_uring is unavailable or was switched off or broke.
-    private let ring: Mutex<IORing?>
+    private let ring: Locked<IORing?>
     /// Whether batches go through io_uring.
     var usesIOUring: Bool { ring.withLock { $0 != nil } }
 
@@ -44,7 +44,7 @@ final class BlobFile: @unchecked Sendable {
         self.path = path
         self.fd = fd
         self.isDirect = isDirect
-        self.ring = Mutex(ring)
+        self.ring = Locked(ring)
     }
 
     /// Opens (or creates) the blob file at `path`.

@@ -75,7 +75,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Where frames get their memory (huge-page chunks).
     private let arena = FrameArena(frameSize: BlobGeometry.blobSize)
     /// The blob map and the current anchor.
-    private let core: Mutex<Core>
+    private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
     private let failed = Atomic<Bool>(false)
     /// Set when a write found the disk full (invariant 5), cleared by a successful checkpoint:
@@ -124,7 +124,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         self.file = file
         self.manifest = manifest
         self.shards = (0..<shards).map { i in Shard(capacity: capacity / shards + (i < capacity % shards ? 1 : 0)) }
-        self.core = Mutex(Core(map: map, anchor: manifest.current))
+        self.core = Locked(Core(map: map, anchor: manifest.current))
     }
 
     // MARK: Opening and closing

@@ -24,7 +24,7 @@ package enum Failpoints {
 
     #if HOLT_FAILPOINTS
     private struct Armed { var action: Action; var countdown: Int }
-    private static let table: Mutex<[String: Armed]> = Mutex(Failpoints.fromEnvironment())
+    private static let table: Locked<[String: Armed]> = Locked(Failpoints.fromEnvironment())
 
     private static func fromEnvironment() -> [String: Armed] {
         guard let raw = getenv("HOLT_FAILPOINT") else { return [:] }
@@ -80,7 +80,7 @@ package enum Failpoints {
 
     #if HOLT_FAILPOINTS
     /// The names of `.block` failpoints a thread is stopped at now.
-    private static let blocked = Mutex<Set<String>>([])
+    private static let blocked = Locked<Set<String>>([])
     #endif
 
     /// Waits until a thread is stopped at the `.block` failpoint `name`; false after `seconds`.

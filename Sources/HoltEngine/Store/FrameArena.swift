@@ -19,7 +19,7 @@ final class FrameArena: @unchecked Sendable {
 
     /// The bytes of each frame.
     let frameSize: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The chunks mapped so far and the next unused frame of the last one.
     private struct State: ~Copyable {
