@@ -145,6 +145,7 @@ public final class FSExporter {
         header.integer("version", 1)
         if let bytes = try get(ReservedKeys.superblock), let superblock = Superblock.decode(bytes) {
             header.integer("next_ino", superblock.nextIno)
+            if let longest = superblock.longestKey { header.integer("longest_key", UInt64(longest)) }
         }
         try sink(header.line())
     }

@@ -35,6 +35,10 @@ public final class FSImporter {
     private var trailer: (entries: Int, chunks: Int)?
     /// The dumped superblock's next ino, when the dump had one.
     private var headerNextIno: UInt64?
+    /// The dumped superblock's longest-key bound, when the dump had one.
+    private var headerLongestKey: Int?
+    /// The longest path key written (outside the reserved keyspace).
+    private var longestPathKey = 0
     /// The highest allocated ino seen in a record.
     private var highestIno: UInt64 = 0
     /// Every ino of a record written (an ino used twice is an error).
@@ -94,7 +98,9 @@ public final class FSImporter {
         }
         let next = max(headerNextIno ?? 0, highestIno + 1)
         if headerNextIno != nil || highestIno >= Superblock.firstIno {
-            try put(ReservedKeys.superblock, Superblock(nextIno: max(next, Superblock.firstIno)).encoded())
+            // The bound covers every key loaded, and is the dumped one when that is higher.
+            let superblock = Superblock(nextIno: max(next, Superblock.firstIno), longestKey: max(headerLongestKey ?? 0, longestPathKey))
+            try put(ReservedKeys.superblock, superblock.encoded())
         }
         try flush()
         do { try tree.sync() } catch { throw .engine(error) }
@@ -109,6 +115,7 @@ public final class FSImporter {
         let version = try integer(value, "version", max: UInt64(UInt32.max))
         guard version == 1 else { throw fail("dump format version \(version); this holtfs reads version 1") }
         if value["next_ino"] != nil { headerNextIno = try integer(value, "next_ino") }
+        if value["longest_key"] != nil { headerLongestKey = Int(try integer(value, "longest_key", max: UInt64(Tree.maxKeyLength))) }
         sawHeader = true
     }
 
@@ -329,6 +336,7 @@ public final class FSImporter {
 
     private func put(_ key: [UInt8], _ value: [UInt8]) throws(FSDumpError) {
         guard key.count <= Tree.maxKeyLength, !key.contains(0) else { throw fail("a key of \(key.count) bytes or with a NUL byte") }
+        if !ReservedKeys.isReserved(key) { longestPathKey = max(longestPathKey, key.count) }
         guard value.count <= Tree.maxValueLength else {
             throw fail("\(FSDump.printable(Array(key.prefix(64)))): a value of \(value.count) bytes (records, plain values and raw values are at most \(Tree.maxValueLength))")
         }
