@@ -20,9 +20,10 @@ import Synchronization
 /// commit). Checkpoints run on a background thread (`Checkpointer`) beside the readers.
 ///
 /// Locks, in the order they are taken:
-/// - `writer`: one writer at a time (a batch from its first check to its log append, a
-///   checkpoint, `close`). Held by the checkpointer while it writes blobs, so batches wait for a
-///   checkpoint but reads do not.
+/// - `checkpointing`: one checkpoint at a time, from its capture to its end.
+/// - `writer`: one writer at a time (a batch from its first check to its log append, the
+///   capture of a checkpoint, `close`). A checkpoint holds it only to capture (flags and a copy
+///   of the blob map); its blobs are written while batches and reads go on.
 /// - `lock`: readers shared; a batch exclusively, only around its index changes and its log
 ///   append (microseconds); `close` exclusively.
 public final class Tree: @unchecked Sendable {
@@ -42,6 +43,8 @@ public final class Tree: @unchecked Sendable {
     private let lock = ReadWriteLock()
     /// One writer at a time (see the type's comment).
     private let writer = Monitor()
+    /// One checkpoint at a time, from its capture to its end (taken before `writer`).
+    private let checkpointing = Monitor()
     /// Runs the automatic checkpoints (started at open, stopped at close).
     private let checkpointer = Checkpointer()
     private let store: BufferManager
@@ -147,7 +150,7 @@ public final class Tree: @unchecked Sendable {
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         checkpointer.stop()
-        try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
+        try checkpointing.withLock { () throws(HoltError) in try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
             guard !isClosed else { return }
             isClosed = true
             defer { databaseLock = nil }
@@ -160,7 +163,7 @@ public final class Tree: @unchecked Sendable {
             do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
             do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
             if let firstError { throw firstError }
-        } }
+        } } }
     }
 
     deinit {
@@ -360,10 +363,14 @@ public final class Tree: @unchecked Sendable {
     ///   on: the log keeps what the checkpoint would have covered), other `.io` (later writes
     ///   then throw `.previousIOFailure`), `.closed`.
     public func checkpoint() throws(HoltError) {
-        try writer.withLock { () throws(HoltError) in
-            guard !isClosed else { throw .closed }
-            guard !failed else { throw .previousIOFailure }
-            do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error); throw error }
+        try checkpointing.withLock { () throws(HoltError) in
+            do throws(HoltError) { try runCheckpoint(onlyIfWanted: false) } catch {
+                switch error {
+                case .closed, .previousIOFailure: break
+                default: writer.withLock { noteCheckpointFailure(error) }
+                }
+                throw error
+            }
         }
     }
 
@@ -408,10 +415,36 @@ public final class Tree: @unchecked Sendable {
     /// A failure does not fail any batch (they are logged): a full disk postpones the next
     /// checkpoint, anything else stops later writes (`failed`).
     private func checkpointIfWanted() {
-        writer.withLock {
-            guard !isClosed, !failed, checkpointWanted(), checkpointDue() else { return }
-            do throws(HoltError) { try checkpointLocked() } catch { noteCheckpointFailure(error) }
+        checkpointing.withLock {
+            do throws(HoltError) { try runCheckpoint(onlyIfWanted: true) } catch {
+                switch error {
+                case .closed, .previousIOFailure: break
+                default: writer.withLock { noteCheckpointFailure(error) }
+                }
+            }
         }
+    }
+
+    /// One checkpoint (when `onlyIfWanted`, only if one is still wanted and due): captured
+    /// holding `writer` (batches wait for that only: flags and a copy of the blob map), then the
+    /// log made durable through the captured batch (log before data), the blobs, the map and the
+    /// manifest written while batches and reads go on, and the log trimmed. Call holding
+    /// `checkpointing`.
+    private func runCheckpoint(onlyIfWanted: Bool) throws(HoltError) {
+        let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture? in
+            guard !isClosed else { throw .closed }
+            guard !failed else { throw .previousIOFailure }
+            if onlyIfWanted, !(checkpointWanted() && checkpointDue()) { return nil }
+            // Batches applied from now on go to a new segment: the trim below drops all of this one.
+            try log.roll()
+            return try store.captureCheckpoint(root: index.root, lsn: appliedLSN, user: [])
+        }
+        guard let capture else { return }
+        checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
+        try log.sync()
+        try store.writeCheckpoint(capture)
+        writer.withLock { checkpointRetry = nil }
+        try log.trim(through: capture.lsn)
     }
 
     /// Waits until the background checkpointer has nothing asked of it and nothing under way
@@ -442,7 +475,7 @@ public final class Tree: @unchecked Sendable {
 
     /// Log before data: every logged batch is made durable, then the blobs and the manifest are
     /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
-    /// Call holding `writer` (no batch runs; reads may).
+    /// Call holding `writer` (no batch runs; reads may): `close`'s last checkpoint.
     ///
     /// A full disk (`ENOSPC` on a blob or map write) leaves the previous checkpoint and the whole
     /// log in place and throws; the store and the log go on. A trim that finds no room for a new
@@ -474,11 +507,13 @@ public final class Tree: @unchecked Sendable {
     /// Walks every blob, node and checksum of the database and returns what is wrong (empty when sound).
     /// - Throws: `.closed`.
     public func verify() throws(HoltError) -> [String] {
-        // With `writer`: no checkpoint is writing blobs while the store's bookkeeping is checked.
-        try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
-            guard !isClosed else { throw .closed }
-            return store.verifyBlobs() + index.verify()
-        } }
+        // No checkpoint is writing blobs and no batch runs while the store's bookkeeping is checked.
+        try checkpointing.withLock { () throws(HoltError) -> [String] in
+            try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
+                guard !isClosed else { throw .closed }
+                return store.verifyBlobs() + index.verify()
+            } }
+        }
     }
 
     private static func validate(_ op: TxnOp) throws(HoltError) {

@@ -68,6 +68,16 @@ extension WriteAheadLog {
         return true
     }
 
+    /// Starts a new segment now (buffered records are written and synced into the one closed):
+    /// every record appended so far then lies in older segments, which a later
+    /// `trim(through:)` of the last of them drops whole. A checkpoint rolls the log when it
+    /// captures the tree, so the batches applied while it writes do not keep its trim from
+    /// dropping what it covers. A trim that drops nothing (no LSN is 0).
+    /// - Throws: what `trim` throws.
+    func roll() throws(HoltError) {
+        try trim(through: 0)
+    }
+
     /// Drops the log up to a checkpoint: starts a new segment and removes every segment whose
     /// records all have an LSN `<= lsn`, oldest first, then fsyncs the directory.
     ///

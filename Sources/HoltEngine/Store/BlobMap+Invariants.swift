@@ -10,6 +10,7 @@ extension BlobMap {
         if freeSet.count != free.count { problems.append("a slot is free twice") }
         if !freeSet.isDisjoint(with: usedSet) { problems.append("a slot in use is free") }
         if !freeSet.isDisjoint(with: durable) { problems.append("a durable slot is free (invariant 1)") }
+        if !freeSet.isDisjoint(with: checkpointing) { problems.append("a slot a checkpoint is writing is free (invariant 5)") }
         if let high = (usedSet.union(freeSet).union(durable)).map(\.rawValue).max(), high >= slotCount {
             problems.append("slot \(high) past slot count \(slotCount)")
         }

@@ -13,6 +13,9 @@
 ///    that is after the new manifest is durable.
 /// 4. A freed logical id is handed out again only after the next checkpoint (`checkpointed()`):
 ///    the durable tree may still point at it.
+/// 5. While a checkpoint is being written (`beginCheckpoint` to `checkpointed`/`abortCheckpoint`),
+///    every slot its map will name (`checkpointing`) is protected like a durable one, so writes
+///    that run beside it (eviction, `release`) never touch what it is making durable.
 struct BlobMap {
     /// Where a blob is and the checksum it was written with (checked again on every read, so a
     /// slot holding an older version of the blob is caught).
@@ -35,6 +38,16 @@ struct BlobMap {
     private(set) var freeIDs: [BlobID]
     /// Logical ids freed since the last checkpoint (reusable after the next one).
     private(set) var pendingIDs: [BlobID] = []
+    /// The slots the checkpoint being written will name (invariant 5); empty between checkpoints.
+    private(set) var checkpointing: Set<PhysicalSlot> = []
+
+    /// What a checkpoint captured of the map when it began: the entries and `nextID` its map
+    /// file starts from, and how many of `pendingIDs` it covers.
+    struct CheckpointView: Sendable {
+        var entries: [BlobID: Entry]
+        var nextID: UInt64
+        var pendingCount: Int
+    }
 
     /// The map of a durable checkpoint: `entries` as read from its map file, `nextID` from its
     /// anchor, `fileSlots` the number of slots the blob file has. Every slot and id not in
@@ -67,7 +80,7 @@ struct BlobMap {
     /// (overwriting it is crash-safe), else a free slot (shadow copy). Call `record` after the
     /// write succeeded.
     mutating func target(for id: BlobID) -> PhysicalSlot {
-        if let current = entries[id], !durable.contains(current.slot) { return current.slot }
+        if let current = entries[id], !isProtected(current.slot) { return current.slot }
         if let slot = free.popLast() { return slot }
         defer { slotCount += 1 }
         return PhysicalSlot(slotCount)
@@ -76,7 +89,7 @@ struct BlobMap {
     /// Blob `id` now sits in `slot`, written with checksum `crc`. Its previous slot is freed
     /// unless the durable checkpoint uses it.
     mutating func record(_ id: BlobID, slot: PhysicalSlot, crc: UInt32) {
-        if let old = entries[id], old.slot != slot, !durable.contains(old.slot) { free.append(old.slot) }
+        if let old = entries[id], old.slot != slot, !isProtected(old.slot) { free.append(old.slot) }
         entries[id] = Entry(slot: slot, crc: crc)
     }
 
@@ -85,29 +98,80 @@ struct BlobMap {
     /// old, half new, so the entry goes too: the blob lives only in its dirty frame, like a new
     /// blob, until a write succeeds (`record`).
     mutating func giveBack(_ slot: PhysicalSlot, of id: BlobID) {
-        guard !durable.contains(slot), !free.contains(slot) else { return }
+        guard !isProtected(slot), !free.contains(slot) else { return }
         if entries[id]?.slot == slot { entries[id] = nil }
         free.append(slot)
     }
 
     /// Blob `id` is gone: its slot is freed now unless durable, its id after the next checkpoint.
     mutating func release(_ id: BlobID) {
-        if let old = entries.removeValue(forKey: id), !durable.contains(old.slot) { free.append(old.slot) }
+        if let old = entries.removeValue(forKey: id), !isProtected(old.slot) { free.append(old.slot) }
         pendingIDs.append(id)
     }
 
     /// The current map became durable (its manifest is on disk): frees the slots only the
     /// previous checkpoint used and the ids freed since.
     mutating func checkpointed() {
-        let now = Set(entries.values.map(\.slot))
-        for slot in durable where !now.contains(slot) { free.append(slot) }
-        durable = now
-        freeIDs += pendingIDs
-        pendingIDs.removeAll()
+        let view = beginCheckpoint()
+        checkpointed(view, written: [:])
     }
 
     /// Whether the last durable checkpoint uses `slot` (for tests and invariants).
     func isDurable(_ slot: PhysicalSlot) -> Bool { durable.contains(slot) }
+
+    /// Whether no write may go to `slot`: the durable checkpoint or the one being written uses it.
+    func isProtected(_ slot: PhysicalSlot) -> Bool { durable.contains(slot) || checkpointing.contains(slot) }
+
+    // MARK: A checkpoint written beside other writes
+
+    /// Starts a checkpoint of the map as it is now: protects every slot it names (invariant 5)
+    /// and returns what its map file will start from. Pair with `checkpointed` or `abortCheckpoint`.
+    mutating func beginCheckpoint() -> CheckpointView {
+        precondition(checkpointing.isEmpty, "a checkpoint is already being written")
+        checkpointing = Set(entries.values.map(\.slot))
+        return CheckpointView(entries: entries, nextID: nextID, pendingCount: pendingIDs.count)
+    }
+
+    /// The slot the checkpoint being written puts blob `id` in (a new one, or its own when no
+    /// checkpoint uses that), protected until the checkpoint ends.
+    mutating func checkpointTarget(for id: BlobID) -> PhysicalSlot {
+        let slot = target(for: id)
+        checkpointing.insert(slot)
+        return slot
+    }
+
+    /// The checkpoint begun as `view`, with the blobs it wrote at `written`, became durable: its
+    /// slots are now the durable ones; the slots only the previous checkpoint or this one's view
+    /// used, and no entry uses now, are free; so are the ids freed before it began.
+    mutating func checkpointed(_ view: CheckpointView, written: [BlobID: Entry]) {
+        var named = view.entries
+        for (id, entry) in written { named[id] = entry }
+        let now = Set(named.values.map(\.slot))
+        let live = Set(entries.values.map(\.slot))
+        for slot in durable.union(checkpointing) where !now.contains(slot) && !live.contains(slot) { free.append(slot) }
+        durable = now
+        checkpointing = []
+        freeIDs += pendingIDs.prefix(view.pendingCount)
+        pendingIDs.removeFirst(view.pendingCount)
+    }
+
+    /// The checkpoint being written failed (a full disk): its slots are protected no more; those
+    /// no entry and no durable checkpoint use go back to the free list.
+    mutating func abortCheckpoint() {
+        let live = Set(entries.values.map(\.slot))
+        let protectedBefore = checkpointing
+        checkpointing = []
+        for slot in protectedBefore where !durable.contains(slot) && !live.contains(slot) && !free.contains(slot) {
+            free.append(slot)
+        }
+    }
+
+    /// Blob `id`'s write to `slot` for the checkpoint being written failed part-way: like
+    /// `giveBack`, once the slot is no longer protected.
+    mutating func giveBackCheckpointTarget(_ slot: PhysicalSlot, of id: BlobID) {
+        checkpointing.remove(slot)
+        giveBack(slot, of: id)
+    }
 
     // MARK: The map file
 
@@ -125,6 +189,11 @@ struct BlobMap {
     /// | HMAP | version | generation | count | reserved | count × (id, slot, crc, 0) | crc |
     /// ```
     func encode(generation: UInt64) -> [UInt8] {
+        Self.encode(entries, generation: generation)
+    }
+
+    /// The bytes of a map file of checkpoint `generation` holding `entries` (see `encode(generation:)`).
+    static func encode(_ entries: [BlobID: Entry], generation: UInt64) -> [UInt8] {
         var w = ByteWriter()
         w.append(Self.magic)
         w.append(Manifest.formatVersion)

@@ -113,6 +113,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var dirtyCount = 0
         /// Blob writes of this shard's frames under way outside the lock (a checkpoint waits).
         var writesInFlight = 0
+        /// Copies of captured frames made for the checkpoint being written, by the writer that
+        /// was about to change the frame (or free its blob); the checkpoint takes them.
+        var copies: [BlobID: AlignedBuffer] = [:]
         var hits = 0
         var misses = 0
         var evictions = 0
@@ -280,6 +283,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         try checkWritable()
         let shard = shards[shardIndex(id)]
         shard.monitor.withLock {
+            // A blob the checkpoint being written captured: it still needs the bytes it captured.
+            while let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .copying { shard.monitor.wait() }
+            if let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .pending {
+                let copy = AlignedBuffer(count: BlobGeometry.blobSize)
+                copy.copy(from: shard.state.frames[f.rawValue].memory.pointer)
+                shard.state.copies[id] = copy
+            }
             if let f = shard.state.table.removeValue(forKey: id) {
                 precondition(shard.state.frames[f.rawValue].pins == 0, "free of pinned \(id)")
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
@@ -305,6 +315,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case load(FrameIndex, UnsafeMutableRawPointer, BlobMap.Entry?)
         /// These frames (marked writing, pinned) must be written out before they can be reused.
         case flush([WriteItem])
+        /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
+        /// captured it: copy it out for the checkpoint before it changes.
+        case copyOut(FrameIndex, BlobID, UnsafeMutableRawPointer)
     }
 
     /// Pins blob `id` in a frame of its shard, loading it on a miss; returns the shard, the
@@ -339,6 +352,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.monitor.broadcast()
                 }
                 return (s, frame, bytes)
+            case .copyOut(let frame, let blob, let bytes):
+                let copy = AlignedBuffer(count: BlobGeometry.blobSize)
+                copy.copy(from: bytes)
+                shard.monitor.withLock {
+                    shard.state.copies[blob] = copy
+                    shard.state.frames[frame.rawValue].checkpoint = .copied
+                    shard.state.frames[frame.rawValue].pins -= 1
+                    shard.monitor.broadcast()
+                }
             case .flush(let items):
                 do throws(HoltError) {
                     try writeOut(items)
@@ -359,6 +381,20 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             if shard.state.frames[f.rawValue].io == .loading {
                 shard.monitor.wait()
                 continue
+            }
+            if writing {
+                // Copy on write: the checkpoint being written needs the bytes as it captured them.
+                switch shard.state.frames[f.rawValue].checkpoint {
+                case .copying:
+                    shard.monitor.wait()
+                    continue
+                case .pending:
+                    shard.state.frames[f.rawValue].checkpoint = .copying
+                    shard.state.frames[f.rawValue].pins += 1
+                    return .copyOut(f, id, shard.state.frames[f.rawValue].memory.pointer)
+                case .none, .copied:
+                    break
+                }
             }
             shard.state.frames[f.rawValue].pins += 1
             shard.state.frames[f.rawValue].referenced = true
@@ -424,7 +460,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             let f = shard.state.hand
             shard.state.hand = (shard.state.hand + 1) % count
             let frame = shard.state.frames[f]
-            guard frame.pins == 0, frame.io == .idle else { continue }
+            guard frame.pins == 0, frame.io == .idle, frame.checkpoint == .none else { continue }
             if frame.blob == nil { return .reuse(FrameIndex(rawValue: f)) }
             if frame.referenced {
                 shard.state.frames[f].referenced = false
@@ -543,54 +579,120 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     // MARK: Checkpoint
 
-    /// Makes the current state of every blob durable as checkpoint `lsn` with root `root`.
-    ///
-    /// Writes every dirty blob to a slot the previous checkpoint does not use (one io_uring
-    /// batch), fsyncs the blob file, writes and fsyncs `MAP.<generation>`, writes and fsyncs the
-    /// manifest; only then frees the slots and the map file only the previous checkpoint used.
-    /// The caller guarantees no concurrent `write`/`allocate`/`free` (reads may run).
+    /// Makes the current state of every blob durable as checkpoint `lsn` with root `root`: a
+    /// capture and its write in a row (see `captureCheckpoint` and `writeCheckpoint`). The caller
+    /// guarantees no concurrent `write`/`allocate`/`free` (reads may run).
+    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
+        try writeCheckpoint(captureCheckpoint(root: root, lsn: lsn, user: user))
+    }
+
+    /// A checkpoint between its capture and its end.
+    struct CheckpointCapture {
+        /// The anchor's fields.
+        let root: BlobID?
+        let lsn: UInt64
+        let user: [UInt8]
+        /// The map as it was at the capture.
+        let view: BlobMap.CheckpointView
+        /// The captured (dirty) frames: where each is, which blob, and the slot it goes to.
+        let items: [Item]
+
+        /// One captured frame.
+        typealias Item = (shard: Int, frame: FrameIndex, blob: BlobID, slot: PhysicalSlot)
+    }
+
+    /// Captures checkpoint `lsn`: the state of every blob now. The dirty frames become
+    /// *captured* (`Frame.checkpoint`: clean, kept in the cache, copied out before their next
+    /// change) and the map's slots are protected; no byte is written. Cheap: flags and a copy of
+    /// the map's entries. The caller guarantees no concurrent `write`/`allocate`/`free` during
+    /// the capture and no other checkpoint until `writeCheckpoint` returns.
     ///
     /// - Parameters:
     ///   - user: Up to 64 bytes for the tree, returned by `anchor` after a reopen.
-    /// - Throws: `.previousIOFailure`, `.closed`, `.io`; the previous checkpoint is what a reopen
-    ///   finds. After a full disk on a blob or map write (`Self.isOutOfSpace`) the store goes on
-    ///   and a later checkpoint may succeed (invariant 5); after any other failure it refuses
-    ///   every later write.
-    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
+    /// - Throws: `.previousIOFailure`, `.closed`.
+    func captureCheckpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) -> CheckpointCapture {
         precondition(user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
         try checkWritable()
-        var items: [WriteItem] = []
+        var captured: [(shard: Int, frame: FrameIndex, blob: BlobID)] = []
         for (s, shard) in shards.enumerated() {
             shard.monitor.withLock {
                 // A reader's write-out under way must land in this checkpoint's map.
                 while shard.state.writesInFlight > 0 { shard.monitor.wait() }
-                var count = 0
+                precondition(shard.state.copies.isEmpty, "copies left by an earlier checkpoint")
                 for f in shard.state.frames.indices where shard.state.frames[f].dirty {
-                    guard let blob = shard.state.frames[f].blob, shard.state.frames[f].io == .idle else {
-                        preconditionFailure("dirty frame \(f) busy or without blob at checkpoint")
-                    }
-                    shard.state.frames[f].io = .writing
-                    shard.state.frames[f].pins += 1
-                    let slot = core.withLock { $0.map.target(for: blob) }
-                    items.append((s, FrameIndex(rawValue: f), blob, slot, shard.state.frames[f].memory.pointer))
-                    count += 1
+                    guard let blob = shard.state.frames[f].blob, shard.state.frames[f].io == .idle,
+                        shard.state.frames[f].checkpoint == .none
+                    else { preconditionFailure("dirty frame \(f) busy or without blob at checkpoint") }
+                    shard.state.frames[f].dirty = false
+                    shard.state.dirtyCount -= 1
+                    shard.state.frames[f].checkpoint = .pending
+                    captured.append((s, FrameIndex(rawValue: f), blob))
                 }
-                shard.state.writesInFlight += count
             }
         }
-        try writeOut(items)
+        // No dirty frame is left and no writer runs: no write-out can change the map now.
+        return core.withLock { core in
+            let view = core.map.beginCheckpoint()
+            let items = captured.map { item in (item.shard, item.frame, item.blob, core.map.checkpointTarget(for: item.blob)) }
+            return CheckpointCapture(root: root, lsn: lsn, user: user, view: view, items: items)
+        }
+    }
+
+    /// Writes a captured checkpoint; writes, allocations and frees may run meanwhile (a write to
+    /// a captured frame copies it out first).
+    ///
+    /// Writes every captured blob to its slot (a few io_uring batches of copies), fsyncs the blob
+    /// file, writes and fsyncs `MAP.<generation>`, writes and fsyncs the manifest; only then
+    /// frees the slots and the map file only the previous checkpoint used.
+    ///
+    /// - Throws: `.previousIOFailure`, `.closed`, `.io`; the previous checkpoint is what a reopen
+    ///   finds. After a full disk on a blob or map write (`Syscall.isOutOfSpace`) the store goes
+    ///   on (the captured frames are dirty again) and a later checkpoint may succeed (invariant
+    ///   5); after any other failure it refuses every later write.
+    func writeCheckpoint(_ capture: CheckpointCapture) throws(HoltError) {
+        var written: [BlobID: BlobMap.Entry] = [:]
+        var done = 0
+        do throws(HoltError) {
+            let batch = 16
+            var scratch: [AlignedBuffer] = []
+            while done < capture.items.count {
+                let chunk = capture.items[done..<min(done + batch, capture.items.count)]
+                var copies: [AlignedBuffer] = []
+                for item in chunk {
+                    if scratch.count <= copies.count { scratch.append(AlignedBuffer(count: BlobGeometry.blobSize)) }
+                    copies.append(copyOut(item, into: scratch[copies.count]))
+                }
+                var crcs: [UInt32] = []
+                for (item, copy) in zip(chunk, copies) { crcs.append(BlobHeader.seal(copy.pointer, id: item.blob)) }
+                try Failpoints.hit("store.beforeBlobWrite")
+                if chunk.count == 1 {
+                    try file.write(chunk.first!.slot, from: copies[0].pointer)
+                } else {
+                    try file.write(batch: zip(chunk, copies).map { ($0.slot, UnsafeMutableRawPointer($1.pointer)) })
+                }
+                try Failpoints.hit("store.afterBlobWrite")
+                bytesWritten.add(chunk.count * BlobGeometry.blobSize, ordering: .relaxed)
+                for (item, crc) in zip(chunk, crcs) {
+                    written[item.blob] = BlobMap.Entry(slot: item.slot, crc: crc)
+                    finish(item, crc: crc)
+                }
+                done += chunk.count
+            }
+        } catch {
+            abandon(capture, from: done, error)
+            throw error
+        }
         var mapWriting = false
         do throws(HoltError) {
             try file.sync()
-            let (anchor, mapBytes) = core.withLock { core -> (Anchor, [UInt8]) in
-                let generation = core.anchor.generation + 1
-                let bytes = core.map.encode(generation: generation)
-                let anchor = Anchor(
-                    generation: generation, checkpointLSN: lsn, root: root, nextBlobID: core.map.nextID,
-                    mapLength: UInt64(bytes.count), mapCRC: CRC32C.checksum(bytes),
-                    user: user + [UInt8](repeating: 0, count: Anchor.userSize - user.count))
-                return (anchor, bytes)
-            }
+            let generation = core.withLock { $0.anchor.generation } + 1
+            var named = capture.view.entries
+            for (id, entry) in written { named[id] = entry }
+            let mapBytes = BlobMap.encode(named, generation: generation)
+            let anchor = Anchor(
+                generation: generation, checkpointLSN: capture.lsn, root: capture.root, nextBlobID: capture.view.nextID,
+                mapLength: UInt64(mapBytes.count), mapCRC: CRC32C.checksum(mapBytes),
+                user: capture.user + [UInt8](repeating: 0, count: Anchor.userSize - capture.user.count))
             mapWriting = true
             try Failpoints.hit("checkpoint.beforeMapWrite")
             let map = try BlobMap.writeUnsynced(mapBytes, directory: directory, generation: anchor.generation)
@@ -608,6 +710,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             if mapWriting && Syscall.isOutOfSpace(error) {
                 // The map file was removed again; the blobs written stay recorded (not durable).
                 outOfSpace.store(true, ordering: .sequentiallyConsistent)
+                core.withLock { $0.map.abortCheckpoint() }
             } else {
                 failed.store(true, ordering: .sequentiallyConsistent)
             }
@@ -615,9 +718,95 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         }
         outOfSpace.store(false, ordering: .sequentiallyConsistent)
         core.withLock { core in
-            core.map.checkpointed()
+            core.map.checkpointed(capture.view, written: written)
             core.map.checkInvariants()
         }
+    }
+
+    /// The bytes captured for `item`: the copy a writer made before changing the frame (or
+    /// freeing the blob), else a copy of the frame made now into `scratch` (reads go on; a
+    /// writer waits for the copy).
+    private func copyOut(_ item: CheckpointCapture.Item, into scratch: AlignedBuffer) -> AlignedBuffer {
+        let shard = shards[item.shard]
+        let source = shard.monitor.withLock { () -> CopySource in
+            while true {
+                if let made = shard.state.copies[item.blob] { return .copy(made) }
+                let frame = shard.state.frames[item.frame.rawValue]
+                precondition(frame.blob == item.blob, "captured \(item.blob) left its frame without a copy")
+                switch frame.checkpoint {
+                case .copying:
+                    shard.monitor.wait()  // a writer is copying it out: its copy will be in `copies`
+                case .pending:
+                    shard.state.frames[item.frame.rawValue].checkpoint = .copying
+                    return .frame(frame.memory.pointer)
+                case .none, .copied:
+                    preconditionFailure("captured \(item.blob) is \(frame.checkpoint) without a copy")
+                }
+            }
+        }
+        switch source {
+        case .copy(let made):
+            return made
+        case .frame(let bytes):
+            scratch.copy(from: bytes)
+            shard.monitor.withLock {
+                shard.state.frames[item.frame.rawValue].checkpoint = .copied
+                shard.monitor.broadcast()
+            }
+            return scratch
+        }
+    }
+
+    /// Where `copyOut` gets a captured blob's bytes.
+    private enum CopySource {
+        /// The copy a writer made.
+        case copy(AlignedBuffer)
+        /// The frame itself, marked copying (writers wait; reads go on).
+        case frame(UnsafeMutableRawPointer)
+    }
+
+    /// `item` is on disk with checksum `crc`: its frame is an ordinary one again and, unless it
+    /// changed since the capture, clean with the new slot in the map (invariant 2).
+    private func finish(_ item: CheckpointCapture.Item, crc: UInt32) {
+        let shard = shards[item.shard]
+        shard.monitor.withLock {
+            shard.state.copies[item.blob] = nil
+            let f = item.frame.rawValue
+            guard shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame else { return }
+            shard.state.frames[f].checkpoint = .none
+            if !shard.state.frames[f].dirty { core.withLock { $0.map.record(item.blob, slot: item.slot, crc: crc) } }
+            shard.monitor.broadcast()
+        }
+    }
+
+    /// A write of the captured items from `first` on failed with `error`: their frames are dirty
+    /// again (their bytes are on no slot the map names), their slots are given back, and the
+    /// checkpoint's protection ends. A full disk leaves the store going (invariant 5).
+    private func abandon(_ capture: CheckpointCapture, from first: Int, _ error: HoltError) {
+        if Syscall.isOutOfSpace(error) {
+            outOfSpace.store(true, ordering: .sequentiallyConsistent)
+        } else {
+            failed.store(true, ordering: .sequentiallyConsistent)
+        }
+        for item in capture.items[first...] {
+            let shard = shards[item.shard]
+            shard.monitor.withLock {
+                while shard.state.frames[item.frame.rawValue].checkpoint == .copying,
+                    shard.state.frames[item.frame.rawValue].blob == item.blob { shard.monitor.wait() }
+                shard.state.copies[item.blob] = nil
+                let f = item.frame.rawValue
+                if shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame {
+                    shard.state.frames[f].checkpoint = .none
+                    if !shard.state.frames[f].dirty {
+                        shard.state.frames[f].dirty = true
+                        shard.state.dirtyCount += 1
+                    }
+                }
+                core.withLock { $0.map.giveBackCheckpointTarget(item.slot, of: item.blob) }
+                shard.monitor.broadcast()
+            }
+        }
+        core.withLock { $0.map.abortCheckpoint() }
     }
 
     // MARK: Verification

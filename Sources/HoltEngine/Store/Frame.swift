@@ -15,6 +15,8 @@ struct FrameIndex: RawRepresentable, Hashable, Sendable {
 /// 2. `io == .writing` ⇒ `dirty`, and the writer holds one of the pins.
 /// 3. A frame with `pins > 0` or `io != .idle` is never given to another blob.
 /// 4. `blob == nil` ⇒ `pins == 0`, `!dirty`, `io == .idle`.
+/// 5. `checkpoint != .none` ⇒ the frame is never given to another blob (its bytes as they were
+///    at the checkpoint's capture are not on disk yet, and the map does not say where they go).
 struct Frame {
     /// What I/O is under way on a frame.
     enum IO: Equatable {
@@ -38,6 +40,21 @@ struct Frame {
     var referenced = false
     /// The I/O under way.
     var io = IO.idle
+    /// Where the frame stands in a checkpoint being written beside other writes.
+    var checkpoint = CheckpointState.none
+
+    /// What a checkpoint written beside other writes still needs of a frame.
+    enum CheckpointState: Equatable {
+        /// Nothing: not part of the checkpoint being written, or already written.
+        case none
+        /// Captured (its bytes now are the checkpoint's) and not yet copied: the next write must
+        /// copy it first.
+        case pending
+        /// Being copied out (by the checkpoint or a writer): writes wait, reads go on.
+        case copying
+        /// Copied out: the copy is what the checkpoint writes; the frame may change.
+        case copied
+    }
 
     /// A free frame with fresh memory from `arena`.
     init(from arena: FrameArena) { memory = arena.take() }
