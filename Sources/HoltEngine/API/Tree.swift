@@ -441,6 +441,8 @@ public final class Tree: @unchecked Sendable {
         }
         guard let capture else { return }
         checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
+        let started = Monitor.monotonicNanoseconds()
+        defer { checkpointTimes.record(since: started) }
         try log.sync()
         try store.writeCheckpoint(capture)
         writer.withLock { checkpointRetry = nil }

@@ -59,7 +59,7 @@ struct StoreStatistics: Sendable, Equatable {
 /// monitor while holding `core`. No lock is held across I/O.
 ///
 /// `@unchecked Sendable`: every mutable field lives in a shard's `state` (guarded by the shard's
-/// monitor), in `core` (a `Mutex`) or in an `Atomic`; frame memory is immutable in address and
+/// monitor), in `core` (a `Locked`) or in an `Atomic`; frame memory is immutable in address and
 /// its bytes are guarded by the pin protocol (`Frame`); `manifest` is used only by the
 /// checkpointing thread, and `BlobFile` itself is thread-safe. What it relies on from the caller
 /// (the `BlobSource` contract): `write`, `allocate`, `free` and `checkpoint` come from one
