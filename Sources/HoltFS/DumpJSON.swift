@@ -448,3 +448,17 @@ enum Base64 {
         return ok ? out : nil
     }
 }
+
+/// How much of a dump was written (`FSExporter`) or read (`FSImporter`) so far: for progress
+/// displays, the summary, and the dump's end line.
+public struct DumpCounts: Sendable, Equatable {
+    /// Entry, link and raw lines (what the end line's `entries` counts).
+    public var entries = 0
+    /// Chunk lines.
+    public var chunks = 0
+    /// Bytes of file data (inline, plain values and chunks).
+    public var dataBytes = 0
+
+    /// No line yet.
+    public init() {}
+}

@@ -73,15 +73,8 @@ enum DumpKind {
 /// lines. Not written: the garbage keyspace, temporaries and orphans (unlinked files still open
 /// when the database was last mounted, which the next mount discards).
 public final class FSExporter {
-    /// Counters, for progress displays and the summary.
-    public struct Counts: Sendable, Equatable {
-        /// Entry, link and raw lines (what the trailer's `entries` counts).
-        public var entries = 0
-        /// Chunk lines.
-        public var chunks = 0
-        /// Bytes of file data written (inline, plain and chunks).
-        public var dataBytes = 0
-    }
+    /// Counters of the lines written, for progress displays and the summary.
+    public typealias Counts = DumpCounts
 
     private let tree: Tree
     /// What was written so far.

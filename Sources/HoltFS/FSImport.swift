@@ -13,15 +13,8 @@ import HoltEngine
 /// Batches are applied as they fill, so a load that fails leaves a partial database: start again
 /// with a new one. `finish()` writes the superblock and makes everything durable.
 public final class FSImporter {
-    /// Counters, for progress displays and the summary.
-    public struct Counts: Sendable, Equatable {
-        /// Entry, link and raw lines read.
-        public var entries = 0
-        /// Chunk lines read.
-        public var chunks = 0
-        /// Bytes of file data written.
-        public var dataBytes = 0
-    }
+    /// Counters of the lines read, for progress displays and the summary.
+    public typealias Counts = DumpCounts
 
     private let tree: Tree
     /// What was read so far.
