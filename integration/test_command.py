@@ -96,6 +96,7 @@ def test_mount_bad_options_fail_one_line(ctx):
     one_line_error(run([ctx.holtfs, "mount", "-o", "a,,b", ctx.path("x.db"), mnt]), "mount")
     one_line_error(run([ctx.holtfs, "mount", "--max-file-size", "1.5G", ctx.path("x.db"), mnt]), "mount")
     # A chunk key holds 32 bits of the chunk index: 2^32 chunks of 32 KiB (128 TiB) at most.
+    ctx._register_mount_cleanup(mnt, ctx.path("x.db"), [None])  # in case a refusal regresses
     for args in ([], ["-f"]):
         line = one_line_error(run([ctx.holtfs, "mount", *args, "--max-file-size", "%d" % ((1 << 47) + 1),
                                    ctx.path("x.db"), mnt], timeout=30), "mount")

@@ -247,14 +247,17 @@ def test_make_install_and_uninstall(ctx):
     check(r.returncode == 0 and not left, "make uninstall DESTDIR left %r" % left)
 
 
-def _ensure_test_user():
-    """The account TEST_USER (created when missing), as a pwd entry."""
+def _ensure_test_user(ctx):
+    """The account TEST_USER as a pwd entry; one this test creates is removed again when it ends
+    (registered before any mount, so it runs after the user's daemon is gone)."""
     try:
         return pwd.getpwnam(TEST_USER)
     except KeyError:
         r = run(["useradd", "-m", TEST_USER])
         if r.returncode not in (0, 9):  # 9: created meanwhile
             fail("useradd -m %s: %s" % (TEST_USER, r.stderr))
+        if r.returncode == 0:
+            ctx.on_cleanup(lambda: run(["userdel", "-r", TEST_USER]))
         return pwd.getpwnam(TEST_USER)
 
 
@@ -276,7 +279,7 @@ def test_a_user_mounts_their_own_database_through_fusermount3(ctx):
     works in it, unmounts with fusermount3 -u; the mount is nosuid,nodev, the daemon runs as the
     user and is named holtfs, root cannot look in (no allow_other without user_allow_other), and
     root's `holtfs umount` of the user's mount waits for the clean close."""
-    user = _ensure_test_user()
+    user = _ensure_test_user(ctx)
     if not os.path.exists("/dev/fuse"):
         fail("/dev/fuse is missing")
     # Most systems give /dev/fuse mode 0666; where it is 0600 (this machine), open it up for the test.

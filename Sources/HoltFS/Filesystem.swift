@@ -64,11 +64,11 @@ final class Filesystem: Sendable {
     /// Inos whose record may sit at `/o/<ino>` (unlinked while open): the last `release` of any
     /// other ino has no orphan to look for. A superset (an entry may outlive a failed batch).
     let orphanedInodes = Locked<Set<UInt64>>([])
-    /// The most ops one batch committed through `commit` held since this was last set to 0: the
-    /// tests hold long truncates to `maxDeletesPerBatch` with it.
+    #if DEBUG
+    /// Test counter (debug builds): the most ops one committed batch held since this was last set
+    /// to 0; the tests hold long truncates to `maxDeletesPerBatch` with it.
     let largestCommittedBatch = Atomic<Int>(0)
 
-    #if DEBUG
     /// Test hook (debug builds): called by `transact` with the namespace lock held, after the
     /// body built its batch and before the batch is applied, so a test can race another request
     /// against that moment.
@@ -225,7 +225,9 @@ final class Filesystem: Sendable {
     func commitDeferringDurability(_ batch: Batch) throws(FSError) -> Commit? {
         do {
             let commit = try tree.applyDeferringDurability(batch.ops)
+            #if DEBUG
             largestCommittedBatch.max(batch.ops.count, ordering: .relaxed)
+            #endif
             // After the commit, so a sweep that sees the new epoch scans after the garbage exists.
             if batch.producesGarbage { garbageEpoch.wrappingAdd(1, ordering: .sequentiallyConsistent) }
             return commit

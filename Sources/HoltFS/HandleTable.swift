@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// A file handle remembers its node and ino (so data ops on an unlinked open file still find its
 /// orphan record); a directory handle holds the resume state of a streamed listing.
-/// Locking: a leaf `Mutex`.
+/// Locking: a leaf `Locked`.
 final class HandleTable: Sendable {
     /// An open file.
     struct FileHandle: Sendable {
@@ -52,9 +52,6 @@ final class HandleTable: Sendable {
 
     /// Forgets open directory `number`.
     func closeDirectory(_ number: UInt64) { _ = state.withLock { $0.directories.removeValue(forKey: number) } }
-
-    /// How many handles are open.
-    var count: Int { state.withLock { $0.files.count + $0.directories.count } }
 
     /// How many file and directory handles are open (`holtfs stats`).
     var counts: (files: Int, directories: Int) { state.withLock { ($0.files.count, $0.directories.count) } }

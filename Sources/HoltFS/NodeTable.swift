@@ -33,7 +33,7 @@ struct NodeID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
 /// cached key at once; changing a node without one cannot touch a valid key (by 5, it is nobody's
 /// ancestor), so renames and unlinks of files keep the cache.
 ///
-/// Locking: one `Mutex` guards the whole table; it is a leaf lock (nothing else is taken while it
+/// Locking: one `Locked` guards the whole table; it is a leaf lock (nothing else is taken while it
 /// is held, and no engine call runs under it). Keeping the table in step with the tree is the
 /// job of `Filesystem`'s namespace lock: every move, detach and share happens in the same
 /// exclusive (move, detach) or shared (share: the old path still leads to the record) critical

@@ -128,7 +128,11 @@ import Testing
             let ok = answered.load(ordering: .sequentiallyConsistent)
             Failpoints.resume("checkpoint.beforeManifestWrite")
             guard ok else { exit(3) }
-            while checkpointing.isExecuting { usleep(1_000) }
+            let end = Date().addingTimeInterval(10)
+            while checkpointing.isExecuting {
+                guard Date() < end else { exit(4) }
+                usleep(1_000)
+            }
             try tree.close()
         }
     }

@@ -179,6 +179,8 @@ import Testing
         exclusive()
         fs.beforeCommit.withLock { $0 = nil }
         group.wait()
+        let reached = triggered.load(ordering: .sequentiallyConsistent)
+        #expect(reached, "the exclusive operation never reached beforeCommit")
     }
 
     @Test func anOpenInsideAnUnlinksWindowKeepsItsData() throws {

@@ -150,20 +150,25 @@ public final class Tree: @unchecked Sendable {
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         checkpointer.stop()
-        try checkpointing.withLock { () throws(HoltError) in try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
-            guard !isClosed else { return }
-            isClosed = true
-            defer { databaseLock = nil }
+        try checkpointing.withLock { () throws(HoltError) in
+            // The last checkpoint is an ordinary one; a batch that slips in after it stays in the log.
             var firstError: HoltError? = nil
-            if !failed {
-                do throws(HoltError) { try checkpointLocked() } catch {
-                    if !Syscall.isOutOfSpace(error) { firstError = error }
+            do throws(HoltError) { try runCheckpoint(onlyIfWanted: false) } catch {
+                switch error {
+                case .closed: return
+                case .previousIOFailure: break
+                default: if !Syscall.isOutOfSpace(error) { firstError = error }
                 }
             }
-            do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
-            do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
-            if let firstError { throw firstError }
-        } } }
+            try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
+                guard !isClosed else { return }
+                isClosed = true
+                defer { databaseLock = nil }
+                do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
+                do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
+                if let firstError { throw firstError }
+            } }
+        }
     }
 
     deinit {
@@ -428,8 +433,9 @@ public final class Tree: @unchecked Sendable {
     /// One checkpoint (when `onlyIfWanted`, only if one is still wanted and due): captured
     /// holding `writer` (batches wait for that only: flags and a copy of the blob map), then the
     /// log made durable through the captured batch (log before data), the blobs, the map and the
-    /// manifest written while batches and reads go on, and the log trimmed. Call holding
-    /// `checkpointing`.
+    /// manifest written while batches and reads go on, and the log trimmed. A full disk (a blob
+    /// or map write refused) leaves the previous checkpoint and the whole log in place and
+    /// throws; the store and the log go on. Call holding `checkpointing`.
     private func runCheckpoint(onlyIfWanted: Bool) throws(HoltError) {
         let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture? in
             guard !isClosed else { throw .closed }
@@ -473,23 +479,6 @@ public final class Tree: @unchecked Sendable {
         } else {
             failed = true
         }
-    }
-
-    /// Log before data: every logged batch is made durable, then the blobs and the manifest are
-    /// written (the store never overwrites the previous checkpoint's blobs), then the log is trimmed.
-    /// Call holding `writer` (no batch runs; reads may): `close`'s last checkpoint.
-    ///
-    /// A full disk (`ENOSPC` on a blob or map write) leaves the previous checkpoint and the whole
-    /// log in place and throws; the store and the log go on. A trim that finds no room for a new
-    /// segment keeps the current one (a later trim drops it).
-    private func checkpointLocked() throws(HoltError) {
-        checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
-        let started = Monitor.monotonicNanoseconds()
-        defer { checkpointTimes.record(since: started) }
-        try log.sync()
-        try store.checkpoint(root: index.root, lsn: appliedLSN, user: [])
-        checkpointRetry = nil
-        try log.trim(through: appliedLSN)
     }
 
     // MARK: Checks
