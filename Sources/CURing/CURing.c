@@ -1,9 +1,14 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include "CURing.h"
 
 int curing_o_direct(void) { return O_DIRECT; }
+
+int curing_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : errno;
+}
 
 // MARK: CRC32C
 
@@ -77,15 +82,15 @@ void curing_ring_destroy(struct curing_ring *r) {
 }
 
 int curing_ring_batch(struct curing_ring *r, int fd, int write, void *const *buffers,
-                      const uint64_t *offsets, uint32_t length, uint32_t count, int32_t *results) {
+                      const uint64_t *offsets, const uint32_t *lengths, uint32_t count, int32_t *results) {
     uint32_t next = 0, done = 0, inflight = 0;
     while (done < count) {
         // Queue as many as the ring takes.
         while (next < count && inflight < r->entries) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
             if (!sqe) break;
-            if (write) io_uring_prep_write(sqe, fd, buffers[next], length, offsets[next]);
-            else io_uring_prep_read(sqe, fd, buffers[next], length, offsets[next]);
+            if (write) io_uring_prep_write(sqe, fd, buffers[next], lengths[next], offsets[next]);
+            else io_uring_prep_read(sqe, fd, buffers[next], lengths[next], offsets[next]);
             io_uring_sqe_set_data64(sqe, next);
             next++; inflight++;
         }

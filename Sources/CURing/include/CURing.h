@@ -8,6 +8,9 @@
 /// The O_DIRECT open flag.
 int curing_o_direct(void);
 
+/// `fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)`: 0, or the errno.
+int curing_punch_hole(int fd, int64_t offset, int64_t length);
+
 /// CRC32C (Castagnoli) of `length` bytes at `data`, continuing from `crc` (start with 0).
 /// Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise.
 uint32_t curing_crc32c(uint32_t crc, const void *data, size_t length);
@@ -22,11 +25,11 @@ struct curing_ring *curing_ring_create(unsigned entries, int *error);
 /// Tears the ring down and frees it (NULL is allowed).
 void curing_ring_destroy(struct curing_ring *ring);
 
-/// Submits `count` reads (`write` == 0) or writes of `length` bytes each, buffer `buffers[i]` at
+/// Submits `count` reads (`write` == 0) or writes, `lengths[i]` bytes of buffer `buffers[i]` at
 /// file offset `offsets[i]`, and waits for every one. `results[i]` receives the byte count or a
 /// negative errno of operation i. Returns 0, or a negative errno when the ring itself failed (then
 /// some results may be unset, and the ring must not be used again). EINTR is retried here.
 int curing_ring_batch(struct curing_ring *ring, int fd, int write, void *const *buffers,
-                      const uint64_t *offsets, uint32_t length, uint32_t count, int32_t *results);
+                      const uint64_t *offsets, const uint32_t *lengths, uint32_t count, int32_t *results);
 
 #endif

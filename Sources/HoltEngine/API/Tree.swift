@@ -47,8 +47,8 @@ public final class Tree: @unchecked Sendable {
     private let checkpointing = Monitor()
     /// Runs the automatic checkpoints (started at open, stopped at close).
     private let checkpointer = Checkpointer()
-    private let store: BufferManager
-    private let log: WriteAheadLog
+    let store: BufferManager
+    let log: WriteAheadLog
     /// Changed holding `writer` and `lock` exclusively; read holding `lock` shared, or `writer`
     /// (the checkpointer: no batch changes it then).
     private let index: ARTIndex<BufferManager>

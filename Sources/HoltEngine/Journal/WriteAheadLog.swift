@@ -252,6 +252,10 @@ final class WriteAheadLog: @unchecked Sendable {
     /// The bytes of the records the log holds, replay would read them all: grows with every
     /// append, drops at `trim`. The tree checkpoints when this passes `Options.checkpointLogBytes`.
     var bytesSinceTrim: Int { monitor.withLock { state.bytesSinceTrim } }
+    /// The bytes the log's segment files occupy on disk (preallocated room included).
+    var allocatedBytes: Int {
+        ((try? Syscall.listDirectory(directory)) ?? []).reduce(0) { $0 + Syscall.allocatedBytes(path: directory + "/" + $1) }
+    }
 
     /// The LSN of the last record appended (or replayed); the next append gets `lastLSN + 1`.
     var lastLSN: UInt64 { monitor.withLock { state.nextLSN - 1 } }

@@ -18,6 +18,23 @@ struct PhysicalSlot: RawRepresentable, Hashable, Comparable, Sendable, CustomStr
     var offset: Int { Int(rawValue) * BlobGeometry.blobSize }
 }
 
+/// One blob on its way to its slot: `buffer` holds `blobSize` aligned bytes, of which `gap` (4 KiB
+/// aligned, maybe empty) holds nothing the blob needs: it is not written but punched out of the
+/// slot, so the file system keeps no blocks for it (see `BlobHeader`: the checksum skips it).
+struct BlobWrite {
+    var slot: PhysicalSlot
+    var buffer: UnsafeRawPointer
+    var gap: Range<Int>
+
+    /// The byte ranges of the blob to write: all of it, or what lies before and after the gap.
+    var pieces: [(start: Int, length: Int)] {
+        guard !gap.isEmpty else { return [(0, BlobGeometry.blobSize)] }
+        var result = [(start: 0, length: gap.lowerBound)]
+        if gap.upperBound < BlobGeometry.blobSize { result.append((gap.upperBound, BlobGeometry.blobSize - gap.upperBound)) }
+        return result
+    }
+}
+
 /// The file `blobs` in the database directory: whole 512 KiB blobs at slot offsets.
 ///
 /// Opened with `O_DIRECT` so blobs bypass the page cache (the buffer manager is the cache); a
@@ -87,37 +104,64 @@ final class BlobFile: @unchecked Sendable {
         return got == BlobGeometry.blobSize
     }
 
-    /// Writes `buffer` (`blobSize` aligned bytes) to slot `slot`. Not durable until `sync()`.
-    func write(_ slot: PhysicalSlot, from buffer: UnsafeRawPointer) throws(HoltError) {
-        try Syscall.pwrite(fd, buffer, count: BlobGeometry.blobSize, offset: slot.offset, "\(path) \(slot)")
+    /// Writes `item` to its slot. Not durable until `sync()`.
+    func write(_ item: BlobWrite) throws(HoltError) {
+        try write(batch: [item])
     }
 
-    /// Writes every `(slot, buffer)` pair: submitted all at once through io_uring when there is a
-    /// ring, else one pwrite after another. Not durable until `sync()`.
-    func write(batch: [(slot: PhysicalSlot, buffer: UnsafeMutableRawPointer)]) throws(HoltError) {
+    /// Writes every item to its slot: the bytes before and after its gap, submitted all at once
+    /// through io_uring when there is a ring and more than one item, else one pwrite after
+    /// another; then punches each gap out of its slot. Not durable until `sync()`.
+    func write(batch: [BlobWrite]) throws(HoltError) {
         if batch.isEmpty { return }
-        let results: [Int32]? = ring.withLock { ring in
+        var pieces: [(item: Int, start: Int, length: Int)] = []
+        for (index, item) in batch.enumerated() {
+            for piece in item.pieces { pieces.append((index, piece.start, piece.length)) }
+        }
+        let results: [Int32]? = batch.count == 1 ? nil : ring.withLock { ring in
             guard let current = ring else { return nil }
             let results = current.batch(
-                fd: fd, write: true, buffers: batch.map { $0.buffer },
-                offsets: batch.map { UInt64($0.slot.offset) }, length: BlobGeometry.blobSize)
+                fd: fd, write: true,
+                buffers: pieces.map { UnsafeMutableRawPointer(mutating: batch[$0.item].buffer + $0.start) },
+                offsets: pieces.map { UInt64(batch[$0.item].slot.offset + $0.start) },
+                lengths: pieces.map { UInt32($0.length) })
             if results == nil { ring = nil }  // the ring broke: pwrite from now on
             return results
         }
-        for (index, item) in batch.enumerated() {
+        for (index, piece) in pieces.enumerated() {
+            let item = batch[piece.item]
             let result = results?[index] ?? 0
             if result < 0 {
                 try Syscall.check(errno: -result, "io_uring write \(path) \(item.slot)", misuseTraps: true)
             }
             // No ring, or a short write: finish with pwrite, from a 4 KiB boundary for O_DIRECT.
             let done = Int(result) / AlignedBuffer.alignment * AlignedBuffer.alignment
-            if done < BlobGeometry.blobSize {
+            if done < piece.length {
                 try Syscall.pwrite(
-                    fd, item.buffer + done, count: BlobGeometry.blobSize - done, offset: item.slot.offset + done,
-                    "\(path) \(item.slot)")
+                    fd, item.buffer + piece.start + done, count: piece.length - done,
+                    offset: item.slot.offset + piece.start + done, "\(path) \(item.slot)")
             }
         }
+        for item in batch where !item.gap.isEmpty {
+            try punch(item.slot, item.gap)
+        }
     }
+
+    /// Punches `range` (bytes of a slot, 4 KiB aligned) out of `slot`: the file system takes its
+    /// blocks back. Returns `false` (nothing done) on a file system that cannot punch holes.
+    @discardableResult
+    func punch(_ slot: PhysicalSlot, _ range: Range<Int> = 0..<BlobGeometry.blobSize) throws(HoltError) -> Bool {
+        precondition(range.lowerBound % AlignedBuffer.alignment == 0 && range.upperBound % AlignedBuffer.alignment == 0)
+        return try Syscall.punchHole(fd, offset: slot.offset + range.lowerBound, length: range.count, "\(path) \(slot)")
+    }
+
+    /// Cuts the file to `slots` slots.
+    func truncate(slots: UInt64) throws(HoltError) {
+        try Syscall.truncate(fd, to: Int(slots) * BlobGeometry.blobSize, path)
+    }
+
+    /// The bytes the file system has allocated to the file (holes excluded).
+    func allocatedBytes() throws(HoltError) -> Int { try Syscall.allocatedBytes(fd) }
 
     /// Makes every write so far durable (`fdatasync`). Never retried after a failure: the
     /// caller must treat the file as failed (the kernel may have dropped the dirty pages).

@@ -22,14 +22,23 @@ struct BlobMap {
     struct Entry: Equatable, Sendable {
         var slot: PhysicalSlot
         var crc: UInt32
+        /// The blob's live and dead node bytes when it was written (0 and 0 when unknown:
+        /// a map written before these were kept). Its `gap` is not kept.
+        var usage = BlobUsage.unknown
     }
 
     /// The current map (durable entries plus writes since the checkpoint).
     private(set) var entries: [BlobID: Entry]
     /// The slots of the last durable checkpoint.
     private(set) var durable: Set<PhysicalSlot>
-    /// Slots below `slotCount` that hold nothing anyone needs.
+    /// Slots below `slotCount` that hold nothing anyone needs, highest first (so `popLast` hands
+    /// out the lowest: blobs gather toward the front of the file and its tail can be cut off).
     private(set) var free: [PhysicalSlot]
+    /// Free slots known to be holes (punched, or past the old end of the file): nothing to
+    /// give back. A subset of `free`.
+    private(set) var holes: Set<PhysicalSlot> = []
+    /// Free slots taken out of `free` while they are punched (`slotsToPunch` to `punched`).
+    private(set) var punching: Set<PhysicalSlot> = []
     /// One past the highest slot ever handed out.
     private(set) var slotCount: UInt64
     /// The next never-used logical id.
@@ -81,16 +90,19 @@ struct BlobMap {
     /// write succeeded.
     mutating func target(for id: BlobID) -> PhysicalSlot {
         if let current = entries[id], !isProtected(current.slot) { return current.slot }
-        if let slot = free.popLast() { return slot }
+        if let slot = free.popLast() {
+            holes.remove(slot)
+            return slot
+        }
         defer { slotCount += 1 }
         return PhysicalSlot(slotCount)
     }
 
     /// Blob `id` now sits in `slot`, written with checksum `crc`. Its previous slot is freed
     /// unless the durable checkpoint uses it.
-    mutating func record(_ id: BlobID, slot: PhysicalSlot, crc: UInt32) {
-        if let old = entries[id], old.slot != slot, !isProtected(old.slot) { free.append(old.slot) }
-        entries[id] = Entry(slot: slot, crc: crc)
+    mutating func record(_ id: BlobID, slot: PhysicalSlot, crc: UInt32, usage: BlobUsage = .unknown) {
+        if let old = entries[id], old.slot != slot, !isProtected(old.slot) { addFree(old.slot) }
+        entries[id] = Entry(slot: slot, crc: crc, usage: BlobUsage(live: usage.live, dead: usage.dead))
     }
 
     /// A write of blob `id` to `slot` (from `target(for:)`) failed part-way: the slot goes back
@@ -100,12 +112,12 @@ struct BlobMap {
     mutating func giveBack(_ slot: PhysicalSlot, of id: BlobID) {
         guard !isProtected(slot), !free.contains(slot) else { return }
         if entries[id]?.slot == slot { entries[id] = nil }
-        free.append(slot)
+        addFree(slot)
     }
 
     /// Blob `id` is gone: its slot is freed now unless durable, its id after the next checkpoint.
     mutating func release(_ id: BlobID) {
-        if let old = entries.removeValue(forKey: id), !isProtected(old.slot) { free.append(old.slot) }
+        if let old = entries.removeValue(forKey: id), !isProtected(old.slot) { addFree(old.slot) }
         pendingIDs.append(id)
     }
 
@@ -121,6 +133,59 @@ struct BlobMap {
 
     /// Whether no write may go to `slot`: the durable checkpoint or the one being written uses it.
     func isProtected(_ slot: PhysicalSlot) -> Bool { durable.contains(slot) || checkpointing.contains(slot) }
+
+    /// Puts `slot` on the free list in its place (highest first).
+    private mutating func addFree(_ slot: PhysicalSlot) {
+        var low = 0, high = free.count
+        while low < high {
+            let mid = (low + high) / 2
+            if free[mid] > slot { low = mid + 1 } else { high = mid }
+        }
+        free.insert(slot, at: low)
+    }
+
+    // MARK: Giving space back
+
+    /// Takes the free slots that may still hold blocks off the free list (so no write is sent
+    /// there) for the caller to punch; pair with `punched(_:)`.
+    mutating func slotsToPunch() -> [PhysicalSlot] {
+        let taken = free.filter { !holes.contains($0) }
+        guard !taken.isEmpty else { return [] }
+        free.removeAll { !holes.contains($0) }
+        punching.formUnion(taken)
+        return taken
+    }
+
+    /// The slots from `slotsToPunch` are holes now (or could not be punched: `isHole` false);
+    /// they go back to the free list.
+    mutating func punched(_ slots: [PhysicalSlot], isHole: Bool) {
+        for slot in slots {
+            punching.remove(slot)
+            addFree(slot)
+            if isHole { holes.insert(slot) }
+        }
+    }
+
+    /// Drops the free slots at the end of the file from the map; returns the new slot count when
+    /// it shrank (the caller cuts the file there, before anything else may hand a slot out).
+    mutating func cutFreeTail() -> UInt64? {
+        let before = slotCount
+        while slotCount > 0, let highest = free.first, highest.rawValue == slotCount - 1 {
+            free.removeFirst()
+            holes.remove(highest)
+            slotCount -= 1
+        }
+        return slotCount < before ? slotCount : nil
+    }
+
+    /// The live slots at or past `slot count − moves`: the blobs to move so that the file could
+    /// end right after the last live one (they go to the lowest free slots when next written).
+    func blobsAtTheEnd(limit: Int) -> [BlobID] {
+        let live = entries.count
+        guard free.count > 0, slotCount > UInt64(live) else { return [] }
+        let end = UInt64(live) + UInt64(live / 16)  // a little slack: not every move pays
+        return entries.filter { $0.value.slot.rawValue >= end }.sorted { $0.value.slot > $1.value.slot }.prefix(limit).map(\.key)
+    }
 
     // MARK: A checkpoint written beside other writes
 
@@ -148,7 +213,7 @@ struct BlobMap {
         for (id, entry) in written { named[id] = entry }
         let now = Set(named.values.map(\.slot))
         let live = Set(entries.values.map(\.slot))
-        for slot in durable.union(checkpointing) where !now.contains(slot) && !live.contains(slot) { free.append(slot) }
+        for slot in durable.union(checkpointing) where !now.contains(slot) && !live.contains(slot) { addFree(slot) }
         durable = now
         checkpointing = []
         freeIDs += pendingIDs.prefix(view.pendingCount)
@@ -162,7 +227,7 @@ struct BlobMap {
         let protectedBefore = checkpointing
         checkpointing = []
         for slot in protectedBefore where !durable.contains(slot) && !live.contains(slot) && !free.contains(slot) {
-            free.append(slot)
+            addFree(slot)
         }
     }
 
@@ -186,8 +251,11 @@ struct BlobMap {
     ///
     /// ```
     /// 0      4         8            16      24         32                       end-4  end
-    /// | HMAP | version | generation | count | reserved | count × (id, slot, crc, 0) | crc |
+    /// | HMAP | version | generation | count | reserved | count × (id, slot, crc, usage) | crc |
     /// ```
+    /// `usage` is the blob's live node bytes ÷ 8 in its low 16 bits and its dead node bytes ÷ 8
+    /// in its high 16 bits (both fit: a blob's data area is under 512 KiB); 0 in maps of
+    /// earlier builds, read as "unknown".
     func encode(generation: UInt64) -> [UInt8] {
         Self.encode(entries, generation: generation)
     }
@@ -204,7 +272,7 @@ struct BlobMap {
             w.append(id.rawValue)
             w.append(entry.slot.rawValue)
             w.append(entry.crc)
-            w.append(UInt32(0))
+            w.append(UInt32(entry.usage.live / 8) | UInt32(entry.usage.dead / 8) << 16)
         }
         let crc = CRC32C.checksum(w.bytes)
         w.append(crc)
@@ -235,13 +303,14 @@ struct BlobMap {
         for i in 0..<Int(count) {
             let at = headerSize + i * entrySize
             guard let id = r.load(UInt64.self, at: at), let slot = r.load(UInt64.self, at: at + 8),
-                let crc = r.load(UInt32.self, at: at + 16)
+                let crc = r.load(UInt32.self, at: at + 16), let usage = r.load(UInt32.self, at: at + 20)
             else { throw .corrupted(what: what, reason: "truncated entry \(i)") }
             let blob = BlobID(rawValue: id)
             guard id != 0, entries[blob] == nil, slots.insert(PhysicalSlot(slot)).inserted else {
                 throw .corrupted(what: what, reason: "duplicate blob or slot in entry \(i)")
             }
-            entries[blob] = Entry(slot: PhysicalSlot(slot), crc: crc)
+            entries[blob] = Entry(
+                slot: PhysicalSlot(slot), crc: crc, usage: BlobUsage(live: Int(usage & 0xFFFF) * 8, dead: Int(usage >> 16) * 8))
         }
         return entries
     }

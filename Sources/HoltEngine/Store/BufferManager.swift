@@ -526,17 +526,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// on any other failure the store refuses every later write.
     private func writeOut(_ items: [WriteItem]) throws(HoltError) {
         if items.isEmpty { return }
-        var crcs: [UInt32] = []
-        crcs.reserveCapacity(items.count)
-        for item in items { crcs.append(BlobHeader.seal(item.bytes, id: item.blob)) }
+        let sealed = items.map { BlobHeader.seal($0.bytes, id: $0.blob) }
         var failure: HoltError?
         do throws(HoltError) {
             try Failpoints.hit("store.beforeBlobWrite")
-            if items.count == 1 {
-                try file.write(items[0].slot, from: items[0].bytes)
-            } else {
-                try file.write(batch: items.map { ($0.slot, $0.bytes) })
-            }
+            try file.write(batch: zip(items, sealed).map { BlobWrite(slot: $0.slot, buffer: $0.bytes, gap: $1.usage.gap) })
             try Failpoints.hit("store.afterBlobWrite")
         } catch {
             if Syscall.isOutOfSpace(error) {
@@ -554,9 +548,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         if failure == nil {
             // Recorded before the frames turn clean (invariant 2).
             core.withLock { core in
-                for (item, crc) in zip(items, crcs) { core.map.record(item.blob, slot: item.slot, crc: crc) }
+                for (item, seal) in zip(items, sealed) { core.map.record(item.blob, slot: item.slot, crc: seal.crc, usage: seal.usage) }
             }
-            bytesWritten.add(items.count * BlobGeometry.blobSize, ordering: .relaxed)
+            bytesWritten.add(sealed.reduce(0) { $0 + BlobGeometry.blobSize - $1.usage.gap.count }, ordering: .relaxed)
         }
         for (s, shard) in shards.enumerated() {
             let mine = items.filter { $0.shard == s }
@@ -662,19 +656,17 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     if scratch.count <= copies.count { scratch.append(AlignedBuffer(count: BlobGeometry.blobSize)) }
                     copies.append(copyOut(item, into: scratch[copies.count]))
                 }
-                var crcs: [UInt32] = []
-                for (item, copy) in zip(chunk, copies) { crcs.append(BlobHeader.seal(copy.pointer, id: item.blob)) }
+                let sealed = zip(chunk, copies).map { BlobHeader.seal($1.pointer, id: $0.blob) }
                 try Failpoints.hit("store.beforeBlobWrite")
-                if chunk.count == 1 {
-                    try file.write(chunk.first!.slot, from: copies[0].pointer)
-                } else {
-                    try file.write(batch: zip(chunk, copies).map { ($0.slot, UnsafeMutableRawPointer($1.pointer)) })
-                }
+                try file.write(batch: zip(zip(chunk, copies), sealed).map {
+                    BlobWrite(slot: $0.0.slot, buffer: $0.1.pointer, gap: $1.usage.gap)
+                })
                 try Failpoints.hit("store.afterBlobWrite")
-                bytesWritten.add(chunk.count * BlobGeometry.blobSize, ordering: .relaxed)
-                for (item, crc) in zip(chunk, crcs) {
-                    written[item.blob] = BlobMap.Entry(slot: item.slot, crc: crc)
-                    finish(item, crc: crc)
+                bytesWritten.add(sealed.reduce(0) { $0 + BlobGeometry.blobSize - $1.usage.gap.count }, ordering: .relaxed)
+                for (item, seal) in zip(chunk, sealed) {
+                    let entry = BlobMap.Entry(slot: item.slot, crc: seal.crc, usage: BlobUsage(live: seal.usage.live, dead: seal.usage.dead))
+                    written[item.blob] = entry
+                    finish(item, entry: entry)
                 }
                 done += chunk.count
             }
@@ -765,16 +757,18 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case frame(UnsafeMutableRawPointer)
     }
 
-    /// `item` is on disk with checksum `crc`: its frame is an ordinary one again and, unless it
+    /// `item` is on disk as `entry` says: its frame is an ordinary one again and, unless it
     /// changed since the capture, clean with the new slot in the map (invariant 2).
-    private func finish(_ item: CheckpointCapture.Item, crc: UInt32) {
+    private func finish(_ item: CheckpointCapture.Item, entry: BlobMap.Entry) {
         let shard = shards[item.shard]
         shard.monitor.withLock {
             shard.state.copies[item.blob] = nil
             let f = item.frame.rawValue
             guard shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame else { return }
             shard.state.frames[f].checkpoint = .none
-            if !shard.state.frames[f].dirty { core.withLock { $0.map.record(item.blob, slot: item.slot, crc: crc) } }
+            if !shard.state.frames[f].dirty {
+                core.withLock { $0.map.record(item.blob, slot: item.slot, crc: entry.crc, usage: entry.usage) }
+            }
             shard.monitor.broadcast()
         }
     }
@@ -807,6 +801,96 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         core.withLock { $0.map.abortCheckpoint() }
+    }
+
+    // MARK: Space
+
+    /// How the database's files use the disk now (`logBytes` left 0 for the tree to fill). The
+    /// live and dead bytes of blobs changed since they were last written are read from their
+    /// frames: call with no writer changing them (the tree's shared lock).
+    func spaceUsage() throws(HoltError) -> SpaceStatistics {
+        var changed: [BlobID: BlobUsage] = [:]
+        for shard in shards {
+            shard.monitor.withLock {
+                for frame in shard.state.frames where frame.dirty || frame.checkpoint != .none {
+                    if let blob = frame.blob, frame.io != .loading {
+                        changed[blob] = BlobUsage(of: UnsafeRawPointer(frame.memory.pointer))
+                    }
+                }
+            }
+        }
+        var space = core.withLock { core in
+            var space = SpaceStatistics(
+                fileBytes: 0, allocatedBytes: 0, logBytes: 0, metadataBytes: 0, blobs: core.map.count,
+                freeSlots: core.map.free.count + core.map.punching.count, liveBytes: 0, deadBytes: 0)
+            for (id, entry) in core.map.entries where changed[id] == nil {
+                space.liveBytes += entry.usage.live
+                space.deadBytes += entry.usage.dead
+            }
+            space.blobs += changed.keys.filter { core.map.entry($0) == nil }.count
+            return space
+        }
+        for usage in changed.values {
+            space.liveBytes += usage.live
+            space.deadBytes += usage.dead
+        }
+        space.fileBytes = try file.size()
+        space.allocatedBytes = try file.allocatedBytes()
+        let generation = anchor.generation
+        space.metadataBytes = Syscall.allocatedBytes(path: directory + "/MANIFEST")
+            + Syscall.allocatedBytes(path: BlobMap.path(directory: directory, generation: generation))
+        return space
+    }
+
+    /// Gives the free slots' blocks back to the file system: cuts the free slots at the end off
+    /// the blob file and punches holes where the others are. Safe beside reads, writes and a
+    /// checkpoint: a free slot is named by no map, durable or being written (`BlobMap`
+    /// invariants 1 and 5), and the slots being punched are off the free list meanwhile.
+    /// - Returns: How many slots were punched or cut off.
+    @discardableResult
+    func reclaimFreeSlots() throws(HoltError) -> Int {
+        try checkWritable()
+        let slots = core.withLock { $0.map.slotsToPunch() }
+        var isHole = true
+        var failure: HoltError?
+        for slot in slots {
+            do throws(HoltError) {
+                try Failpoints.hit("store.beforePunch")
+                if try !file.punch(slot) {
+                    isHole = false
+                    break
+                }
+            } catch {
+                failure = error
+                isHole = false
+                break
+            }
+        }
+        try core.withLock { (core) throws(HoltError) in
+            core.map.punched(slots, isHole: isHole)
+            // Under the lock: no slot past the new end may be handed out before the file is cut.
+            if let count = core.map.cutFreeTail() {
+                try Failpoints.hit("store.beforeTruncate")
+                try file.truncate(slots: count)
+            }
+        }
+        if let failure { throw failure }
+        return slots.count
+    }
+
+    /// Makes blobs `ids` dirty without changing them, so that the next checkpoint writes them
+    /// again (into the lowest free slots: how compaction moves blobs toward the front). Call
+    /// as a writer would (`write`).
+    func touch(_ ids: [BlobID]) throws(HoltError) {
+        for id in ids {
+            try write(id) { _ in }
+        }
+    }
+
+    /// The blobs in the slots at the end of the file, past where the live ones would end if
+    /// packed, at most `limit` (see `BlobMap.blobsAtTheEnd`).
+    func blobsAtTheEnd(limit: Int) -> [BlobID] {
+        core.withLock { $0.map.blobsAtTheEnd(limit: limit) }
     }
 
     // MARK: Verification

@@ -29,22 +29,24 @@ final class IORing: @unchecked Sendable {
 
     deinit { curing_ring_destroy(ring) }
 
-    /// Submits one write (or read) of `length` bytes per element of `buffers`/`offsets` and waits
-    /// for every one.
+    /// Submits one write (or read) per element of `buffers`/`offsets`/`lengths` and waits for
+    /// every one.
     ///
     /// - Returns: Per operation, the byte count or a negative errno; or `nil` when the ring
     ///   itself failed (then it must not be used again and the caller redoes the batch another way).
     func batch(
-        fd: Int32, write: Bool, buffers: [UnsafeMutableRawPointer?], offsets: [UInt64], length: Int
+        fd: Int32, write: Bool, buffers: [UnsafeMutableRawPointer?], offsets: [UInt64], lengths: [UInt32]
     ) -> [Int32]? {
-        precondition(buffers.count == offsets.count)
+        precondition(buffers.count == offsets.count && buffers.count == lengths.count)
         var results = [Int32](repeating: -EIO, count: buffers.count)
         let status = buffers.withUnsafeBufferPointer { bufferList in
             offsets.withUnsafeBufferPointer { offsetList in
-                results.withUnsafeMutableBufferPointer { resultList in
-                    curing_ring_batch(
-                        ring, fd, write ? 1 : 0, bufferList.baseAddress, offsetList.baseAddress,
-                        UInt32(length), UInt32(bufferList.count), resultList.baseAddress)
+                lengths.withUnsafeBufferPointer { lengthList in
+                    results.withUnsafeMutableBufferPointer { resultList in
+                        curing_ring_batch(
+                            ring, fd, write ? 1 : 0, bufferList.baseAddress, offsetList.baseAddress,
+                            lengthList.baseAddress, UInt32(bufferList.count), resultList.baseAddress)
+                    }
                 }
             }
         }

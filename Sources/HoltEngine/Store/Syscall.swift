@@ -1,3 +1,4 @@
+import CURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -196,6 +197,35 @@ enum Syscall {
             if code == EINTR { continue }
             try check(errno: code, "fallocate \(what())", misuseTraps: code == EBADF)
         }
+    }
+
+    /// Gives the bytes `offset ..< offset + length` of `fd` back to the file system (a hole:
+    /// they read as zeros and take no disk space; the file keeps its size).
+    /// - Returns: `false` when the file system cannot punch holes (`EOPNOTSUPP`): nothing changed.
+    @discardableResult
+    static func punchHole(_ fd: Int32, offset: Int, length: Int, _ what: @autoclosure () -> String) throws(HoltError) -> Bool {
+        guard length > 0 else { return true }
+        while true {
+            let code = curing_punch_hole(fd, Int64(offset), Int64(length))  // fallocate: not in Glibc's module
+            if code == 0 { return true }
+            if code == EINTR { continue }
+            if code == EOPNOTSUPP || code == ENOSYS { return false }
+            try check(errno: code, "punch hole \(what())", misuseTraps: code == EBADF)
+        }
+    }
+
+    /// The bytes the file system has allocated to the open file `fd` (`st_blocks × 512`, what
+    /// `du` counts: holes are not allocated).
+    static func allocatedBytes(_ fd: Int32) throws(HoltError) -> Int {
+        var info = stat()
+        _ = try valueOrErrno("fstat", misuseTraps: true) { fstat(fd, &info) }
+        return Int(info.st_blocks) * 512
+    }
+
+    /// The bytes the file system has allocated to the file at `path` (0 when it is missing).
+    static func allocatedBytes(path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_blocks) * 512 : 0
     }
 
     /// Cuts the open file `fd` to `length` bytes.
