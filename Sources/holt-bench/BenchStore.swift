@@ -68,8 +68,44 @@ protocol BenchStore: AnyObject {
     /// thread gets its own.
     func batchWriter() throws -> any BatchWriter
 
+    /// Untimed, while the store is open: what the system says about its own space (holt's
+    /// `spaceStatistics()`, RocksDB's files per level and compaction bytes), for the `extra` of
+    /// the `space` row. Empty where a system says nothing (the default).
+    func spaceDetails() throws -> [String: Double]
+
+    /// Untimed: compacts the whole store in place as far as the system can (holt `compact()`,
+    /// RocksDB a `CompactRange` over every key, SQLite `VACUUM`). Returns false where the system
+    /// has no such operation (LMDB; the default).
+    func compactFully() throws -> Bool
+
+    /// A deleter for `read-with-deleter` and `read-with-compaction` (one thread), or nil where the
+    /// system has no compaction to run beside a reader (the default: LMDB, SQLite).
+    func deleter() throws -> (any BatchDeleter)?
+
     /// Closes the store.
     func close() throws
+}
+
+extension BenchStore {
+    func spaceDetails() throws -> [String: Double] { [:] }
+
+    func compactFully() throws -> Bool { false }
+
+    func deleter() throws -> (any BatchDeleter)? { nil }
+}
+
+/// Deletes and compactions from the one deleting thread of `read-with-deleter` and
+/// `read-with-compaction`, while a reader thread uses the same store.
+protocol BatchDeleter: AnyObject, Sendable {
+    /// Deletes every key of `keys` as one atomic batch that is not synced.
+    func deleteBatch(_ keys: [[UInt8]]) throws
+
+    /// Compacts the whole store in place, while readers go on (holt `compact()`, RocksDB a
+    /// `CompactRange` over every key); returns once it is done.
+    func compact() throws
+
+    /// Releases what the deleter holds.
+    func close()
 }
 
 /// Point reads from one thread of `get-2-threads`, `read-alone` or `read-with-writer`, while

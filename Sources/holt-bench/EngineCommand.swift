@@ -36,6 +36,12 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "Seconds each fixed-time workload runs (get-2-threads, read-alone, read-with-writer, put-1-thread, put-2-threads).")
     var rwSeconds = 6.0
 
+    @Option(help: "Deletions between two compactions in read-with-compaction (default: keys ÷ 20).")
+    var compactEvery = 0
+
+    @Option(help: "Seconds the deleter of read-with-deleter and read-with-compaction spreads its deletions over (it stops at 3x).")
+    var deleteSeconds = 10.0
+
     @Option(help: "CPU the single-threaded workloads are pinned to (thread k of a fixed-time workload: CPU cpu+k mod nproc); --cpu=-1 to not pin.")
     var cpu = 0
 
@@ -60,6 +66,9 @@ struct EngineCommand: ParsableCommand {
         }
         guard rwSeconds > 0 else {
             throw ValidationError("--rw-seconds must be positive")
+        }
+        guard compactEvery >= 0, deleteSeconds > 0 else {
+            throw ValidationError("--compact-every must not be negative, --delete-seconds must be positive")
         }
         guard durableThreads > 0, durablePuts >= durableThreads else {
             throw ValidationError("--durable-puts must be at least --durable-threads (> 0)")
@@ -93,7 +102,9 @@ struct EngineCommand: ParsableCommand {
             return
         }
 
-        let sizes = WorkloadSizes(durablePuts: durablePuts, durableThreads: durableThreads, timedSeconds: rwSeconds)
+        let sizes = WorkloadSizes(
+            durablePuts: durablePuts, durableThreads: durableThreads, timedSeconds: rwSeconds, compactEvery: compactEvery,
+            deleteSeconds: deleteSeconds)
         let runner = WorkloadRunner(dataset: dataset, sizes: sizes, cpu: cpu >= 0 ? cpu : nil)
         let selected = Set(workloadNames.compactMap(Workload.init(rawValue:)))
         let files = FileManager.default
@@ -106,18 +117,44 @@ struct EngineCommand: ParsableCommand {
             try files.createDirectory(atPath: path, withIntermediateDirectories: true)
             do {
                 let store = try open(system, path: path)
-                results += runner.run(store, workloads: selected)
+                results += runner.run(store, workloads: selected, directory: path)
                 try store.close()
             } catch {
                 Log.progress("[\(system)] FAILED: \(error)")
             }
             if !keepData { try? files.removeItem(atPath: path) }
+            if selected.contains(.space) {
+                results += measureSpace(system, runner: runner, path: path + "-space")
+            }
             // Written after every system, so a crash in a later one leaves the results so far.
             try writeJSON(results, machine: machine)
         }
 
         print(Report.table(results), terminator: "")
         if let json { Log.progress("wrote \(json)") }
+    }
+
+    /// The `space` row of `system`, from a fresh store in `path` (removed before and, without
+    /// `--keep-data`, after); empty when it fails.
+    private func measureSpace(_ system: String, runner: WorkloadRunner, path: String) -> [WorkloadResult] {
+        let files = FileManager.default
+        try? files.removeItem(atPath: path)
+        defer { if !keepData { try? files.removeItem(atPath: path) } }
+        do {
+            try files.createDirectory(atPath: path, withIntermediateDirectories: true)
+            Log.progress("[\(system)] space: loading \(keys) keys into a fresh store")
+            let result = try runner.space(open: { try open(system, path: path) }, directory: path)
+            let space = result.space!
+            Log.progress("[\(system)] space: \(space.diskBytes) bytes on disk (\(space.apparentBytes) apparent, "
+                + "\(space.files) files) for \(space.liveBytes) bytes of keys and values: "
+                + "\(String(format: "%.3f", space.amplification))×"
+                + (result.extra["amplification_after_compaction"].map { String(format: "; after full compaction %.3f×", $0) } ?? "")
+                + (result.extra["compaction_write_gb"].map { String(format: "; compaction wrote %.3f GB", $0) } ?? ""))
+            return [result]
+        } catch {
+            Log.progress("[\(system)] space FAILED: \(error)")
+            return []
+        }
     }
 
     /// Writes the results so far to `--json`, when given.
@@ -132,6 +169,15 @@ struct EngineCommand: ParsableCommand {
             "rw_seconds": "\(rwSeconds)",
             "writer_batch": "\(WorkloadSizes().writerBatch) keys per unsynced batch (read-with-writer, put-1-thread, put-2-threads)",
             "cache_bytes": "\(cacheMiB << 20)",
+            "space": "a fresh store per system: the load of put, settled, closed; disk_bytes = st_blocks x 512 summed "
+                + "over its directory (du), live_bytes = the keys' and values' bytes; rocksdb: no compression (as every "
+                + "workload), automatic compactions waited for by settle; extra *_after_compaction: reopened, compacted "
+                + "in place (holt compact(), rocksdb CompactRange with the bottommost level forced, sqlite VACUUM), closed",
+            "deletes": "read-with-deleter / read-with-compaction: the deleter deletes \(Int(WorkloadSizes().deleteShare * 100))% "
+                + "of the loaded keys (seeded random order, unsynced batches of \(WorkloadSizes().deleteBatch)); "
+                + "read-with-compaction compacts every \(compactEvery > 0 ? compactEvery : max(keys / 20, 1)) deletions and at "
+                + "the end; the deletions paced evenly over \(deleteSeconds) s (stopping at 3x); the reader reads the other "
+                + "keys until the deleter is done",
         ]
         try Report.json(results, machine: machine, keys: keys, notes: notes)
             .write(toFile: json, atomically: true, encoding: .utf8)

@@ -1,6 +1,7 @@
 import HoltEngine
 
-/// holt through its public API only: `Tree.open`, `put`, `get`, `apply`, `range`, `forEach`, `renamePrefix`.
+/// holt through its public API only: `Tree.open`, `put`, `get`, `apply`, `range`, `forEach`,
+/// `renamePrefix`, `spaceStatistics`, `compact`.
 final class HoltStore: BenchStore {
     let name = "holt"
     private let path: String
@@ -113,9 +114,57 @@ final class HoltStore: BenchStore {
         HoltBatchWriter(tree: tree)
     }
 
+    /// `Tree.spaceStatistics()`: the engine's own view of its files, live and dead bytes.
+    func spaceDetails() throws -> [String: Double] {
+        let space = try tree.spaceStatistics()
+        return [
+            "engine_file_bytes": Double(space.fileBytes), "engine_allocated_bytes": Double(space.allocatedBytes),
+            "engine_log_bytes": Double(space.logBytes), "engine_metadata_bytes": Double(space.metadataBytes),
+            "engine_blobs": Double(space.blobs), "engine_free_slots": Double(space.freeSlots),
+            "engine_live_bytes": Double(space.liveBytes), "engine_dead_bytes": Double(space.deadBytes),
+            "engine_database_bytes": Double(space.databaseBytes), "engine_amplification": space.amplification,
+        ]
+    }
+
+    /// `Tree.compact()`.
+    func compactFully() throws -> Bool {
+        let report = try tree.compact()
+        Log.progress("[holt] compact: \(report.bytesBefore) -> \(report.bytesAfter) bytes on disk, blob file "
+            + "\(report.fileBytesBefore) -> \(report.fileBytesAfter), \(report.blobsCompacted) blobs compacted, "
+            + "\(report.blobsMoved) moved")
+        return true
+    }
+
+    /// The shared tree: `apply` of `.delete`s, `compact()`.
+    func deleter() throws -> (any BatchDeleter)? {
+        HoltDeleter(tree: tree)
+    }
+
     func close() throws {
         try tree.close()
     }
+}
+
+/// The deleting thread's handle on the shared tree.
+private final class HoltDeleter: BatchDeleter {
+    /// The store's tree, shared with the reader.
+    let tree: Tree
+
+    /// A deleter of `tree`.
+    init(tree: Tree) {
+        self.tree = tree
+    }
+
+    /// One `apply` of a `.delete` per key: one atomic batch, one log record.
+    func deleteBatch(_ keys: [[UInt8]]) throws {
+        try tree.apply(keys.map { .delete(key: $0) })
+    }
+
+    func compact() throws {
+        _ = try tree.compact()
+    }
+
+    func close() {}
 }
 
 /// A fixed-time reader's handle on the shared tree.

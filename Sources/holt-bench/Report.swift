@@ -16,7 +16,8 @@ enum Report {
             let holt = rows.first { $0.system == "holt" }?.opsPerSecond
             for row in rows {
                 let ratio = holt.map { row.opsPerSecond > 0 ? String(format: "%.2f", $0 / row.opsPerSecond) : "-" } ?? "-"
-                let extra = row.extra.sorted { $0.key < $1.key }.map { "  \($0.key) \(rate($0.value))" }.joined()
+                let space = row.space.map { String(format: "  disk_bytes %d amplification %.3f", $0.diskBytes, $0.amplification) } ?? ""
+                let extra = space + row.extra.sorted { $0.key < $1.key }.map { "  \($0.key) \(rate($0.value))" }.joined()
                 lines.append(
                     pad(workload.rawValue, 18) + pad(row.system, 9) + padLeft(rate(row.opsPerSecond), 13)
                         + padLeft(micros(row.latency.p50), 11) + padLeft(micros(row.latency.p99), 11)
@@ -28,7 +29,9 @@ enum Report {
     }
 
     /// `{"machine": {...}, "keys": N, "notes": {...}, "results": [{"workload", "system",
-    /// "ops_per_sec", "p50_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns", "ops", "seconds"[, "extra": {...}]}]}`.
+    /// "ops_per_sec", "p50_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns", "ops", "seconds"[, "disk_bytes",
+    /// "apparent_bytes", "live_bytes", "files", "amplification"][, "extra": {...}]}]}` (the space fields on
+    /// `space` rows only).
     static func json(_ results: [WorkloadResult], machine: Machine, keys: Int, notes: [String: String]) -> String {
         let machineFields = [
             "\"cpu\": \(quote(machine.cpuModel))", "\"nproc\": \(machine.cpus)",
@@ -44,12 +47,21 @@ enum Report {
                 + "\"ops_per_sec\": \(String(format: "%.3f", row.opsPerSecond)), "
                 + "\"p50_ns\": \(latency.p50), \"p99_ns\": \(latency.p99), \"p999_ns\": \(latency.p999), "
                 + "\"p9999_ns\": \(latency.p9999), \"max_ns\": \(latency.max), \"ops\": \(row.ops), \"seconds\": "
-                + "\(String(format: "%.6f", BenchClock.seconds(row.nanoseconds)))\(extra)}"
+                + "\(String(format: "%.6f", BenchClock.seconds(row.nanoseconds)))\(spaceFields(row.space))\(extra)}"
         }
         let noteFields = notes.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(quote($0.value))" }
         return "{\n  \"machine\": {\(machineFields.joined(separator: ", "))},\n  \"keys\": \(keys),\n"
             + "  \"notes\": {\(noteFields.joined(separator: ", "))},\n"
             + "  \"results\": [\n\(rows.joined(separator: ",\n"))\n  ]\n}\n"
+    }
+
+    /// `, "disk_bytes": ..., "apparent_bytes": ..., "live_bytes": ..., "files": ..., "amplification": ...`
+    /// for a `space` row, nothing for the others.
+    private static func spaceFields(_ space: SpaceFigures?) -> String {
+        guard let space else { return "" }
+        return ", \"disk_bytes\": \(space.diskBytes), \"apparent_bytes\": \(space.apparentBytes), "
+            + "\"live_bytes\": \(space.liveBytes), \"files\": \(space.files), "
+            + "\"amplification\": \(String(format: "%.4f", space.amplification))"
     }
 
     /// A JSON string literal.

@@ -276,6 +276,57 @@ final class RocksDBStore: BenchStore {
         RocksDBBatchWriter(db: db, options: writeOptions)
     }
 
+    /// SST files per level, the SST bytes, and what compaction wrote so far (from `rocksdb.stats`):
+    /// whether compaction ran after the load.
+    func spaceDetails() throws -> [String: Double] {
+        var details: [String: Double] = [:]
+        for level in 0..<7 {
+            details["sst_files_level\(level)"] = stringProperty("rocksdb.num-files-at-level\(level)").flatMap { Double($0) } ?? -1
+        }
+        details["total_sst_bytes"] = Double(property("rocksdb.total-sst-files-size"))
+        details["live_sst_bytes"] = Double(property("rocksdb.live-sst-files-size"))
+        details["estimate_live_data_bytes"] = Double(property("rocksdb.estimate-live-data-size"))
+        details["compaction_write_gb"] = compactionWriteGB() ?? -1
+        return details
+    }
+
+    /// A property of the database as text (`rocksdb.stats`, `rocksdb.num-files-at-levelN`), nil when unknown.
+    private func stringProperty(_ name: String) -> String? {
+        guard let text = rocksdb_property_value(db, name) else { return nil }
+        defer { rocksdb_free(text) }
+        return String(cString: text)
+    }
+
+    /// The "Cumulative compaction: X GB write" figure of `rocksdb.stats` (GB written by
+    /// compactions since open), nil when the line is not there.
+    private func compactionWriteGB() -> Double? {
+        guard let stats = stringProperty("rocksdb.stats") else { return nil }
+        guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("Cumulative compaction:") }) else {
+            return nil
+        }
+        return line.split(separator: " ").dropFirst(2).first.flatMap { Double($0) }
+    }
+
+    /// `CompactRange` over every key, the bottommost level rewritten too (`kForceOptimized`), so
+    /// tombstones and overwritten versions are dropped.
+    func compactFully() throws -> Bool {
+        Self.compactAll(db)
+        return true
+    }
+
+    /// A `CompactRange` of every key with the bottommost level forced; returns when it is done.
+    fileprivate static func compactAll(_ db: OpaquePointer) {
+        let options = rocksdb_compactoptions_create()
+        defer { rocksdb_compactoptions_destroy(options) }
+        rocksdb_compactoptions_set_bottommost_level_compaction(options, 3)  // kForceOptimized
+        rocksdb_compact_range_opt(db, options, nil, 0, nil, 0)
+    }
+
+    /// A `WriteBatch` of deletes of its own (`sync=false`, WAL on), `CompactRange` of every key.
+    func deleter() throws -> (any BatchDeleter)? {
+        RocksDBDeleter(db: db, options: writeOptions)
+    }
+
     func close() throws {
         rocksdb_writebatch_destroy(batch)
         rocksdb_close(db)
@@ -374,6 +425,47 @@ private final class RocksDBBatchWriter: BatchWriter, @unchecked Sendable {
         var error: UnsafeMutablePointer<CChar>? = nil
         rocksdb_write(db, options, batch, &error)
         try RocksDBStore.check(error, "write")
+    }
+
+    func close() {
+        rocksdb_writebatch_destroy(batch)
+    }
+}
+
+/// The deleting thread's batches of deletes and full compactions on the shared RocksDB handle.
+private final class RocksDBDeleter: BatchDeleter, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for; `rocksdb_write` and
+    // `rocksdb_compact_range_opt` are thread-safe.
+    /// The store's database handle.
+    let db: OpaquePointer
+    /// The store's unsynced write options (`sync=false`, WAL on).
+    let options: OpaquePointer
+    /// This deleter's batch, cleared and refilled for every `deleteBatch`.
+    let batch: OpaquePointer
+
+    /// A deleter of `db` with `options` and a new `WriteBatch`.
+    init(db: OpaquePointer, options: OpaquePointer) {
+        self.db = db
+        self.options = options
+        batch = rocksdb_writebatch_create()
+    }
+
+    func deleteBatch(_ keys: [[UInt8]]) throws {
+        rocksdb_writebatch_clear(batch)
+        for key in keys {
+            key.withUnsafeBufferPointer { key in
+                key.withMemoryRebound(to: CChar.self) { key in
+                    rocksdb_writebatch_delete(batch, key.baseAddress, key.count)
+                }
+            }
+        }
+        var error: UnsafeMutablePointer<CChar>? = nil
+        rocksdb_write(db, options, batch, &error)
+        try RocksDBStore.check(error, "write")
+    }
+
+    func compact() throws {
+        RocksDBStore.compactAll(db)
     }
 
     func close() {

@@ -168,6 +168,12 @@ final class SQLiteStore: BenchStore {
         try SQLiteBatchWriter(path: path, cacheBytes: cacheBytes / 2)
     }
 
+    /// `VACUUM`: rebuilds the database file packed.
+    func compactFully() throws -> Bool {
+        try connection.execute("VACUUM")
+        return true
+    }
+
     func close() throws {
         for statement in [insert, select, rangeSelect, scanAll, moveKey] { sqlite3_finalize(statement) }
         connection.close()

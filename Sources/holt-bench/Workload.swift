@@ -28,10 +28,40 @@ enum Workload: String, CaseIterable, Sendable {
     case putOneThread = "put-1-thread"
     /// Two writer threads inserting new keys in disjoint directories, unsynced batches of 100.
     case putTwoThreads = "put-2-threads"
+    /// One reader thread of random gets of the keys that stay, while one deleter thread deletes
+    /// the other share of the loaded keys in unsynced batches: the baseline of
+    /// `read-with-compaction`. The reader's figures are the result, the deleter's go in `extra`.
+    case readWithDeleter = "read-with-deleter"
+    /// The `read-with-deleter` reader and deleter, the deleter also compacting the whole store
+    /// (holt `compact()`, RocksDB `CompactRange`) after every `compactEvery` deletions and once at
+    /// the end.
+    case readWithCompaction = "read-with-compaction"
+    /// A separate load of every key into a fresh store, closed, then its files measured: bytes on
+    /// disk (allocated, as `du`) ÷ bytes of the keys and values.
+    case space
 
     /// The workloads that run after every other one (see `ConcurrentWorkloads.swift`): they
     /// write for a fixed time, so what they leave behind differs between systems.
     static let readWriteGroup: [Workload] = [.readAlone, .readWithWriter, .putOneThread, .putTwoThreads]
+
+    /// The workloads that delete loaded keys (see `CompactionWorkloads.swift`): they run after
+    /// every other workload of the store, and each starts from the full set of loaded keys.
+    static let deleteGroup: [Workload] = [.readWithDeleter, .readWithCompaction]
+}
+
+/// The space a store takes on disk, measured by `space` after the store was closed.
+struct SpaceFigures: Sendable {
+    /// `st_blocks × 512` summed over the store's files (what `du` counts).
+    var diskBytes: Int
+    /// `st_size` summed over the store's files (what `du -sb`, `--apparent-size`, counts).
+    var apparentBytes: Int
+    /// Bytes of the loaded keys and values (the same for every system).
+    var liveBytes: Int
+    /// Files in the store's directory.
+    var files: Int
+
+    /// `diskBytes ÷ liveBytes`.
+    var amplification: Double { liveBytes == 0 ? 0 : Double(diskBytes) / Double(liveBytes) }
 }
 
 /// What one workload measured on one system.
@@ -46,6 +76,8 @@ struct WorkloadResult: Sendable {
     let latency: LatencySummary
     /// Further figures of the workload by name (e.g. `writer_keys_per_sec` of `read-with-writer`).
     var extra: [String: Double] = [:]
+    /// What `space` measured (nil for every other workload).
+    var space: SpaceFigures?
 
     /// Throughput.
     var opsPerSecond: Double {
@@ -81,4 +113,18 @@ struct WorkloadSizes: Sendable {
     var maxReadsPerSecond = 4_000_000
     /// The most batches per second one fixed-time writer is expected to write.
     var maxBatchesPerSecond = 100_000
+    /// The share of the loaded keys the deleter of `read-with-deleter` and `read-with-compaction`
+    /// deletes (the reader reads the others).
+    var deleteShare = 0.5
+    /// Keys per delete batch of those workloads.
+    var deleteBatch = 1_000
+    /// Deletions between two compactions in `read-with-compaction` (0: the key count ÷ 20, ten
+    /// compactions over half the keys).
+    var compactEvery = 0
+    /// The window the deleter of the delete workloads spreads its deletions over (it stops at
+    /// 3 × this when it fell behind).
+    var deleteSeconds = 10.0
+    /// The most reads per second the reader of the delete workloads is expected to do (sizes its
+    /// latency array for 3 × `deleteSeconds`).
+    var maxDeleteReadsPerSecond = 2_000_000
 }

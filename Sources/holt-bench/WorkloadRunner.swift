@@ -10,9 +10,11 @@ struct WorkloadRunner {
 
     /// Loads `store` with `put` (timed when selected), settles it, then runs each selected
     /// workload in `Workload.allCases` order, with the untimed `prepareReadWrite` before the first
-    /// of the read/write group. A workload that fails or whose result does not check out is
-    /// reported on stderr and left out of the results; the next one still runs.
-    func run(_ store: any BenchStore, workloads: Set<Workload>) -> [WorkloadResult] {
+    /// of the read/write group and `prepareDeletes` before each of the delete group (`space` runs
+    /// apart, see `space(open:directory:)`). `directory` holds the store's files. A workload that
+    /// fails or whose result does not check out is reported on stderr and left out of the
+    /// results; the next one still runs.
+    func run(_ store: any BenchStore, workloads: Set<Workload>, directory: String) -> [WorkloadResult] {
         var results: [WorkloadResult] = []
         func attempt(_ workload: Workload, _ body: () throws -> WorkloadResult) -> Bool {
             do {
@@ -82,13 +84,29 @@ struct WorkloadRunner {
             _ = attempt(workload, body)
             if [.renamePrefix, .renamePrefixOne, .durablePut].contains(workload) { wroteSinceSettle = true }
         }
+        let deletes: [(Workload, Bool)] = [(.readWithDeleter, false), (.readWithCompaction, true)]
+        var deletedSincePrepare = false
+        for (workload, compacting) in deletes where workloads.contains(workload) {
+            guard (try? store.deleter()).flatMap({ $0 }).map({ $0.close() }) != nil else {
+                Log.progress("[\(store.name)] \(workload.rawValue): skipped (no in-place compaction beside readers)")
+                continue
+            }
+            do {
+                try prepareDeletes(store, restore: deletedSincePrepare)
+            } catch {
+                Log.progress("[\(store.name)] preparing \(workload.rawValue) FAILED: \(error)")
+                return results
+            }
+            deletedSincePrepare = true
+            _ = attempt(workload) { try readWithDeleter(store, workload, compacting: compacting, directory: directory) }
+        }
         return results
     }
 
     // MARK: The workloads
 
     /// All keys in a seeded random order, `putBatch` keys per batch.
-    private func put(_ store: any BenchStore) throws -> WorkloadResult {
+    func put(_ store: any BenchStore) throws -> WorkloadResult {
         let order = dataset.shuffledIndices(seed: dataset.seed &+ 1)
         var recorder = LatencyRecorder(capacity: order.count)
         let start = BenchClock.now()
