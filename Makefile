@@ -19,7 +19,7 @@ MOUNT_HELPER_PATH := /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
 
 .PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount \
-	build-holtfs-release install uninstall docs bench-dump
+	bench-space build-holtfs-release install uninstall docs bench-dump
 
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
@@ -80,7 +80,8 @@ docs:
 bench-dump: build-holtfs-release
 	python3 bench/dump-load-bench.py --holtfs "$$(swift build -c release --show-bin-path)/holtfs" $(BENCH_DUMP_ARGS)
 
-# Engine benchmarks: holt against RocksDB, LMDB and SQLite (see BENCHMARKS.md).
+# Engine benchmarks: holt against RocksDB, LMDB and SQLite (see BENCHMARKS.md), the space
+# section (space amplification, compaction beside a reader) included.
 # Extra arguments via BENCH_ARGS, e.g. make bench BENCH_ARGS="--keys 100000 --systems holt,lmdb".
 bench: deps
 	swift build -c release --product holt-bench $(SWIFT_BUILD_FLAGS)
@@ -91,11 +92,21 @@ bench: deps
 	python3 bench/engine-report.py bench-results/engine-1.json bench-results/engine-2.json bench-results/engine-3.json \
 		| tee bench-results/engine.md
 
-# Mount benchmarks: mdbench on holtfs, libfuse's passthrough_ll and JuiceFS (see BENCHMARKS.md).
+# Mount benchmarks: mdbench on holtfs, libfuse's passthrough_ll and JuiceFS, then the space
+# scenarios of bench-space (see BENCHMARKS.md).
 # Extra arguments via BENCH_MOUNT_ARGS, e.g. make bench-mount BENCH_MOUNT_ARGS="--rounds 1 --threads 1".
 bench-mount: deps
 	swift build -c release --product holtfs $(SWIFT_BUILD_FLAGS)
 	bash bench/mount-bench.sh $(BENCH_MOUNT_ARGS)
+	bash bench/space-mount.sh --holtfs "$$(swift build -c release --show-bin-path)/holtfs" $(BENCH_SPACE_ARGS)
+
+# Does space come back on a mount: rm -rf of a 400 MiB file and 100,000 empty files (du every
+# second after it, plain ext4 and tmpfs directories as control), then 10 rounds of create/delete
+# churn (see BENCHMARKS.md, "Space"). Extra arguments via BENCH_SPACE_ARGS, e.g.
+# make bench-space BENCH_SPACE_ARGS="--files 10000 --big-mib 40 --rounds 3".
+bench-space: deps
+	swift build -c release --product holtfs $(SWIFT_BUILD_FLAGS)
+	bash bench/space-mount.sh --holtfs "$$(swift build -c release --show-bin-path)/holtfs" $(BENCH_SPACE_ARGS)
 
 # The POSIX conformance suite on a real holtfs mount (debug build).
 conformance: build-debug
