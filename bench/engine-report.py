@@ -119,8 +119,10 @@ def space(runs: dict, systems: list[str]) -> None:
         extra = rocks[0].get("extra", {})
         levels = ", ".join(f"L{n} {extra.get(f'sst_files_level{n}', 0):.0f}" for n in range(7))
         print()
-        print(f"rocksdb (round 1): SST files per level {levels}; compaction wrote "
-              f"{extra.get('compaction_write_gb', -1):.2f} GB since open; no compression")
+        below = sum(max(extra.get(f"sst_files_level{n}", 0), 0) for n in range(1, 7))
+        print(f"rocksdb (round 1): SST files per level {levels} ({'a compaction ran' if below else 'no compaction ran'} "
+              f"after the load); flushes and compactions wrote {extra.get('flush_compaction_write_gb', -1):.2f} GB "
+              f"since open; no compression (as every workload)")
 
 
 def compaction(runs: dict, systems: list[str]) -> None:

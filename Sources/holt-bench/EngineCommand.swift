@@ -149,7 +149,12 @@ struct EngineCommand: ParsableCommand {
                 + "\(space.files) files) for \(space.liveBytes) bytes of keys and values: "
                 + "\(String(format: "%.3f", space.amplification))×"
                 + (result.extra["amplification_after_compaction"].map { String(format: "; after full compaction %.3f×", $0) } ?? "")
-                + (result.extra["compaction_write_gb"].map { String(format: "; compaction wrote %.3f GB", $0) } ?? ""))
+                + (result.extra["flush_compaction_write_gb"].map { String(format: "; flushes and compactions wrote %.3f GB", $0) } ?? "")
+                + (result.extra["sst_files_level0"].map { level0 in
+                    let below = (1..<7).reduce(0.0) { $0 + max(result.extra["sst_files_level\($1)"] ?? 0, 0) }
+                    return String(format: "; SST files: %.0f in L0, %.0f below (%@)", level0, below,
+                                  below > 0 ? "a compaction ran" : "no compaction ran")
+                } ?? ""))
             return [result]
         } catch {
             Log.progress("[\(system)] space FAILED: \(error)")

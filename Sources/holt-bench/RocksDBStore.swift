@@ -276,8 +276,8 @@ final class RocksDBStore: BenchStore {
         RocksDBBatchWriter(db: db, options: writeOptions)
     }
 
-    /// SST files per level, the SST bytes, and what compaction wrote so far (from `rocksdb.stats`):
-    /// whether compaction ran after the load.
+    /// SST files per level (files below level 0: a compaction ran), the SST bytes, and what
+    /// flushes and compactions wrote so far (from `rocksdb.stats`).
     func spaceDetails() throws -> [String: Double] {
         var details: [String: Double] = [:]
         for level in 0..<7 {
@@ -286,7 +286,7 @@ final class RocksDBStore: BenchStore {
         details["total_sst_bytes"] = Double(property("rocksdb.total-sst-files-size"))
         details["live_sst_bytes"] = Double(property("rocksdb.live-sst-files-size"))
         details["estimate_live_data_bytes"] = Double(property("rocksdb.estimate-live-data-size"))
-        details["compaction_write_gb"] = compactionWriteGB() ?? -1
+        details["flush_compaction_write_gb"] = compactionWriteGB() ?? -1
         return details
     }
 
@@ -297,8 +297,9 @@ final class RocksDBStore: BenchStore {
         return String(cString: text)
     }
 
-    /// The "Cumulative compaction: X GB write" figure of `rocksdb.stats` (GB written by
-    /// compactions since open), nil when the line is not there.
+    /// The "Cumulative compaction: X GB write" figure of `rocksdb.stats` (GB written by flushes
+    /// and compactions since open: RocksDB counts a flush as a compaction there), nil when the
+    /// line is not there. Whether a compaction proper ran shows in the files per level.
     private func compactionWriteGB() -> Double? {
         guard let stats = stringProperty("rocksdb.stats") else { return nil }
         guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("Cumulative compaction:") }) else {
