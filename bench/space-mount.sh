@@ -6,7 +6,7 @@
 #
 # Scenarios (default both):
 #   rm     a fresh `holtfs mount DB MNT --sync periodic`; one M-MiB file (default 400, from
-#          /dev/urandom) and N empty files (default 100,000, in one directory); the DB directory's
+#          /dev/urandom, written in 1 MiB writes) and N empty files (default 100,000, in one directory); the DB directory's
 #          du (peak) and the bytes written; `rm -rf` of all of it; then du of the DB every second
 #          for up to S seconds (default 60) with no other command, until it is below 10% of the
 #          peak; unmount; du again. The same steps on plain directories as control (--controls:
@@ -15,11 +15,12 @@
 #          4096, the same bytes in every file), `rm -rf` them; the DB's du and file sizes after
 #          each round, and after the unmount.
 # du is taken both ways: `du -sb` (apparent: st_size summed) and `du -s --block-size=1`
-# (allocated: st_blocks x 512, what holes do not count). Bytes written: the engine's own counters
-# (`holtfs stats --json`: log bytes appended, blob bytes written; asked at the peak and before the
-# unmount, never while du is polled), the daemon's write_bytes (/proc/PID/io: misses io_uring
-# writes) and the disk's sectors written (/proc/diskstats: the whole device, other processes'
-# writes included; the only figure for the controls).
+# (allocated: st_blocks x 512, what holes do not count). Bytes written: the writing processes'
+# own write_bytes (/proc/self/io; on ext4 the bytes they dirtied, the control's figure), the
+# daemon's write_bytes (/proc/PID/io), the engine's own counters (`holtfs stats --json`: log bytes
+# appended, blob bytes written; asked at the peak and before the unmount, never while du is
+# polled), and, in the JSON only, the disk's sectors written (/proc/diskstats: the whole device,
+# other processes' writes included).
 # Results: OUT/events.jsonl (one JSON object per measurement), OUT/summary.json, OUT/summary.md
 # (bench/summarize-space.py). Every mount the script makes is unmounted on exit (trap EXIT),
 # also after an error or ^C; the mount is awaited with a deadline, never a fixed sleep.
@@ -161,13 +162,27 @@ umount_holtfs() {  # unmounts $mnt and waits (60 s) for the daemon to exit
 }
 
 # --- the workload steps --------------------------------------------------------------------------
-make_empty_files() {  # make_empty_files DIR N
+# The writers print their own write_bytes (/proc/self/io: the bytes they caused to be written,
+# counted when they dirty the page cache), the control's figure for the bytes written.
+make_big_file() {  # make_big_file PATH MIB: MIB MiB from /dev/urandom; prints write_bytes
+    python3 - "$1" "$2" <<'EOF'
+import os, sys
+path, mib = sys.argv[1], int(sys.argv[2])
+with open("/dev/urandom", "rb") as source, open(path, "wb") as out:
+    for _ in range(mib):
+        out.write(source.read(1 << 20))
+print(next(int(l.split()[1]) for l in open("/proc/self/io") if l.startswith("write_bytes:")))
+EOF
+}
+
+make_empty_files() {  # make_empty_files DIR N; prints write_bytes
     python3 - "$1" "$2" <<'EOF'
 import os, sys
 d, n = sys.argv[1], int(sys.argv[2])
 os.makedirs(d, exist_ok=True)
 for i in range(n):
     os.close(os.open(f"{d}/f{i:07d}", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644))
+print(next(int(l.split()[1]) for l in open("/proc/self/io") if l.startswith("write_bytes:")))
 EOF
 }
 
@@ -181,6 +196,7 @@ for i in range(n):
     fd = os.open(f"{d}/f{i:07d}", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
     os.write(fd, data)
     os.close(fd)
+print(next(int(l.split()[1]) for l in open("/proc/self/io") if l.startswith("write_bytes:")))
 EOF
 }
 
@@ -193,15 +209,16 @@ rm_scenario() {
     local dw0=0; [[ "$kind" == holtfs ]] && dw0="$(daemon_written "$daemon")"
     log "[$kind] writing one $big_mib MiB file and $files empty files"
     local t0; t0="$(now)"
-    dd if=/dev/urandom of="$dir/big" bs=1M count="$big_mib" status=none
+    local wb_big wb_empty
+    wb_big="$(make_big_file "$dir/big" "$big_mib")"
     local t1; t1="$(now)"
-    make_empty_files "$dir/empty" "$files"
+    wb_empty="$(make_empty_files "$dir/empty" "$files")"
     local t2; t2="$(now)"
     local peak_app peak_alloc; peak_app="$(du_apparent "$db")"; peak_alloc="$(du_allocated "$db")"
     local dw1=0; [[ "$kind" == holtfs ]] && dw1="$(daemon_written "$daemon")"
     local dev1; dev1="$(device_written "$dev")"
     local eng1=null; [[ "$kind" == holtfs ]] && eng1="$(engine_json)"
-    emit "{\"scenario\": \"rm\", \"kind\": \"$kind\", \"step\": \"peak\", \"big_bytes\": $(( big_mib << 20 )), \"empty_files\": $files, \"write_big_seconds\": $(elapsed "$t0" "$t1"), \"create_seconds\": $(elapsed "$t1" "$t2"), \"du_apparent\": $peak_app, \"du_allocated\": $peak_alloc, \"daemon_write_bytes\": $(( dw1 - dw0 )), \"device_write_bytes\": $(( dev1 - dev0 )), \"engine\": $eng1, \"files\": $(files_json "$db")}"
+    emit "{\"scenario\": \"rm\", \"kind\": \"$kind\", \"step\": \"peak\", \"big_bytes\": $(( big_mib << 20 )), \"empty_files\": $files, \"write_big_seconds\": $(elapsed "$t0" "$t1"), \"create_seconds\": $(elapsed "$t1" "$t2"), \"du_apparent\": $peak_app, \"du_allocated\": $peak_alloc, \"writer_write_bytes\": $(( wb_big + wb_empty )), \"daemon_write_bytes\": $(( dw1 - dw0 )), \"device_write_bytes\": $(( dev1 - dev0 )), \"engine\": $eng1, \"files\": $(files_json "$db")}"
     log "[$kind] peak: du -sb $peak_app, allocated $peak_alloc; rm -rf"
     local t3; t3="$(now)"
     rm -rf "$dir/big" "$dir/empty"
@@ -237,7 +254,7 @@ churn_scenario() {
     local round t0 t1 t2
     for round in $(seq "$rounds"); do
         t0="$(now)"
-        make_data_files "$point/churn" "$files" "$churn_bytes"
+        make_data_files "$point/churn" "$files" "$churn_bytes" >/dev/null
         t1="$(now)"
         rm -rf "$point/churn"
         t2="$(now)"
