@@ -6,25 +6,45 @@ import Testing
 @testable import HoltEngine
 
 @Suite struct StoreBlobFileTests {
-    /// Writes `count` blobs with distinct bytes through `file` (batched or one by one) and reads
-    /// them back.
+    /// The gap of blob `i` in `roundTrip`: none for even blobs, a middle part for odd ones.
+    static func gap(_ i: Int) -> Range<Int> { i % 2 == 0 ? 0..<0 : 8192..<(BlobGeometry.blobSize - 4096 * (1 + i % 7)) }
+
+    /// Writes `count` blobs with distinct bytes through `file` (batched or one by one, odd ones
+    /// with a gap) and reads them back: the bytes outside the gap as written, the gap never
+    /// written (a hole reads as zeros; without holes it keeps what the slot held).
     func roundTrip(_ file: BlobFile, count: Int, batched: Bool) throws -> Duration {
         let buffers = (0..<count).map { _ in AlignedBuffer(count: BlobGeometry.blobSize) }
         for (i, buffer) in buffers.enumerated() { memset(buffer.pointer, Int32(i + 1), buffer.count) }
+        let writes = buffers.enumerated().map {
+            BlobWrite(slot: PhysicalSlot(UInt64($0.offset)), buffer: $0.element.pointer, gap: Self.gap($0.offset))
+        }
         let clock = ContinuousClock()
         let elapsed = try clock.measure {
             if batched {
-                try file.write(batch: buffers.enumerated().map { (PhysicalSlot(UInt64($0.offset)), $0.element.pointer) })
+                try file.write(batch: writes)
             } else {
-                for (i, buffer) in buffers.enumerated() { try file.write(PhysicalSlot(UInt64(i)), from: buffer.pointer) }
+                for write in writes { try file.write(write) }
             }
             try file.sync()
         }
         let scratch = AlignedBuffer(count: BlobGeometry.blobSize)
         for i in stride(from: count - 1, through: 0, by: -1) {
             #expect(try file.read(PhysicalSlot(UInt64(i)), into: scratch.pointer))
-            #expect(memcmp(scratch.pointer, buffers[i].pointer, scratch.count) == 0, "slot \(i)")
+            let gap = Self.gap(i)
+            if gap.isEmpty {
+                #expect(memcmp(scratch.pointer, buffers[i].pointer, scratch.count) == 0, "slot \(i)")
+            } else {
+                #expect(memcmp(scratch.pointer, buffers[i].pointer, gap.lowerBound) == 0, "slot \(i) head")
+                #expect(memcmp(scratch.pointer + gap.upperBound, buffers[i].pointer + gap.upperBound,
+                               scratch.count - gap.upperBound) == 0, "slot \(i) tail")
+                #expect(!(gap.lowerBound..<gap.upperBound).contains { scratch.pointer.load(fromByteOffset: $0, as: UInt8.self) == UInt8(i + 1) },
+                        "slot \(i): the gap was written")
+            }
         }
+        // Holes take no blocks: half the blobs leave most of their bytes unallocated.
+        let written = (0..<count).reduce(0) { $0 + BlobGeometry.blobSize - Self.gap($1).count }
+        let allocated = try file.allocatedBytes()
+        #expect(allocated <= written + count * 4096, "allocated \(allocated) for \(written) written")
         #expect(try file.read(PhysicalSlot(UInt64(count)), into: scratch.pointer) == false)
         #expect(try file.size() == count * BlobGeometry.blobSize)
         return elapsed

@@ -21,6 +21,13 @@ public struct Options: Sendable, Equatable {
     /// it grows past twice this. Bounds the log a reopen replays (recovery time) against how
     /// often the whole dirty cache is rewritten (write amplification).
     public var checkpointLogBytes: Int
+    /// Seconds after which a quiet tree checkpoints what is still dirty and gives free space back
+    /// to the file system (punched holes, a shorter blob file) without being asked.
+    public var checkpointIntervalSeconds: Int = 30
+    /// The background checkpointer compacts (`Tree.compact()`) on a quiet round when dead node
+    /// bytes pass this share of all node bytes (and 1 MiB), or free slots inside the blob file
+    /// pass this share of its slots while blobs sit past where the live ones would end.
+    public var compactionDeadShare: Double = 0.25
 
     /// Options with the defaults: 256 MiB cache, `.always`, create if missing, checkpoint every 64 MiB of log.
     public init(

@@ -40,25 +40,27 @@ public final class Tree: @unchecked Sendable {
     /// The options the tree was opened with.
     public let options: Options
 
-    private let lock = ReadWriteLock()
+    let lock = ReadWriteLock()
     /// One writer at a time (see the type's comment).
-    private let writer = Monitor()
+    let writer = Monitor()
     /// One checkpoint at a time, from its capture to its end (taken before `writer`).
     private let checkpointing = Monitor()
+    /// One compaction at a time (`compact()`; taken before `checkpointing`).
+    let compacting = Monitor()
     /// Runs the automatic checkpoints (started at open, stopped at close).
     private let checkpointer = Checkpointer()
     let store: BufferManager
     let log: WriteAheadLog
     /// Changed holding `writer` and `lock` exclusively; read holding `lock` shared, or `writer`
     /// (the checkpointer: no batch changes it then).
-    private let index: ARTIndex<BufferManager>
+    let index: ARTIndex<BufferManager>
     /// Guarded by `writer` (written also under `lock` exclusively): the sequence number of the
     /// last batch applied to `index`.
     private var appliedLSN: UInt64
     /// Written holding `writer` and `lock` exclusively; read under either.
-    private var isClosed = false
+    var isClosed = false
     /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
-    private var failed = false
+    var failed = false
     /// Guarded by `writer`: after a checkpoint found the disk full, the next automatic one waits
     /// until the log holds this many bytes or the monotonic clock passes `time` (nanoseconds), so
     /// a full disk does not make every batch attempt one. `nil` when the last one succeeded.
@@ -90,7 +92,9 @@ public final class Tree: @unchecked Sendable {
         self.appliedLSN = appliedLSN
         self.databaseLock = lock
         self.recovery = recovery
-        checkpointer.start { [unowned self] in checkpointIfWanted() }
+        checkpointer.start(interval: UInt64(max(1, options.checkpointIntervalSeconds)) * 1_000_000_000) {
+            [unowned self] periodic in checkpointIfWanted(periodic: periodic)
+        }
     }
 
     /// Opens the database in directory `path`, creating it when missing and `options.createIfMissing`.
@@ -419,15 +423,21 @@ public final class Tree: @unchecked Sendable {
     /// Holds `writer` (batches wait) but not `lock`: reads go on while the blobs are written.
     /// A failure does not fail any batch (they are logged): a full disk postpones the next
     /// checkpoint, anything else stops later writes (`failed`).
-    private func checkpointIfWanted() {
-        checkpointing.withLock {
-            do throws(HoltError) { try runCheckpoint(onlyIfWanted: true) } catch {
+    /// A periodic round (no writer asked) checkpoints whatever is left dirty or logged, then
+    /// gives space back (`compactIfWorthIt`).
+    private func checkpointIfWanted(periodic: Bool) {
+        let succeeded = checkpointing.withLock { () -> Bool in
+            do throws(HoltError) { try runCheckpoint(onlyIfWanted: true, periodic: periodic) } catch {
                 switch error {
                 case .closed, .previousIOFailure: break
                 default: writer.withLock { noteCheckpointFailure(error) }
                 }
+                return false
             }
+            return true
         }
+        // A failed reclaim loses nothing (the slots stay free and are tried again next time).
+        if periodic && succeeded { try? compactIfWorthIt() }
     }
 
     /// One checkpoint (when `onlyIfWanted`, only if one is still wanted and due): captured
@@ -436,11 +446,12 @@ public final class Tree: @unchecked Sendable {
     /// manifest written while batches and reads go on, and the log trimmed. A full disk (a blob
     /// or map write refused) leaves the previous checkpoint and the whole log in place and
     /// throws; the store and the log go on. Call holding `checkpointing`.
-    private func runCheckpoint(onlyIfWanted: Bool) throws(HoltError) {
+    private func runCheckpoint(onlyIfWanted: Bool, periodic: Bool = false) throws(HoltError) {
         let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture? in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
-            if onlyIfWanted, !(checkpointWanted() && checkpointDue()) { return nil }
+            let quietWork = periodic && (log.bytesSinceTrim > 0 || store.dirtyBytes > 0)
+            if onlyIfWanted, !((checkpointWanted() || quietWork) && checkpointDue()) { return nil }
             // Batches applied from now on go to a new segment: the trim below drops all of this one.
             try log.roll()
             return try store.captureCheckpoint(root: index.root, lsn: appliedLSN, user: [])
@@ -453,6 +464,8 @@ public final class Tree: @unchecked Sendable {
         try store.writeCheckpoint(capture)
         writer.withLock { checkpointRetry = nil }
         try log.trim(through: capture.lsn)
+        // The slots only the previous checkpoint used are free now: their blocks go back.
+        try? store.reclaimFreeSlots()
     }
 
     /// Waits until the background checkpointer has nothing asked of it and nothing under way

@@ -60,6 +60,8 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
         return id
     }
 
+    func contains(_ id: BlobID) -> Bool { frames[id] != nil }
+
     func free(_ id: BlobID) throws(HoltError) {
         guard let frame = frames.removeValue(forKey: id) else { throw .corrupted(what: "\(id)", reason: "freed twice") }
         frame.deallocate()

@@ -25,7 +25,8 @@ struct BlobUsage: Sendable, Equatable {
         dead = page.deadBytes
         let block = BlobGeometry.headerSize  // 4 KiB: the O_DIRECT and file-system block
         let start = (page.slotTableEnd + block - 1) / block * block
-        let end = page.dataLow / block * block
+        // The last block always holds node data (the root): the gap ends before it.
+        let end = min(page.dataLow / block * block, BlobGeometry.blobSize - block)
         if start < end { gap = start..<end }
     }
 

@@ -21,17 +21,24 @@ struct PhysicalSlot: RawRepresentable, Hashable, Comparable, Sendable, CustomStr
 /// One blob on its way to its slot: `buffer` holds `blobSize` aligned bytes, of which `gap` (4 KiB
 /// aligned, maybe empty) holds nothing the blob needs: it is not written but punched out of the
 /// slot, so the file system keeps no blocks for it (see `BlobHeader`: the checksum skips it).
+/// The gap never takes the blob's last block: writing that block keeps the file long enough to
+/// read the whole slot back.
 struct BlobWrite {
     var slot: PhysicalSlot
     var buffer: UnsafeRawPointer
     var gap: Range<Int>
 
+    init(slot: PhysicalSlot, buffer: UnsafeRawPointer, gap: Range<Int>) {
+        precondition(gap.isEmpty || (gap.lowerBound >= AlignedBuffer.alignment && gap.upperBound < BlobGeometry.blobSize))
+        self.slot = slot
+        self.buffer = buffer
+        self.gap = gap
+    }
+
     /// The byte ranges of the blob to write: all of it, or what lies before and after the gap.
     var pieces: [(start: Int, length: Int)] {
         guard !gap.isEmpty else { return [(0, BlobGeometry.blobSize)] }
-        var result = [(start: 0, length: gap.lowerBound)]
-        if gap.upperBound < BlobGeometry.blobSize { result.append((gap.upperBound, BlobGeometry.blobSize - gap.upperBound)) }
-        return result
+        return [(0, gap.lowerBound), (gap.upperBound, BlobGeometry.blobSize - gap.upperBound)]
     }
 }
 

@@ -85,11 +85,15 @@ struct BlobMap {
         return BlobID(rawValue: nextID)
     }
 
-    /// Where to write blob `id` now: its own slot when the durable checkpoint does not use it
-    /// (overwriting it is crash-safe), else a free slot (shadow copy). Call `record` after the
+    /// Where to write blob `id` now: the lowest free slot when it lies before the blob's own;
+    /// else its own slot when the durable checkpoint does not use it (overwriting it is
+    /// crash-safe), else a free slot (shadow copy). Call `record` after the
     /// write succeeded.
     mutating func target(for id: BlobID) -> PhysicalSlot {
-        if let current = entries[id], !isProtected(current.slot) { return current.slot }
+        // A free slot nearer the front wins over the blob's own: blobs drift toward the front.
+        if let current = entries[id], !isProtected(current.slot), !(free.last.map { $0 < current.slot } ?? false) {
+            return current.slot
+        }
         if let slot = free.popLast() {
             holes.remove(slot)
             return slot

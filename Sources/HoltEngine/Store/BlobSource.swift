@@ -38,4 +38,6 @@ protocol BlobSource: AnyObject {
     func allocate() throws(HoltError) -> BlobID
     /// Gives blob `id` back; its id may be handed out again after the next checkpoint.
     func free(_ id: BlobID) throws(HoltError)
+    /// Whether blob `id` exists (allocated and not freed).
+    func contains(_ id: BlobID) -> Bool
 }

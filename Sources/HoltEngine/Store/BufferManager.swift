@@ -299,6 +299,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         }
     }
 
+    /// Whether blob `id` exists: it has a slot, or a frame (a new blob not written yet).
+    func contains(_ id: BlobID) -> Bool {
+        if core.withLock({ $0.map.entry(id) != nil }) { return true }
+        let shard = shards[shardIndex(id)]
+        return shard.monitor.withLock { shard.state.table[id] != nil }
+    }
+
     // MARK: Pinning
 
     /// The shard blob `id` lives in (Fibonacci hashing, so consecutive ids spread out).
@@ -805,10 +812,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     // MARK: Space
 
-    /// How the database's files use the disk now (`logBytes` left 0 for the tree to fill). The
-    /// live and dead bytes of blobs changed since they were last written are read from their
-    /// frames: call with no writer changing them (the tree's shared lock).
-    func spaceUsage() throws(HoltError) -> SpaceStatistics {
+    /// The live and dead node bytes of every blob: from the map (counted when each was last
+    /// written), or from its frame when it changed since. Call with no writer changing blobs
+    /// (the tree's shared lock).
+    func blobUsages() -> [BlobID: BlobUsage] {
         var changed: [BlobID: BlobUsage] = [:]
         for shard in shards {
             shard.monitor.withLock {
@@ -819,26 +826,27 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 }
             }
         }
-        var space = core.withLock { core in
-            var space = SpaceStatistics(
-                fileBytes: 0, allocatedBytes: 0, logBytes: 0, metadataBytes: 0, blobs: core.map.count,
-                freeSlots: core.map.free.count + core.map.punching.count, liveBytes: 0, deadBytes: 0)
-            for (id, entry) in core.map.entries where changed[id] == nil {
-                space.liveBytes += entry.usage.live
-                space.deadBytes += entry.usage.dead
-            }
-            space.blobs += changed.keys.filter { core.map.entry($0) == nil }.count
-            return space
+        return core.withLock { core in
+            var usages = changed
+            for (id, entry) in core.map.entries where changed[id] == nil { usages[id] = entry.usage }
+            return usages
         }
-        for usage in changed.values {
+    }
+
+    /// How the database's files use the disk now (`logBytes` left 0 for the tree to fill).
+    /// Call as `blobUsages()`.
+    func spaceUsage() throws(HoltError) -> SpaceStatistics {
+        let usages = blobUsages()
+        var space = SpaceStatistics(
+            fileBytes: try file.size(), allocatedBytes: try file.allocatedBytes(), logBytes: 0, metadataBytes: 0,
+            blobs: usages.count, freeSlots: core.withLock { $0.map.free.count + $0.map.punching.count },
+            liveBytes: 0, deadBytes: 0)
+        for usage in usages.values {
             space.liveBytes += usage.live
             space.deadBytes += usage.dead
         }
-        space.fileBytes = try file.size()
-        space.allocatedBytes = try file.allocatedBytes()
-        let generation = anchor.generation
         space.metadataBytes = Syscall.allocatedBytes(path: directory + "/MANIFEST")
-            + Syscall.allocatedBytes(path: BlobMap.path(directory: directory, generation: generation))
+            + Syscall.allocatedBytes(path: BlobMap.path(directory: directory, generation: anchor.generation))
         return space
     }
 

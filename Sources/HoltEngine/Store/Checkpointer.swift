@@ -5,7 +5,9 @@
 /// runs `round` (the tree's "checkpoint if still wanted", which takes the tree's writer lock
 /// but not its reader lock: reads go on while blobs are written). A writer that finds the log or
 /// the dirty blobs past the hard bound calls `waitForRound()` first, which is how writers that
-/// outrun the checkpointer are held back.
+/// outrun the checkpointer are held back. Without requests, a round also runs every `interval`
+/// (the tree then checkpoints what is left dirty and gives free space back: a database that went
+/// quiet after deleting much shrinks on disk without anyone asking).
 ///
 /// Locking: `monitor` guards `requested`, `running`, `rounds` and `stopping`; `round` runs with
 /// it released. `@unchecked Sendable`: those fields are only touched under `monitor`.
@@ -25,10 +27,11 @@ final class Checkpointer: @unchecked Sendable {
     /// A checkpointer that has not started; `round` is what one round does.
     init() {}
 
-    /// Starts the thread, which runs `round` once per request until `stop()`.
-    func start(_ round: @escaping @Sendable () -> Void) {
+    /// Starts the thread, which runs `round` once per request, and once per `interval`
+    /// nanoseconds without one (`round(true)`: a periodic round), until `stop()`.
+    func start(interval: UInt64, _ round: @escaping @Sendable (_ periodic: Bool) -> Void) {
         precondition(thread == nil, "checkpointer started twice")
-        thread = PlainThread { [self] in run(round) }
+        thread = PlainThread { [self] in run(interval: interval, round) }
     }
 
     /// Asks for a round soon; returns at once.
@@ -73,17 +76,19 @@ final class Checkpointer: @unchecked Sendable {
     }
 
     /// The thread's loop.
-    private func run(_ round: () -> Void) {
+    private func run(interval: UInt64, _ round: (_ periodic: Bool) -> Void) {
         while true {
-            let go = monitor.withLock { () -> Bool in
-                while !requested, !stopping { monitor.wait() }
-                if stopping { return false }
+            let go = monitor.withLock { () -> Bool? in
+                let deadline = Monitor.monotonicNanoseconds() &+ interval
+                while !requested, !stopping, Monitor.monotonicNanoseconds() < deadline { monitor.wait(until: deadline) }
+                if stopping { return nil }
+                let asked = requested
                 requested = false
                 running = true
-                return true
+                return !asked
             }
-            guard go else { return }
-            round()
+            guard let periodic = go else { return }
+            round(periodic)
             monitor.withLock {
                 running = false
                 rounds += 1
