@@ -12,8 +12,9 @@
 #          peak; unmount; du again. The same steps on plain directories as control (--controls:
 #          ext4 = a folder next to the DB, tmpfs = /dev/shm; `none` for no control).
 #   churn  R rounds (default 10) on one fresh mount of: create N files of B bytes each (default
-#          4096, the same bytes in every file), `rm -rf` them; the DB's du and file sizes after
-#          each round, and after the unmount.
+#          4096, the same bytes in every file), `rm -rf` them; the DB's du once the files
+#          exist (the top of the round) and after the rm -rf with the file sizes, each round, and
+#          after the unmount.
 # du is taken both ways: `du -sb` (apparent: st_size summed) and `du -s --block-size=1`
 # (allocated: st_blocks x 512, what holes do not count). Bytes written: the writing processes'
 # own write_bytes (/proc/self/io; on ext4 the bytes they dirtied, the control's figure), the
@@ -251,14 +252,15 @@ churn_scenario() {
     local dev; dev="$(device_of "$db")"
     local dev0; dev0="$(device_written "$dev")"
     local dw0; dw0="$(daemon_written "$daemon")"
-    local round t0 t1 t2
+    local round t0 t1 t2 top_app top_alloc
     for round in $(seq "$rounds"); do
         t0="$(now)"
         make_data_files "$point/churn" "$files" "$churn_bytes" >/dev/null
         t1="$(now)"
+        top_app="$(du_apparent "$db")"; top_alloc="$(du_allocated "$db")"
         rm -rf "$point/churn"
         t2="$(now)"
-        emit "{\"scenario\": \"churn\", \"step\": \"round\", \"round\": $round, \"files\": $files, \"file_bytes\": $churn_bytes, \"create_seconds\": $(elapsed "$t0" "$t1"), \"rm_seconds\": $(elapsed "$t1" "$t2"), \"du_apparent\": $(du_apparent "$db"), \"du_allocated\": $(du_allocated "$db"), \"daemon_write_bytes\": $(( $(daemon_written "$daemon") - dw0 )), \"engine\": $(engine_json), \"db_files\": $(files_json "$db")}"
+        emit "{\"scenario\": \"churn\", \"step\": \"round\", \"round\": $round, \"files\": $files, \"file_bytes\": $churn_bytes, \"create_seconds\": $(elapsed "$t0" "$t1"), \"rm_seconds\": $(elapsed "$t1" "$t2"), \"top_du_apparent\": $top_app, \"top_du_allocated\": $top_alloc, \"du_apparent\": $(du_apparent "$db"), \"du_allocated\": $(du_allocated "$db"), \"daemon_write_bytes\": $(( $(daemon_written "$daemon") - dw0 )), \"engine\": $(engine_json), \"db_files\": $(files_json "$db")}"
         log "[churn] round $round: du -sb $(du_apparent "$db"), allocated $(du_allocated "$db")"
     done
     umount_holtfs
