@@ -1,11 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import HoltFS
 import Logging
 import Synchronization
 
-/// What a mount daemon serves besides the mount: the control socket (`holtfs stats`) and, with
+/// What a mount daemon serves besides the mount: the control socket (`holtfs stats`, `holtfs
+/// compact`) and, with
 /// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
 ///
 /// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
@@ -69,6 +71,23 @@ final class DaemonServices: Sendable {
         metrics?.stop()
     }
 
+    /// Answers `compact`: compacts the database on this thread while the mount goes on serving,
+    /// then sends the report (or one `error` line). Other control requests wait meanwhile.
+    private func compact(_ fd: Int32, mount: HoltMount) {
+        logger.info("control: compacting the database")
+        let started = Posix.monotonicSeconds()
+        do throws(FSError) {
+            let compaction = try mount.compact()
+            let report = CompactReport(
+                compaction, database: settings.database, state: "mounted", seconds: Posix.monotonicSeconds() - started)
+            logger.info("control: compacted in \(String(format: "%.2f", report.seconds)) s: \(report.text())")
+            ListeningSocket.send(fd, Array(report.json().utf8))
+        } catch {
+            logger.error("control: compaction failed: \(error)")
+            ListeningSocket.send(fd, Array("error compaction failed: \(CommandFailure.oneLine(error.description))\n".utf8))
+        }
+    }
+
     /// Answers one control request on `fd`.
     private func answer(_ fd: Int32, mount: HoltMount) {
         let peer = ControlSocket.peerUID(fd)
@@ -86,6 +105,8 @@ final class DaemonServices: Sendable {
                 mount: mount, database: settings.database, mountpoint: settings.mountpoint, started: started,
                 logLevel: settings.logLevel.rawValue, metrics: metrics?.address.text)
             ListeningSocket.send(fd, Array(report.json().utf8))
+        case "compact":
+            compact(fd, mount: mount)
         default:
             ListeningSocket.send(fd, Array("error unknown request '\(CommandFailure.oneLine(line))'\n".utf8))
         }
