@@ -21,6 +21,14 @@ final class DaemonServices: Sendable {
     private let started: Double
     private let metrics: MetricsEndpoint?
     private let control = Mutex<ListeningSocket?>(nil)
+    /// Whether a `compact` request runs, and whether `stop` has closed the door to new ones: the
+    /// tree is closed right after `stop` returns, and a compaction must never run into that.
+    private let compaction = Mutex<CompactionGate>(.idle)
+
+    /// The states of `compaction`.
+    private enum CompactionGate {
+        case idle, running, closed
+    }
 
     private init(settings: MountSettings, logger: Logger, started: Double, metrics: MetricsEndpoint?) {
         self.settings = settings
@@ -62,11 +70,20 @@ final class DaemonServices: Sendable {
         }
     }
 
-    /// Stops both servers and removes the control socket.
+    /// Stops both servers and removes the control socket; waits for a running compaction to end
+    /// (the unmount has happened, so it runs alone and ends) and refuses later ones, so the tree
+    /// can be closed once this returns.
     func stop() {
         if let listener = control.withLock({ $0 }) {
             listener.stop()
             unlink(ControlSocket.path(database: settings.database))
+        }
+        while !compaction.withLock({ gate -> Bool in
+            guard gate != .running else { return false }
+            gate = .closed
+            return true
+        }) {
+            Posix.pause(milliseconds: 5)
         }
         metrics?.stop()
     }
@@ -74,6 +91,16 @@ final class DaemonServices: Sendable {
     /// Answers `compact`: compacts the database on this thread while the mount goes on serving,
     /// then sends the report (or one `error` line). Other control requests wait meanwhile.
     private func compact(_ fd: Int32, mount: HoltMount) {
+        let admitted = compaction.withLock { gate -> Bool in
+            guard gate == .idle else { return false }
+            gate = .running
+            return true
+        }
+        guard admitted else {
+            ListeningSocket.send(fd, Array("error the daemon is unmounting: no compaction now\n".utf8))
+            return
+        }
+        defer { compaction.withLock { $0 = $0 == .running ? .idle : $0 } }
         logger.info("control: compacting the database")
         let started = Posix.monotonicSeconds()
         do throws(FSError) {
