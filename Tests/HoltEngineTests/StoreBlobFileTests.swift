@@ -14,9 +14,9 @@ import Testing
         let clock = ContinuousClock()
         let elapsed = try clock.measure {
             if batched {
-                try file.write(batch: buffers.enumerated().map { (PhysicalSlot(UInt64($0.offset)), $0.element.pointer) })
+                try file.write(batch: buffers.enumerated().map { BlobWrite(slot: PhysicalSlot(UInt64($0.offset)), buffer: $0.element.pointer, gap: 0..<0) })
             } else {
-                for (i, buffer) in buffers.enumerated() { try file.write(PhysicalSlot(UInt64(i)), from: buffer.pointer) }
+                for (i, buffer) in buffers.enumerated() { try file.write(BlobWrite(slot: PhysicalSlot(UInt64(i)), buffer: buffer.pointer, gap: 0..<0)) }
             }
             try file.sync()
         }
