@@ -290,8 +290,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 copy.copy(from: shard.state.frames[f.rawValue].memory.pointer)
                 shard.state.copies[id] = copy
             }
+            // A lock-free reader that entered the blob before its parent let go of it may still
+            // be reading (its pin): it finishes in microseconds, and nothing leads to it any more.
+            while let f = shard.state.table[id], shard.state.frames[f.rawValue].pins > 0 {
+                shard.monitor.wait(until: Monitor.monotonicNanoseconds() + 50_000)
+            }
             if let f = shard.state.table.removeValue(forKey: id) {
-                precondition(shard.state.frames[f.rawValue].pins == 0, "free of pinned \(id)")
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
                 shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
@@ -385,7 +389,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func nextStep(_ id: BlobID, in s: Int, writing: Bool, fresh: Bool) throws(HoltError) -> Step {
         let shard = shards[s]
         while let f = shard.state.table[id] {
-            if shard.state.frames[f.rawValue].io == .loading {
+            // Loading: nobody may use it yet. Being written out (by whoever needed a frame, a
+            // lock-free reader too): a write must wait, or the write-out would take torn bytes
+            // and then mark the changed frame clean.
+            if shard.state.frames[f.rawValue].io == .loading || (writing && shard.state.frames[f.rawValue].io == .writing) {
                 shard.monitor.wait()
                 continue
             }
