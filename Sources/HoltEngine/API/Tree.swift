@@ -15,17 +15,20 @@ import Synchronization
 ///   up to that point is dropped. Opening replays the log written since the last checkpoint.
 ///
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
-/// changes the index under an exclusive lock, reads run under a shared one. A write returns once
-/// it is as durable as `Options.sync` asks; concurrent writers share one log flush (group
-/// commit). Checkpoints run on a background thread (`Checkpointer`) beside the readers.
+/// changes the index under an exclusive lock; `get` reads beside it without a lock, answering
+/// the before-images the batch records (`BatchVisibility`); scans run under the shared lock. A
+/// write returns once it is as durable as `Options.sync` asks; concurrent writers share one log
+/// flush (group commit). Checkpoints run on a background thread (`Checkpointer`) beside the
+/// readers.
 ///
 /// Locks, in the order they are taken:
 /// - `checkpointing`: one checkpoint at a time, from its capture to its end.
 /// - `writer`: one writer at a time (a batch from its first check to its log append, the
 ///   capture of a checkpoint, `close`). A checkpoint holds it only to capture (flags and a copy
 ///   of the blob map); its blobs are written while batches and reads go on.
-/// - `lock`: readers shared; a batch exclusively, only around its index changes and its log
-///   append (microseconds); `close` exclusively.
+/// - `lock`: scans shared; a batch exclusively, only around its index changes and its log
+///   append (microseconds); `close` exclusively. `get` takes it only as a fallback.
+/// - blob latches (`Frame.latch`), one per cached blob, for one read or write call each.
 public final class Tree: @unchecked Sendable {
     // @unchecked Sendable: every mutable field is guarded by `writer` and/or `lock` (see each
     // field); the store and the log are thread-safe themselves.
