@@ -20,17 +20,6 @@ struct AttributeChanges: Equatable, Sendable {
     var ctime: Int64?
 }
 
-/// What `statfs` reports.
-struct FilesystemStatistics: Equatable, Sendable {
-    var blockSize: UInt64
-    var blocks: UInt64
-    var freeBlocks: UInt64
-    var availableBlocks: UInt64
-    var files: UInt64
-    var freeFiles: UInt64
-    var nameLength: UInt64
-}
-
 extension Filesystem {
     /// Changes the attributes of node `id`; returns the new ones. The FUSE op is `setattr`.
     ///
@@ -100,32 +89,5 @@ extension Filesystem {
     /// Makes every change so far durable, whatever the sync mode. The FUSE ops are `fsync` and `fsyncdir`.
     func sync() throws(FSError) {
         do { try tree.sync() } catch { throw .engine(error) }
-    }
-
-    /// The space of the filesystem holding the database, with 255-byte names. The FUSE op is `statfs`.
-    func statfs() -> FilesystemStatistics {
-        var host = statvfs()
-        var directory = tree.path
-        while statvfs(directory, &host) != 0, directory != "/" {
-            // A database directory not created yet: ask the filesystem that will hold it.
-            if let slash = directory.lastIndex(of: "/") {
-                directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
-            } else {
-                directory = "."
-                break
-            }
-        }
-        guard statvfs(directory, &host) == 0 else {
-            return FilesystemStatistics(
-                blockSize: 4096, blocks: 0, freeBlocks: 0, availableBlocks: 0, files: 0, freeFiles: 0,
-                nameLength: UInt64(Self.maxNameLength))
-        }
-        let fragment = UInt64(host.f_frsize == 0 ? host.f_bsize : host.f_frsize)
-        return FilesystemStatistics(
-            blockSize: fragment, blocks: UInt64(host.f_blocks), freeBlocks: UInt64(host.f_bfree),
-            availableBlocks: UInt64(host.f_bavail),
-            files: UInt64(host.f_files) > 0 ? UInt64(host.f_files) : 1 << 32,
-            freeFiles: UInt64(host.f_files) > 0 ? UInt64(host.f_ffree) : 1 << 31,
-            nameLength: UInt64(Self.maxNameLength))
     }
 }

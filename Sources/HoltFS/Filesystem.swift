@@ -50,6 +50,8 @@ final class Filesystem: Sendable {
     let openFiles = Locked<[UInt64: Int]>([:])
     /// Open file and directory handles.
     let handles: HandleTable
+    /// The database's bytes on disk and inodes handed out, as `statfs` last measured them.
+    let usage = DatabaseUsage()
     /// The namespace lock (see the type's comment): shared while paths are built and used,
     /// exclusive while names move or go.
     let namespace = ReadWriteLock(

@@ -41,6 +41,21 @@ final class InodeAllocator: Sendable {
         }
     }
 
+    /// How many inode numbers were handed out over the database's life, the root's included (what
+    /// `statfs` reports as used inodes: numbers are never reused, so this never falls). Free of
+    /// engine calls once this mount allocated; before that, one read of the superblock, whose
+    /// counter also covers the unused rest of the last block reserved.
+    ///
+    /// - Throws: `.engine` when the superblock cannot be read.
+    func handedOut() throws(FSError) -> UInt64 {
+        let next = state.withLock { $0.next }
+        if next != 0 { return next - Superblock.firstIno + 1 }
+        let stored: [UInt8]?
+        do { stored = try tree.get(ReservedKeys.superblock) } catch { throw .engine(error) }
+        let counter = stored.flatMap(Superblock.decode)?.nextIno ?? Superblock.firstIno
+        return max(counter, Superblock.firstIno) - Superblock.firstIno + 1
+    }
+
     /// Moves the superblock's counter by one block (keeping its other fields); returns the block.
     /// Tries again when the superblock changed between its read and the batch (the longest-key
     /// bound is raised by other batches).

@@ -13,16 +13,21 @@ public struct MountStatistics: Sendable {
     public var kernelNodes: Int
     /// The engine's counters; `nil` when the tree is closed.
     public var engine: Stats?
+    /// How the database's space on disk is used (`Tree.spaceStatistics()`); `nil` when the tree
+    /// is closed or its files cannot be examined.
+    public var space: SpaceStatistics?
 }
 
 extension HoltMount {
     /// The mount's counters now. Cheap enough to call every second: it reads atomics, counts two
-    /// tables under their locks and asks the engine for its `statistics()` (a shared lock).
+    /// tables under their locks and asks the engine for its `statistics()` and its
+    /// `spaceStatistics()` (shared locks; the second is O(blobs) and a few `fstat`s).
     public func statistics() -> MountStatistics {
         let handles = filesystem.handles.counts
         return MountStatistics(
             requests: bridge.requests.snapshot(), openFiles: handles.files, openDirectories: handles.directories,
-            kernelNodes: filesystem.nodes.count, engine: try? filesystem.tree.statistics())
+            kernelNodes: filesystem.nodes.count, engine: try? filesystem.tree.statistics(),
+            space: try? filesystem.tree.spaceStatistics())
     }
 
     /// Sends the gauges and counters that are not per request (handles, the engine's cache, log
@@ -82,6 +87,9 @@ final class MountGauges: Sendable {
     private let largestCommitGroup = Gauge(label: "holtfs_engine_log_largest_group")
     private let lastCheckpointSeconds = Gauge(label: "holtfs_engine_last_checkpoint_seconds")
     private let checkpointSeconds = FloatingPointCounter(label: "holtfs_engine_checkpoint_seconds_total")
+    private let databaseBytes = Gauge(label: "holtfs_database_bytes")
+    private let liveBytes = Gauge(label: "holtfs_database_live_bytes")
+    private let deadBytes = Gauge(label: "holtfs_database_dead_bytes")
 
     /// The engine's cumulative counters, by metric name, with how to read each from `Stats`.
     private static let counterFields: [(name: String, value: @Sendable (Stats) -> Int)] = [
@@ -116,6 +124,11 @@ final class MountGauges: Sendable {
         openFiles.record(statistics.openFiles)
         openDirectories.record(statistics.openDirectories)
         kernelNodes.record(statistics.kernelNodes)
+        if let space = statistics.space {
+            databaseBytes.record(space.databaseBytes)
+            liveBytes.record(space.liveBytes)
+            deadBytes.record(space.deadBytes)
+        }
         guard let engine = statistics.engine else { return }
         dirtyBytes.record(engine.dirtyBytes)
         cachedFrames.record(engine.cachedFrames)

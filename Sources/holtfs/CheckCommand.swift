@@ -27,12 +27,7 @@ struct CheckCommand: ParsableCommand {
         guard !database.isEmpty else { throw CommandFailure(operation: "check", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
-        progress.show("opening \(db) (replaying the log)")
-        let opened: OfflineDatabase
-        do { opened = try OfflineDatabase(path: db, operation: "check") } catch {
-            progress.clear()
-            throw error
-        }
+        let opened = try OfflineDatabase.open(path: db, operation: "check", progress: progress)
         defer { opened.finish() }
         var problems: [String] = []
         progress.show("verifying the tree")

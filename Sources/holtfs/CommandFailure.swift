@@ -4,7 +4,7 @@
 /// errors (`HoltError`, `FSError`) are turned into one of these where they are caught, so the
 /// line names the path the user typed.
 struct CommandFailure: Error, CustomStringConvertible {
-    /// The subcommand: `mount`, `umount`, `check`, `stats`, `dump`, `load`.
+    /// The subcommand: `mount`, `umount`, `check`, `stats`, `compact`, `dump`, `load`.
     var operation: String
     /// The path the failure is about (the database or the mount point).
     var path: String

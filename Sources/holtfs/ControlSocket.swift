@@ -3,13 +3,14 @@ import Glibc
 #endif
 
 /// The daemon's control channel: the Unix socket `DB/control.sock`, through which `holtfs stats`
-/// asks a live mount for its counters.
+/// asks a live mount for its counters and `holtfs compact` asks it to compact.
 ///
 /// The socket is mode 0600 and owned by the daemon's user (the mount's owner), so only that user
 /// and root can connect; the daemon also checks the peer's credentials (`SO_PEERCRED`) and
-/// answers only its own uid and root. The protocol is one request line per connection, `stats`,
-/// answered by one JSON object (`StatsReport`, the live part) and the end of the connection; an
-/// unknown request or a refused peer gets one line starting `error `.
+/// answers only its own uid and root. The protocol is one request line per connection, answered
+/// by one JSON object and the end of the connection: `stats` by a `StatsReport` (the live part),
+/// `compact` by a `CompactReport` once the compaction is done. A failed request, an unknown one
+/// or a refused peer gets one line starting `error `.
 ///
 /// `sun_path` holds at most 107 bytes; a longer database path is reached through
 /// `/proc/self/fd/N/control.sock`, N a descriptor of the database directory.

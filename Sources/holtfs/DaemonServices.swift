@@ -1,11 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import HoltFS
 import Logging
 import Synchronization
 
-/// What a mount daemon serves besides the mount: the control socket (`holtfs stats`) and, with
+/// What a mount daemon serves besides the mount: the control socket (`holtfs stats`, `holtfs
+/// compact`) and, with
 /// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
 ///
 /// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
@@ -19,6 +21,14 @@ final class DaemonServices: Sendable {
     private let started: Double
     private let metrics: MetricsEndpoint?
     private let control = Mutex<ListeningSocket?>(nil)
+    /// Whether a `compact` request runs, and whether `stop` has closed the door to new ones: the
+    /// tree is closed right after `stop` returns, and a compaction must never run into that.
+    private let compaction = Mutex<CompactionGate>(.idle)
+
+    /// The states of `compaction`.
+    private enum CompactionGate {
+        case idle, running, closed
+    }
 
     private init(settings: MountSettings, logger: Logger, started: Double, metrics: MetricsEndpoint?) {
         self.settings = settings
@@ -60,13 +70,49 @@ final class DaemonServices: Sendable {
         }
     }
 
-    /// Stops both servers and removes the control socket.
+    /// Stops both servers and removes the control socket; waits for a running compaction to end
+    /// (the unmount has happened, so it runs alone and ends) and refuses later ones, so the tree
+    /// can be closed once this returns.
     func stop() {
         if let listener = control.withLock({ $0 }) {
             listener.stop()
             unlink(ControlSocket.path(database: settings.database))
         }
+        while !compaction.withLock({ gate -> Bool in
+            guard gate != .running else { return false }
+            gate = .closed
+            return true
+        }) {
+            Posix.pause(milliseconds: 5)
+        }
         metrics?.stop()
+    }
+
+    /// Answers `compact`: compacts the database on this thread while the mount goes on serving,
+    /// then sends the report (or one `error` line). Other control requests wait meanwhile.
+    private func compact(_ fd: Int32, mount: HoltMount) {
+        let admitted = compaction.withLock { gate -> Bool in
+            guard gate == .idle else { return false }
+            gate = .running
+            return true
+        }
+        guard admitted else {
+            ListeningSocket.send(fd, Array("error the daemon is unmounting: no compaction now\n".utf8))
+            return
+        }
+        defer { compaction.withLock { $0 = $0 == .running ? .idle : $0 } }
+        logger.info("control: compacting the database")
+        let started = Posix.monotonicSeconds()
+        do throws(FSError) {
+            let compaction = try mount.compact()
+            let report = CompactReport(
+                compaction, database: settings.database, state: "mounted", seconds: Posix.monotonicSeconds() - started)
+            logger.info("control: compacted in \(String(format: "%.2f", report.seconds)) s: \(report.text())")
+            ListeningSocket.send(fd, Array(report.json().utf8))
+        } catch {
+            logger.error("control: compaction failed: \(error)")
+            ListeningSocket.send(fd, Array("error compaction failed: \(CommandFailure.oneLine(error.description))\n".utf8))
+        }
     }
 
     /// Answers one control request on `fd`.
@@ -86,6 +132,8 @@ final class DaemonServices: Sendable {
                 mount: mount, database: settings.database, mountpoint: settings.mountpoint, started: started,
                 logLevel: settings.logLevel.rawValue, metrics: metrics?.address.text)
             ListeningSocket.send(fd, Array(report.json().utf8))
+        case "compact":
+            compact(fd, mount: mount)
         default:
             ListeningSocket.send(fd, Array("error unknown request '\(CommandFailure.oneLine(line))'\n".utf8))
         }

@@ -71,12 +71,7 @@ struct DumpCommand: ParsableCommand {
     /// `--json`: the filesystem as JSON Lines through `FSExporter`.
     private func dumpFilesystem(_ db: String) throws(CommandFailure) {
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
-        progress.show("opening \(db)")
-        let opened: OfflineDatabase
-        do { opened = try OfflineDatabase(path: db, operation: "dump") } catch {
-            progress.clear()
-            throw error
-        }
+        let opened = try OfflineDatabase.open(path: db, operation: "dump", progress: progress)
         defer { opened.finish() }
         let exporter = FSExporter(tree: opened.tree)
         let output = StreamOutput(fd: STDOUT_FILENO)

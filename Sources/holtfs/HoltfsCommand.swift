@@ -1,7 +1,7 @@
 import ArgumentParser
 import HoltFS
 
-/// The `holtfs` command: mount a holt database, unmount it, and inspect it offline.
+/// The `holtfs` command: mount a holt database, unmount it, inspect it, and give its free space back.
 struct HoltfsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "holtfs",
@@ -12,5 +12,5 @@ struct HoltfsCommand: ParsableCommand {
             one line: `holtfs: <operation> <path>: <reason>`, with a non-zero exit status.
             """,
         version: HoltFS.version,
-        subcommands: [MountCommand.self, UmountCommand.self, CheckCommand.self, StatsCommand.self, DumpCommand.self, LoadCommand.self])
+        subcommands: [MountCommand.self, UmountCommand.self, CheckCommand.self, StatsCommand.self, CompactCommand.self, DumpCommand.self, LoadCommand.self])
 }

@@ -4,12 +4,14 @@ import Glibc
 import HoltEngine
 import Synchronization
 
-/// A database opened by an offline command (`check`, `stats`, `dump`): the holtfs lock first, so
-/// a mounted database is refused with a line naming its daemon, then the tree (replaying its log).
+/// A database opened by an offline command (`check`, `stats`, `dump`, `compact`): the holtfs lock
+/// first, so a mounted database is refused with a line naming its daemon, then the tree
+/// (replaying its log).
 ///
 /// An offline reader must leave the database as it found it, but `Tree.close` (and `Tree`'s
 /// `deinit`) checkpoints, which writes. So `finish()` does not close the tree: it parks it where
-/// it is never released, and the process exits right after. (Opening can still cut a torn log
+/// it is never released, and the process exits right after. A command that writes anyway
+/// (`compact`) ends with `close(operation:)` instead. (Opening can still cut a torn log
 /// tail; a read-only open in the engine would remove both caveats.)
 struct OfflineDatabase {
     /// The open tree.
@@ -57,6 +59,18 @@ struct OfflineDatabase {
         }
     }
 
+    /// Opens the existing database `path` for `operation` as `init` does, saying so on the
+    /// one-line `progress` display meanwhile (opening replays the log, which can take a while).
+    ///
+    /// - Throws: As `init`; the progress line is cleared first.
+    static func open(path: String, operation: String, progress: Progress) throws(CommandFailure) -> OfflineDatabase {
+        progress.show("opening \(path) (replaying the log)")
+        do { return try OfflineDatabase(path: path, operation: operation) } catch {
+            progress.clear()
+            throw error
+        }
+    }
+
     /// What opening found and repaired, as lines for the user (empty after a clean close).
     var recoveryNotes: [String] {
         var notes: [String] = []
@@ -83,6 +97,17 @@ struct OfflineDatabase {
     func finish() {
         Self.parked.withLock { $0.append(tree) }
         Self.restore(lock: lock, info: previousInfo)
+    }
+
+    /// Ends an offline use that writes (`compact`): closes the tree (its final checkpoint),
+    /// restores the lock file and releases the lock.
+    ///
+    /// - Throws: A failure of `operation` when the close fails (the lock is released anyway).
+    func close(operation: String) throws(CommandFailure) {
+        defer { Self.restore(lock: lock, info: previousInfo) }
+        do { try tree.close() } catch {
+            throw CommandFailure(operation: operation, path: tree.path, reason: "closing the database failed: \(error)")
+        }
     }
 
     /// Every entry below `prefix`, in key order, in pages of `pageSize`, handed to `body`.

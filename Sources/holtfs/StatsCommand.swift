@@ -37,21 +37,20 @@ struct StatsCommand: ParsableCommand {
 
     /// Prints the counters.
     func run() throws(CommandFailure) {
-        guard !path.isEmpty else { throw CommandFailure(operation: "stats", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
-        let target = Posix.absolute(path)
         guard interval > 0, interval <= 86_400 else {
-            throw CommandFailure(operation: "stats", path: target, reason: "--interval must be between 0 and 86400 seconds")
+            throw CommandFailure(operation: "stats", path: Posix.absolute(path), reason: "--interval must be between 0 and 86400 seconds")
         }
-        if let mounted = try MountedDatabase.find(target, operation: "stats") {
-            try reportLive(mounted, target: target)
-            return
+        switch try DatabaseTarget.resolve(path, operation: "stats") {
+        case .mounted(let mounted):
+            try reportLive(mounted, target: Posix.absolute(path))
+        case .offline(let target):
+            if watch {
+                throw CommandFailure(
+                    operation: "stats", path: target, reason: "--watch needs a mounted database, and this one is not mounted",
+                    exitCode: OfflineDatabase.cannotOpenStatus)
+            }
+            try reportOffline(target)
         }
-        if watch {
-            throw CommandFailure(
-                operation: "stats", path: target, reason: "--watch needs a mounted database, and this one is not mounted",
-                exitCode: OfflineDatabase.cannotOpenStatus)
-        }
-        try reportOffline(target)
     }
 
     /// Asks the daemon, once or (`--watch`) until interrupted.
@@ -114,7 +113,7 @@ struct StatsCommand: ParsableCommand {
         let (files, bytes) = Self.diskUsage(directory: target, depth: 2)
         let report = StatsReport(
             database: target, state: "offline", engine: (try? opened.tree.statistics()).map(StatsReport.Engine.init),
-            keys: keys, recovery: opened.recoveryNotes, disk: StatsReport.Disk(files: files, bytes: bytes))
+            space: (try? opened.tree.spaceStatistics()).map(StatsReport.Space.init), keys: keys, recovery: opened.recoveryNotes, disk: StatsReport.Disk(files: files, bytes: bytes))
         print(json ? report.json() : report.text())
     }
 

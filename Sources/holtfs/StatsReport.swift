@@ -79,6 +79,40 @@ struct StatsReport: Codable, Equatable {
         var deepestKey: Int
     }
 
+    /// How the database's space on disk is used (`HoltEngine.SpaceStatistics`).
+    struct Space: Codable, Equatable {
+        /// Bytes of live nodes in the blobs (the keys and values now).
+        var liveBytes: Int
+        /// Bytes of freed nodes inside blobs, not yet compacted.
+        var deadBytes: Int
+        /// Blobs in use, and slots of the blob file that hold none.
+        var blobs: Int
+        var freeSlots: Int
+        /// The blob file's size, and what of it the file system has allocated.
+        var fileBytes: Int
+        var allocatedBytes: Int
+        /// The log's and the map's and manifest's bytes on disk.
+        var logBytes: Int
+        var metadataBytes: Int
+        /// Everything on disk (what `df` of a mount shows as used).
+        var databaseBytes: Int
+        /// `databaseBytes ÷ liveBytes` (0 for an empty tree).
+        var amplification: Double
+
+        init(_ space: SpaceStatistics) {
+            liveBytes = space.liveBytes
+            deadBytes = space.deadBytes
+            blobs = space.blobs
+            freeSlots = space.freeSlots
+            fileBytes = space.fileBytes
+            allocatedBytes = space.allocatedBytes
+            logBytes = space.logBytes
+            metadataBytes = space.metadataBytes
+            databaseBytes = space.databaseBytes
+            amplification = space.amplification
+        }
+    }
+
     /// The database's files (holtfs's own files aside).
     struct Disk: Codable, Equatable {
         var files: Int
@@ -102,6 +136,8 @@ struct StatsReport: Codable, Equatable {
     var requests: [String: Requests]?
     var filesystem: Filesystem?
     var engine: Engine?
+    /// How the database's space on disk is used.
+    var space: Space?
     /// Offline: the keys, and what opening replayed.
     var keys: Keys?
     var recovery: [String]?
@@ -127,7 +163,7 @@ struct StatsReport: Codable, Equatable {
             filesystem: Filesystem(
                 openFiles: statistics.openFiles, openDirectories: statistics.openDirectories,
                 kernelNodes: statistics.kernelNodes),
-            engine: statistics.engine.map(Engine.init))
+            engine: statistics.engine.map(Engine.init), space: statistics.space.map(Space.init))
     }
 
     /// The report as one line of JSON.
@@ -173,6 +209,7 @@ struct StatsReport: Codable, Equatable {
                     + "\(filesystem.kernelNodes) nodes known to the kernel")
         }
         if let engine { lines += Self.engineLines(engine) }
+        if let space { lines += Self.spaceLines(space) }
         if let disk { lines.append("disk bytes: \(disk.bytes) in \(disk.files) files (without holtfs.log and holtfs.pid)") }
         return lines.joined(separator: "\n")
     }
@@ -231,6 +268,21 @@ struct StatsReport: Codable, Equatable {
             "blobs: \(engine.blobs) (data file \(engine.dataFileBytes) bytes, read \(engine.dataBytesRead), "
                 + "written \(engine.dataBytesWritten); O_DIRECT \(engine.directIO ? "on" : "off"), "
                 + "io_uring \(engine.ioUring ? "on" : "off"))",
+        ]
+    }
+
+    /// The space section: where the bytes on disk go, and how many of them hold data.
+    private static func spaceLines(_ space: Space) -> [String] {
+        func amount(_ bytes: Int) -> String { "\(bytes) (\(ByteCount.text(bytes)))" }
+        return [
+            "space: database bytes \(amount(space.databaseBytes)), amplification "
+                + String(format: "%.2f", space.amplification),
+            "  live bytes: \(amount(space.liveBytes))",
+            "  dead bytes: \(amount(space.deadBytes))",
+            "  blob file: \(amount(space.fileBytes)), allocated \(amount(space.allocatedBytes)); "
+                + "\(space.blobs) blobs, \(space.freeSlots) free slots",
+            "  log bytes: \(amount(space.logBytes))",
+            "  map and manifest bytes: \(amount(space.metadataBytes))",
         ]
     }
 

@@ -96,16 +96,16 @@ import Testing
         defer { try? tree.close() }
         try Self.load(tree, 0..<30_000)
         try tree.checkpoint()
-        let peak = try tree.spaceStatistics().databaseBytes
+        let peak = try tree.spaceStatistics().allocatedBytes
         try Self.delete(tree, Array(0..<30_000))
         // No call: the checkpointer's quiet rounds checkpoint and punch. Poll with a deadline.
         let deadline = Date().addingTimeInterval(30)
-        var now = try tree.spaceStatistics().databaseBytes
+        var now = try tree.spaceStatistics().allocatedBytes
         while now >= peak / 10, Date() < deadline {
             usleep(100_000)
-            now = try tree.spaceStatistics().databaseBytes
+            now = try tree.spaceStatistics().allocatedBytes
         }
-        #expect(now < peak / 10, "\(now) bytes on disk 30 s after deleting everything (peak \(peak))")
+        #expect(now < peak / 10, "blob file: \(now) bytes on disk 30 s after deleting everything (peak \(peak))")
         #expect(try tree.range(RangeQuery()).isEmpty)
     }
 

@@ -13,6 +13,9 @@ struct BatchApplier<Index: OrderedIndex> {
     }
 
     let index: Index
+    /// Where the before-image of each key is recorded for lock-free readers (nil at replay and
+    /// for batches that move prefixes, which readers do not read beside).
+    var visibility: InstallingBatch?
     private var steps: [UndoStep] = []
     /// How many keys the ops performed so far added, less how many they removed.
     private(set) var keyDelta = 0
@@ -37,11 +40,11 @@ struct BatchApplier<Index: OrderedIndex> {
     mutating func perform(_ op: TxnOp, at position: Int) throws(HoltError) {
         switch op {
         case .put(let key, let value):
-            let old = try index.put(key, value)
+            let old = try put(key, value)
             steps.append(.restore(key: key, value: old))
             count(put: key, value, replacing: old)
         case .delete(let key):
-            if let old = try index.remove(key) {
+            if let old = try remove(key) {
                 steps.append(.restore(key: key, value: old))
                 count(removed: key, old)
             }
@@ -50,10 +53,10 @@ struct BatchApplier<Index: OrderedIndex> {
                 throw .conditionFailed(index: position, key: from, reason: "no such key")
             }
             if from == to { return }
-            let old = try index.put(to, value)
+            let old = try put(to, value)
             steps.append(.restore(key: to, value: old))
             count(put: to, value, replacing: old)
-            try index.remove(from)
+            try remove(from)
             steps.append(.restore(key: from, value: value))
             count(removed: from, value)
         case .renamePrefix(let from, let to):
@@ -61,6 +64,25 @@ struct BatchApplier<Index: OrderedIndex> {
         case .expect(let key, let expectation):
             try check(key, expectation, at: position)
         }
+    }
+
+    /// `index.put`, with the key's before-image recorded around it.
+    private func put(_ key: [UInt8], _ value: [UInt8]) throws(HoltError) -> [UInt8]? {
+        guard let visibility else { return try index.put(key, value) }
+        visibility.willChange(key)
+        let old = try index.put(key, value)
+        visibility.didChange(key, old: old)
+        return old
+    }
+
+    /// `index.remove`, with the key's before-image recorded around it.
+    @discardableResult
+    private func remove(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        guard let visibility else { return try index.remove(key) }
+        visibility.willChange(key)
+        let old = try index.remove(key)
+        visibility.didChange(key, old: old)
+        return old
     }
 
     /// Counts a put of `value` at `key` that replaced `old` (nil: the key is new).

@@ -15,17 +15,20 @@ import Synchronization
 ///   up to that point is dropped. Opening replays the log written since the last checkpoint.
 ///
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
-/// changes the index under an exclusive lock, reads run under a shared one. A write returns once
-/// it is as durable as `Options.sync` asks; concurrent writers share one log flush (group
-/// commit). Checkpoints run on a background thread (`Checkpointer`) beside the readers.
+/// changes the index under an exclusive lock; `get` reads beside it without a lock, answering
+/// the before-images the batch records (`BatchVisibility`); scans run under the shared lock. A
+/// write returns once it is as durable as `Options.sync` asks; concurrent writers share one log
+/// flush (group commit). Checkpoints run on a background thread (`Checkpointer`) beside the
+/// readers.
 ///
 /// Locks, in the order they are taken:
 /// - `checkpointing`: one checkpoint at a time, from its capture to its end.
 /// - `writer`: one writer at a time (a batch from its first check to its log append, the
 ///   capture of a checkpoint, `close`). A checkpoint holds it only to capture (flags and a copy
 ///   of the blob map); its blobs are written while batches and reads go on.
-/// - `lock`: readers shared; a batch exclusively, only around its index changes and its log
-///   append (microseconds); `close` exclusively.
+/// - `lock`: scans shared; a batch exclusively, only around its index changes and its log
+///   append (microseconds); `close` exclusively. `get` takes it only as a fallback.
+/// - blob latches (`Frame.latch`), one per cached blob, for one read or write call each.
 public final class Tree: @unchecked Sendable {
     // @unchecked Sendable: every mutable field is guarded by `writer` and/or `lock` (see each
     // field); the store and the log are thread-safe themselves.
@@ -59,6 +62,10 @@ public final class Tree: @unchecked Sendable {
     private var appliedLSN: UInt64
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
+    /// `!isClosed`, for readers that take no lock (`get`).
+    private let isOpen = Atomic<Bool>(true)
+    /// The batch being applied, as lock-free readers see it.
+    private let visibility = BatchVisibility()
     /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
     var failed = false
     /// Guarded by `writer`: after a checkpoint found the disk full, the next automatic one waits
@@ -154,7 +161,7 @@ public final class Tree: @unchecked Sendable {
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         checkpointer.stop()
-        try checkpointing.withLock { () throws(HoltError) in
+        try compacting.withLock { () throws(HoltError) in try checkpointing.withLock { () throws(HoltError) in
             // The last checkpoint is an ordinary one; a batch that slips in after it stays in the log.
             var firstError: HoltError? = nil
             do throws(HoltError) { try runCheckpoint(onlyIfWanted: false) } catch {
@@ -167,12 +174,13 @@ public final class Tree: @unchecked Sendable {
             try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
                 guard !isClosed else { return }
                 isClosed = true
+                isOpen.store(false, ordering: .releasing)
                 defer { databaseLock = nil }
                 do throws(HoltError) { try log.close() } catch { firstError = firstError ?? error }
                 do throws(HoltError) { try store.close() } catch { firstError = firstError ?? error }
                 if let firstError { throw firstError }
             } }
-        }
+        } }
     }
 
     deinit {
@@ -185,12 +193,27 @@ public final class Tree: @unchecked Sendable {
     ///
     /// - Returns: A copy of the value; the caller owns it.
     /// - Throws: `.closed`, `.corrupted` or `.io` when the blob holding it cannot be read.
+    ///
+    /// Takes no tree-wide lock: it reads beside a batch being applied and answers as of the last
+    /// batch committed (`BatchVisibility`), waiting at most for one index operation on a blob it
+    /// reads. Beside a batch that moves prefixes it reads under the shared lock instead.
     public func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
-        try lock.withReadLock { () throws(HoltError) -> [UInt8]? in
+        attempts: for _ in 0..<Self.optimisticReadAttempts {
+            guard isOpen.load(ordering: .acquiring) else { throw .closed }
+            switch try visibility.read(key, { () throws(HoltError) -> [UInt8]? in try index.get(key) }) {
+            case .answer(let value): return value
+            case .retry: continue
+            case .useLock: break attempts
+            }
+        }
+        return try lock.withReadLock { () throws(HoltError) -> [UInt8]? in
             guard !isClosed else { throw .closed }
             return try index.get(key)
         }
     }
+
+    /// How many times `get` reads without a lock before it takes the shared lock.
+    static let optimisticReadAttempts = 4
 
     /// The items of `query` in key order: entries, and common prefixes when it has a delimiter.
     ///
@@ -321,10 +344,18 @@ public final class Tree: @unchecked Sendable {
     /// Call holding `writer` and `lock` exclusively. Returns the batch's LSN, nil when it changed
     /// nothing.
     private func applyLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
+        // Readers that take no lock (`get`) see the batch whole or not at all: before-images of
+        // the keys it changes, or, for prefix moves, the shared lock.
+        let movesPrefixes = ops.contains { if case .renamePrefix = $0 { true } else { false } }
+        let installing = InstallingBatch(exclusive: movesPrefixes)
+        visibility.begin(installing)
+        defer { visibility.end() }
         var applier = BatchApplier(index: index)
+        applier.visibility = movesPrefixes ? nil : installing
         do throws(HoltError) {
             try applier.performAll(ops)
         } catch {
+            installing.abandon()
             switch error {
             case .conditionFailed, .invalidKey:
                 do throws(HoltError) { try applier.undo() } catch { failed = true; throw error }

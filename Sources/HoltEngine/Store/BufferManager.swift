@@ -254,17 +254,17 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Throws: `.corrupted(what: "blob N", ...)` when it cannot be read back as written,
     ///   `.io`, `.closed`, or what `body` throws.
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        let (shard, frame, bytes) = try pin(id, writing: false, fresh: false)
+        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
         defer { unpin(shard, frame) }
-        return try body(UnsafeRawPointer(bytes))
+        return try latch.withReadLock { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
     /// Calls `body` with the bytes of blob `id` to change them; the blob becomes dirty.
     /// - Throws: `.previousIOFailure` after a failed write, and what `read` throws.
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        let (shard, frame, bytes) = try pin(id, writing: true, fresh: false)
+        let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
-        return try body(bytes)
+        return try latch.withWriteLock { () throws(HoltError) -> R in try body(bytes) }
     }
 
     /// A new blob, all zero bytes, dirty.
@@ -272,7 +272,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func allocate() throws(HoltError) -> BlobID {
         try checkWritable()
         let id = core.withLock { $0.map.newID() }
-        let (shard, frame, _) = try pin(id, writing: true, fresh: true)
+        let (shard, frame, _, _) = try pin(id, writing: true, fresh: true)
         unpin(shard, frame)
         return id
     }
@@ -290,10 +290,14 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 copy.copy(from: shard.state.frames[f.rawValue].memory.pointer)
                 shard.state.copies[id] = copy
             }
+            // A lock-free reader that entered the blob before its parent let go of it may still
+            // be reading (its pin): it finishes in microseconds, and nothing leads to it any more.
+            while let f = shard.state.table[id], shard.state.frames[f.rawValue].pins > 0 {
+                shard.monitor.wait(until: Monitor.monotonicNanoseconds() + 50_000)
+            }
             if let f = shard.state.table.removeValue(forKey: id) {
-                precondition(shard.state.frames[f.rawValue].pins == 0, "free of pinned \(id)")
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
-                shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue].memory)
+                shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
             core.withLock { $0.map.release(id) }
         }
@@ -316,10 +320,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// What the locked part of `pin` decided.
     private enum Step {
         /// The blob is in frame `FrameIndex`, pinned.
-        case hit(FrameIndex, UnsafeMutableRawPointer)
+        case hit(FrameIndex, UnsafeMutableRawPointer, ReadWriteLock)
         /// The frame is reserved for the blob (loading, pinned once): fill it from `entry`'s slot,
         /// or with zeros when `entry` is nil.
-        case load(FrameIndex, UnsafeMutableRawPointer, BlobMap.Entry?)
+        case load(FrameIndex, UnsafeMutableRawPointer, ReadWriteLock, BlobMap.Entry?)
         /// These frames (marked writing, pinned) must be written out before they can be reused.
         case flush([WriteItem])
         /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
@@ -331,7 +335,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// frame and its bytes. `fresh`: a new blob, zero-filled instead of read.
     private func pin(
         _ id: BlobID, writing: Bool, fresh: Bool
-    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer) {
+    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, ReadWriteLock) {
         let s = shardIndex(id)
         let shard = shards[s]
         while true {
@@ -340,15 +344,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 try nextStep(id, in: s, writing: writing, fresh: fresh)
             }
             switch step {
-            case .hit(let frame, let bytes):
-                return (s, frame, bytes)
-            case .load(let frame, let bytes, let entry):
+            case .hit(let frame, let bytes, let latch):
+                return (s, frame, bytes, latch)
+            case .load(let frame, let bytes, let latch, let entry):
                 do throws(HoltError) {
                     try fill(bytes, id: id, from: entry)
                 } catch {
                     shard.monitor.withLock {
                         shard.state.table[id] = nil
-                        shard.state.frames[frame.rawValue] = Frame(reusing: shard.state.frames[frame.rawValue].memory)
+                        shard.state.frames[frame.rawValue] = Frame(reusing: shard.state.frames[frame.rawValue])
                         shard.monitor.broadcast()
                     }
                     throw error
@@ -358,7 +362,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     if writing || fresh { markDirty(shard, frame) }
                     shard.monitor.broadcast()
                 }
-                return (s, frame, bytes)
+                return (s, frame, bytes, latch)
             case .copyOut(let frame, let blob, let bytes):
                 let copy = AlignedBuffer(count: BlobGeometry.blobSize)
                 copy.copy(from: bytes)
@@ -385,7 +389,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func nextStep(_ id: BlobID, in s: Int, writing: Bool, fresh: Bool) throws(HoltError) -> Step {
         let shard = shards[s]
         while let f = shard.state.table[id] {
-            if shard.state.frames[f.rawValue].io == .loading {
+            // Loading: nobody may use it yet. Being written out (by whoever needed a frame, a
+            // lock-free reader too): a write must wait, or the write-out would take torn bytes
+            // and then mark the changed frame clean.
+            if shard.state.frames[f.rawValue].io == .loading || (writing && shard.state.frames[f.rawValue].io == .writing) {
                 shard.monitor.wait()
                 continue
             }
@@ -407,7 +414,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.hits += 1
             if writing { markDirty(shard, f) }
-            return .hit(f, shard.state.frames[f.rawValue].memory.pointer)
+            return .hit(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch)
         }
         var entry: BlobMap.Entry?
         if !fresh {
@@ -428,7 +435,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.table[id] = f
             shard.state.misses += 1
-            return .load(f, shard.state.frames[f.rawValue].memory.pointer, entry)
+            return .load(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch, entry)
         case .writeOut(let frames):
             var items: [WriteItem] = []
             for f in frames {

@@ -30,6 +30,11 @@ struct Frame {
 
     /// The frame's bytes; lives as long as the buffer manager.
     let memory: AlignedBuffer
+    /// The blob's latch: readers of its bytes hold it shared, a writer exclusively, each for one
+    /// `BufferManager.read`/`write` call (taken after the pin, let go before the unpin). It
+    /// stays with the memory when the frame takes another blob (nobody holds it then: the
+    /// frame is unpinned).
+    let latch: ReadWriteLock
     /// The blob it holds, or `nil` when free.
     var blob: BlobID?
     /// How many closures are using the bytes now.
@@ -57,8 +62,14 @@ struct Frame {
     }
 
     /// A free frame with fresh memory from `arena`.
-    init(from arena: FrameArena) { memory = arena.take() }
+    init(from arena: FrameArena) {
+        memory = arena.take()
+        latch = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it")
+    }
 
-    /// A free frame over existing memory.
-    init(reusing memory: AlignedBuffer) { self.memory = memory }
+    /// A free frame over the memory (and latch) of `old`.
+    init(reusing old: Frame) {
+        memory = old.memory
+        latch = old.latch
+    }
 }
