@@ -59,6 +59,18 @@ package final class ReadWriteLock: @unchecked Sendable {
         return try body()
     }
 
+    /// Takes the lock shared until `unlockShared()`, for holders that cannot use a closure (a
+    /// walk that lets go of one blob after taking the next). Not checked for re-entry: the
+    /// caller never takes it twice.
+    package func lockShared() {
+        if !spin({ pthread_rwlock_tryrdlock(lock) == 0 }) { pthread_rwlock_rdlock(lock) }
+    }
+
+    /// Lets go of a `lockShared()`.
+    package func unlockShared() {
+        pthread_rwlock_unlock(lock)
+    }
+
     /// Tries `attempt` up to `spins` times (backing off a little more each time); whether it
     /// succeeded.
     @inline(__always)

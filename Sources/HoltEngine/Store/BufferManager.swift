@@ -259,6 +259,19 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return try latch.withReadLock { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
+    /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`).
+    func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
+        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
+        latch.lockShared()
+        return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
+    }
+
+    /// Lets go of a blob from `holdShared`.
+    func release(_ blob: HeldBlob) {
+        blob.latch?.unlockShared()
+        unpin(blob.shard, FrameIndex(rawValue: blob.frame))
+    }
+
     /// Calls `body` with the bytes of blob `id` to change them; the blob becomes dirty.
     /// - Throws: `.previousIOFailure` after a failed write, and what `read` throws.
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
