@@ -125,6 +125,8 @@ public final class Tree: @unchecked Sendable {
         } else {
             try ARTIndex.create(in: store)
         }
+        // Every walk starts at the root blob: it stays in the cache, pinned.
+        try store.keepPinned(index.root)
         let log = try WriteAheadLog.open(directory: path + "/wal", sync: options.sync)
         var applied = anchor.checkpointLSN
         let report = try log.replay(after: anchor.checkpointLSN) { (lsn: UInt64, payload: [UInt8]) throws(HoltError) in
