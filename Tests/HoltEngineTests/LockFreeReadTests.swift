@@ -34,7 +34,7 @@ import Testing
         try tree.apply((0..<keys).map { .put(key: Self.stamped($0), value: Self.version(0, $0)) })
         let versions: Int64 = long ? 20_000 : 600
         // The first few problems, and how many in all (a broken build finds thousands).
-        let problems = Mutex<[String]>([])
+        let problems = Locked<[String]>([])
         let problemCount = Atomic<Int>(0)
         @Sendable func report(_ problem: String) {
             if problemCount.add(1, ordering: .relaxed).newValue <= 5 { problems.withLock { $0.append(problem) } }

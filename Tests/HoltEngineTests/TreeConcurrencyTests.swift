@@ -31,8 +31,8 @@ import Testing
         let total = Int64(accounts) * initial
         let transfersPerWriter = long ? 20_000 : 1_000
         let writers = 2, readers = 2
-        let problems = Mutex<[String]>([])
-        let finalBalances = Mutex<[Int64]>(Array(repeating: initial, count: accounts))
+        let problems = Locked<[String]>([])
+        let finalBalances = Locked<[Int64]>(Array(repeating: initial, count: accounts))
         let writersDone = Atomic<Int>(0)
         let sums = Atomic<Int>(0)
         // Plain threads, all at once (concurrentPerform may run them two by two on two cores).

@@ -16,7 +16,7 @@ import Testing
         let directory = try f.node("d")
         let counter = try f.node("counter")
         let fs = f.fs
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             for index in 0..<100 {
                 do {

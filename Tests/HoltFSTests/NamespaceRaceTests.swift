@@ -33,7 +33,7 @@ import Testing
         let fs = f.fs
         let a = try f.node("A/log"), b = try f.node("B/log")
         let name = Array("A".utf8), other = Array("B".utf8)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         let writes = 3000
         race({
             for index in 0..<writes {
@@ -66,7 +66,7 @@ import Testing
         for index in 0..<200 { try f.create("d/f\(index)") }
         let fs = f.fs
         let directory = try f.node("d")
-        let misses = Mutex<[String]>([])
+        let misses = Locked<[String]>([])
         race({
             for round in 0..<15 {
                 for index in 0..<200 {
@@ -147,7 +147,7 @@ import Testing
             let name = "f\(round)"
             let entry = try f.create(name)
             _ = try fs.write(entry.node, offset: 0, data: content, caller: .root)
-            let opened = Mutex<UInt64?>(nil)
+            let opened = Locked<UInt64?>(nil)
             race({ opened.withLock { $0 = try? fs.open(entry.node) } }, against: { _ in try? fs.unlink(.root, Array(name.utf8)) })
             if let handle = opened.withLock({ $0 }) {
                 // Opened: the data must stay readable until the close, whenever the unlink ran.
@@ -189,7 +189,7 @@ import Testing
         let content = [UInt8](repeating: 9, count: 70_000)
         let entry = try f.create("f")
         _ = try fs.write(entry.node, offset: 0, data: content, caller: .root)
-        let opened = Mutex<UInt64?>(nil)
+        let opened = Locked<UInt64?>(nil)
         interleave(fs, { opened.withLock { $0 = try? fs.open(entry.node) } }, into: { try? fs.unlink(.root, Array("f".utf8)) })
         // Either the open came first (the unlink then kept the data for it) or it found no file.
         if let handle = opened.withLock({ $0 }) {

@@ -270,9 +270,9 @@ import Testing
         let cut = 3 * Self.chunk + 5
         let fs = f.fs
         let truncated = Atomic<Bool>(false)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         // Writes (0x11) and truncates up after the truncate returned must all show.
-        let laterWrites = Mutex<[(offset: Int, count: Int)]>([])
+        let laterWrites = Locked<[(offset: Int, count: Int)]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { worker in
             do {
                 if worker == 0 {

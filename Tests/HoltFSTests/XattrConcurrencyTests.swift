@@ -16,7 +16,7 @@ import Testing
         rounds: Int, writer: @escaping @Sendable (Int) throws -> Void, reader: @escaping @Sendable () -> String?
     ) -> [String] {
         let done = Atomic<Bool>(false)
-        let problems = Mutex<[String]>([])
+        let problems = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { worker in
             if worker == 0 {
                 defer { done.store(true, ordering: .sequentiallyConsistent) }

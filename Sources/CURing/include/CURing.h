@@ -8,8 +8,18 @@
 /// The O_DIRECT open flag.
 int curing_o_direct(void);
 
+/// Sets the nice value of the calling thread (Linux schedules threads, not processes): 0 or the errno.
+int holt_set_thread_nice(int nice);
+
 /// `fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)`: 0, or the errno.
 int curing_punch_hole(int fd, int64_t offset, int64_t length);
+
+/// Atomically ORs `bits` into `*word` (release): for bit sets written by one thread and read by
+/// others without a lock (the engine's batch filter).
+static inline void holt_atomic_or_u64(uint64_t *word, uint64_t bits) { __atomic_fetch_or(word, bits, __ATOMIC_RELEASE); }
+
+/// Atomically loads `*word` (acquire).
+static inline uint64_t holt_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 
 /// CRC32C (Castagnoli) of `length` bytes at `data`, continuing from `crc` (start with 0).
 /// Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise.

@@ -1,3 +1,4 @@
+import CURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -116,22 +117,53 @@ final class InstallingBatch: @unchecked Sendable {
     /// The generation it was installed under (set by `BatchVisibility.begin`).
     fileprivate(set) var generation: UInt64 = 0
     private let monitor = Monitor()
-    private var images: [[UInt8]: Image] = [:]
+    /// Guarded by `monitor`.
+    private var images: [Key: Image] = [:]
+    /// A Bloom filter of the keys the batch changes (two bits per key, set before the key's
+    /// image is recorded; read without a lock): most reads beside a batch find their key's bits
+    /// clear and skip `monitor`.
+    private let filter: UnsafeMutablePointer<UInt64>
+    private static let filterWords = 64
 
-    init(exclusive: Bool) { self.exclusive = exclusive }
+    init(exclusive: Bool) {
+        self.exclusive = exclusive
+        filter = .allocate(capacity: Self.filterWords)
+        filter.initialize(repeating: 0, count: Self.filterWords)
+    }
+
+    deinit { filter.deallocate() }
+
+    /// The two filter bits of a key hash: (word, bit) pairs.
+    @inline(__always)
+    private static func bits(_ hash: UInt64) -> ((Int, UInt64), (Int, UInt64)) {
+        let a = Int(truncatingIfNeeded: hash & 4095), b = Int(truncatingIfNeeded: (hash >> 32) & 4095)
+        return ((a >> 6, 1 << UInt64(a & 63)), (b >> 6, 1 << UInt64(b & 63)))
+    }
+
+    /// Whether the filter says the batch may have changed the key with this hash.
+    @inline(__always)
+    private func mayContain(_ hash: UInt64) -> Bool {
+        let (a, b) = Self.bits(hash)
+        return holt_atomic_load_u64(filter + a.0) & a.1 != 0 && holt_atomic_load_u64(filter + b.0) & b.1 != 0
+    }
 
     /// The writer is about to change `key` (call before the index changes it).
     func willChange(_ key: [UInt8]) {
+        let hashed = Key(key)
+        let (a, b) = Self.bits(hashed.hash)
+        holt_atomic_or_u64(filter + a.0, a.1)
+        holt_atomic_or_u64(filter + b.0, b.1)
         monitor.withLock {
-            if images[key] == nil { images[key] = .pending }
+            if images[hashed] == nil { images[hashed] = .pending }
         }
     }
 
     /// The writer changed `key`, which held `old` before (nil: absent).
     func didChange(_ key: [UInt8], old: [UInt8]?) {
+        let hashed = Key(key)
         monitor.withLock {
-            if case .pending = images[key] {
-                images[key] = .value(old)
+            if case .pending = images[hashed] {
+                images[hashed] = .value(old)
                 monitor.broadcast()
             }
         }
@@ -149,9 +181,11 @@ final class InstallingBatch: @unchecked Sendable {
 
     /// What `key` held before the batch. Waits out a change in progress (one index operation).
     func before(_ key: [UInt8]) -> Before {
-        monitor.withLock {
+        let hashed = Key(key)
+        guard mayContain(hashed.hash) else { return .untouched }
+        return monitor.withLock {
             while true {
-                switch images[key] {
+                switch images[hashed] {
                 case nil: return .untouched
                 case .value(let old): return .value(old)
                 case .unknown: return .unknown
@@ -160,4 +194,26 @@ final class InstallingBatch: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A key with its hash computed once, over its bytes at a time (not `Hasher` byte by byte).
+private struct Key: Hashable {
+    let bytes: [UInt8]
+    let hash: UInt64
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        // FNV-1a, then a final mix so both filter bits use well-spread bits.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        hash = h
+    }
+
+    static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.bytes == b.bytes }
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }

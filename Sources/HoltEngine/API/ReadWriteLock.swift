@@ -12,8 +12,17 @@ package final class ReadWriteLock: @unchecked Sendable {
     private let reentryMessage: String
 
     /// A lock; `reentryMessage` is the trap's text when a thread takes it twice (debug builds).
-    package init(reentryMessage: String = "the tree's lock is taken again on a thread that holds it: a Tree.forEach body must not call the tree") {
+    /// How many times a contended lock is tried again before the thread sleeps in the kernel
+    /// (0: sleep at once). Blob latches are held for microseconds, less than a sleep and a
+    /// wake-up cost; the tree's lock may be held for a whole scan.
+    private let spins: Int
+
+    package init(
+        reentryMessage: String = "the tree's lock is taken again on a thread that holds it: a Tree.forEach body must not call the tree",
+        spins: Int = 0
+    ) {
         self.reentryMessage = reentryMessage
+        self.spins = spins
         lock = .allocate(capacity: 1)
         var attributes = pthread_rwlockattr_t()
         pthread_rwlockattr_init(&attributes)
@@ -31,7 +40,7 @@ package final class ReadWriteLock: @unchecked Sendable {
     /// Runs `body` holding the lock shared.
     package func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         let held = enter()
-        pthread_rwlock_rdlock(lock)
+        if !spin({ pthread_rwlock_tryrdlock(lock) == 0 }) { pthread_rwlock_rdlock(lock) }
         defer {
             pthread_rwlock_unlock(lock)
             leave(held)
@@ -42,12 +51,37 @@ package final class ReadWriteLock: @unchecked Sendable {
     /// Runs `body` holding the lock exclusively.
     package func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         let held = enter()
-        pthread_rwlock_wrlock(lock)
+        if !spin({ pthread_rwlock_trywrlock(lock) == 0 }) { pthread_rwlock_wrlock(lock) }
         defer {
             pthread_rwlock_unlock(lock)
             leave(held)
         }
         return try body()
+    }
+
+    /// Takes the lock shared until `unlockShared()`, for holders that cannot use a closure (a
+    /// walk that lets go of one blob after taking the next). Not checked for re-entry: the
+    /// caller never takes it twice.
+    package func lockShared() {
+        if !spin({ pthread_rwlock_tryrdlock(lock) == 0 }) { pthread_rwlock_rdlock(lock) }
+    }
+
+    /// Lets go of a `lockShared()`.
+    package func unlockShared() {
+        pthread_rwlock_unlock(lock)
+    }
+
+    /// Tries `attempt` up to `spins` times (backing off a little more each time); whether it
+    /// succeeded.
+    @inline(__always)
+    private func spin(_ attempt: () -> Bool) -> Bool {
+        var tries = 0
+        while tries < spins {
+            if attempt() { return true }
+            tries += 1
+            if tries % 16 == 0 { sched_yield() }
+        }
+        return false
     }
 
     // MARK: Re-entry check (debug builds)

@@ -125,6 +125,8 @@ public final class Tree: @unchecked Sendable {
         } else {
             try ARTIndex.create(in: store)
         }
+        // Every walk starts at the root blob: it stays in the cache, pinned.
+        try store.keepPinned(index.root)
         let log = try WriteAheadLog.open(directory: path + "/wal", sync: options.sync)
         var applied = anchor.checkpointLSN
         let report = try log.replay(after: anchor.checkpointLSN) { (lsn: UInt64, payload: [UInt8]) throws(HoltError) in
@@ -249,10 +251,11 @@ public final class Tree: @unchecked Sendable {
     /// - Throws: `.closed`, `.corrupted`, `.io`, and what `body` throws (the walk stops there).
     ///
     /// The whole walk holds the tree's shared lock: writers wait until it returns, and **`body`
-    /// must not call this tree at all**, neither a write (it waits for the lock `body` holds)
-    /// nor a read (the lock prefers writers, so a read taken again behind a waiting writer
-    /// deadlocks as well). Collect what needs the tree and act on it after `forEach` returns.
-    /// Other trees may be used. Keep `body` short when writers are waiting.
+    /// must not call this tree except `get`** (which takes no lock): not a write (it waits for
+    /// the lock `body` holds), nor `range`, `forEach` or `hasKeys` (the lock prefers writers, so
+    /// taking it again behind a waiting writer deadlocks as well). Collect what needs the tree
+    /// and act on it after `forEach` returns. Other trees may be used. Keep `body` short when
+    /// writers are waiting.
     public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
         try lock.withReadLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }

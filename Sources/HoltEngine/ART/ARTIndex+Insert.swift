@@ -68,51 +68,37 @@ extension ARTIndex {
         -> (BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)
     {
         let isPath = payload.isPath
-        var blob = root
-        var start: UInt16 = 0
-        var i = 0
-        var hops = 0
+        // The last Blob node passed: set when a step descends, read by the step that answers.
         var via: (blob: BlobID, slot: UInt16)? = nil
-        while true {
-            let step = try source.read(blob) { (raw) throws(HoltError) -> (BlobID?, UInt16, Int, UInt16) in
-                let page = PageView(base: raw, id: blob)
-                try page.validateHeader()
-                var slot = start == 0 ? page.rootSlot : start
-                var i = i
-                while true {
-                    let node = try page.node(slot)
-                    switch node.type {
-                    case .leaf, .emptyRoot, .invalid:
-                        return (nil, slot, i, 0)
-                    case .prefix:
-                        let prefix = try page.prefix(node)
-                        let m = page.matchLength(prefix.bytes, prefix.length, k, i)
-                        if isPath && i + m == k.count { throw Self.notEmpty }
-                        if m < prefix.length { return (nil, slot, i, 0) }
-                        i += m
-                        slot = prefix.child
-                    case .node4, .node16, .node48, .node256:
-                        if isPath && i == k.count { throw Self.notEmpty }
-                        let byte = i < k.count ? k[i] : 0
-                        let child = try page.child(node, byte)
-                        if child == 0 { return (nil, slot, i, 0) }
-                        if byte == 0 { return (nil, child, i, 0) }
-                        i += 1
-                        slot = child
-                    case .blob:
-                        if isPath && i == k.count { throw Self.notEmpty }
-                        let child = page.blobChild(node)
-                        return (child.blob, child.slot, i, slot)
-                    }
+        return try walkBlobs(k) { (page, start, from) throws(HoltError) -> BlobStep<(BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)> in
+            var slot = start
+            var i = from
+            while true {
+                let node = try page.node(slot)
+                switch node.type {
+                case .leaf, .emptyRoot, .invalid:
+                    return .done((page.id, slot, i, via))
+                case .prefix:
+                    let prefix = try page.prefix(node)
+                    let m = page.matchLength(prefix.bytes, prefix.length, k, i)
+                    if isPath && i + m == k.count { throw Self.notEmpty }
+                    if m < prefix.length { return .done((page.id, slot, i, via)) }
+                    i += m
+                    slot = prefix.child
+                case .node4, .node16, .node48, .node256:
+                    if isPath && i == k.count { throw Self.notEmpty }
+                    let byte = i < k.count ? k[i] : 0
+                    let child = try page.child(node, byte)
+                    if child == 0 { return .done((page.id, slot, i, via)) }
+                    if byte == 0 { return .done((page.id, child, i, via)) }
+                    i += 1
+                    slot = child
+                case .blob:
+                    if isPath && i == k.count { throw Self.notEmpty }
+                    via = (page.id, slot)
+                    return .descend(page.blobChild(node), i)
                 }
             }
-            guard let child = step.0 else { return (blob, step.1, step.2, via) }
-            via = (blob, step.3)
-            hops += 1
-            guard hops <= k.count + 1 else { throw .corrupted(what: "\(child)", reason: "blob references form a cycle") }
-            blob = child
-            start = step.1
-            i = step.2
         }
     }
 

@@ -39,71 +39,60 @@ extension ARTIndex {
     /// - Returns: Nil when there is no such key (no key with that prefix).
     func walkPath(_ k: UnsafeBufferPointer<UInt8>, exact: Bool) throws(HoltError) -> (path: [PathStep], skip: Int)? {
         var path: [PathStep] = []
-        var blob = root
-        var start: UInt16 = 0
-        var i = 0
-        var hops = 0
-        while true {
-            let step = try source.read(blob) { (raw) throws(HoltError) -> (found: Bool, skip: Int, child: (blob: BlobID, slot: UInt16)?) in
-                let page = PageView(base: raw, id: blob)
-                try page.validateHeader()
-                var slot = start == 0 ? page.rootSlot : start
-                while true {
-                    let node = try page.node(slot)
-                    if node.type == .emptyRoot { return (false, 0, nil) }
-                    if !exact && i == k.count {
-                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
-                        return (true, 0, nil)
+        let found = try walkBlobs(k) { (page, start, from) throws(HoltError) -> BlobStep<(found: Bool, skip: Int)> in
+            let blob = page.id
+            var slot = start
+            var i = from
+            while true {
+                let node = try page.node(slot)
+                if node.type == .emptyRoot { return .done((false, 0)) }
+                if !exact && i == k.count {
+                    path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                    return .done((true, 0))
+                }
+                switch node.type {
+                case .leaf:
+                    let leaf = try page.leaf(node)
+                    let rest = k.count - i
+                    guard exact ? leaf.suffixLength == rest : rest <= leaf.suffixLength,
+                          page.matchLength(leaf.suffix, rest, k, i) == rest
+                    else { return .done((false, 0)) }
+                    path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                    return .done((true, exact ? 0 : rest))
+                case .prefix:
+                    let prefix = try page.prefix(node)
+                    let m = page.matchLength(prefix.bytes, prefix.length, k, i)
+                    path.append(PathStep(blob: blob, slot: slot, byte: -1))
+                    if m == prefix.length {
+                        i += m
+                        slot = prefix.child
+                    } else if !exact && i + m == k.count {
+                        return .done((true, m))
+                    } else {
+                        return .done((false, 0))
                     }
-                    switch node.type {
-                    case .leaf:
-                        let leaf = try page.leaf(node)
-                        let rest = k.count - i
-                        guard exact ? leaf.suffixLength == rest : rest <= leaf.suffixLength,
-                              page.matchLength(leaf.suffix, rest, k, i) == rest
-                        else { return (false, 0, nil) }
-                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
-                        return (true, exact ? 0 : rest, nil)
-                    case .prefix:
-                        let prefix = try page.prefix(node)
-                        let m = page.matchLength(prefix.bytes, prefix.length, k, i)
-                        path.append(PathStep(blob: blob, slot: slot, byte: -1))
-                        if m == prefix.length {
-                            i += m
-                            slot = prefix.child
-                        } else if !exact && i + m == k.count {
-                            return (true, m, nil)
-                        } else {
-                            return (false, 0, nil)
+                case .node4, .node16, .node48, .node256:
+                    let byte = i < k.count ? k[i] : 0
+                    let child = try page.child(node, byte)
+                    if child == 0 { return .done((false, 0)) }
+                    path.append(PathStep(blob: blob, slot: slot, byte: Int(byte)))
+                    if byte == 0 {
+                        guard try page.node(child).type == .leaf else {
+                            throw page.corrupted("terminator child in slot \(child) is not a leaf")
                         }
-                    case .node4, .node16, .node48, .node256:
-                        let byte = i < k.count ? k[i] : 0
-                        let child = try page.child(node, byte)
-                        if child == 0 { return (false, 0, nil) }
-                        path.append(PathStep(blob: blob, slot: slot, byte: Int(byte)))
-                        if byte == 0 {
-                            guard try page.node(child).type == .leaf else {
-                                throw page.corrupted("terminator child in slot \(child) is not a leaf")
-                            }
-                        } else {
-                            i += 1
-                        }
-                        slot = child
-                    case .blob:
-                        path.append(PathStep(blob: blob, slot: slot, byte: PathStep.blobEdge))
-                        return (false, 0, page.blobChild(node))
-                    case .emptyRoot, .invalid:
-                        return (false, 0, nil)
+                    } else {
+                        i += 1
                     }
+                    slot = child
+                case .blob:
+                    path.append(PathStep(blob: blob, slot: slot, byte: PathStep.blobEdge))
+                    return .descend(page.blobChild(node), i)
+                case .emptyRoot, .invalid:
+                    return .done((false, 0))
                 }
             }
-            if step.found { return (path, step.skip) }
-            guard let child = step.child else { return nil }
-            hops += 1
-            guard hops <= k.count + 1 else { throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle") }
-            blob = child.blob
-            start = child.slot
         }
+        return found.found ? (path, found.skip) : nil
     }
 
     /// Unlinks the last node of `path` from its parent and frees its slot (its descendants must

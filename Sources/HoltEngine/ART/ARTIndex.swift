@@ -95,50 +95,50 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// Walks `k` blob by blob from the root: `step` runs inside one blob, from a slot and a key
     /// offset, and either answers or names the child blob to go on in.
     ///
-    /// Lock coupling: the child blob is read (its latch taken) before the parent's read ends,
-    /// so a reader that runs beside a batch never lands in a blob that a split, merge or free
-    /// changed after it left the parent (see docs/DESIGN.md, "Readers beside a batch").
+    /// Lock coupling: the child blob is held (its latch taken) before the parent is let go, so
+    /// a reader that runs beside a batch never lands in a blob that a split, merge or free
+    /// changed after it left the parent (see docs/DESIGN.md, "Readers beside a batch"). At most
+    /// two blobs are held at once.
     /// - Throws: `.corrupted` when the Blob references form a cycle, and what `step` throws.
     @inline(__always)
     func walkBlobs<R>(
         _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R {
-        try withoutActuallyEscaping(step) { (step) throws(HoltError) -> R in
-            var path = BlobPath()
-            return try walk(root, slot: 0, at: 0, path: &path, k, step)
-        }
-    }
-
-    /// One blob of `walkBlobs`: `step` inside `blob`, then (still inside it) the child.
-    private func walk<R>(
-        _ blob: BlobID, slot: UInt16, at i: Int, path: inout BlobPath,
-        _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
-    ) throws(HoltError) -> R {
-        guard path.count <= k.count + 1 else {
-            throw .corrupted(what: "\(blob)", reason: "blob references form a cycle")
-        }
-        if let held = path.held(blob) {
-            path.append(blob, held)
-            return try walk(inside: held, blob, slot: slot, at: i, path: &path, k, step)
-        }
-        return try source.read(blob) { (raw) throws(HoltError) -> R in
-            path.append(blob, raw)
-            return try walk(inside: raw, blob, slot: slot, at: i, path: &path, k, step)
-        }
-    }
-
-    /// `walk` with the bytes of `blob` at hand.
-    private func walk<R>(
-        inside raw: UnsafeRawPointer, _ blob: BlobID, slot: UInt16, at i: Int, path: inout BlobPath,
-        _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
-    ) throws(HoltError) -> R {
-        let page = PageView(base: raw, id: blob)
-        try page.validateHeader()
-        switch try step(page, slot == 0 ? page.rootSlot : slot, i) {
-        case .done(let answer):
-            return answer
-        case .descend(let child, let at):
-            return try walk(child.blob, slot: child.slot, at: at, path: &path, k, step)
+        var held = try source.holdShared(root)
+        var slot: UInt16 = 0
+        var i = 0
+        var hops = 0
+        while true {
+            let next: BlobStep<R>
+            do throws(HoltError) {
+                let page = PageView(base: held.bytes, id: held.id)
+                try page.validateHeader()
+                next = try step(page, slot == 0 ? page.rootSlot : slot, i)
+            } catch {
+                source.release(held)
+                throw error
+            }
+            switch next {
+            case .done(let answer):
+                source.release(held)
+                return answer
+            case .descend(let child, let at):
+                hops += 1
+                guard hops <= k.count + 1 else {
+                    source.release(held)
+                    throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
+                }
+                slot = child.slot
+                i = at
+                // A subtree of the same blob (a split packs siblings together): no new hold.
+                if child.blob == held.id { continue }
+                let parent = held
+                do throws(HoltError) { held = try source.holdShared(child.blob) } catch {
+                    source.release(parent)
+                    throw error
+                }
+                source.release(parent)
+            }
         }
     }
 
@@ -232,45 +232,6 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 return .done(nil)
             }
         }
-    }
-}
-
-/// The blobs a walk holds (their latches taken, their bytes pinned), nearest last. A blob may
-/// come back further down a path (a split packs sibling subtrees into one child blob): the walk
-/// then reads the bytes it already holds instead of taking the latch again. The first eight
-/// inline, more in an array (deep blob chains are rare).
-struct BlobPath {
-    private var ids: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var bytes: (UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?,
-                        UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?) = (nil, nil, nil, nil, nil, nil, nil, nil)
-    private var more: [(BlobID, UnsafeRawPointer)] = []
-    /// How many blobs the walk holds.
-    private(set) var count = 0
-
-    /// The bytes of `blob` when the walk holds it already.
-    func held(_ blob: BlobID) -> UnsafeRawPointer? {
-        var copy = self
-        let found: UnsafeRawPointer?? = withUnsafeBytes(of: &copy.ids) { raw in
-            let list = raw.bindMemory(to: UInt64.self)
-            for i in 0..<min(count, 8) where list[i] == blob.rawValue {
-                return withUnsafeBytes(of: &copy.bytes) { $0.bindMemory(to: UnsafeRawPointer?.self)[i] }
-            }
-            return nil
-        }
-        if let found { return found }
-        return more.first { $0.0 == blob }?.1
-    }
-
-    /// Notes that the walk holds `blob`, whose bytes are at `base`.
-    mutating func append(_ blob: BlobID, _ base: UnsafeRawPointer) {
-        if count < 8 {
-            let i = count
-            withUnsafeMutableBytes(of: &ids) { $0.bindMemory(to: UInt64.self)[i] = blob.rawValue }
-            withUnsafeMutableBytes(of: &bytes) { $0.bindMemory(to: UnsafeRawPointer?.self)[i] = base }
-        } else {
-            more.append((blob, base))
-        }
-        count += 1
     }
 }
 

@@ -62,6 +62,13 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
 
     func contains(_ id: BlobID) -> Bool { frames[id] != nil }
 
+    func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
+        guard let frame = frames[id] else { throw .corrupted(what: "\(id)", reason: "no such blob") }
+        return HeldBlob(id: id, bytes: UnsafeRawPointer(frame), shard: 0, frame: 0, latch: nil)
+    }
+
+    func release(_ blob: HeldBlob) {}
+
     func free(_ id: BlobID) throws(HoltError) {
         guard let frame = frames.removeValue(forKey: id) else { throw .corrupted(what: "\(id)", reason: "freed twice") }
         frame.deallocate()

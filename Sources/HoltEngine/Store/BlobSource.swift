@@ -40,4 +40,21 @@ protocol BlobSource: AnyObject {
     func free(_ id: BlobID) throws(HoltError)
     /// Whether blob `id` exists (allocated and not freed).
     func contains(_ id: BlobID) -> Bool
+    /// Pins blob `id` for reading until `release(_:)`: what `read` does around its closure, for
+    /// a walk that takes the next blob before it lets go of this one (lock coupling).
+    func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob
+    /// Lets go of a blob from `holdShared`.
+    func release(_ blob: HeldBlob)
+}
+
+/// A blob held for reading by `BlobSource.holdShared`: its bytes, valid until `release`.
+struct HeldBlob {
+    /// The blob.
+    let id: BlobID
+    /// Its bytes.
+    let bytes: UnsafeRawPointer
+    /// The source's own handle (a shard and frame of the buffer manager).
+    let shard: Int
+    let frame: Int
+    let latch: ReadWriteLock?
 }

@@ -259,6 +259,43 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return try latch.withReadLock { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
+    /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`). The
+    /// kept blob (`keepPinned`) skips the pin: one latch, no shard lock.
+    func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
+        if let kept, kept.id == id {
+            kept.latch.lockShared()
+            return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch)
+        }
+        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
+        latch.lockShared()
+        return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
+    }
+
+    /// Lets go of a blob from `holdShared`.
+    func release(_ blob: HeldBlob) {
+        blob.latch?.unlockShared()
+        if blob.shard >= 0 { unpin(blob.shard, FrameIndex(rawValue: blob.frame)) }
+    }
+
+    /// A blob pinned for the store's life (the tree's root, which every walk starts from): its
+    /// frame is never evicted, and reads of it skip the shard lock.
+    private struct Kept {
+        let id: BlobID
+        let bytes: UnsafeRawPointer
+        let latch: ReadWriteLock
+    }
+
+    /// Set once by `keepPinned`, before any reader runs; read without a lock after.
+    private nonisolated(unsafe) var kept: Kept?
+
+    /// Pins blob `id` for the store's life (call once, right after open, before other threads
+    /// use the store).
+    func keepPinned(_ id: BlobID) throws(HoltError) {
+        precondition(kept == nil, "a blob is kept pinned already")
+        let (_, _, bytes, latch) = try pin(id, writing: false, fresh: false)
+        kept = Kept(id: id, bytes: UnsafeRawPointer(bytes), latch: latch)
+    }
+
     /// Calls `body` with the bytes of blob `id` to change them; the blob becomes dirty.
     /// - Throws: `.previousIOFailure` after a failed write, and what `read` throws.
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
@@ -919,7 +956,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 var dirty = 0
                 for (f, frame) in shard.state.frames.enumerated() {
                     if frame.dirty { dirty += 1 }
-                    if frame.pins != 0 || frame.io != .idle { problems.append("shard \(s) frame \(f) pinned or busy at rest") }
+                    let restingPins = frame.blob != nil && frame.blob == kept?.id ? 1 : 0
+                    if frame.pins != restingPins || frame.io != .idle { problems.append("shard \(s) frame \(f) pinned or busy at rest") }
                     guard let blob = frame.blob else {
                         if frame.dirty { problems.append("free frame \(f) is dirty") }
                         continue

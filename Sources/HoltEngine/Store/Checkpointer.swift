@@ -1,3 +1,4 @@
+import CURing
 /// The background checkpointer: one thread that runs the tree's checkpoints when a writer asks
 /// for one, so that no foreground call ever writes a checkpoint.
 ///
@@ -23,6 +24,9 @@ final class Checkpointer: @unchecked Sendable {
     private var stopping = false
     /// Set once by `start`, joined by `stop`.
     private var thread: PlainThread?
+
+    /// The thread's nice value (Linux: per thread).
+    static let niceness: Int32 = 10
 
     /// A checkpointer that has not started; `round` is what one round does.
     init() {}
@@ -77,6 +81,10 @@ final class Checkpointer: @unchecked Sendable {
 
     /// The thread's loop.
     private func run(interval: UInt64, _ round: (_ periodic: Bool) -> Void) {
+        // Below the callers' threads: on a machine with few cores a checkpoint (copying and
+        // sealing blobs) competes with readers for a core, and readers must not wait for it. A
+        // checkpoint that falls behind holds writers back (`waitForRound`), not readers.
+        _ = holt_set_thread_nice(Self.niceness)  // best effort
         while true {
             let go = monitor.withLock { () -> Bool? in
                 let deadline = Monitor.monotonicNanoseconds() &+ interval

@@ -64,7 +64,7 @@ struct Frame {
     /// A free frame with fresh memory from `arena`.
     init(from arena: FrameArena) {
         memory = arena.take()
-        latch = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it")
+        latch = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it", spins: 64)
     }
 
     /// A free frame over the memory (and latch) of `old`.
