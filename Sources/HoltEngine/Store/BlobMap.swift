@@ -182,13 +182,14 @@ struct BlobMap {
         return slotCount < before ? slotCount : nil
     }
 
-    /// The live slots at or past `slot count − moves`: the blobs to move so that the file could
-    /// end right after the last live one (they go to the lowest free slots when next written).
+    /// The blobs in slots at or past the number of blobs, highest first, at most `limit`: the
+    /// blobs to move so that the file could end right after the last of them (written again,
+    /// each goes to the lowest free slot, which lies below: there are as many free slots below
+    /// that line as blobs above it).
     func blobsAtTheEnd(limit: Int) -> [BlobID] {
-        let live = entries.count
-        guard free.count > 0, slotCount > UInt64(live) else { return [] }
-        let end = UInt64(live) + UInt64(live / 16)  // a little slack: not every move pays
-        return entries.filter { $0.value.slot.rawValue >= end }.sorted { $0.value.slot > $1.value.slot }.prefix(limit).map(\.key)
+        let live = UInt64(entries.count)
+        guard !free.isEmpty, slotCount > live else { return [] }
+        return entries.filter { $0.value.slot.rawValue >= live }.sorted { $0.value.slot > $1.value.slot }.prefix(limit).map(\.key)
     }
 
     // MARK: A checkpoint written beside other writes
