@@ -141,28 +141,11 @@ extension WorkloadRunner {
         _ reader: any BenchReader, kept: ArraySlice<Int32>, seed: UInt64, start: UInt64, deadline: UInt64,
         done: DoneFlag, _ outcome: WorkerOutcome
     ) throws {
-        var rng = SplitMix64(seed: seed)
-        var recorder = outcome.recorder
-        outcome.recorder = LatencyRecorder(capacity: 0)
         let keys = dataset.keys, kept = Array(kept)
-        var ops = 0, wrong = 0, last = start
-        try reader.beginReads()
         // `.relaxed`: a poll for promptness; the deleter's work is ordered by the join, not by this flag.
-        while last < deadline && !done.value.load(ordering: .relaxed) {
-            if ops > 0 && ops % sizes.readsPerTransaction == 0 {
-                try reader.endReads()
-                try reader.beginReads()
-            }
-            if try reader.get(keys[Int(kept[rng.below(kept.count)])]) != Dataset.valueLength { wrong += 1 }
-            let now = BenchClock.now()
-            recorder.record(now - last)
-            last = now
-            ops += 1
-        }
-        try reader.endReads()
-        outcome.recorder = recorder
-        outcome.ops = ops
-        outcome.finishedAt = last
+        let wrong = try timedGets(
+            reader, readsPerTransaction: sizes.readsPerTransaction, seed: seed, start: start, deadline: deadline,
+            pick: { keys[Int(kept[$0.below(kept.count)])] }, stop: { done.value.load(ordering: .relaxed) }, outcome)
         guard wrong == 0 else { throw BenchError("\(wrong) gets missed a staying key or found a wrong length") }
     }
 

@@ -138,27 +138,10 @@ extension WorkloadRunner {
     private func readLoop(
         _ reader: any BenchReader, seed: UInt64, start: UInt64, deadline: UInt64, _ outcome: WorkerOutcome
     ) throws {
-        var rng = SplitMix64(seed: seed)
-        var recorder = outcome.recorder
-        outcome.recorder = LatencyRecorder(capacity: 0)
         let keys = dataset.keys
-        var ops = 0, wrong = 0, last = start
-        try reader.beginReads()
-        while last < deadline {
-            if ops > 0 && ops % sizes.readsPerTransaction == 0 {
-                try reader.endReads()
-                try reader.beginReads()
-            }
-            if try reader.get(keys[rng.below(keys.count)]) != Dataset.valueLength { wrong += 1 }
-            let now = BenchClock.now()
-            recorder.record(now - last)
-            last = now
-            ops += 1
-        }
-        try reader.endReads()
-        outcome.recorder = recorder
-        outcome.ops = ops
-        outcome.finishedAt = last
+        let wrong = try timedGets(
+            reader, readsPerTransaction: sizes.readsPerTransaction, seed: seed, start: start, deadline: deadline,
+            pick: { keys[$0.below(keys.count)] }, outcome)
         guard wrong == 0 else { throw BenchError("\(wrong) gets missed a loaded key or found a wrong length") }
     }
 
