@@ -88,6 +88,27 @@ import Testing
         for i in stride(from: 20_000, to: 40_000, by: 97) { #expect(try tree.get(Self.key(i)) == Self.value(i)) }
     }
 
+    @Test func closingAfterAMassDeleteLeavesAShortFile() throws {
+        let dir = try TemporaryDirectory("space-close")
+        var peak = 0
+        do {
+            let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 16 << 20, sync: .none))
+            try Self.load(tree, 0..<20_000)
+            try tree.checkpoint()
+            try Self.load(tree, 20_000..<40_000)
+            try tree.checkpoint()
+            peak = try tree.spaceStatistics().fileBytes
+            try Self.delete(tree, Array(0..<20_000))
+            try tree.close()  // no compact() call
+        }
+        let tree = try Tree.open(path: dir.path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        let space = try tree.spaceStatistics()
+        #expect(space.fileBytes <= (space.blobs + 2) * BlobGeometry.blobSize, "file \(space.fileBytes) bytes for \(space.blobs) blobs (\(peak) at the peak)")
+        #expect(try tree.verify().isEmpty)
+        for i in stride(from: 20_000, to: 40_000, by: 101) { #expect(try tree.get(Self.key(i)) == Self.value(i)) }
+    }
+
     @Test func aQuietTreeGivesSpaceBackByItself() throws {
         let dir = try TemporaryDirectory("space-auto")
         var options = Options(cacheBytes: 16 << 20, sync: .none)

@@ -156,6 +156,7 @@ public final class Tree: @unchecked Sendable {
     }
 
     /// Checkpoints and closes the database, releasing its lock. Later calls throw `.closed`.
+    /// When much of the blob file is free, it is compacted first (`compactIfWorthIt`).
     ///
     /// A final checkpoint refused because the disk is full is not an error: the log holds every
     /// acknowledged write and the next open replays it.
@@ -163,6 +164,10 @@ public final class Tree: @unchecked Sendable {
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         checkpointer.stop()
+        // Give space back before the last checkpoint, as a quiet round would (a database
+        // closed right after a mass delete is left short, not long and full of holes). A
+        // failure here loses nothing: the close goes on.
+        try? compactIfWorthIt()
         try compacting.withLock { () throws(HoltError) in try checkpointing.withLock { () throws(HoltError) in
             // The last checkpoint is an ordinary one; a batch that slips in after it stays in the log.
             var firstError: HoltError? = nil
