@@ -1,5 +1,6 @@
 // Protects the edges of the API: limits answered with typed errors, never a crash, and the
 // LOCK that keeps a second opener out.
+import Foundation
 import Testing
 @testable import HoltEngine
 
@@ -63,6 +64,13 @@ import Testing
         #expect(throws: HoltError.notADatabase(path: path)) {
             _ = try Tree.open(path: path, options: Options(createIfMissing: false))
         }
+        // A plain directory is refused without a trace: no lock file left in it.
+        let plain = dir.appending("plain")
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: false)
+        #expect(throws: HoltError.notADatabase(path: plain)) {
+            _ = try Tree.open(path: plain, options: Options(createIfMissing: false))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plain).isEmpty)
     }
 }
 

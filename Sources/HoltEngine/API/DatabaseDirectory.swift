@@ -6,6 +6,8 @@ enum DatabaseDirectory {
     static func prepare(_ path: String, create: Bool) throws(HoltError) {
         if Syscall.exists(path) {
             guard Syscall.isDirectory(path) else { throw .notADatabase(path: path) }
+            // Refused before anything (the lock file) is created in a directory that is not ours.
+            guard create || Syscall.exists(path + "/MANIFEST") else { throw .notADatabase(path: path) }
             return
         }
         guard create else { throw .notADatabase(path: path) }
