@@ -273,7 +273,7 @@ final class RocksDBStore: BenchStore {
 
     /// A `WriteBatch` of its own, written with `sync=false` (WAL on).
     func batchWriter() throws -> any BatchWriter {
-        RocksDBBatchWriter(db: db, options: writeOptions)
+        RocksDBBatches(db: db, options: writeOptions)
     }
 
     /// SST files per level (files below level 0: a compaction ran), the SST bytes, and what
@@ -325,7 +325,7 @@ final class RocksDBStore: BenchStore {
 
     /// A `WriteBatch` of deletes of its own (`sync=false`, WAL on), `CompactRange` of every key.
     func deleter() throws -> (any BatchDeleter)? {
-        RocksDBDeleter(db: db, options: writeOptions)
+        RocksDBBatches(db: db, options: writeOptions)
     }
 
     func close() throws {
@@ -393,17 +393,19 @@ private final class RocksDBReader: BenchReader, @unchecked Sendable {
     func close() {}
 }
 
-/// A fixed-time writer's unsynced batches on the shared RocksDB handle, in a `WriteBatch` of its own.
-private final class RocksDBBatchWriter: BatchWriter, @unchecked Sendable {
-    // @unchecked Sendable: used by the one thread it was made for; `rocksdb_write` is thread-safe.
+/// One thread's unsynced batches on the shared RocksDB handle, in a `WriteBatch` of its own: a
+/// fixed-time writer's puts, or the deleting thread's deletes and full compactions.
+private final class RocksDBBatches: BatchWriter, BatchDeleter, @unchecked Sendable {
+    // @unchecked Sendable: used by the one thread it was made for; `rocksdb_write` and
+    // `rocksdb_compact_range_opt` are thread-safe.
     /// The store's database handle.
     let db: OpaquePointer
     /// The store's unsynced write options (`sync=false`, WAL on).
     let options: OpaquePointer
-    /// This writer's batch, cleared and refilled for every `putBatch`.
+    /// This thread's batch, cleared and refilled for every `putBatch` or `deleteBatch`.
     let batch: OpaquePointer
 
-    /// A writer of `db` with `options` and a new `WriteBatch`.
+    /// Batches of `db` with `options` and a new `WriteBatch`.
     init(db: OpaquePointer, options: OpaquePointer) {
         self.db = db
         self.options = options
@@ -423,32 +425,7 @@ private final class RocksDBBatchWriter: BatchWriter, @unchecked Sendable {
                 }
             }
         }
-        var error: UnsafeMutablePointer<CChar>? = nil
-        rocksdb_write(db, options, batch, &error)
-        try RocksDBStore.check(error, "write")
-    }
-
-    func close() {
-        rocksdb_writebatch_destroy(batch)
-    }
-}
-
-/// The deleting thread's batches of deletes and full compactions on the shared RocksDB handle.
-private final class RocksDBDeleter: BatchDeleter, @unchecked Sendable {
-    // @unchecked Sendable: used by the one thread it was made for; `rocksdb_write` and
-    // `rocksdb_compact_range_opt` are thread-safe.
-    /// The store's database handle.
-    let db: OpaquePointer
-    /// The store's unsynced write options (`sync=false`, WAL on).
-    let options: OpaquePointer
-    /// This deleter's batch, cleared and refilled for every `deleteBatch`.
-    let batch: OpaquePointer
-
-    /// A deleter of `db` with `options` and a new `WriteBatch`.
-    init(db: OpaquePointer, options: OpaquePointer) {
-        self.db = db
-        self.options = options
-        batch = rocksdb_writebatch_create()
+        try write()
     }
 
     func deleteBatch(_ keys: [[UInt8]]) throws {
@@ -460,6 +437,11 @@ private final class RocksDBDeleter: BatchDeleter, @unchecked Sendable {
                 }
             }
         }
+        try write()
+    }
+
+    /// Writes the batch as it is filled now.
+    private func write() throws {
         var error: UnsafeMutablePointer<CChar>? = nil
         rocksdb_write(db, options, batch, &error)
         try RocksDBStore.check(error, "write")
