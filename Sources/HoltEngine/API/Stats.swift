@@ -31,6 +31,11 @@ public struct Stats: Sendable, Equatable {
     /// Nanoseconds spent in checkpoints since open (syncing the log, writing blobs, map and
     /// manifest, trimming), and in the last one (0 before the first).
     public var checkpointNanoseconds: UInt64 = 0, lastCheckpointNanoseconds: UInt64 = 0
+    /// Batches slowed because the writers outran the checkpointer, and their delays summed
+    /// (nanoseconds; see docs/DESIGN.md, "Writers that outrun the checkpointer").
+    public var delayedBatches: Int = 0, writeDelayNanoseconds: UInt64 = 0
+    /// Batches that waited for a checkpointer's round at the hard bound.
+    public var stoppedBatches: Int = 0
 }
 
 extension Tree {
@@ -49,7 +54,10 @@ extension Tree {
                 largestCommitGroup: log.largestGroup, checkpoints: checkpointCount,
                 dirtyBytes: storeDirtyBytes, logSyncedRecords: log.syncedRecords,
                 checkpointNanoseconds: checkpointTimes.total.load(ordering: .relaxed),
-                lastCheckpointNanoseconds: checkpointTimes.last.load(ordering: .relaxed))
+                lastCheckpointNanoseconds: checkpointTimes.last.load(ordering: .relaxed),
+                delayedBatches: throttle.delayedBatches.load(ordering: .relaxed),
+                writeDelayNanoseconds: throttle.delayNanoseconds.load(ordering: .relaxed),
+                stoppedBatches: throttle.stoppedBatches.load(ordering: .relaxed))
         }
     }
 }

@@ -6,7 +6,7 @@ extension Tree {
     /// by builds before these counts were kept report 0 for a blob until it is written again.
     /// - Throws: `.closed`, `.io` when a file cannot be examined.
     public func spaceStatistics() throws(HoltError) -> SpaceStatistics {
-        try withOpenState { () throws(HoltError) -> SpaceStatistics in
+        try withoutWriters { () throws(HoltError) -> SpaceStatistics in
             var space = try store.spaceUsage()
             space.logBytes = log.allocatedBytes
             return space
@@ -73,7 +73,7 @@ extension Tree {
     /// bytes (and at least 4 KiB): one blob at a time, holding the writer lock and the tree's
     /// exclusive lock for that blob only. Returns how many blobs it squeezed.
     func squeezeDeadBytes(share: Double) throws(HoltError) -> Int {
-        let candidates = try withOpenState { () throws(HoltError) -> [BlobID] in
+        let candidates = try withoutWriters { () throws(HoltError) -> [BlobID] in
             store.blobUsages().filter { _, usage in
                 usage.dead >= 4096 && Double(usage.dead) >= share * Double(usage.live + usage.dead)
             }.map(\.key)

@@ -64,6 +64,8 @@ public final class Tree: @unchecked Sendable {
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
     private let isOpen = Atomic<Bool>(true)
+    /// Slows writers that outrun the checkpointer.
+    let throttle: WriteThrottle
     /// The batch being applied, as lock-free readers see it.
     private let visibility = BatchVisibility()
     /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
@@ -99,6 +101,7 @@ public final class Tree: @unchecked Sendable {
         self.appliedLSN = appliedLSN
         self.databaseLock = lock
         self.recovery = recovery
+        throttle = WriteThrottle(cacheBytes: options.cacheBytes, checkpointLogBytes: options.checkpointLogBytes)
         checkpointer.start(interval: UInt64(max(1, options.checkpointIntervalSeconds)) * 1_000_000_000) {
             [unowned self] periodic in checkpointIfWanted(periodic: periodic)
         }
@@ -333,8 +336,13 @@ public final class Tree: @unchecked Sendable {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
             for position in buffer.indices { try Self.validate(buffer[position]) }
         }
+        // Writers that outrun the checkpointer are slowed a little per batch, holding no lock
+        // (`WriteThrottle`); only at the hard bound does a batch wait for a checkpointer's round.
+        if case .delay(let nanoseconds) = throttle.decide(dirtyBytes: store.dirtyBytes, logBytes: log.bytesSinceTrim) {
+            throttle.sleep(nanoseconds)
+        }
         while true {
-            // nil: the writers outran the checkpointer; wait for its round, holding no lock.
+            // nil: the writers reached the hard bound; wait for the checkpointer, holding no lock.
             let outcome = try writer.withLock { () throws(HoltError) -> UInt64?? in
                 guard !isClosed else { throw .closed }
                 guard !failed else { throw .previousIOFailure }
@@ -343,7 +351,12 @@ public final class Tree: @unchecked Sendable {
                 if lsn != nil, checkpointWanted(), checkpointDue() { checkpointer.request() }
                 return .some(lsn)
             }
-            if let lsn = outcome { return Commit(lsn: lsn) }
+            if let lsn = outcome {
+                // Under `.none` the log's buffer is written out here, past a MiB, not under the locks.
+                if lsn != nil { try log.writeIfLarge() }
+                return Commit(lsn: lsn)
+            }
+            throttle.stoppedBatches.wrappingAdd(1, ordering: .relaxed)
             checkpointer.waitForRound()
         }
     }
@@ -375,7 +388,7 @@ public final class Tree: @unchecked Sendable {
         guard applier.changedAnything else { return nil }
         let lsn: UInt64
         do throws(HoltError) {
-            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: applier.freesSpace) {
+            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: applier.freesSpace, writeWhenLarge: false) {
                 BatchCodec.encode(ops, into: &$0)
             }
         } catch {
@@ -444,18 +457,14 @@ public final class Tree: @unchecked Sendable {
 
     /// The log may grow to this many times `Options.checkpointLogBytes` while a checkpoint would
     /// write more blob bytes than log bytes it trims (see `checkpointWanted`).
-    static let checkpointLogBytesLimitFactor = 2
+    /// (Where the writers' slowdown starts, too: `WriteThrottle.softLogFactor`.)
+    static let checkpointLogBytesLimitFactor = WriteThrottle.softLogFactor
 
-    /// The hard bound: past this many times `Options.checkpointLogBytes` of log, or with dirty
-    /// blobs filling three quarters of the cache, a batch waits for the checkpointer's round
-    /// before it is applied (writers that outrun the background checkpoints are held back here).
-    static let checkpointLogBytesHardFactor = 3
-
-    /// Whether the writers have outrun the checkpointer (see `checkpointLogBytesHardFactor`).
-    /// Call holding `writer`.
+    /// Whether the writers are at the hard bound (`WriteThrottle`): past three times
+    /// `Options.checkpointLogBytes` of log, or with dirty blobs filling three quarters of the
+    /// cache, a batch waits for the checkpointer's round before it is applied. Call holding `writer`.
     private func checkpointOverdue() -> Bool {
-        log.bytesSinceTrim >= Self.checkpointLogBytesHardFactor * options.checkpointLogBytes
-            || store.dirtyBytes >= options.cacheBytes / 4 * 3
+        throttle.atHardBound(dirtyBytes: store.dirtyBytes, logBytes: log.bytesSinceTrim)
     }
 
     /// One round of the background checkpointer: a checkpoint when one is still wanted and due.
@@ -535,8 +544,16 @@ public final class Tree: @unchecked Sendable {
 
     // MARK: Checks
 
-    /// Runs `body` under the shared lock when the tree is open (for `statistics()`).
+    /// Runs `body` when the tree is open (for `statistics()`), taking no lock: what it reads
+    /// are counters of their own.
     func withOpenState<R>(_ body: () throws(HoltError) -> R) throws(HoltError) -> R {
+        guard isOpen.load(ordering: .acquiring) else { throw .closed }
+        return try body()
+    }
+
+    /// Runs `body` under the shared lock when the tree is open: no batch changes a blob meanwhile
+    /// (for the space figures, which read cached blobs' headers).
+    func withoutWriters<R>(_ body: () throws(HoltError) -> R) throws(HoltError) -> R {
         try lock.withReadLock { () throws(HoltError) -> R in
             guard !isClosed else { throw .closed }
             return try body()

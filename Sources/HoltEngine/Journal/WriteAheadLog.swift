@@ -186,8 +186,11 @@ final class WriteAheadLog: @unchecked Sendable {
     /// bytes) straight into the log's buffer: a batch is encoded once, where it will be written
     /// from, instead of into a payload array that is then copied. `writePayload` runs holding
     /// the log's monitor, so it must be quick and must not call the log.
+    /// - Parameter writeWhenLarge: Under `.none`, write the buffer out when it passes
+    ///   `unsyncedWriteThreshold`. The tree passes false and calls `writeIfLarge()` once its own
+    ///   locks are let go, so that no batch holds them through a write.
     func append(
-        payloadSize: Int, freesSpace: Bool = false, writePayload: (inout [UInt8]) -> Void
+        payloadSize: Int, freesSpace: Bool = false, writeWhenLarge: Bool = true, writePayload: (inout [UInt8]) -> Void
     ) throws(HoltError) -> UInt64 {
         guard payloadSize <= LogRecord.maxPayload else {
             throw .valueTooLarge(length: payloadSize, limit: LogRecord.maxPayload)
@@ -217,10 +220,21 @@ final class WriteAheadLog: @unchecked Sendable {
         state.statistics.records += 1
         state.statistics.bytes += size
         checkInvariants()
-        let writeNow = syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
+        let writeNow = writeWhenLarge && syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
         monitor.unlock()
         if writeNow { try flush(through: lsn, durable: false) }
         return lsn
+    }
+
+    /// Under `.none`, writes the buffered records out when they pass `unsyncedWriteThreshold`
+    /// and nobody is writing (the write `append(writeWhenLarge: false)` left to its caller).
+    func writeIfLarge() throws(HoltError) {
+        guard syncMode == .none else { return }
+        monitor.lock()
+        let last = state.nextLSN - 1
+        let writeNow = state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy && !state.closed && !state.failed
+        monitor.unlock()
+        if writeNow { try flush(through: last, durable: false) }
     }
 
     /// Returns once record `lsn` is as durable as the sync mode promises.
