@@ -73,6 +73,11 @@ protocol BenchStore: AnyObject {
     /// the `space` row. Empty where a system says nothing (the default).
     func spaceDetails() throws -> [String: Double]
 
+    /// Untimed: counters the system keeps about its own concurrency (holt: gets that fell back to
+    /// the lock, batches slowed or stopped by the checkpointer, checkpoints), for the `extra` of
+    /// the fixed-time rows as the difference over the workload. Empty by default.
+    func concurrencyCounters() throws -> [String: Double]
+
     /// Untimed: compacts the whole store in place as far as the system can (holt `compact()`,
     /// RocksDB a `CompactRange` over every key, SQLite `VACUUM`). Returns false where the system
     /// has no such operation (LMDB; the default).
@@ -88,6 +93,8 @@ protocol BenchStore: AnyObject {
 
 extension BenchStore {
     func spaceDetails() throws -> [String: Double] { [:] }
+
+    func concurrencyCounters() throws -> [String: Double] { [:] }
 
     func compactFully() throws -> Bool { false }
 

@@ -64,6 +64,7 @@ extension WorkloadRunner {
             writer.close()
         }
         let directory = dataset.writerDirectory(.readWithWriter)
+        let countersBefore = try store.concurrencyCounters()
         let (start, outcomes) = try runTimed([
             .reader(reader, seed: dataset.seed &+ 20), .writer(writer, directory: directory, writer: 0),
         ])
@@ -76,6 +77,7 @@ extension WorkloadRunner {
             "writer_batch_p99_ns": Double(batches.p99),
             "writer_batch_max_ns": Double(batches.max),
         ]
+        for (name, after) in try store.concurrencyCounters() { measured.extra[name] = after - (countersBefore[name] ?? 0) }
         return measured
     }
 

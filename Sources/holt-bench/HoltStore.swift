@@ -126,6 +126,16 @@ final class HoltStore: BenchStore {
         ]
     }
 
+    /// From `Tree.statistics()`.
+    func concurrencyCounters() throws -> [String: Double] {
+        let stats = try tree.statistics()
+        return [
+            "engine_gets_under_lock": Double(stats.getsUnderLock), "engine_gets_under_latches": Double(stats.getsUnderLatches), "engine_delayed_batches": Double(stats.delayedBatches),
+            "engine_write_delay_ns": Double(stats.writeDelayNanoseconds), "engine_stopped_batches": Double(stats.stoppedBatches),
+            "engine_checkpoints": Double(stats.checkpoints),
+        ]
+    }
+
     /// `Tree.compact()`.
     func compactFully() throws -> Bool {
         let report = try tree.compact()

@@ -21,6 +21,27 @@ static inline void holt_atomic_or_u64(uint64_t *word, uint64_t bits) { __atomic_
 /// Atomically loads `*word` (acquire).
 static inline uint64_t holt_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 
+/// A spin-wait hint to the CPU (`pause` on x86), for loops that wait a few hundred nanoseconds.
+static inline void holt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+// ThreadSanitizer's annotations, weak so that they are no-ops in builds without it.
+void __tsan_ignore_thread_begin(void) __attribute__((weak));
+void __tsan_ignore_thread_end(void) __attribute__((weak));
+
+/// Until `holt_tsan_ignore_end`, ThreadSanitizer ignores the calling thread's plain reads and
+/// writes: for an optimistic read of a blob, which may race with a writer by design and is
+/// thrown away unless the blob's version proves no writer ran (see BlobLatch.swift).
+static inline void holt_tsan_ignore_begin(void) { if (__tsan_ignore_thread_begin) __tsan_ignore_thread_begin(); }
+
+/// Ends `holt_tsan_ignore_begin`.
+static inline void holt_tsan_ignore_end(void) { if (__tsan_ignore_thread_end) __tsan_ignore_thread_end(); }
+
 /// CRC32C (Castagnoli) of `length` bytes at `data`, continuing from `crc` (start with 0).
 /// Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise.
 uint32_t curing_crc32c(uint32_t crc, const void *data, size_t length);

@@ -36,6 +36,12 @@ public struct Stats: Sendable, Equatable {
     public var delayedBatches: Int = 0, writeDelayNanoseconds: UInt64 = 0
     /// Batches that waited for a checkpointer's round at the hard bound.
     public var stoppedBatches: Int = 0
+    /// `get`s that read under the tree's shared lock instead of beside the batch being applied
+    /// (a prefix move in flight, or batches coming and going through every try).
+    public var getsUnderLock: Int = 0
+    /// `get`s whose optimistic (latch-free) walks kept meeting a writer, read under shared
+    /// blob latches instead.
+    public var getsUnderLatches: Int = 0
 }
 
 extension Tree {
@@ -57,7 +63,9 @@ extension Tree {
                 lastCheckpointNanoseconds: checkpointTimes.last.load(ordering: .relaxed),
                 delayedBatches: throttle.delayedBatches.load(ordering: .relaxed),
                 writeDelayNanoseconds: throttle.delayNanoseconds.load(ordering: .relaxed),
-                stoppedBatches: throttle.stoppedBatches.load(ordering: .relaxed))
+                stoppedBatches: throttle.stoppedBatches.load(ordering: .relaxed),
+                getsUnderLock: getsUnderLock.load(ordering: .relaxed),
+                getsUnderLatches: getsUnderLatches.load(ordering: .relaxed))
         }
     }
 }

@@ -28,7 +28,8 @@ import Synchronization
 ///   of the blob map); its blobs are written while batches and reads go on.
 /// - `lock`: scans shared; a batch exclusively, only around its index changes and its log
 ///   append (microseconds); `close` exclusively. `get` takes it only as a fallback.
-/// - blob latches (`Frame.latch`), one per cached blob, for one read or write call each.
+/// - blob latches (`BlobLatch`), one per cached blob: a write call holds it exclusively, scans
+///   and batches read under it shared; `get` reads optimistically, checking its version.
 public final class Tree: @unchecked Sendable {
     // @unchecked Sendable: every mutable field is guarded by `writer` and/or `lock` (see each
     // field); the store and the log are thread-safe themselves.
@@ -210,16 +211,37 @@ public final class Tree: @unchecked Sendable {
     public func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
         attempts: for _ in 0..<Self.optimisticReadAttempts {
             guard isOpen.load(ordering: .acquiring) else { throw .closed }
-            switch try visibility.read(key, { () throws(HoltError) -> [UInt8]? in try index.get(key) }) {
+            switch try visibility.read(key, { () throws(HoltError) -> [UInt8]? in try walkWithoutLatches(key) }) {
             case .answer(let value): return value
             case .retry: continue
             case .useLock: break attempts
             }
         }
+        getsUnderLock.wrappingAdd(1, ordering: .relaxed)
         return try lock.withReadLock { () throws(HoltError) -> [UInt8]? in
             guard !isClosed else { throw .closed }
             return try index.get(key)
         }
+    }
+
+    /// `get`s that fell back to the shared lock (`Stats.getsUnderLock`).
+    let getsUnderLock = Atomic<Int>(0)
+    /// `get`s whose optimistic walks all met a writer and that read under blob latches
+    /// (`Stats.getsUnderLatches`).
+    let getsUnderLatches = Atomic<Int>(0)
+
+    /// How many optimistic walks a `get` tries before it reads under shared blob latches.
+    static let optimisticWalkAttempts = 4
+
+    /// Looks `key` up in the index taking no latch (`BlobLatch`'s optimistic mode), walking
+    /// again when a writer changed a blob under the walk; after `optimisticWalkAttempts` such
+    /// walks, under shared latches (which wait for the writer's one index operation).
+    private func walkWithoutLatches(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        for _ in 0..<Self.optimisticWalkAttempts {
+            if let answer = try index.getOptimistically(key) { return answer }
+        }
+        getsUnderLatches.wrappingAdd(1, ordering: .relaxed)
+        return try index.get(key)
     }
 
     /// How many times `get` reads without a lock before it takes the shared lock.

@@ -1,3 +1,4 @@
+import CURing
 /// An adaptive radix tree whose nodes live inside 512 KiB blobs: the `OrderedIndex` a `Tree`
 /// keeps its data in.
 ///
@@ -83,6 +84,14 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
         }
     }
 
+    /// `get` without latches (`walkBlobs(_:optimistic:_:)`): nil when a writer changed a blob
+    /// under it, else the answer (itself nil when the key is absent).
+    func getOptimistically(_ key: [UInt8]) throws(HoltError) -> [UInt8]?? {
+        try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]?? in
+            try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in try Self.lookup(page, slot, k, from: i) }
+        }
+    }
+
     /// What a walk found in one blob: the answer, or the child blob (and the root slot of the
     /// subtree in it) to go on in, at key offset `Int`.
     enum BlobStep<R> {
@@ -93,7 +102,8 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     }
 
     /// Walks `k` blob by blob from the root: `step` runs inside one blob, from a slot and a key
-    /// offset, and either answers or names the child blob to go on in.
+    /// offset, and either answers or names the child blob to go on in. Every descent of the
+    /// index (`get`, `locate`, an insert's or a removal's search) is this loop.
     ///
     /// Lock coupling: the child blob is held (its latch taken) before the parent is let go, so
     /// a reader that runs beside a batch never lands in a blob that a split, merge or free
@@ -104,19 +114,45 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func walkBlobs<R>(
         _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R {
-        var held = try source.holdShared(root)
+        guard let answer = try walkBlobs(k, optimistic: false, step) else {
+            preconditionFailure("a walk under shared latches has nothing to retry")
+        }
+        return answer
+    }
+
+    /// `walkBlobs(_:_:)`, optimistically when `optimistic`: no latch is taken; each blob's
+    /// version is checked after `step` read it, and the parent's again once the child is pinned
+    /// (so the child was still its child). Returns nil when a writer changed a blob under the
+    /// walk (what `step` returned or threw from torn bytes is thrown away): the caller tries
+    /// again, or walks under shared latches. `step` must survive torn bytes (every offset it
+    /// follows is checked against the blob's bounds, as for damaged bytes) and must not keep
+    /// pointers into the blob.
+    @inline(__always)
+    func walkBlobs<R>(
+        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool,
+        _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
+    ) throws(HoltError) -> R? {
+        guard var held = try hold(root, optimistic: optimistic) else { return nil }
         var slot: UInt16 = 0
         var i = 0
         var hops = 0
         while true {
             let next: BlobStep<R>
             do throws(HoltError) {
+                if optimistic { holt_tsan_ignore_begin() }
+                defer { if optimistic { holt_tsan_ignore_end() } }
                 let page = PageView(base: held.bytes, id: held.id)
                 try page.validateHeader()
                 next = try step(page, slot == 0 ? page.rootSlot : slot, i)
             } catch {
+                let torn = !source.isUnchanged(held)
                 source.release(held)
+                if torn { return nil }
                 throw error
+            }
+            guard source.isUnchanged(held) else {
+                source.release(held)
+                return nil
             }
             switch next {
             case .done(let answer):
@@ -133,13 +169,30 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 // A subtree of the same blob (a split packs siblings together): no new hold.
                 if child.blob == held.id { continue }
                 let parent = held
-                do throws(HoltError) { held = try source.holdShared(child.blob) } catch {
+                let next: HeldBlob?
+                do throws(HoltError) { next = try hold(child.blob, optimistic: optimistic) } catch {
+                    let torn = !source.isUnchanged(parent)
                     source.release(parent)
+                    if torn { return nil }
                     throw error
                 }
+                // Optimistic: the parent unchanged now means the child was still its child
+                // when its version was noted.
+                guard let next, source.isUnchanged(parent) else {
+                    if let next { source.release(next) }
+                    source.release(parent)
+                    return nil
+                }
                 source.release(parent)
+                held = next
             }
         }
+    }
+
+    /// Holds blob `id` shared, or optimistically (nil: a writer kept it busy).
+    @inline(__always)
+    private func hold(_ id: BlobID, optimistic: Bool) throws(HoltError) -> HeldBlob? {
+        optimistic ? try source.holdOptimistic(id) : try source.holdShared(id)
     }
 
     /// Looks `k[from...]` up starting at `start` in `page`.
@@ -148,7 +201,12 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     {
         var slot = start
         var i = from
+        // Each step takes at least one key byte but the last two (a terminator, its leaf): more
+        // means a cycle in damaged or torn bytes (an optimistic walk meets those).
+        var steps = k.count - from + 2
         while true {
+            steps -= 1
+            guard steps >= 0 else { throw page.corrupted("lookup path longer than its key") }
             let node = try page.node(slot)
             switch node.type {
             case .leaf:

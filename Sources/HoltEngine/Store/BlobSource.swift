@@ -43,7 +43,12 @@ protocol BlobSource: AnyObject {
     /// Pins blob `id` for reading until `release(_:)`: what `read` does around its closure, for
     /// a walk that takes the next blob before it lets go of this one (lock coupling).
     func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob
-    /// Lets go of a blob from `holdShared`.
+    /// Pins blob `id` for an optimistic read until `release(_:)`: no latch, only its version
+    /// noted (`BlobLatch`). Nil when a writer kept changing it for a while: read it held shared.
+    func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob?
+    /// Whether no writer changed `blob` since it was held (always true for a shared hold).
+    func isUnchanged(_ blob: HeldBlob) -> Bool
+    /// Lets go of a blob from `holdShared` or `holdOptimistic`.
     func release(_ blob: HeldBlob)
 }
 
@@ -56,5 +61,7 @@ struct HeldBlob {
     /// The source's own handle (a shard and frame of the buffer manager).
     let shard: Int
     let frame: Int
-    let latch: ReadWriteLock?
+    let latch: BlobLatch?
+    /// For an optimistic hold, the latch's version when it was taken; nil for a shared hold.
+    var version: UInt64? = nil
 }

@@ -256,7 +256,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.withReadLock { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
+        return try latch.withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
     /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`). The
@@ -271,9 +271,29 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
     }
 
-    /// Lets go of a blob from `holdShared`.
+    /// Pins blob `id` for an optimistic read (see `BlobSource`). The kept blob skips the pin.
+    func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? {
+        if let kept, kept.id == id {
+            guard let version = kept.latch.optimisticVersion() else { return nil }
+            return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch, version: version)
+        }
+        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
+        guard let version = latch.optimisticVersion() else {
+            unpin(shard, frame)
+            return nil
+        }
+        return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch, version: version)
+    }
+
+    /// Whether no writer changed `blob` since it was held.
+    func isUnchanged(_ blob: HeldBlob) -> Bool {
+        guard let version = blob.version, let latch = blob.latch else { return true }
+        return latch.isUnchanged(since: version)
+    }
+
+    /// Lets go of a blob from `holdShared` or `holdOptimistic`.
     func release(_ blob: HeldBlob) {
-        blob.latch?.unlockShared()
+        if blob.version == nil { blob.latch?.unlockShared() }
         if blob.shard >= 0 { unpin(blob.shard, FrameIndex(rawValue: blob.frame)) }
     }
 
@@ -282,7 +302,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private struct Kept {
         let id: BlobID
         let bytes: UnsafeRawPointer
-        let latch: ReadWriteLock
+        let latch: BlobLatch
     }
 
     /// Set once by `keepPinned`, before any reader runs; read without a lock after.
@@ -301,7 +321,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.withWriteLock { () throws(HoltError) -> R in try body(bytes) }
+        return try latch.withExclusive { () throws(HoltError) -> R in try body(bytes) }
     }
 
     /// A new blob, all zero bytes, dirty.
@@ -357,10 +377,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// What the locked part of `pin` decided.
     private enum Step {
         /// The blob is in frame `FrameIndex`, pinned.
-        case hit(FrameIndex, UnsafeMutableRawPointer, ReadWriteLock)
+        case hit(FrameIndex, UnsafeMutableRawPointer, BlobLatch)
         /// The frame is reserved for the blob (loading, pinned once): fill it from `entry`'s slot,
         /// or with zeros when `entry` is nil.
-        case load(FrameIndex, UnsafeMutableRawPointer, ReadWriteLock, BlobMap.Entry?)
+        case load(FrameIndex, UnsafeMutableRawPointer, BlobLatch, BlobMap.Entry?)
         /// These frames (marked writing, pinned) must be written out before they can be reused.
         case flush([WriteItem])
         /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
@@ -372,7 +392,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// frame and its bytes. `fresh`: a new blob, zero-filled instead of read.
     private func pin(
         _ id: BlobID, writing: Bool, fresh: Bool
-    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, ReadWriteLock) {
+    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, BlobLatch) {
         let s = shardIndex(id)
         let shard = shards[s]
         while true {

@@ -30,11 +30,11 @@ struct Frame {
 
     /// The frame's bytes; lives as long as the buffer manager.
     let memory: AlignedBuffer
-    /// The blob's latch: readers of its bytes hold it shared, a writer exclusively, each for one
-    /// `BufferManager.read`/`write` call (taken after the pin, let go before the unpin). It
-    /// stays with the memory when the frame takes another blob (nobody holds it then: the
-    /// frame is unpinned).
-    let latch: ReadWriteLock
+    /// The blob's latch: a writer holds it exclusively for one `BufferManager.write` call,
+    /// readers shared or optimistically (checking its version), all taken after the pin and let
+    /// go before the unpin. It stays with the memory when the frame takes another blob (nobody
+    /// holds it then: the frame is unpinned).
+    let latch: BlobLatch
     /// The blob it holds, or `nil` when free.
     var blob: BlobID?
     /// How many closures are using the bytes now.
@@ -64,7 +64,7 @@ struct Frame {
     /// A free frame with fresh memory from `arena`.
     init(from arena: FrameArena) {
         memory = arena.take()
-        latch = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it", spins: 64)
+        latch = BlobLatch()
     }
 
     /// A free frame over the memory (and latch) of `old`.
