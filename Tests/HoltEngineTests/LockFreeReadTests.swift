@@ -134,6 +134,38 @@ import Testing
     }
 }
 
+extension LockFreeReadTests {
+    /// `hasKeys` takes no lock either, yet never sees half a batch: each batch removes the one
+    /// key under `p/` and puts another there, so `p/` is never empty between batches; a read
+    /// inside a batch, between its delete and its put, would find it empty.
+    @Test func hasKeysNeverSeesHalfABatch() throws {
+        let dir = try TemporaryDirectory("lock-free-haskeys")
+        let tree = try Tree.open(path: dir.path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        for start in stride(from: 0, to: 20_000, by: 1_000) {
+            try tree.apply((start..<start + 1_000).map { .put(key: Array("f\($0 % 40)/file-\($0)".utf8), value: [1, 2, 3]) })
+        }
+        try tree.put(Array("p/0".utf8), [0])
+        let writing = Atomic<Bool>(true)
+        let empty = Atomic<Int>(0), reads = Atomic<Int>(0)
+        let readers = (0..<2).map { _ in PlainThread {
+            while writing.load(ordering: .acquiring) {
+                if (try? tree.hasKeys(withPrefix: Array("p/".utf8))) != true { empty.add(1, ordering: .relaxed) }
+                reads.add(1, ordering: .relaxed)
+            }
+        } }
+        for n in 1...20_000 {
+            try tree.apply([.delete(key: Array("p/\(n - 1)".utf8)), .put(key: Array("p/\(n)".utf8), value: [1])]
+                + (0..<8).map { .put(key: Array("f\(($0 + n) % 40)/x".utf8), value: [UInt8(n % 250)]) })
+        }
+        writing.store(false, ordering: .releasing)
+        for reader in readers { reader.join() }
+        #expect(empty.load(ordering: .relaxed) == 0, "p/ looked empty \(empty.load(ordering: .relaxed)) times")
+        #expect(reads.load(ordering: .relaxed) > 1_000, "the readers hardly ran")
+        #expect(try tree.range(prefix: Array("p/".utf8)).map(\.position) == [Array("p/20000".utf8)])
+    }
+}
+
 /// Protects the latch's optimistic mode: a version that is odd while a writer holds it, and a
 /// check that fails once a writer ran.
 @Suite struct BlobLatchTests {

@@ -81,6 +81,44 @@ final class BatchVisibility: Sendable {
         }
     }
 
+    /// What a lock-free read of something other than one key found (`readUntouched`).
+    enum Outcome<R> {
+        /// The answer.
+        case answer(R)
+        /// Try again: a batch touched what was read, or a blob changed under the walk.
+        case retry
+        /// Read under the tree's shared lock: a prefix move is being installed.
+        case useLock
+    }
+
+    /// Reads with `read` (a walk of the index; nil when a writer changed a blob under it) as of
+    /// a committed batch, for reads that before-images cannot answer (`Tree.hasKeys`): the
+    /// answer stands only if the batch in flight during the read, if any, had not touched what
+    /// was read by the time the read ended (`touched`), so it is the state before that batch.
+    func readUntouched<R>(
+        _ touched: (InstallingBatch) -> Bool, _ read: () throws(HoltError) -> R?
+    ) throws(HoltError) -> Outcome<R> {
+        let before = generation.load(ordering: .acquiring)
+        var batch: InstallingBatch? = nil
+        if before & 1 == 1 {
+            batch = installing(before)
+            guard batch != nil else { return .retry }
+        }
+        if batch?.exclusive == true { return .useLock }
+        guard let value = try read() else { return .retry }
+        let after = generation.load(ordering: .acquiring)
+        if after != before {
+            guard after == before + 1 else { return .retry }
+            if batch == nil {
+                batch = installing(after)
+                guard let begun = batch else { return .retry }
+                if begun.exclusive { return .useLock }
+            }
+        }
+        if let batch, touched(batch) { return .retry }
+        return .answer(value)
+    }
+
     /// The batch of odd generation `number`, or nil when it is over already.
     private func installing(_ number: UInt64) -> InstallingBatch? {
         current.withLock { batch in batch?.generation == number ? batch : nil }
@@ -177,6 +215,11 @@ final class InstallingBatch: @unchecked Sendable {
             }
             monitor.broadcast()
         }
+    }
+
+    /// Whether the batch has touched (or is touching) a key that starts with `prefix`.
+    func touches(prefix: [UInt8]) -> Bool {
+        monitor.withLock { images.keys.contains { $0.bytes.starts(with: prefix) } }
     }
 
     /// What `key` held before the batch. Waits out a change in progress (one index operation).

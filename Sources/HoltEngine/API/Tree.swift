@@ -15,8 +15,9 @@ import Synchronization
 ///   up to that point is dropped. Opening replays the log written since the last checkpoint.
 ///
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
-/// changes the index under an exclusive lock; `get` reads beside it without a lock, answering
-/// the before-images the batch records (`BatchVisibility`); scans run under the shared lock. A
+/// changes the index under an exclusive lock; `get` and `hasKeys` read beside it without a lock,
+/// answering the before-images the batch records (`BatchVisibility`), and read blobs without
+/// latches (`BlobLatch`, optimistic); scans run under the shared lock. A
 /// write returns once it is as durable as `Options.sync` asks; concurrent writers share one log
 /// flush (group commit). Checkpoints run on a background thread (`Checkpointer`) beside the
 /// readers.
@@ -303,8 +304,23 @@ public final class Tree: @unchecked Sendable {
 
     /// Whether any key starts with `prefix`.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
+    ///
+    /// Takes no tree-wide lock nor latch, as `get`: it answers as of the last committed batch
+    /// (beside a batch that has touched keys under `prefix` it tries again), falling back to the
+    /// shared lock after a few tries.
     public func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
-        try lock.withReadLock { () throws(HoltError) -> Bool in
+        attempts: for _ in 0..<Self.optimisticReadAttempts {
+            guard isOpen.load(ordering: .acquiring) else { throw .closed }
+            let outcome = try visibility.readUntouched({ $0.touches(prefix: prefix) }) { () throws(HoltError) -> Bool? in
+                try index.hasKeysOptimistically(withPrefix: prefix)
+            }
+            switch outcome {
+            case .answer(let found): return found
+            case .retry: continue
+            case .useLock: break attempts
+            }
+        }
+        return try lock.withReadLock { () throws(HoltError) -> Bool in
             guard !isClosed else { throw .closed }
             return try index.hasKeys(withPrefix: prefix)
         }

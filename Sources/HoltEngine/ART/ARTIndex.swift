@@ -243,6 +243,15 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
         try locate(prefix) != nil
     }
 
+    /// `hasKeys` without latches (`walkBlobs(_:optimistic:_:)`): nil when a writer changed a
+    /// blob under it.
+    func hasKeysOptimistically(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool? {
+        try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> Bool? in
+            let found = try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in try Self.locate(page, slot, k, from: i) }
+            return found.map { $0 != nil }
+        }
+    }
+
     /// Where the subtree of the keys starting with `prefix` is: a node and how many of its own
     /// path bytes (Prefix bytes or leaf suffix) `prefix` already covers. Nil when no key starts
     /// with `prefix`. A Blob node at the position is returned itself.
