@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Applies the ops of one batch to an index in order and remembers how to undo them, so a batch
 /// whose condition fails halfway leaves the index as it found it.
 ///
@@ -107,7 +111,61 @@ struct BatchApplier<Index: OrderedIndex> {
     /// (which would retain its key and value, a cache miss on each array's header).
     mutating func performAll(_ ops: [TxnOp]) throws(HoltError) {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
-            for position in buffer.indices { try perform(buffer[position], at: position) }
+            if let order = Self.keyOrder(buffer) {
+                for position in order { try perform(buffer[position], at: position) }
+            } else {
+                for position in buffer.indices { try perform(buffer[position], at: position) }
+            }
+        }
+    }
+
+    /// A batch this long or longer of puts and deletes only is applied in key order.
+    static var sortedBatchMinimum: Int { 16 }
+
+    /// The order to apply a batch of only puts and deletes in, when it is long and not in key
+    /// order already: its positions sorted by key, stably (ops on one key keep their order).
+    /// Puts and deletes of different keys commute, so the result is the batch's; in key order
+    /// each blob is visited once per batch instead of once per key, which is what a random-key
+    /// batch over a tree larger than the cache needs (every visit of an evicted blob reads it
+    /// back). Nil: apply in the batch's order.
+    static func keyOrder(_ ops: UnsafeBufferPointer<TxnOp>) -> [Int]? {
+        guard ops.count >= sortedBatchMinimum else { return nil }
+        var sorted = true
+        for position in ops.indices {
+            switch ops[position] {
+            case .put, .delete: break
+            default: return nil
+            }
+            if sorted, position > 0, Self.precedes(key(ops[position]), key(ops[position - 1])) { sorted = false }
+        }
+        if sorted { return nil }
+        return ops.indices.sorted { a, b in
+            let ka = key(ops[a]), kb = key(ops[b])
+            return Self.precedes(ka, kb) || (!Self.precedes(kb, ka) && a < b)
+        }
+    }
+
+    /// The key of a put or delete.
+    @inline(__always)
+    private static func key(_ op: TxnOp) -> [UInt8] {
+        switch op {
+        case .put(let key, _), .delete(let key): key
+        default: preconditionFailure("only puts and deletes are sorted")
+        }
+    }
+
+    /// Whether `a` sorts before `b`, bytewise (`memcmp`, then the shorter first).
+    @inline(__always)
+    private static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                let common = min(pa.count, pb.count)
+                if common > 0 {
+                    let c = memcmp(pa.baseAddress!, pb.baseAddress!, common)
+                    if c != 0 { return c < 0 }
+                }
+                return pa.count < pb.count
+            }
         }
     }
 
