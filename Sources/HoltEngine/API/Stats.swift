@@ -42,6 +42,9 @@ public struct Stats: Sendable, Equatable {
     /// `get`s whose optimistic (latch-free) walks kept meeting a writer, read under shared
     /// blob latches instead.
     public var getsUnderLatches: Int = 0
+    /// Dirty blobs the background evictor wrote out ahead of need, and those a read or write
+    /// that missed the cache had to write out itself (no clean frame was left to take).
+    public var blobsCleanedAhead: Int = 0, blobsWrittenByMisses: Int = 0
 }
 
 extension Tree {
@@ -65,7 +68,8 @@ extension Tree {
                 writeDelayNanoseconds: throttle.delayNanoseconds.load(ordering: .relaxed),
                 stoppedBatches: throttle.stoppedBatches.load(ordering: .relaxed),
                 getsUnderLock: getsUnderLock.load(ordering: .relaxed),
-                getsUnderLatches: getsUnderLatches.load(ordering: .relaxed))
+                getsUnderLatches: getsUnderLatches.load(ordering: .relaxed),
+                blobsCleanedAhead: store.framesCleanedAhead, blobsWrittenByMisses: store.framesWrittenByMisses)
         }
     }
 }

@@ -54,6 +54,8 @@ public final class Tree: @unchecked Sendable {
     let compacting = Monitor()
     /// Runs the automatic checkpoints (started at open, stopped at close).
     private let checkpointer = Checkpointer()
+    /// Writes dirty blobs out ahead of cache misses (started at open, stopped at close).
+    private let evictor = Evictor()
     let store: BufferManager
     let log: WriteAheadLog
     /// Changed holding `writer` and `lock` exclusively; read holding `lock` shared, or `writer`
@@ -107,6 +109,9 @@ public final class Tree: @unchecked Sendable {
         checkpointer.start(interval: UInt64(max(1, options.checkpointIntervalSeconds)) * 1_000_000_000) {
             [unowned self] periodic in checkpointIfWanted(periodic: periodic)
         }
+        // A failed write-out fails the store (later writes throw `.previousIOFailure`).
+        evictor.start { [store] in _ = try? store.cleanAhead() }
+        store.wantsCleaning = { [evictor] in evictor.request() }
     }
 
     /// Opens the database in directory `path`, creating it when missing and `options.createIfMissing`.
@@ -169,6 +174,7 @@ public final class Tree: @unchecked Sendable {
     ///   still holds every acknowledged write, so the next open loses nothing).
     public func close() throws(HoltError) {
         checkpointer.stop()
+        evictor.stop()
         // Give space back before the last checkpoint, as a quiet round would (a database
         // closed right after a mass delete is left short, not long and full of holes). A
         // failure here loses nothing: the close goes on.
