@@ -129,6 +129,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var hits = 0
         var misses = 0
         var evictions = 0
+        /// Misses that waited for a frame the checkpoint or a write-out was about to release.
+        var waitsForFrames = 0
     }
 
     private init(directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap) {
@@ -398,6 +400,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
         /// captured it: copy it out for the checkpoint before it changes.
         case copyOut(FrameIndex, BlobID, UnsafeMutableRawPointer)
+        /// The shard is full of frames the checkpoint or a write-out will release: waited for
+        /// one; look again.
+        case retry
     }
 
     /// Pins blob `id` in a frame of its shard, loading it on a miss; returns the shard, the
@@ -441,6 +446,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.state.frames[frame.rawValue].pins -= 1
                     shard.monitor.broadcast()
                 }
+            case .retry:
+                continue
             case .flush(let items):
                 do throws(HoltError) {
                     try writeOut(items)
@@ -516,6 +523,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             shard.state.writesInFlight += items.count
             return .flush(items)
+        case .wait:
+            shard.state.waitsForFrames += 1
+            shard.monitor.wait()
+            return .retry
         }
     }
 
@@ -525,12 +536,20 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case reuse(FrameIndex)
         /// Dirty frames to write out first (several at once: one io_uring batch).
         case writeOut([FrameIndex])
+        /// None now, and the shard is past its budget and slack while frames the checkpoint
+        /// being written (or a write-out) will soon release are there: wait for one.
+        case wait
     }
 
     /// Picks the frame for a miss in `shard` (locked; CLOCK with second chance): a new frame
     /// while under budget, a clean unpinned one, else up to 16 (an eighth of the budget) dirty
-    /// unpinned ones to write out, else (all pinned or busy, or writes refused after a
-    /// failure) a new frame past the budget.
+    /// unpinned ones to write out, else a new frame past the budget, up to a slack of an eighth
+    /// of it; past that, when some frames are held only by the checkpoint being written or by a
+    /// write-out (which release them without anyone's help), a wait for one. Only frames that
+    /// readers and writers pin themselves (lock coupling holds two) may push a shard further:
+    /// waiting for those could deadlock. So the cache stays within 1⅛ of its budget even while
+    /// a checkpoint holds most of it (a database far larger than its cache under a memory
+    /// limit was killed for want of memory before this bound).
     private func victim(_ shard: Shard) -> Victim {
         if shard.state.frames.count < shard.capacity {
             shard.state.frames.append(Frame(from: arena))
@@ -539,11 +558,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var dirtyCandidates: [FrameIndex] = []
         let batch = min(16, max(1, shard.capacity / 8))
         let count = shard.state.frames.count
+        var releasing = false
         for _ in 0..<(2 * count) {
             let f = shard.state.hand
             shard.state.hand = (shard.state.hand + 1) % count
             let frame = shard.state.frames[f]
-            guard frame.pins == 0, frame.io == .idle, frame.checkpoint == .none else { continue }
+            guard frame.pins == 0, frame.io == .idle, frame.checkpoint == .none else {
+                if frame.io == .writing || (frame.pins == 0 && frame.checkpoint != .none) { releasing = true }
+                continue
+            }
             if frame.blob == nil { return .reuse(FrameIndex(rawValue: f)) }
             if frame.referenced {
                 shard.state.frames[f].referenced = false
@@ -563,6 +586,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             framesWrittenByMisses.add(dirtyCandidates.count, ordering: .relaxed)
             return .writeOut(dirtyCandidates)
         }
+        if releasing, count >= shard.capacity + max(2, shard.capacity / 8) { return .wait }
         shard.state.frames.append(Frame(from: arena))
         return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
     }
