@@ -166,6 +166,56 @@ extension LockFreeReadTests {
     }
 }
 
+extension LockFreeReadTests {
+    /// `range` reads without a lock when it can, yet never sees half a batch: each batch moves
+    /// one unit from one account to another (two puts), so the accounts under `p/acct/` always
+    /// sum to the same total; filler keys churn beside them in the same blobs (node growth,
+    /// splits) and elsewhere.
+    @Test func rangeNeverSeesHalfABatch() throws {
+        let dir = try TemporaryDirectory("lock-free-range")
+        let tree = try Tree.open(path: dir.path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        let accounts = 12
+        @Sendable func account(_ i: Int) -> [UInt8] { Array("p/acct/\(i)".utf8) }
+        @Sendable func amount(_ bytes: [UInt8]) -> Int { Int(String(decoding: bytes, as: UTF8.self)) ?? -1_000_000 }
+        try tree.apply((0..<accounts).map { .put(key: account($0), value: Array("100".utf8)) })
+        for start in stride(from: 0, to: 20_000, by: 1_000) {
+            try tree.apply((start..<start + 1_000).map { .put(key: Array("f\($0 % 40)/file-\($0)".utf8), value: [1, 2, 3]) })
+        }
+        let writing = Atomic<Bool>(true)
+        let torn = Atomic<Int>(0), reads = Atomic<Int>(0)
+        let readers = (0..<2).map { _ in PlainThread {
+            while writing.load(ordering: .acquiring) {
+                guard let items = try? tree.range(prefix: Array("p/acct/".utf8)) else { torn.add(1, ordering: .relaxed); continue }
+                var sum = 0
+                for item in items { if case .entry(_, let value) = item { sum += amount(value) } }
+                if items.count != accounts || sum != 100 * accounts { torn.add(1, ordering: .relaxed) }
+                reads.add(1, ordering: .relaxed)
+            }
+        } }
+        var balances = [Int](repeating: 100, count: accounts)
+        var random = SeededGenerator(seed: 3)
+        for n in 0..<15_000 {
+            let from = Int(random.next() % UInt64(accounts)), to = (from + 1 + Int(random.next() % UInt64(accounts - 1))) % accounts
+            balances[from] -= 1
+            balances[to] += 1
+            var ops: [TxnOp] = [.put(key: account(from), value: Array("\(balances[from])".utf8)),
+                                .put(key: account(to), value: Array("\(balances[to])".utf8))]
+            ops.append(n % 2 == 0 ? .put(key: Array("p/zfill/\(n % 3_000)".utf8), value: [UInt8](repeating: 7, count: n % 300))
+                                  : .delete(key: Array("p/zfill/\((n * 7) % 3_000)".utf8)))
+            ops.append(.put(key: Array("f\(n % 40)/file-\(n)".utf8), value: [UInt8](repeating: 1, count: n % 100)))
+            try tree.apply(ops)
+        }
+        writing.store(false, ordering: .releasing)
+        for reader in readers { reader.join() }
+        #expect(torn.load(ordering: .relaxed) == 0, "a listing saw half a batch \(torn.load(ordering: .relaxed)) times")
+        #expect(reads.load(ordering: .relaxed) > 1_000, "the readers hardly ran")
+        let stats = try tree.statistics()
+        #expect(stats.rangesUnderLock < reads.load(ordering: .relaxed), "no listing ever read without the lock")
+        for i in 0..<accounts { #expect(try tree.get(account(i)) == Array("\(balances[i])".utf8)) }
+    }
+}
+
 /// Protects the latch's optimistic mode: a version that is odd while a writer holds it, and a
 /// check that fails once a writer ran.
 @Suite struct BlobLatchTests {
