@@ -54,30 +54,16 @@ final class BatchVisibility: Sendable {
 
     /// Reads one key with `read` (a lookup in the index) as of a committed batch.
     func read(_ key: [UInt8], _ read: () throws(HoltError) -> [UInt8]?) throws(HoltError) -> Read {
-        let before = generation.load(ordering: .acquiring)
-        var batch: InstallingBatch? = nil
-        if before & 1 == 1 {
-            batch = installing(before)
-            guard batch != nil else { return .retry }
-        }
-        if batch?.exclusive == true { return .useLock }
-        let value = try read()
-        let after = generation.load(ordering: .acquiring)
-        if after != before {
-            guard after == before + 1 else { return .retry }
-            if batch == nil {
-                // A batch began during the read: the value may be one of its changes.
-                batch = installing(after)
-                guard let begun = batch else { return .retry }
-                if begun.exclusive { return .useLock }
+        switch try readBeside({ () throws(HoltError) -> [UInt8]?? in try read() }) {
+        case .retry: return .retry
+        case .useLock: return .useLock
+        case .read(let value, let batch):
+            // The batch in flight during the read (if any) answers with its before-image.
+            switch batch?.before(key) {
+            case nil, .untouched: return .answer(value)
+            case .value(let old): return .answer(old)
+            case .unknown: return .useLock
             }
-            // Else the batch in flight when the read began ended during it: its before-images
-            // still say what the key was before it.
-        }
-        switch batch?.before(key) {
-        case nil, .untouched: return .answer(value)
-        case .value(let old): return .answer(old)
-        case .unknown: return .useLock
         }
     }
 
@@ -92,12 +78,35 @@ final class BatchVisibility: Sendable {
     }
 
     /// Reads with `read` (a walk of the index; nil when a writer changed a blob under it) as of
-    /// a committed batch, for reads that before-images cannot answer (`Tree.hasKeys`): the
-    /// answer stands only if the batch in flight during the read, if any, had not touched what
-    /// was read by the time the read ended (`touched`), so it is the state before that batch.
+    /// a committed batch, for reads that before-images cannot answer (`Tree.hasKeys`,
+    /// `Tree.range`): the answer stands only if the batch in flight during the read, if any, had
+    /// not touched what was read by the time the read ended (`touched`), so it is the state
+    /// before that batch.
     func readUntouched<R>(
         _ touched: (InstallingBatch) -> Bool, _ read: () throws(HoltError) -> R?
     ) throws(HoltError) -> Outcome<R> {
+        switch try readBeside(read) {
+        case .retry: return .retry
+        case .useLock: return .useLock
+        case .read(let value, let batch):
+            if let batch, touched(batch) { return .retry }
+            return .answer(value)
+        }
+    }
+
+    /// What `readBeside` found.
+    private enum Beside<R> {
+        /// What `read` returned, and the one batch in flight at some point of the read (nil:
+        /// none was).
+        case read(R, InstallingBatch?)
+        case retry
+        case useLock
+    }
+
+    /// The protocol both reads share: notes the generation, runs `read` (nil: torn, try again),
+    /// notes the generation again. More than one change (a whole batch came and went) means
+    /// try again; a prefix move in flight means the lock.
+    private func readBeside<R>(_ read: () throws(HoltError) -> R?) throws(HoltError) -> Beside<R> {
         let before = generation.load(ordering: .acquiring)
         var batch: InstallingBatch? = nil
         if before & 1 == 1 {
@@ -110,13 +119,15 @@ final class BatchVisibility: Sendable {
         if after != before {
             guard after == before + 1 else { return .retry }
             if batch == nil {
+                // A batch began during the read: what was read may be one of its changes.
                 batch = installing(after)
                 guard let begun = batch else { return .retry }
                 if begun.exclusive { return .useLock }
             }
+            // Else the batch in flight when the read began ended during it: its before-images
+            // still say what it changed.
         }
-        if let batch, touched(batch) { return .retry }
-        return .answer(value)
+        return .read(value, batch)
     }
 
     /// The batch of odd generation `number`, or nil when it is over already.
