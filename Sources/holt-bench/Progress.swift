@@ -24,14 +24,16 @@ struct Progress {
         last = (start, 0)
     }
 
-    /// Notes that `ops` ops are done at `now`; writes a line when `interval` has passed since the last.
+    /// Notes that `ops` ops are done at `now`; writes a line when `interval` has passed since the
+    /// last, ending with `details()` (the store's own counters) when it is not empty.
     @inline(__always)
-    mutating func update(ops: Int, now: UInt64) {
+    mutating func update(ops: Int, now: UInt64, details: () -> String = { "" }) {
         guard interval > 0, now &- last.time >= interval else { return }
         let window = BenchClock.seconds(now &- last.time)
+        let more = details()
         Log.progress("\(label): progress \(ops) of \(total) ops after "
             + "\(Report.seconds(now &- start)) s (\(Report.rate(Double(ops - last.ops) / window)) ops/s in the last "
-            + "\(String(format: "%.1f", window)) s)")
+            + "\(String(format: "%.1f", window)) s)" + (more.isEmpty ? "" : "; " + more))
         last = (now, ops)
     }
 }

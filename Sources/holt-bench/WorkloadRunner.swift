@@ -118,7 +118,7 @@ struct WorkloadRunner {
             try store.putBatch(order[batchStart..<batchEnd], of: dataset)
             let after = BenchClock.now()
             recorder.record(after - before, amortizedOver: batchEnd - batchStart)
-            progress.update(ops: batchEnd, now: after)
+            progress.update(ops: batchEnd, now: after, details: store.progressDetails)
             batchStart = batchEnd
         }
         return finish(.put, store, ops: order.count, start: start, recorder)
@@ -173,7 +173,7 @@ struct WorkloadRunner {
             recorder.record(now - last, amortizedOver: items)
             last = now
             seen += items
-            progress.update(ops: seen, now: now)
+            progress.update(ops: seen, now: now, details: store.progressDetails)
         }
         let nanoseconds = BenchClock.now() - start
         try store.endReads()
@@ -272,7 +272,7 @@ struct WorkloadRunner {
             try op(position)
             let now = BenchClock.now()
             recorder.record(now - last)
-            progress.update(ops: position + 1, now: now)
+            progress.update(ops: position + 1, now: now, details: store.progressDetails)
             last = now
         }
         try store.endReads()
