@@ -4,10 +4,11 @@ SYSTEM-KEYS-cCACHE.run.json in a directory (bench/scale-record.py writes them):
 
 1. per key count and cache: every system's ops/s with p50/p99 latency per workload, or how far a
    run that did not finish got; its wall time, the group's peak memory and the load average;
-2. the issue's targets, holt ÷ peer in the same directory: put ÷ RocksDB, get ÷ LMDB (and
+2. the issue's targets, holt ÷ peer under the same memory limit: put ÷ RocksDB, get ÷ LMDB (and
    holt's get p99 against 1 ms), list ÷ LMDB, scan ÷ LMDB (≥ 1.0 meets the target);
 3. the load's I/O per key inserted (from /proc/PID/io, sampled while `put` ran);
-4. the cost curve: put and get ops/s against the key count, per cache size.
+4. the cost curve: put and get ops/s against the key count, per cache size, each cell with the
+   memory limit of its run (a system may have runs under several limits: scale.sh --mem-mib).
 
     bench/scale-report.py bench-results/scale
 """
@@ -60,8 +61,9 @@ def cell(record: dict, workload: str) -> str:
 
 def ratio(records: list[dict], workload: str, peer: str) -> str:
     """holt ÷ `peer` for `workload` among `records`, or why not."""
-    holt = next((r for r in records if r["system"] == "holt"), None)
     other = next((r for r in records if r["system"] == peer), None)
+    holt = next((r for r in records if r["system"] == "holt"
+                 and (other is None or r["mem_limit_mib"] == other["mem_limit_mib"])), None)
     if holt is None or other is None:
         return "not run"
     a, b = result(holt, workload), result(other, workload)
@@ -83,14 +85,15 @@ def main(directory: str) -> None:
         groups.setdefault((record["keys"], record["cache_mib"]), []).append(record)
     for (keys, cache), group in groups.items():
         limits = sorted({r["mem_limit_mib"] for r in group})
-        print(f"#### {keys:,} keys, {cache} MiB cache, memory limit {'/'.join(map(str, limits))} MiB ({group[0]['cgroup'].split()[0]} cgroup)")
+        print(f"#### {keys:,} keys, {cache} MiB cache, memory limit {' or '.join(map(str, limits))} MiB "
+              f"({group[0]['cgroup'].split()[0]} cgroup)")
         print()
         workloads = [w for w in WORKLOADS if any(w in r["workloads"] for r in group)]
-        print("| system | " + " | ".join(f"{w} ops/s (p50 / p99)" for w in workloads)
+        print("| system | limit MiB | " + " | ".join(f"{w} ops/s (p50 / p99)" for w in workloads)
               + " | wall s | peak MiB | load before → after |")
-        print("|---" * (len(workloads) + 4) + "|")
+        print("|---" * (len(workloads) + 5) + "|")
         for r in group:
-            print(f"| {r['system']} | " + " | ".join(cell(r, w) for w in workloads)
+            print(f"| {r['system']} | {r['mem_limit_mib']} | " + " | ".join(cell(r, w) for w in workloads)
                   + f" | {r['wall_s']:.0f} | {r['peak_memory_bytes'] / 2**20:.0f} | {r['load_before']} → {r['load_after']} |")
         print()
         targets = [(w, p) for w, p in TARGETS if w in workloads]
@@ -106,7 +109,7 @@ def main(directory: str) -> None:
             print("|---" * 8 + "|")
             for r in io:
                 f = r["put_io"]
-                print(f"| {r['system']} | {f['from_key']:,}–{f['to_key']:,} | {f['read_bytes_per_key']:,.0f} "
+                print(f"| {r['system']} ({r['mem_limit_mib']} MiB) | {f['from_key']:,}–{f['to_key']:,} | {f['read_bytes_per_key']:,.0f} "
                       f"| {f['write_bytes_per_key']:,.0f} | {f['syscr_per_key']:.2f} | {f['syscw_per_key']:.2f} "
                       f"| {f['rchar_per_key']:,.0f} | {f['wchar_per_key']:,.0f} |")
             print()
@@ -123,8 +126,8 @@ def main(directory: str) -> None:
             for workload in ("put", "get"):
                 cells = []
                 for k in counts:
-                    r = next((r for r in groups.get((k, cache), []) if r["system"] == system), None)
-                    cells.append("not run" if r is None else cell(r, workload))
+                    runs = [r for r in groups.get((k, cache), []) if r["system"] == system]
+                    cells.append(" · ".join(f"{cell(r, workload)} [{r['mem_limit_mib']} MiB]" for r in runs) or "not run")
                 if any(c != "not run" for c in cells):
                     print(f"| {system} | {workload} | " + " | ".join(cells) + " |")
         print()

@@ -28,9 +28,10 @@
 # in S s" with its last progress line (holt-bench --progress-seconds 5) and the workloads it had
 # finished. Every 5 s a sampler records holt-bench's /proc/PID/io, the group's memory (in all, anon
 # and page cache) and the progress so far.
-# Results in OUT (default bench-results/scale): per run SYSTEM-KEYS-cCACHE.engine.json (holt-bench's
-# JSON, when it finished), .log (its stderr), .samples (the sampler), .run.json (the run's record:
-# status, wall time, peak memory, I/O, load average, finished workloads); then OUT/scale.md, the
+# Results in OUT (default bench-results/scale): per run BASE = SYSTEM-KEYS-cCACHE (-mLIMIT added
+# with --mem-mib), BASE.engine.json (holt-bench's JSON, when it finished), .log (its stderr),
+# .samples (the sampler), .run.json (the run's record: status, wall time, peak memory, I/O, load
+# average, finished workloads); then OUT/scale.md, the
 # tables of every record in OUT (bench/scale-report.py). The group is removed at the end, also
 # after an error or ^C. Needs root and a memory cgroup; says so in one line otherwise.
 set -euo pipefail
@@ -165,7 +166,7 @@ echo "scale.sh: cgroup v$cgroup_version at $group; out $out" >&2
 for n in ${keys//,/ }; do
     limit=${mem_mib:-$(( (n * 160 + 999999) / 1000000 + cache_mib + 160 ))}
     for system in ${systems//,/ }; do
-        base="$out/$system-$n-c$cache_mib"
+        base="$out/$system-$n-c$cache_mib${mem_mib:+-m$mem_mib}"
         rm -f "$base".engine.json "$base".log "$base".samples "$base".run.json
         seconds=$(budget_of "$system")
         sync
