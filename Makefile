@@ -19,7 +19,7 @@ MOUNT_HELPER_PATH := /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 APT_PACKAGES := libfuse3-dev fuse3 liburing-dev attr pkg-config librocksdb-dev liblmdb-dev libsqlite3-dev python3
 
 .PHONY: run test deps build-release build-debug unit integration conformance stress tsan bench bench-mount \
-	bench-space build-holtfs-release install uninstall docs bench-dump
+	bench-space build-holtfs-release install uninstall docs bench-dump bench-scale
 
 # Installs the Debian packages the build and the tests need, only when one is missing.
 deps:
@@ -91,6 +91,17 @@ bench: deps
 	done
 	python3 bench/engine-report.py bench-results/engine-1.json bench-results/engine-2.json bench-results/engine-3.json \
 		| tee bench-results/engine.md
+
+# Larger than memory (issue 16; see BENCHMARKS.md, "Larger than memory"): the engine workloads
+# put, get, list and scan at 2M keys with a 32 MiB cache, one system at a time inside a memory
+# cgroup that binds the page cache too (bench/scale.sh creates and removes it; root), each with a
+# wall-clock budget (default 1200 s; a run that does not finish is recorded with how far it got).
+# Results in bench-results/scale/ (scale.md: the tables). Extra arguments via BENCH_SCALE_ARGS, e.g.
+# make bench-scale BENCH_SCALE_ARGS="--scale 10m --budget-for holt=300"; --scale curve runs 1M, 2M
+# and 10M keys at 32 MiB for the cost curve, then bench/plot-cost-curve.py draws docs/scale-cost-curve.svg.
+bench-scale: deps
+	swift build -c release --product holt-bench $(SWIFT_BUILD_FLAGS)
+	bash bench/scale.sh --holt-bench "$$(swift build -c release --show-bin-path)/holt-bench" $(BENCH_SCALE_ARGS)
 
 # Mount benchmarks: mdbench on holtfs, libfuse's passthrough_ll and JuiceFS, then the space
 # scenarios of bench-space (see BENCHMARKS.md).

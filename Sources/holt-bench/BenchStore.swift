@@ -87,6 +87,10 @@ protocol BenchStore: AnyObject {
     /// system has no compaction to run beside a reader (the default: LMDB, SQLite).
     func deleter() throws -> (any BatchDeleter)?
 
+    /// The system's own counters, appended to each progress line (`--progress-seconds`); empty
+    /// where the system has none worth the cost.
+    func progressDetails() -> String
+
     /// Closes the store.
     func close() throws
 }
@@ -99,6 +103,8 @@ extension BenchStore {
     func compactFully() throws -> Bool { false }
 
     func deleter() throws -> (any BatchDeleter)? { nil }
+
+    func progressDetails() -> String { "" }
 }
 
 /// Deletes and compactions from the one deleting thread of `read-with-deleter` and

@@ -45,6 +45,9 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "CPU the single-threaded workloads are pinned to (thread k of a fixed-time workload: CPU cpu+k mod nproc); --cpu=-1 to not pin.")
     var cpu = 0
 
+    @Option(help: "Seconds between two progress lines of put, get, get-miss, list and scan on stderr (0: none); bench/scale.sh reads the last one of a run it stopped.")
+    var progressSeconds = 0.0
+
     @Option(help: "Seed of the key generator and of every random order.")
     var seed = Dataset.defaultSeed
 
@@ -69,6 +72,9 @@ struct EngineCommand: ParsableCommand {
         }
         guard compactEvery >= 0, deleteSeconds > 0 else {
             throw ValidationError("--compact-every must not be negative, --delete-seconds must be positive")
+        }
+        guard progressSeconds >= 0 else {
+            throw ValidationError("--progress-seconds must not be negative")
         }
         guard durableThreads > 0, durablePuts >= durableThreads else {
             throw ValidationError("--durable-puts must be at least --durable-threads (> 0)")
@@ -104,7 +110,7 @@ struct EngineCommand: ParsableCommand {
 
         let sizes = WorkloadSizes(
             durablePuts: durablePuts, durableThreads: durableThreads, timedSeconds: rwSeconds, compactEvery: compactEvery,
-            deleteSeconds: deleteSeconds)
+            deleteSeconds: deleteSeconds, progressSeconds: progressSeconds)
         let runner = WorkloadRunner(dataset: dataset, sizes: sizes, cpu: cpu >= 0 ? cpu : nil)
         let selected = Set(workloadNames.compactMap(Workload.init(rawValue:)))
         let files = FileManager.default

@@ -70,6 +70,16 @@ final class HoltStore: BenchStore {
         return total
     }
 
+    /// The engine's counters since open (`Tree.statistics()`): frames cached, hits and misses,
+    /// bytes read and written to the blob file, log bytes, checkpoints and their time.
+    func progressDetails() -> String {
+        guard let stats = try? tree.statistics() else { return "" }
+        return "holt frames \(stats.cachedFrames), hits \(stats.cacheHits), misses \(stats.cacheMisses), "
+            + "evictions \(stats.evictions), data read \(stats.dataBytesRead), written \(stats.dataBytesWritten), "
+            + "file \(stats.dataFileBytes), dirty \(stats.dirtyBytes), log \(stats.logBytes), "
+            + "checkpoints \(stats.checkpoints) taking \(Report.seconds(stats.checkpointNanoseconds)) s, blobs \(stats.blobs)"
+    }
+
     func renamePrefix(from: [UInt8], to: [UInt8]) throws {
         try tree.renamePrefix(from: from, to: to)
     }

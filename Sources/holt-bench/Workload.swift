@@ -127,4 +127,7 @@ struct WorkloadSizes: Sendable {
     /// The most reads per second the reader of the delete workloads is expected to do (sizes its
     /// latency array for 3 × `deleteSeconds`).
     var maxDeleteReadsPerSecond = 2_000_000
+    /// Seconds between two progress lines of `put`, `get`, `get-miss`, `list` and `scan` on
+    /// stderr (0: none).
+    var progressSeconds = 0.0
 }

@@ -109,13 +109,16 @@ struct WorkloadRunner {
     func put(_ store: any BenchStore) throws -> WorkloadResult {
         let order = dataset.shuffledIndices(seed: dataset.seed &+ 1)
         var recorder = LatencyRecorder(capacity: order.count)
+        var progress = Progress(system: store.name, workload: .put, total: order.count, seconds: sizes.progressSeconds)
         let start = BenchClock.now()
         var batchStart = 0
         while batchStart < order.count {
             let batchEnd = min(batchStart + sizes.putBatch, order.count)
             let before = BenchClock.now()
             try store.putBatch(order[batchStart..<batchEnd], of: dataset)
-            recorder.record(BenchClock.now() - before, amortizedOver: batchEnd - batchStart)
+            let after = BenchClock.now()
+            recorder.record(after - before, amortizedOver: batchEnd - batchStart)
+            progress.update(ops: batchEnd, now: after, details: store.progressDetails)
             batchStart = batchEnd
         }
         return finish(.put, store, ops: order.count, start: start, recorder)
@@ -125,7 +128,7 @@ struct WorkloadRunner {
     private func get(_ store: any BenchStore) throws -> WorkloadResult {
         let order = dataset.randomIndices(count: dataset.keys.count, seed: dataset.seed &+ 2)
         var missing = 0, wrongLength = 0
-        let (nanoseconds, recorder) = try timedReads(store, count: order.count) { position in
+        let (nanoseconds, recorder) = try timedReads(store, .get, count: order.count) { position in
             let length = try store.get(dataset.keys[Int(order[position])])
             if length == nil { missing += 1 } else if length != Dataset.valueLength { wrongLength += 1 }
         }
@@ -139,7 +142,7 @@ struct WorkloadRunner {
     private func getMiss(_ store: any BenchStore) throws -> WorkloadResult {
         let keys = dataset.missingKeys(count: dataset.keys.count / 10, seed: dataset.seed &+ 3)
         var found = 0
-        let (nanoseconds, recorder) = try timedReads(store, count: keys.count) { position in
+        let (nanoseconds, recorder) = try timedReads(store, .getMiss, count: keys.count) { position in
             if try store.get(keys[position]) != nil { found += 1 }
         }
         guard found == 0 else { throw BenchError("\(found) absent keys were found") }
@@ -151,7 +154,7 @@ struct WorkloadRunner {
         let prefixes = dataset.listedDirectories.map { $0 + [UInt8(ascii: "/")] }
         let count = prefixes.count * sizes.listPasses
         var wrong = 0
-        let (nanoseconds, recorder) = try timedReads(store, count: count) { position in
+        let (nanoseconds, recorder) = try timedReads(store, .list, count: count) { position in
             if try store.list(prefixes[position % prefixes.count]) != 1_000 { wrong += 1 }
         }
         guard wrong == 0 else { throw BenchError("\(wrong) listings did not have 1000 items") }
@@ -161,13 +164,16 @@ struct WorkloadRunner {
     /// One full ordered scan; it must see every key.
     private func scan(_ store: any BenchStore) throws -> WorkloadResult {
         var recorder = LatencyRecorder(capacity: dataset.keys.count)
+        var progress = Progress(system: store.name, workload: .scan, total: dataset.keys.count, seconds: sizes.progressSeconds)
         try store.beginReads()
         let start = BenchClock.now()
-        var last = start
+        var last = start, seen = 0
         let total = try store.scan(pageSize: sizes.scanPage) { items in
             let now = BenchClock.now()
             recorder.record(now - last, amortizedOver: items)
             last = now
+            seen += items
+            progress.update(ops: seen, now: now, details: store.progressDetails)
         }
         let nanoseconds = BenchClock.now() - start
         try store.endReads()
@@ -247,12 +253,14 @@ struct WorkloadRunner {
 
     // MARK: Timing helpers
 
-    /// Runs `op(0..<count)` inside read groups of `readsPerTransaction` ops; returns the wall
-    /// time and the latency of each op (renewing the read group is charged to the op after it).
+    /// Runs `op(0..<count)` of `workload` inside read groups of `readsPerTransaction` ops;
+    /// returns the wall time and the latency of each op (renewing the read group is charged to the
+    /// op after it).
     private func timedReads(
-        _ store: any BenchStore, count: Int, _ op: (Int) throws -> Void
+        _ store: any BenchStore, _ workload: Workload, count: Int, _ op: (Int) throws -> Void
     ) throws -> (UInt64, LatencyRecorder) {
         var recorder = LatencyRecorder(capacity: count)
+        var progress = Progress(system: store.name, workload: workload, total: count, seconds: sizes.progressSeconds)
         let start = BenchClock.now()
         var last = start
         try store.beginReads()
@@ -264,6 +272,7 @@ struct WorkloadRunner {
             try op(position)
             let now = BenchClock.now()
             recorder.record(now - last)
+            progress.update(ops: position + 1, now: now, details: store.progressDetails)
             last = now
         }
         try store.endReads()
