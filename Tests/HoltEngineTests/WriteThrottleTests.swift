@@ -24,8 +24,10 @@ import Testing
             if case .delay(let nanoseconds) = throttle.decide(dirtyBytes: dirty, logBytes: log) { return nanoseconds }
             return nil
         }
-        // Dirty bytes: the zone is 32..<48 MiB.
-        let dirtyDelays = [33, 36, 40, 44, 47].map { delay(dirty: $0 * mib, log: 0) }
+        // Dirty bytes: the zone is 32..<48 MiB, once the log holds an eighth of its threshold.
+        let someLog = mib / 4
+        #expect(throttle.decide(dirtyBytes: 47 * mib, logBytes: 0) == .go, "dirty bytes alone, no log: not held back")
+        let dirtyDelays = [33, 36, 40, 44, 47].map { delay(dirty: $0 * mib, log: someLog) }
         #expect(dirtyDelays.allSatisfy { $0 != nil })
         let dirty = dirtyDelays.compactMap { $0 }
         #expect(zip(dirty, dirty.dropFirst()).allSatisfy { $0 < $1 }, "\(dirty)")
@@ -35,8 +37,9 @@ import Testing
         let log = logDelays.compactMap { $0 }
         #expect(log.count == 3 && zip(log, log.dropFirst()).allSatisfy { $0 < $1 }, "\(logDelays)")
         // The further of the two decides.
-        #expect(delay(dirty: 44 * mib, log: Int(2.1 * Double(mib)))! == delay(dirty: 44 * mib, log: 0)!)
-        #expect(throttle.decide(dirtyBytes: 48 * mib, logBytes: 0) == .stop)
+        #expect(delay(dirty: 44 * mib, log: Int(2.1 * Double(mib)))! == delay(dirty: 44 * mib, log: someLog)!)
+        #expect(throttle.decide(dirtyBytes: 48 * mib, logBytes: someLog) == .stop)
+        #expect(throttle.decide(dirtyBytes: 48 * mib, logBytes: 0) == .go)
         #expect(throttle.decide(dirtyBytes: 0, logBytes: 3 * mib) == .stop)
     }
 

@@ -514,12 +514,19 @@ public final class Tree: @unchecked Sendable {
     private func checkpointWanted() -> Bool {
         let logBytes = log.bytesSinceTrim
         guard logBytes >= options.checkpointLogBytes else {
-            return store.dirtyBytes >= options.cacheBytes / 2
+            return store.dirtyBytes >= options.cacheBytes / 2 && logBytes >= dirtyCheckpointMinimumLog
         }
         if logBytes >= Self.checkpointLogBytesLimitFactor * options.checkpointLogBytes { return true }
         let dirty = store.dirtyBytes
         return dirty <= logBytes || dirty >= options.cacheBytes / 2
     }
+
+    /// Dirty blobs alone ask for a checkpoint only once the log holds this much since the last
+    /// one (an eighth of `Options.checkpointLogBytes`): when the tree is larger than the cache,
+    /// dirty blobs fill half of it after every few batches, and dirty frames can be written out
+    /// by eviction anyway; checkpointing each time ran checkpoints back to back (1,330 in 600 s
+    /// of a 2M-key load through a 32 MiB cache, 67 % of the time).
+    var dirtyCheckpointMinimumLog: Int { options.checkpointLogBytes / 8 }
 
     /// The log may grow to this many times `Options.checkpointLogBytes` while a checkpoint would
     /// write more blob bytes than log bytes it trims (see `checkpointWanted`).
@@ -578,8 +585,11 @@ public final class Tree: @unchecked Sendable {
         try store.writeCheckpoint(capture)
         writer.withLock { checkpointRetry = nil }
         try log.trim(through: capture.lsn)
-        // The slots only the previous checkpoint used are free now: their blocks go back.
-        try? store.reclaimFreeSlots()
+        // The slots only the previous checkpoint used are free now: their blocks go back, but
+        // for as many as the next checkpoint or write-outs may fill (a cacheful) when writers
+        // are busy: punching those would only have the file system allocate them again (a
+        // load larger than the cache punched 0.68 slots per key). A quiet round punches all.
+        try? store.reclaimFreeSlots(keeping: periodic ? 0 : store.capacity)
     }
 
     /// Waits until the background checkpointer has nothing asked of it and nothing under way

@@ -43,13 +43,19 @@ final class WriteThrottle: Sendable {
         self.checkpointLogBytes = checkpointLogBytes
     }
 
-    /// Whether `dirtyBytes` of dirty blobs or `logBytes` of log are at the hard bound.
+    /// Whether `dirtyBytes` of dirty blobs or `logBytes` of log are at the hard bound (dirty
+    /// bytes counted as in `decide`).
     func atHardBound(dirtyBytes: Int, logBytes: Int) -> Bool {
-        dirtyBytes >= cacheBytes / 4 * 3 || logBytes >= Self.hardLogFactor * checkpointLogBytes
+        (logBytes >= checkpointLogBytes / 8 && dirtyBytes >= cacheBytes / 4 * 3)
+            || logBytes >= Self.hardLogFactor * checkpointLogBytes
     }
 
     /// What a batch does with `dirtyBytes` of dirty blobs and `logBytes` of log behind it.
+    /// Dirty bytes count only once the log holds an eighth of `checkpointLogBytes` (as for the
+    /// checkpoint they ask for: `Tree.dirtyCheckpointMinimumLog`), so that a tree larger than its
+    /// cache, whose frames are nearly all dirty between write-outs, is not held back for that.
     func decide(dirtyBytes: Int, logBytes: Int) -> Decision {
+        let dirtyBytes = logBytes >= checkpointLogBytes / 8 ? dirtyBytes : 0
         if atHardBound(dirtyBytes: dirtyBytes, logBytes: logBytes) { return .stop }
         let over = max(
             Self.share(dirtyBytes, from: cacheBytes / 2, to: cacheBytes / 4 * 3),

@@ -151,11 +151,20 @@ struct BlobMap {
     // MARK: Giving space back
 
     /// Takes the free slots that may still hold blocks off the free list (so no write is sent
-    /// there) for the caller to punch; pair with `punched(_:)`.
-    mutating func slotsToPunch() -> [PhysicalSlot] {
-        let taken = free.filter { !holes.contains($0) }
-        guard !taken.isEmpty else { return [] }
-        free.removeAll { !holes.contains($0) }
+    /// there) for the caller to punch, but the lowest `keeping` of them (the next writes take
+    /// the lowest free slots: punching those would only make the file system allocate their
+    /// blocks again); pair with `punched(_:)`.
+    mutating func slotsToPunch(keeping: Int = 0) -> [PhysicalSlot] {
+        // `free` is sorted highest first (the lowest is handed out next, from its end).
+        var kept = 0
+        var punch = Set<PhysicalSlot>()
+        for slot in free.reversed() where !holes.contains(slot) {
+            kept += 1
+            if kept > keeping { punch.insert(slot) }
+        }
+        guard !punch.isEmpty else { return [] }
+        let taken = free.filter { punch.contains($0) }
+        free.removeAll { punch.contains($0) }
         punching.formUnion(taken)
         return taken
     }

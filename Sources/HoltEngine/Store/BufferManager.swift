@@ -1014,9 +1014,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// invariants 1 and 5), and the slots being punched are off the free list meanwhile.
     /// - Returns: How many slots were punched or cut off.
     @discardableResult
-    func reclaimFreeSlots() throws(HoltError) -> Int {
+    /// - Parameter keeping: How many of the lowest free slots that still hold blocks to leave
+    ///   alone, for the writes to come (see `BlobMap.slotsToPunch`).
+    func reclaimFreeSlots(keeping: Int = 0) throws(HoltError) -> Int {
         try checkWritable()
-        let slots = core.withLock { $0.map.slotsToPunch() }
+        let slots = core.withLock { $0.map.slotsToPunch(keeping: keeping) }
         var isHole = true
         var failure: HoltError?
         for slot in slots {
