@@ -434,7 +434,7 @@ public final class Tree: @unchecked Sendable {
         // Readers that take no lock (`get`) see the batch whole or not at all: before-images of
         // the keys it changes, or, for prefix moves, the shared lock.
         let movesPrefixes = ops.contains { if case .renamePrefix = $0 { true } else { false } }
-        let installing = InstallingBatch(exclusive: movesPrefixes)
+        let installing = InstallingBatch(exclusive: movesPrefixes, ops: ops.count)
         visibility.begin(installing)
         defer { visibility.end() }
         var applier = BatchApplier(index: index)

@@ -10,7 +10,9 @@ extension ARTIndex {
     /// Blob node the insert came through (nil in the root blob). The caller retries its insert
     /// from the root afterwards (the subtree it aimed at may have moved).
     func makeRoom(in blob: BlobID, need: Int, via: (blob: BlobID, slot: UInt16)?) throws(HoltError) {
-        let split = try source.write(blob) { (raw) throws(HoltError) -> Bool in
+        // Aside: a compaction rewrites the whole blob, and readers (the root blob is every
+        // walk's) must not wait for it.
+        let split = try source.writeAside(blob) { (raw) throws(HoltError) -> Bool in
             let page = MutablePageView(base: raw, id: blob)
             let v = page.view
             // A blob split down to its roots keeps at most the roots (a leaf of 128 KiB at worst)
@@ -43,7 +45,7 @@ extension ARTIndex {
             throw .corrupted(what: "\(blob)", reason: "full blob has no subtree to split off")
         }
         let child = try source.allocate()
-        try source.write(blob) { (raw) throws(HoltError) in
+        try source.writeAside(blob) { (raw) throws(HoltError) in
             let page = MutablePageView(base: raw, id: blob)
             let tops = try source.write(child) { (childRaw) throws(HoltError) -> [UInt16] in
                 let target = MutablePageView(base: childRaw, id: child)

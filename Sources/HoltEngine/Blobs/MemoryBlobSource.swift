@@ -67,6 +67,11 @@ final class MemoryBlobSource: BlobSource, @unchecked Sendable {
         return HeldBlob(id: id, bytes: UnsafeRawPointer(frame), shard: 0, frame: 0, latch: nil)
     }
 
+    /// Memory blobs are read and written by one thread at a time: a plain write.
+    func writeAside<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
+        try write(id, body)
+    }
+
     /// Memory blobs are read and written by one thread at a time: a plain hold.
     func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? { try holdShared(id) }
 

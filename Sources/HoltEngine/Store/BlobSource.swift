@@ -34,6 +34,10 @@ protocol BlobSource: AnyObject {
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R
     /// Calls `body` with the bytes of blob `id` for changing them; the blob becomes dirty.
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R
+    /// `write`, for a long change (a compaction, a split): `body` changes a copy of the bytes
+    /// while readers go on reading the blob, and the copy replaces them at the end, so readers
+    /// are held only for that copy. `body` must not write blob `id` itself through the source.
+    func writeAside<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R
     /// A new blob, all zero bytes, dirty.
     func allocate() throws(HoltError) -> BlobID
     /// Gives blob `id` back; its id may be handed out again after the next checkpoint.

@@ -338,6 +338,25 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return try latch.withExclusive { () throws(HoltError) -> R in try body(bytes) }
     }
 
+    /// `write` through a copy (see `BlobSource`): the frame is pinned for writing (dirty, copied
+    /// out first for a checkpoint that captured it), copied into a scratch buffer, `body` runs on
+    /// the scratch with no latch held (the tree's writer is the only one who changes blobs, so
+    /// the frame cannot change meanwhile; readers read it), and the scratch is copied back under
+    /// the exclusive latch. On a throw the frame is left as it was.
+    func writeAside<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
+        let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
+        defer { unpin(shard, frame) }
+        let scratch = asideScratch.withLock { $0.popLast() } ?? AlignedBuffer(count: BlobGeometry.blobSize)
+        defer { asideScratch.withLock { if $0.isEmpty { $0.append(scratch) } } }
+        scratch.copy(from: UnsafeRawPointer(bytes))
+        let result = try body(scratch.pointer)
+        latch.withExclusive { memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) }
+        return result
+    }
+
+    /// A spare scratch blob for `writeAside` (kept between calls: one writer at a time).
+    private let asideScratch = Locked<[AlignedBuffer]>([])
+
     /// A new blob, all zero bytes, dirty.
     /// - Throws: `.previousIOFailure`, `.closed`, `.io` when a frame had to be written to make room.
     func allocate() throws(HoltError) -> BlobID {

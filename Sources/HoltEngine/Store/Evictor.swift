@@ -1,3 +1,4 @@
+import CURing
 /// The background evictor: one thread that writes dirty frames out ahead of need, so that a
 /// read or a write that misses the cache finds a clean frame to take instead of writing dirty
 /// ones out first (`BufferManager.cleanAhead`).
@@ -50,6 +51,9 @@ final class Evictor: @unchecked Sendable {
 
     /// The thread's loop.
     private func run(_ round: () -> Void) {
+        // Below the callers' threads, as the checkpointer (and the io_uring workers it spawns
+        // inherit it): readers must not be preempted by background write-outs.
+        _ = holt_set_thread_nice(Checkpointer.niceness)  // best effort
         while true {
             let go = monitor.withLock { () -> Bool in
                 while !requested, !stopping { monitor.wait() }
