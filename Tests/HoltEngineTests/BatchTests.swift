@@ -63,6 +63,41 @@ import Testing
         #expect(try reopened.verify().isEmpty)
     }
 
+    /// The key order itself, forced (a tree that fits its cache applies batches as given):
+    /// random batches with repeated keys through `BatchApplier` in key order, then undone,
+    /// against a dictionary.
+    @Test func keyOrderKeepsTheBatchsMeaningAndUndo() throws {
+        let (index, _) = try ARTTest.make(capacity: 32 * 1024)
+        var oracle: [[UInt8]: [UInt8]] = [:]
+        var random = SeededGenerator(seed: 7)
+        for round in 0..<80 {
+            var ops: [TxnOp] = []
+            for _ in 0..<(16 + Int(random.next() % 200)) {
+                let key = k("d\(random.next() % 5)/key-\(random.next() % 150)")
+                ops.append(random.next() % 4 == 0 ? .delete(key: key) : .put(key: key, value: k("r\(round)-\(random.next() % 100)")))
+            }
+            let reordered = ops.withUnsafeBufferPointer { BatchApplier<ARTIndex<MemoryBlobSource>>.keyOrder($0) != nil }
+            #expect(reordered, "a random batch of \(ops.count) was not put in key order: the test checks nothing")
+            var applier = BatchApplier(index: index)
+            applier.inKeyOrder = true
+            try applier.performAll(ops)
+            if round % 5 == 4 {
+                try applier.undo()  // back to the oracle's state
+            } else {
+                for op in ops {
+                    switch op {
+                    case .put(let key, let value): oracle[key] = value
+                    case .delete(let key): oracle[key] = nil
+                    default: break
+                    }
+                }
+            }
+            for (key, value) in oracle { #expect(try index.get(key) == value) }
+            #expect(try index.scan(RangeQuery()).count == oracle.count)
+        }
+        #expect(index.verify().isEmpty)
+    }
+
     @Test func renamePrefixMovesEveryDescendant() throws {
         let dir = try TemporaryDirectory("batch")
         let tree = try Tree.open(path: dir.path)

@@ -109,9 +109,14 @@ struct BatchApplier<Index: OrderedIndex> {
     ///
     /// Through a buffer pointer: each op is borrowed in place, not copied out of the array
     /// (which would retain its key and value, a cache miss on each array's header).
+    /// Whether long batches of puts and deletes go in key order (`keyOrder`): the tree asks for
+    /// it once its cache is full, when blobs visited out of order cost reads and write-outs; in
+    /// a tree that fits its cache the sort costs more than it saves.
+    var inKeyOrder = true
+
     mutating func performAll(_ ops: [TxnOp]) throws(HoltError) {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
-            if let order = Self.keyOrder(buffer) {
+            if inKeyOrder, let order = Self.keyOrder(buffer) {
                 for position in order { try perform(buffer[position], at: position) }
             } else {
                 for position in buffer.indices { try perform(buffer[position], at: position) }

@@ -53,6 +53,7 @@ final class BatchVisibility: Sendable {
     }
 
     /// Reads one key with `read` (a lookup in the index) as of a committed batch.
+    @inline(__always)
     func read(_ key: [UInt8], _ read: () throws(HoltError) -> [UInt8]?) throws(HoltError) -> Read {
         switch try readBeside({ () throws(HoltError) -> [UInt8]?? in try read() }) {
         case .retry: return .retry
@@ -82,6 +83,7 @@ final class BatchVisibility: Sendable {
     /// `Tree.range`): the answer stands only if the batch in flight during the read, if any, had
     /// not touched what was read by the time the read ended (`touched`), so it is the state
     /// before that batch.
+    @inline(__always)
     func readUntouched<R>(
         _ touched: (InstallingBatch) -> Bool, _ read: () throws(HoltError) -> R?
     ) throws(HoltError) -> Outcome<R> {
@@ -106,6 +108,7 @@ final class BatchVisibility: Sendable {
     /// The protocol both reads share: notes the generation, runs `read` (nil: torn, try again),
     /// notes the generation again. More than one change (a whole batch came and went) means
     /// try again; a prefix move in flight means the lock.
+    @inline(__always)
     private func readBeside<R>(_ read: () throws(HoltError) -> R?) throws(HoltError) -> Beside<R> {
         let before = generation.load(ordering: .acquiring)
         var batch: InstallingBatch? = nil

@@ -244,6 +244,7 @@ public final class Tree: @unchecked Sendable {
     /// Looks `key` up in the index taking no latch (`BlobLatch`'s optimistic mode), walking
     /// again when a writer changed a blob under the walk; after `optimisticWalkAttempts` such
     /// walks, under shared latches (which wait for the writer's one index operation).
+    @inline(__always)
     private func walkWithoutLatches(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
         for _ in 0..<Self.optimisticWalkAttempts {
             if let answer = try index.getOptimistically(key) { return answer }
@@ -438,6 +439,7 @@ public final class Tree: @unchecked Sendable {
         visibility.begin(installing)
         defer { visibility.end() }
         var applier = BatchApplier(index: index)
+        applier.inKeyOrder = store.hasFilledItsCache
         applier.visibility = movesPrefixes ? nil : installing
         do throws(HoltError) {
             try applier.performAll(ops)

@@ -92,6 +92,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// had to write out itself: relaxed counters for `statistics`.
     private let framesCleanedAhead = Atomic<Int>(0)
     private let framesWrittenByMisses = Atomic<Int>(0)
+    /// Set the first time a miss found its shard's frames all taken: the tree is (or was) larger
+    /// than the cache (`BatchApplier.inKeyOrder`).
+    private let filledItsCache = Atomic<Bool>(false)
+    var hasFilledItsCache: Bool { filledItsCache.load(ordering: .relaxed) }
+
     /// Called (holding a shard's monitor) when a miss met dirty frames at the CLOCK hand: the
     /// tree wakes its `Evictor`. Set once right after open, before other threads use the store.
     nonisolated(unsafe) var wantsCleaning: (@Sendable () -> Void)?
@@ -574,6 +579,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames.append(Frame(from: arena))
             return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
+        if !filledItsCache.load(ordering: .relaxed) { filledItsCache.store(true, ordering: .relaxed) }
         var dirtyCandidates: [FrameIndex] = []
         let batch = min(16, max(1, shard.capacity / 8))
         let count = shard.state.frames.count
