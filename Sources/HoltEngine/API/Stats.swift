@@ -45,9 +45,6 @@ public struct Stats: Sendable, Equatable {
     /// Dirty blobs the background evictor wrote out ahead of need, and those a read or write
     /// that missed the cache had to write out itself (no clean frame was left to take).
     public var blobsCleanedAhead: Int = 0, blobsWrittenByMisses: Int = 0
-    /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting
-    /// a writer, or the scan spans more blobs than an optimistic one keeps).
-    public var rangesUnderLock: Int = 0
 }
 
 extension Tree {
@@ -72,8 +69,7 @@ extension Tree {
                 stoppedBatches: throttle.stoppedBatches.load(ordering: .relaxed),
                 getsUnderLock: getsUnderLock.load(ordering: .relaxed),
                 getsUnderLatches: getsUnderLatches.load(ordering: .relaxed),
-                blobsCleanedAhead: store.framesCleanedAhead, blobsWrittenByMisses: store.framesWrittenByMisses,
-                rangesUnderLock: rangesUnderLock.load(ordering: .relaxed))
+                blobsCleanedAhead: store.framesCleanedAhead, blobsWrittenByMisses: store.framesWrittenByMisses)
         }
     }
 }

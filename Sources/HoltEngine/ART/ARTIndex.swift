@@ -88,8 +88,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// under it, else the answer (itself nil when the key is absent).
     func getOptimistically(_ key: [UInt8]) throws(HoltError) -> [UInt8]?? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]?? in
-            var unused: [HeldBlob]? = nil
-            return try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
+            try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
                 try Self.lookup(page, slot, k, from: i)
             }
         }
@@ -117,8 +116,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func walkBlobs<R>(
         _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R {
-        var unused: [HeldBlob]? = nil
-        guard let answer = try walkBlobs(k, optimistic: false, keeping: &unused, step) else {
+        guard let answer = try walkBlobs(k, optimistic: false, step) else {
             preconditionFailure("a walk under shared latches has nothing to retry")
         }
         return answer
@@ -131,19 +129,11 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// again, or walks under shared latches. `step` must survive torn bytes (every offset it
     /// follows is checked against the blob's bounds, as for damaged bytes) and must not keep
     /// pointers into the blob.
-    ///
-    /// `kept` (optimistic walks only): when not nil, every blob the walk held is appended to it
-    /// instead of let go, the last one included, for a caller that goes on reading from where
-    /// the walk ended and checks them all at its end (`scanOptimistically`); it releases them.
     @inline(__always)
     func walkBlobs<R>(
-        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool, keeping kept: inout [HeldBlob]?,
+        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool,
         _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R? {
-        /// Lets go of `blob`, or keeps it for the caller.
-        func letGo(_ blob: HeldBlob) {
-            if kept != nil { kept!.append(blob) } else { source.release(blob) }
-        }
         guard var held = try hold(root, optimistic: optimistic) else { return nil }
         var slot: UInt16 = 0
         var i = 0
@@ -158,22 +148,22 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 next = try step(page, slot == 0 ? page.rootSlot : slot, i)
             } catch {
                 let torn = !source.isUnchanged(held)
-                letGo(held)
+                source.release(held)
                 if torn { return nil }
                 throw error
             }
             guard source.isUnchanged(held) else {
-                letGo(held)
+                source.release(held)
                 return nil
             }
             switch next {
             case .done(let answer):
-                letGo(held)
+                source.release(held)
                 return answer
             case .descend(let child, let at):
                 hops += 1
                 guard hops <= k.count + 1 else {
-                    letGo(held)
+                    source.release(held)
                     throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                 }
                 slot = child.slot
@@ -184,18 +174,18 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 let next: HeldBlob?
                 do throws(HoltError) { next = try hold(child.blob, optimistic: optimistic) } catch {
                     let torn = !source.isUnchanged(parent)
-                    letGo(parent)
+                    source.release(parent)
                     if torn { return nil }
                     throw error
                 }
                 // Optimistic: the parent unchanged now means the child was still its child
                 // when its version was noted.
                 guard let next, source.isUnchanged(parent) else {
-                    if let next { letGo(next) }
-                    letGo(parent)
+                    if let next { source.release(next) }
+                    source.release(parent)
                     return nil
                 }
-                letGo(parent)
+                source.release(parent)
                 held = next
             }
         }
@@ -259,8 +249,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// blob under it.
     func hasKeysOptimistically(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> Bool? in
-            var unused: [HeldBlob]? = nil
-            let found = try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
+            let found = try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
                 try Self.locate(page, slot, k, from: i)
             }
             return found.map { $0 != nil }
@@ -277,7 +266,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     }
 
     /// The prefix walk of `locate(_:)` inside one blob, from `start`.
-    static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+    private static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
         throws(HoltError) -> BlobStep<(blob: BlobID, slot: UInt16, skip: Int)?>
     {
         var slot = start
