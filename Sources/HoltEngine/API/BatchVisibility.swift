@@ -178,15 +178,14 @@ final class InstallingBatch: @unchecked Sendable {
     /// key, so it must stay well under the 1/1000 of reads a p99.9 is made of (≈ 0.004 % here;
     /// with a fixed 4 Ki bits a batch of 100 gave 0.23 %).
     private let filter: UnsafeMutablePointer<UInt64>
-    /// The filter's size in 64-bit words, and the mask of a bit number.
-    private let filterWords: Int, bitMask: UInt64
+    /// The mask of a bit number in the filter.
+    private let bitMask: UInt64
 
     /// A batch of `ops` ops (sizes the filter).
     init(exclusive: Bool, ops: Int = 16) {
         self.exclusive = exclusive
         var words = 64
         while words < ops * 4 && words < 1 << 17 { words <<= 1 }
-        filterWords = words
         bitMask = UInt64(words * 64 - 1)
         filter = .allocate(capacity: words)
         filter.initialize(repeating: 0, count: words)

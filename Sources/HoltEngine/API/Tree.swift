@@ -495,19 +495,12 @@ public final class Tree: @unchecked Sendable {
     private func checkpointWanted() -> Bool {
         let logBytes = log.bytesSinceTrim
         guard logBytes >= options.checkpointLogBytes else {
-            return store.dirtyBytes >= options.cacheBytes / 2 && logBytes >= dirtyCheckpointMinimumLog
+            return throttle.countedDirtyBytes(store.dirtyBytes, logBytes: logBytes) >= options.cacheBytes / 2
         }
         if logBytes >= Self.checkpointLogBytesLimitFactor * options.checkpointLogBytes { return true }
         let dirty = store.dirtyBytes
         return dirty <= logBytes || dirty >= options.cacheBytes / 2
     }
-
-    /// Dirty blobs alone ask for a checkpoint only once the log holds this much since the last
-    /// one (an eighth of `Options.checkpointLogBytes`): when the tree is larger than the cache,
-    /// dirty blobs fill half of it after every few batches, and dirty frames can be written out
-    /// by eviction anyway; checkpointing each time ran checkpoints back to back (1,330 in 600 s
-    /// of a 2M-key load through a 32 MiB cache, 67 % of the time).
-    var dirtyCheckpointMinimumLog: Int { options.checkpointLogBytes / 8 }
 
     /// The log may grow to this many times `Options.checkpointLogBytes` while a checkpoint would
     /// write more blob bytes than log bytes it trims (see `checkpointWanted`).
