@@ -563,7 +563,7 @@ public final class Tree: @unchecked Sendable {
         // for as many as the next checkpoint or write-outs may fill (a cacheful) when writers
         // are busy: punching those would only have the file system allocate them again (a
         // load larger than the cache punched 0.68 slots per key). A quiet round punches all.
-        try? store.reclaimFreeSlots(keeping: periodic ? 0 : store.capacity)
+        _ = try? store.reclaimFreeSlots(keeping: periodic ? 0 : store.capacity)
     }
 
     /// Waits until the background checkpointer has nothing asked of it and nothing under way

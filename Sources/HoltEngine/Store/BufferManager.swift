@@ -77,6 +77,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private let shards: [Shard]
     /// Where frames get their memory (huge-page chunks).
     private let arena = FrameArena(frameSize: BlobGeometry.blobSize)
+    /// The latches of all frames made so far, which `Frame` refers to unretained: kept here for
+    /// the manager's life. Guarded by its `Locked`.
+    private let latches = Locked<[BlobLatch]>([])
     /// The blob map and the current anchor.
     private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -275,29 +278,29 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
+        return try latch.takeUnretainedValue().withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
     /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`). The
     /// kept blob (`keepPinned`) skips the pin: one latch, no shard lock.
     func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
         if let kept, kept.id == id {
-            kept.latch.lockShared()
+            kept.latch._withUnsafeGuaranteedRef { $0.lockShared() }
             return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch)
         }
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        latch.lockShared()
+        latch._withUnsafeGuaranteedRef { $0.lockShared() }
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
     }
 
     /// Pins blob `id` for an optimistic read (see `BlobSource`). The kept blob skips the pin.
     func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         if let kept, kept.id == id {
-            guard let version = kept.latch.optimisticVersion() else { return nil }
+            guard let version = kept.latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else { return nil }
             return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch, version: version)
         }
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        guard let version = latch.optimisticVersion() else {
+        guard let version = latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else {
             unpin(shard, frame)
             return nil
         }
@@ -307,12 +310,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Whether no writer changed `blob` since it was held.
     func isUnchanged(_ blob: HeldBlob) -> Bool {
         guard let version = blob.version, let latch = blob.latch else { return true }
-        return latch.isUnchanged(since: version)
+        return latch._withUnsafeGuaranteedRef { $0.isUnchanged(since: version) }
     }
 
     /// Lets go of a blob from `holdShared` or `holdOptimistic`.
     func release(_ blob: HeldBlob) {
-        if blob.version == nil { blob.latch?.unlockShared() }
+        if blob.version == nil { blob.latch?._withUnsafeGuaranteedRef { $0.unlockShared() } }
         if blob.shard >= 0 { unpin(blob.shard, FrameIndex(rawValue: blob.frame)) }
     }
 
@@ -321,7 +324,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private struct Kept {
         let id: BlobID
         let bytes: UnsafeRawPointer
-        let latch: BlobLatch
+        let latch: Unmanaged<BlobLatch>
     }
 
     /// Set once by `keepPinned`, before any reader runs; read without a lock after.
@@ -340,7 +343,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.withExclusive { () throws(HoltError) -> R in try body(bytes) }
+        return try latch.takeUnretainedValue().withExclusive { () throws(HoltError) -> R in try body(bytes) }
     }
 
     /// `write` through a copy (see `BlobSource`): the frame is pinned for writing (dirty, copied
@@ -355,7 +358,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         defer { asideScratch.withLock { if $0.isEmpty { $0.append(scratch) } } }
         scratch.copy(from: UnsafeRawPointer(bytes))
         let result = try body(scratch.pointer)
-        latch.withExclusive { memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) }
+        latch._withUnsafeGuaranteedRef { $0.withExclusive { _ = memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) } }
         return result
     }
 
@@ -382,7 +385,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             while let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .copying { shard.monitor.wait() }
             if let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .pending {
                 let copy = AlignedBuffer(count: BlobGeometry.blobSize)
-                copy.copy(from: shard.state.frames[f.rawValue].memory.pointer)
+                copy.copy(from: shard.state.frames[f.rawValue].bytes)
                 shard.state.copies[id] = copy
             }
             // A lock-free reader that entered the blob before its parent let go of it may still
@@ -415,10 +418,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// What the locked part of `pin` decided.
     private enum Step {
         /// The blob is in frame `FrameIndex`, pinned.
-        case hit(FrameIndex, UnsafeMutableRawPointer, BlobLatch)
+        case hit(FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>)
         /// The frame is reserved for the blob (loading, pinned once): fill it from `entry`'s slot,
         /// or with zeros when `entry` is nil.
-        case load(FrameIndex, UnsafeMutableRawPointer, BlobLatch, BlobMap.Entry?)
+        case load(FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>, BlobMap.Entry?)
         /// These frames (marked writing, pinned) must be written out before they can be reused.
         case flush([WriteItem])
         /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
@@ -433,7 +436,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// frame and its bytes. `fresh`: a new blob, zero-filled instead of read.
     private func pin(
         _ id: BlobID, writing: Bool, fresh: Bool
-    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, BlobLatch) {
+    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>) {
         let s = shardIndex(id)
         let shard = shards[s]
         while true {
@@ -505,7 +508,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 case .pending:
                     shard.state.frames[f.rawValue].checkpoint = .copying
                     shard.state.frames[f.rawValue].pins += 1
-                    return .copyOut(f, id, shard.state.frames[f.rawValue].memory.pointer)
+                    return .copyOut(f, id, shard.state.frames[f.rawValue].bytes)
                 case .none, .copied:
                     break
                 }
@@ -514,7 +517,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.hits += 1
             if writing { markDirty(shard, f) }
-            return .hit(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch)
+            return .hit(f, shard.state.frames[f.rawValue].bytes, shard.state.frames[f.rawValue].latch)
         }
         var entry: BlobMap.Entry?
         if !fresh {
@@ -535,7 +538,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.table[id] = f
             shard.state.misses += 1
-            return .load(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch, entry)
+            return .load(f, shard.state.frames[f.rawValue].bytes, shard.state.frames[f.rawValue].latch, entry)
         case .writeOut(let frames):
             var items: [WriteItem] = []
             for f in frames {
@@ -543,7 +546,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 shard.state.frames[f.rawValue].io = .writing
                 shard.state.frames[f.rawValue].pins += 1
                 let slot = core.withLock { $0.map.target(for: blob) }
-                items.append((s, f, blob, slot, shard.state.frames[f.rawValue].memory.pointer))
+                items.append((s, f, blob, slot, shard.state.frames[f.rawValue].bytes))
             }
             shard.state.writesInFlight += items.count
             return .flush(items)
@@ -576,7 +579,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// limit was killed for want of memory before this bound).
     private func victim(_ shard: Shard) -> Victim {
         if shard.state.frames.count < shard.capacity {
-            shard.state.frames.append(Frame(from: arena))
+            shard.state.frames.append(newFrame())
             return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
         if !filledItsCache.load(ordering: .relaxed) { filledItsCache.store(true, ordering: .relaxed) }
@@ -612,8 +615,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             return .writeOut(dirtyCandidates)
         }
         if releasing, count >= shard.capacity + max(2, shard.capacity / 8) { return .wait }
-        shard.state.frames.append(Frame(from: arena))
+        shard.state.frames.append(newFrame())
         return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
+    }
+
+    /// A free frame with fresh memory and a latch of its own.
+    private func newFrame() -> Frame {
+        let latch = BlobLatch()
+        latches.withLock { $0.append(latch) }
+        return Frame(bytes: arena.takeFrame(), latch: latch)
     }
 
     /// Writes dirty frames out ahead of need (the background evictor's round): in each shard at
@@ -652,7 +662,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                         shard.state.frames[f.rawValue].io = .writing
                         shard.state.frames[f.rawValue].pins += 1
                         let slot = core.withLock { $0.map.target(for: blob) }
-                        items.append((s, f, blob, slot, shard.state.frames[f.rawValue].memory.pointer))
+                        items.append((s, f, blob, slot, shard.state.frames[f.rawValue].bytes))
                     }
                     shard.state.writesInFlight += items.count
                     return items
@@ -920,7 +930,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.monitor.wait()  // a writer is copying it out: its copy will be in `copies`
                 case .pending:
                     shard.state.frames[item.frame.rawValue].checkpoint = .copying
-                    return .frame(frame.memory.pointer)
+                    return .frame(frame.bytes)
                 case .none, .copied:
                     preconditionFailure("captured \(item.blob) is \(frame.checkpoint) without a copy")
                 }
@@ -1004,7 +1014,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.monitor.withLock {
                 for frame in shard.state.frames where frame.dirty || frame.checkpoint != .none {
                     if let blob = frame.blob, frame.io != .loading {
-                        changed[blob] = BlobUsage(of: UnsafeRawPointer(frame.memory.pointer))
+                        changed[blob] = BlobUsage(of: UnsafeRawPointer(frame.bytes))
                     }
                 }
             }
