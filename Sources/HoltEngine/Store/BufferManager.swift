@@ -80,6 +80,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// The latches of all frames made so far, which `Frame` refers to unretained: kept here for
     /// the manager's life. Guarded by its `Locked`.
     private let latches = Locked<[BlobLatch]>([])
+    /// Which frame holds each cached blob, for optimistic readers (see `FrameDirectory`):
+    /// entries are set and cleared under the blob's shard monitor.
+    private let frameDirectory = FrameDirectory()
+    /// Optimistic holds that found their blob through `directory` (no shard lock): counted with
+    /// the cache hits. Relaxed.
+    private let lockFreeHits = Atomic<Int>(0)
     /// The blob map and the current anchor.
     private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -257,6 +263,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         result.blobsLive = core.withLock { $0.map.count } + cachedOnly
+        result.cacheHits += lockFreeHits.load(ordering: .relaxed)
         result.bytesRead = bytesRead.load(ordering: .relaxed)
         result.bytesWritten = bytesWritten.load(ordering: .relaxed)
         result.fileBytes = (try? file.size()) ?? 0
@@ -293,12 +300,33 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
     }
 
-    /// Pins blob `id` for an optimistic read (see `BlobSource`). The kept blob skips the pin.
+    /// Holds blob `id` for an optimistic read (see `BlobSource`). The kept blob, and a cached
+    /// blob found in the `FrameDirectory`, are held without a pin or a lock; others are pinned.
+    @inline(__always)
     func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         if let kept, kept.id == id {
             guard let version = kept.latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else { return nil }
             return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch, version: version)
         }
+        if let found = frameDirectory.latch(of: id) {
+            let held = found._withUnsafeGuaranteedRef { latch -> HeldBlob?? in
+                guard let version = latch.optimisticVersion() else { return .some(nil) }
+                // Still the blob's frame after the version was noted: it held the blob at that
+                // version (see `FrameDirectory`).
+                guard frameDirectory.latch(of: id)?.toOpaque() == found.toOpaque(), let bytes = latch.bytes else { return nil }
+                latch.touch()
+                return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: found, version: version)
+            }
+            if let held {
+                if held != nil { lockFreeHits.add(1, ordering: .relaxed) }
+                return held
+            }
+        }
+        return try holdOptimisticPinned(id)
+    }
+
+    /// `holdOptimistic` for a blob not in the directory: pinned under its shard's monitor.
+    private func holdOptimisticPinned(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
         guard let version = latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else {
             unpin(shard, frame)
@@ -394,6 +422,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 shard.monitor.wait(until: Monitor.monotonicNanoseconds() + 50_000)
             }
             if let f = shard.state.table.removeValue(forKey: id) {
+                forget(id, in: shard.state.frames[f.rawValue])
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
                 shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
@@ -460,6 +489,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 }
                 shard.monitor.withLock {
                     shard.state.frames[frame.rawValue].io = .idle
+                    frameDirectory.set(id, latch)
                     if writing || fresh { markDirty(shard, frame) }
                     shard.monitor.broadcast()
                 }
@@ -530,6 +560,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case .reuse(let f):
             if let old = shard.state.frames[f.rawValue].blob {
                 shard.state.table[old] = nil
+                forget(old, in: shard.state.frames[f.rawValue])
                 shard.state.evictions += 1
             }
             shard.state.frames[f.rawValue].blob = id
@@ -596,7 +627,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 continue
             }
             if frame.blob == nil { return .reuse(FrameIndex(rawValue: f)) }
-            if frame.referenced {
+            let touched = frame.latch._withUnsafeGuaranteedRef { $0.takeTouch() }
+            if frame.referenced || touched {
                 shard.state.frames[f].referenced = false
                 continue
             }
@@ -621,9 +653,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     /// A free frame with fresh memory and a latch of its own.
     private func newFrame() -> Frame {
-        let latch = BlobLatch()
+        let latch = BlobLatch(guarding: arena.takeFrame())
         latches.withLock { $0.append(latch) }
-        return Frame(bytes: arena.takeFrame(), latch: latch)
+        return Frame(latch: latch)
     }
 
     /// Writes dirty frames out ahead of need (the background evictor's round): in each shard at
@@ -698,6 +730,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func unpin(_ s: Int, _ frame: FrameIndex) {
         let shard = shards[s]
         shard.monitor.withLock { shard.state.frames[frame.rawValue].pins -= 1 }
+    }
+
+    /// Before `frame` stops holding `blob` (shard locked, frame unpinned): the directory loses
+    /// it and optimistic readers that found it there fail their check (see `FrameDirectory`).
+    private func forget(_ blob: BlobID, in frame: Frame) {
+        frameDirectory.clear(blob)
+        frame.latch._withUnsafeGuaranteedRef { $0.invalidateOptimisticReads() }
     }
 
     /// Marks a frame dirty (shard locked).

@@ -64,9 +64,10 @@ struct Frame {
         case copied
     }
 
-    /// A free frame over `bytes` (`FrameArena.takeFrame()`), latched by `latch` (kept alive by
-    /// its owner as long as the frame).
-    init(bytes: UnsafeMutableRawPointer, latch: BlobLatch) {
+    /// A free frame over the bytes `latch` guards (memory from `FrameArena.takeFrame()`); the
+    /// latch is kept alive by its owner as long as the frame.
+    init(latch: BlobLatch) {
+        guard let bytes = latch.bytes else { preconditionFailure("a frame's latch guards no bytes") }
         self.bytes = bytes
         self.latch = Unmanaged.passUnretained(latch)
     }
