@@ -14,6 +14,22 @@ struct PageView {
     /// The blob, for error messages.
     let id: BlobID
 
+    /// `count` bytes at `offset`, borrowed (valid as long as the frame; callers bounds-check).
+    @inline(__always) func rawBytes(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + offset, count: count)
+    }
+
+    /// Copies `count` bytes at `offset` to `destination`.
+    @inline(__always) func copyBytes(_ offset: Int, _ count: Int, to destination: UnsafeMutableRawPointer) {
+        destination.copyMemory(from: base + offset, byteCount: count)
+    }
+
+    /// The index of the first `byte` in `count` bytes at `offset`, or nil.
+    @inline(__always) func firstIndex(of byte: UInt8, _ offset: Int, _ count: Int) -> Int? {
+        guard let hit = memchr(base + offset, Int32(byte), count) else { return nil }
+        return UnsafeRawPointer(hit) - (base + offset)
+    }
+
     // Little-endian loads at a byte offset of the frame (callers bounds-check the offset).
     /// The byte at `o`.
     @inline(__always) func u8(_ o: Int) -> UInt8 { base.load(fromByteOffset: o, as: UInt8.self) }
@@ -375,6 +391,17 @@ struct MutablePageView {
     }
 
     /// Copies `length` bytes from another frame's `from` to this frame's `to` (the frames may be the same).
+    func copy(from source: PageView, _ from: Int, to: Int, length: Int) {
+        copy(from: source.base, from, to: to, length: length)
+    }
+
+    /// Writes `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        guard let start = bytes.baseAddress, bytes.count > 0 else { return }
+        (base + offset).copyMemory(from: start, byteCount: bytes.count)
+    }
+
+    /// Copies `length` bytes from `source + from` to `to` in this frame.
     func copy(from source: UnsafeRawPointer, _ from: Int, to: Int, length: Int) {
         guard length > 0 else { return }
         (base + to).copyMemory(from: source + from, byteCount: length)
