@@ -105,16 +105,18 @@ final class LogReader {
                 return .record(lsn: record.lsn, payload: Array(buffer[record.payload]))
             case .failure(let failure):
                 let magic = buffer.withUnsafeBytes { JournalBytes.load(UInt32.self, $0, at) }
-                if magic == 0 {
-                    // Zeros: the segment's end, once a read made since the horizon was taken says so.
-                    if bufferFresh { return .end }
-                    try fill(atLeast: LogRecord.overhead)
+                let length = buffer.withUnsafeBytes { Int(JournalBytes.load(UInt32.self, $0, at + 4)) }
+                // Bytes read before the horizon was taken may hold a record half written (a
+                // write in progress: zeros, or a torn copy): read again before judging them.
+                if !bufferFresh {
+                    try fill(atLeast: magic == LogRecord.magic && length <= LogRecord.maxPayload ? length + LogRecord.overhead : LogRecord.overhead)
                     continue
                 }
-                let length = buffer.withUnsafeBytes { Int(JournalBytes.load(UInt32.self, $0, at + 4)) }
+                // Zeros in bytes read since: the segment's end.
+                if magic == 0 { return .end }
                 // A record longer than what was read: read it whole, then decode again.
                 if magic == LogRecord.magic, length <= LogRecord.maxPayload, at + length + LogRecord.overhead > buffer.count,
-                   !(bufferFresh && bufferReachedEnd) {
+                   !bufferReachedEnd {
                     try fill(atLeast: length + LogRecord.overhead)
                     continue
                 }
