@@ -311,6 +311,29 @@ import Testing
         }
     }
 
+    @Test("A kill while the consumers file is replaced leaves the old or the new one whole",
+          arguments: ["feed.beforeConsumersRename", "feed.afterConsumersRename"])
+    func killWhileAcknowledging(failpoint: String) async throws {
+        let dir = try TemporaryDirectory("feed-ack-kill")
+        let path = dir.appending("db")
+        do {
+            let tree = try Tree.open(path: path)
+            for index in 0..<5 { try tree.put(bytes("k\(index)"), []) }
+            try tree.registerConsumer("c", after: LSN(2))
+            try tree.close()
+        }
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String, failpoint = failpoint as String] in
+            let tree = try Tree.open(path: path)
+            Failpoints.arm(failpoint, .kill)
+            try tree.acknowledge(consumer: "c", through: LSN(4))
+        }
+        let tree = try Tree.open(path: path)
+        defer { try? tree.close() }
+        let acknowledged = try #require(tree.consumers["c"])
+        #expect(acknowledged == LSN(failpoint == "feed.beforeConsumersRename" ? 2 : 4))
+        #expect(try tree.changes(forConsumer: "c").next(timeout: .zero)?.lsn == LSN(acknowledged.rawValue + 1))
+    }
+
     /// The child of the kill test: a writer thread commits seeded batches to the source while
     /// this thread applies the feed to the follower (position in the same batch) and
     /// acknowledges; killed with SIGKILL after `killAfter` batches applied.

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// `CONSUMERS` (docs/FORMAT.md, "Change-feed consumers") is replaced whole on every change:
 /// written to `CONSUMERS.tmp`, `fdatasync`ed, renamed over, the directory fsynced; a crash leaves
-/// the old or the new file. So an acknowledgement that returned survives a crash.
+/// the old or the new file. So an acknowledgement that returned survives a crash. Failpoints
+/// `feed.beforeConsumersRename`, `feed.afterConsumersRename`.
 final class ChangeFeedRegistry: Sendable {
     /// The in-memory state.
     struct State {
@@ -113,7 +114,9 @@ final class ChangeFeedRegistry: Sendable {
                 try? Syscall.close(fd)
                 throw error
             }
+            try Failpoints.hit("feed.beforeConsumersRename")
             try Syscall.rename(temporary, path)
+            try Failpoints.hit("feed.afterConsumersRename")
             try Syscall.fsyncDirectory(directory)
         }
     }
