@@ -7,6 +7,7 @@ Every wait is a poll with a deadline; every watch process is killed in its clean
 import json
 import os
 import subprocess
+import signal
 import threading
 
 from support import check, poll_until, run
@@ -176,3 +177,30 @@ def test_watch_bad_input_is_one_line(ctx):
     line = one_line_error(r, "watch")
     check("no longer holds" in line, "unexpected message: %r" % line)
     m.umount()
+
+
+def test_watch_consumer_survives_kill_of_the_daemon(ctx):
+    """A durable consumer loses nothing when the daemon is killed with SIGKILL: the next watch
+    by the same name, on the remounted database, prints every change it had not printed."""
+    m = ctx.mount(args=["--sync", "always"])
+    w = Watch(ctx, m.mnt, "--name", "audit", "--json")
+    poll_until(lambda: open(m.log).read().count("control: watch after") >= 1, DEADLINE, "the watch to start",
+               m.log_tail)
+    for i in range(20):
+        with open(os.path.join(m.mnt, "f%02d" % i), "w") as f:
+            f.write("x" * i)
+    events = w.wait_for(has(["create f19"]), "the first twenty files")
+    w.stop()
+    for i in range(20, 30):
+        os.mkdir(os.path.join(m.mnt, "d%02d" % i))
+    m.proc.send_signal(signal.SIGKILL)
+    m.proc.wait(timeout=30)
+    subprocess.run(["fusermount3", "-u", "-z", m.mnt], capture_output=True)
+    m2 = ctx.mount(db=m.db, mnt=m.mnt, name="after-kill")
+    w = Watch(ctx, m2.mnt, "--name", "audit", "--json")
+    later = w.wait_for(has(["mkdir d%02d" % i for i in range(20, 30)]), "the changes made while nobody watched")
+    printed = set(summary(events))
+    check(all(item in printed for item in summary(later) if item.startswith(("create f", "write f"))) and
+          later[0]["lsn"] <= events[-1]["lsn"] + 1, "a gap between the two watches: %r then %r" % (events[-3:], later[:3]))
+    w.stop()
+    m2.umount()
