@@ -126,14 +126,17 @@ public struct NamespaceTranslator {
                 path: Self.path(key), kind: record.map(Self.kindName), ino: record?.ino))
         }
 
-        // A file with several names changed through one of them: the batch names no path.
-        if !madeLinks {
-            for (ino, value) in sharedRecords {
-                guard !events.contains(where: { $0.ino == ino }) else { continue }
-                let record = try? InodeRecord.decode(value)
-                events.append(NamespaceEvent(
-                    lsn: lsn, operation: chunkInos.contains(ino) ? .write : .setattr, path: nil, kind: record.map(Self.kindName), ino: ino))
-            }
+        // A file with several names changed through one of them: the batch names no path. Its
+        // record is remembered at `/i/<ino>`, to tell a write from a setattr next time.
+        for (ino, value) in sharedRecords {
+            let key = ReservedKeys.inode(ino)
+            let record = try? InodeRecord.decode(value)
+            let previous = records[key]
+            remember(key, record)
+            guard !madeLinks, !events.contains(where: { $0.ino == ino }) else { continue }
+            events.append(NamespaceEvent(
+                lsn: lsn, operation: Self.change(from: previous, to: record, chunked: chunkInos.contains(ino)),
+                path: nil, kind: record.map(Self.kindName), ino: ino))
         }
         return events
     }

@@ -81,6 +81,12 @@ import Testing
         var translator = NamespaceTranslator()
         let events = try Self.events(f, after: start, translator: &translator)
         #expect(Self.summary(events) == ["link x2", "rename y->x", "rename x->y"])
+        // A write through one of the names changes the shared record: an event with the ino, no path.
+        let before = f.tree.lastCommittedLSN
+        try f.write("x2", Array("data".utf8))
+        let write = try Self.events(f, after: before, translator: &translator)
+        #expect(Self.summary(write) == ["write ?"])
+        #expect(write.first?.ino == events.first?.ino && write.first?.touches(subtree: "x2") == false)
     }
 
     @Test("Quoting: names with quotes, backslashes and control bytes stay one JSON line")
