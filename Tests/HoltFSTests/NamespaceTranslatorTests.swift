@@ -89,6 +89,65 @@ import Testing
         #expect(write.first?.ino == events.first?.ino && write.first?.touches(subtree: "x2") == false)
     }
 
+    /// Every path of the filesystem (files and directories), walked through readdir.
+    static func paths(_ f: FSFixture, under directory: String = "") throws -> Set<String> {
+        var found: Set<String> = []
+        for name in try f.list(directory) {
+            let path = directory.isEmpty ? name : directory + "/" + name
+            found.insert(path)
+            if try f.stat(path).kind == .directory { found.formUnion(try paths(f, under: path)) }
+        }
+        return found
+    }
+
+    @Test("A follower of the namespace built from the events has the source's paths", arguments: [UInt64(1), 2, 3, 4])
+    func followerOfTheNamespace(seed: UInt64) throws {
+        let f = try FSFixture()
+        var random = SeededGenerator(defaultSeed: seed)
+        var follower: Set<String> = []
+        var translator = NamespaceTranslator()
+        var position = f.tree.lastCommittedLSN
+        let names = ["a", "b", "c", "d"]
+        for step in 0..<200 {
+            let existing = Array(try Self.paths(f)).sorted()
+            let directories = [""] + existing.filter { (try? f.stat($0).kind == .directory) ?? false }
+            let parent = directories[Int(random.next() % UInt64(directories.count))]
+            let target = (parent.isEmpty ? "" : parent + "/") + names[Int(random.next() % 4)]
+            let victim = existing.isEmpty ? nil : existing[Int(random.next() % UInt64(existing.count))]
+            // Refused operations (EEXIST, ENOTEMPTY, EINVAL for a move into itself) commit nothing.
+            switch random.next() % 8 {
+            case 0: _ = try? f.mkdir(target)
+            case 1, 2: _ = try? f.create(target)
+            case 3: if let victim { try? f.write(victim, Array("data \(step)".utf8)) }
+            case 4: if let victim { try? f.unlink(victim); try? f.rmdir(victim) }
+            case 5, 6: if let victim { try? f.rename(victim, target) }
+            default: if let victim { _ = try? f.fs.link(try f.node(victim), to: try f.node(parent), as: Array(target.split(separator: "/").last!.utf8)) }
+            }
+            let feed = try f.tree.changes(after: position)
+            while let batch = try feed.next(timeout: .zero) {
+                position = batch.lsn
+                for event in translator.events(for: batch) {
+                    switch event.operation {
+                    case .create, .mkdir, .symlink, .link: follower.insert(event.path!)
+                    case .remove: follower.remove(event.path!)
+                    case .rename:
+                        let from = event.from!, to = event.path!
+                        let moved = follower.filter { $0 == from || $0.hasPrefix(from + "/") }
+                        follower.subtract(moved)
+                        // A rename over an existing name replaces it (and it had no children).
+                        follower.remove(to)
+                        for path in moved { follower.insert(to + path.dropFirst(from.count)) }
+                    case .write, .setattr, .xattr: #expect(event.path == nil || follower.contains(event.path!), "seed \(seed): \(event)")
+                    }
+                }
+            }
+            let source = try Self.paths(f)
+            #expect(follower == source, "seed \(seed), step \(step)")
+            if follower != source { return }
+        }
+        f.check()
+    }
+
     @Test("Quoting: names with quotes, backslashes and control bytes stay one JSON line")
     func quoting() {
         let event = NamespaceEvent(lsn: 3, operation: .create, path: "a\"b\\c\nd\u{1}", kind: "file", ino: 9)
