@@ -33,6 +33,15 @@ public enum HoltError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The tree was closed.
     case closed
 
+    // Change feed
+    /// The log does not hold the batches right after LSN `after`: the checkpoints trimmed them
+    /// (the position lies before `heldAfter`, or a consumer fell behind the retention bound,
+    /// `Options.changeRetentionBytes`), or `after` is past `lastLSN`, the last committed batch.
+    /// Start again from a full copy; the feed never skips a batch silently.
+    case changesNotHeld(after: UInt64, heldAfter: UInt64, lastLSN: UInt64)
+    /// No change-feed consumer is registered under this name (`Tree.registerConsumer`).
+    case noSuchConsumer(name: String)
+
     /// A one-line English description.
     public var description: String {
         switch self {
@@ -48,6 +57,11 @@ public enum HoltError: Error, Equatable, Sendable, CustomStringConvertible {
         case .corrupted(let what, let reason): "corrupted \(what): \(reason)"
         case .previousIOFailure: "an earlier write failed; reopen the database"
         case .closed: "the database is closed"
+        case .changesNotHeld(let after, let heldAfter, let lastLSN):
+            after > lastLSN
+                ? "LSN \(after) is past the last committed batch (LSN \(lastLSN))"
+                : "the log no longer holds the changes after LSN \(after) (it holds those after LSN \(heldAfter), up to \(lastLSN))"
+        case .noSuchConsumer(let name): "no change-feed consumer named '\(name)'"
         }
     }
 }

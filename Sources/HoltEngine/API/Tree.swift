@@ -92,11 +92,15 @@ public final class Tree: @unchecked Sendable {
     var checkpointCount: Int { checkpointsTaken.load(ordering: .relaxed) }
     /// How long checkpoints took (see `Stats.checkpointNanoseconds`).
     let checkpointTimes = CheckpointTimes()
+    /// The change feed's consumers and open feeds (`Tree+Changes.swift`); thread-safe itself.
+    let changeFeeds: ChangeFeedRegistry
 
     private init(
         path: String, options: Options, store: BufferManager, log: WriteAheadLog,
-        index: ARTIndex<BufferManager>, appliedLSN: UInt64, lock: DatabaseLock, recovery: RecoveryReport
+        index: ARTIndex<BufferManager>, appliedLSN: UInt64, lock: DatabaseLock, recovery: RecoveryReport,
+        changeFeeds: ChangeFeedRegistry
     ) {
+        self.changeFeeds = changeFeeds
         self.path = path
         self.options = options
         self.store = store
@@ -128,6 +132,7 @@ public final class Tree: @unchecked Sendable {
     public static func open(path: String, options: Options = Options()) throws(HoltError) -> Tree {
         try DatabaseDirectory.prepare(path, create: options.createIfMissing)
         let databaseLock = try DatabaseLock(directory: path)
+        let changeFeeds = try ChangeFeedRegistry.load(directory: path)
         let store = try BufferManager.open(directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing)
         let anchor = store.anchor
         let index = if let root = anchor.root {
@@ -146,7 +151,7 @@ public final class Tree: @unchecked Sendable {
         try log.setNextLSN(atLeast: applied + 1)
         let recovery = RecoveryReport(checkpointLSN: anchor.checkpointLSN, replayedBatches: report.recordsReplayed, tornBytesCut: report.bytesCut)
         return Tree(path: path, options: options, store: store, log: log, index: index,
-                    appliedLSN: applied, lock: databaseLock, recovery: recovery)
+                    appliedLSN: applied, lock: databaseLock, recovery: recovery, changeFeeds: changeFeeds)
     }
 
     /// Applies one logged batch again at open.
@@ -558,7 +563,8 @@ public final class Tree: @unchecked Sendable {
         try log.sync()
         try store.writeCheckpoint(capture)
         writer.withLock { checkpointRetry = nil }
-        try log.trim(through: capture.lsn)
+        // Segments a change-feed consumer has not read stay, within the retention bound.
+        try log.trim(through: capture.lsn, keepingAfter: changeFeeds.floor, retentionBytes: options.changeRetentionBytes)
         // The slots only the previous checkpoint used are free now: their blocks go back, but
         // for as many as the next checkpoint or write-outs may fill (a cacheful) when writers
         // are busy: punching those would only have the file system allocate them again (a
