@@ -140,4 +140,6 @@ struct ScopedOp: Sendable {
     let family: FamilyID
     /// The op.
     let op: TxnOp
+    /// Where the family is in the batch's list of families touched (`Tree.applyFamiliesLocked`).
+    var slot = 0
 }

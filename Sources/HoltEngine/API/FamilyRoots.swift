@@ -161,7 +161,7 @@ struct FamilyRoots {
     ///   family, a condition that fails), `.io`.
     mutating func redo(_ items: [LoggedItem], lsn: UInt64, defaultIndex: ARTIndex<BufferManager>) throws(HoltError) {
         func broken(_ reason: String) -> HoltError { .corrupted(what: "log record \(lsn)", reason: reason) }
-        var applier = FamilyBatchApplier(defaultIndex: defaultIndex)
+        var applier = FamilyBatchApplier()
         for (position, item) in items.enumerated() {
             switch item {
             case .op(let family, let op):
@@ -170,7 +170,8 @@ struct FamilyRoots {
                     guard let member = members[family] else { throw broken("an op of \(family), which does not exist") }
                     index = member.index
                 }
-                do throws(HoltError) { try applier.perform(op, in: family, index: index, at: position) } catch {
+                let slot = applier.slot(of: family, index: index)
+                do throws(HoltError) { try applier.perform(op, slot: slot, at: position) } catch {
                     switch error {
                     case .conditionFailed, .invalidKey: throw broken("the batch does not apply: \(error)")
                     default: throw error

@@ -145,32 +145,42 @@ extension Tree {
         }
         var scoped: [ScopedOp] = []
         scoped.reserveCapacity(ops.count)
+        // The families touched, in order of first touch (few: a linear search beats hashing).
+        var touched: [(id: FamilyID, name: String)] = []
         for op in ops {
             guard op.family.tree === self else { throw .noSuchFamily(name: op.family.name) }
             try Self.validate(op.op)
-            scoped.append(ScopedOp(family: op.family.id, op: op.op))
+            let id = op.family.id
+            let slot: Int
+            if let last = touched.last, last.id == id { slot = touched.count - 1 }
+            else if let found = touched.firstIndex(where: { $0.id == id }) { slot = found }
+            else { touched.append((id, op.family.name)); slot = touched.count - 1 }
+            scoped.append(ScopedOp(family: id, op: op.op, slot: slot))
         }
-        let names = Dictionary(ops.map { ($0.family.id, $0.family.name) }, uniquingKeysWith: { a, _ in a })
-        return try commit { () throws(HoltError) -> UInt64? in try applyFamiliesLocked(scoped, names: names) }
+        return try commit { () throws(HoltError) -> UInt64? in try applyFamiliesLocked(scoped, touched: touched) }
     }
 
-    /// `applyLocked` for a batch whose ops name families. Call holding `writer` and `lock`
-    /// exclusively. Returns the batch's LSN, nil when it changed nothing.
-    private func applyFamiliesLocked(_ ops: [ScopedOp], names: [FamilyID: String]) throws(HoltError) -> UInt64? {
-        let roots = families.withLock { $0 }
-        var indexes: [FamilyID: ARTIndex<BufferManager>] = [.default: index]
-        for (id, name) in names where id != .default { indexes[id] = try roots.index(of: id, name: name) }
+    /// `applyLocked` for a batch whose ops name families (`touched`, in slot order). Call
+    /// holding `writer` and `lock` exclusively. Returns the batch's LSN, nil when it changed nothing.
+    private func applyFamiliesLocked(_ ops: [ScopedOp], touched: [(id: FamilyID, name: String)]) throws(HoltError) -> UInt64? {
         // Lock-free readers (`get`) read only the default family: a batch that changes it is
         // shown to them as `applyLocked` shows one; the other families are read under `lock`.
-        let touchesDefault = ops.contains { $0.family == .default }
-        let movesPrefixes = ops.contains { if $0.family == .default, case .renamePrefix = $0.op { true } else { false } }
+        let touchesDefault = touched.contains { $0.id == .default }
+        let movesPrefixes = touchesDefault && ops.contains { if $0.family == .default, case .renamePrefix = $0.op { true } else { false } }
         let installing = touchesDefault ? InstallingBatch(exclusive: movesPrefixes, ops: ops.count) : nil
+        var applier = FamilyBatchApplier(defaultVisibility: movesPrefixes ? nil : installing)
+        let roots = families.withLock { $0 }
+        for family in touched {
+            let tree = family.id == .default ? self.index : try roots.index(of: family.id, name: family.name)
+            _ = applier.slot(of: family.id, index: tree)
+        }
         if let installing { visibility.begin(installing) }
         defer { if installing != nil { visibility.end() } }
-        var applier = FamilyBatchApplier(defaultIndex: index, defaultVisibility: movesPrefixes ? nil : installing)
         do throws(HoltError) {
-            for (position, scoped) in ops.enumerated() {
-                try applier.perform(scoped.op, in: scoped.family, index: indexes[scoped.family]!, at: position)
+            try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+                for position in buffer.indices {
+                    try applier.perform(buffer[position].op, slot: buffer[position].slot, at: position)
+                }
             }
         } catch {
             installing?.abandon()
