@@ -37,6 +37,9 @@ extension Tree {
     /// new root blob); when this returns it survives a crash as `Options.sync` promises for any
     /// batch.
     ///
+    /// Names are Swift strings: two names that are canonically equivalent (`"é"` precomposed or
+    /// not) are the same family; the catalog keeps the bytes of the spelling that created it.
+    ///
     /// - Returns: A handle to the new family.
     /// - Throws: `.familyExists` (also for `"default"`), `.invalidFamilyName` (empty, longer
     ///   than `maxFamilyNameLength` bytes, or holding a NUL), and what `apply(_:)` throws for
