@@ -153,6 +153,19 @@ import Testing
         #expect(try tree.get(bytes("a")) == bytes("1"))
     }
 
+    @Test("verify() reports a blob that belongs to no tree (what a drop that forgot a blob would leave)")
+    func verifyFindsLeakedBlobs() throws {
+        let dir = try TemporaryDirectory("fam")
+        let tree = try Tree.open(path: dir.appending("db"))
+        defer { try? tree.close() }
+        try tree.createFamily(named: "a").put(bytes("k"), bytes("v"))
+        #expect(try tree.verify().isEmpty)
+        let stray = try tree.writer.withLock { () throws(HoltError) in try tree.store.allocate() }
+        #expect(try tree.verify() == ["\(stray) belongs to no tree (leaked)"])
+        try tree.writer.withLock { () throws(HoltError) in try tree.store.free(stray) }
+        #expect(try tree.verify().isEmpty)
+    }
+
     @Test("A drop frees the family's blobs")
     func dropFreesBlobs() throws {
         let dir = try TemporaryDirectory("fam")

@@ -219,6 +219,33 @@ extension Tree {
         }
     }
 
+    /// The families' part of `verify()` (call holding `writer` and `lock`): the table and every
+    /// family's tree (`FamilyRoots.verify`), and that every blob the store holds belongs to
+    /// exactly one tree (the default one, the catalog or a family): a blob of none is leaked (a
+    /// drop that did not free it), a blob of two is shared.
+    func verifyFamilies() -> [String] {
+        let roots = families.withLock { $0 }
+        var problems = roots.verify()
+        do throws(HoltError) {
+            var owner: [BlobID: String] = [:]
+            var trees: [(String, ARTIndex<BufferManager>)] = [("the default family", index)]
+            if let catalog = roots.catalog { trees.append(("the family catalog", catalog)) }
+            for member in roots.members.values { trees.append(("family \(member.name)", member.index)) }
+            for (name, tree) in trees {
+                for blob in try tree.reachableBlobs() {
+                    if let other = owner[blob] { problems.append("\(blob) is in \(name) and in \(other)") }
+                    owner[blob] = name
+                }
+            }
+            for blob in store.blobUsages().keys where owner[blob] == nil {
+                problems.append("\(blob) belongs to no tree (leaked)")
+            }
+        } catch {
+            problems.append("blob ownership: \(error)")
+        }
+        return problems
+    }
+
     /// Checks a family name: not empty, at most `maxFamilyNameLength` bytes, no NUL.
     static func validate(familyName name: String) throws(HoltError) {
         let bytes = name.utf8.count

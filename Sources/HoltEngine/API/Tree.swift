@@ -646,7 +646,7 @@ public final class Tree: @unchecked Sendable {
         try checkpointing.withLock { () throws(HoltError) -> [String] in
             try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
                 guard !isClosed else { throw .closed }
-                return store.verifyBlobs() + index.verify() + families.withLock { $0 }.verify()
+                return store.verifyBlobs() + index.verify() + verifyFamilies()
             } }
         }
     }
