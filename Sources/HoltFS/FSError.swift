@@ -90,6 +90,8 @@ public enum FSError: Error, Equatable, Sendable, CustomStringConvertible {
             case .notADatabase, .unsupportedFormat, .locked, .invalidKey, .conditionFailed,
                 .corrupted, .previousIOFailure, .closed, .changesNotHeld, .noSuchConsumer:
                 EIO
+            case .noSuchFamily, .familyExists, .invalidFamilyName, .cannotDropDefaultFamily, .familyDropped:
+                EIO
             }
         }
     }

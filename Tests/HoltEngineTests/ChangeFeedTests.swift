@@ -90,6 +90,32 @@ import Testing
         #expect(feed.position == LSN(52))
     }
 
+    @Test("Batches of column families come through the feed with their family, and so do creations and drops")
+    func familiesInTheFeed() throws {
+        let dir = try TemporaryDirectory("feed-families")
+        let tree = try Tree.open(path: dir.appending("db"))
+        defer { try? tree.close() }
+        let users = try tree.createFamily(named: "users")
+        try tree.apply([FamilyOp(users, .put(key: bytes("u/1"), value: bytes("ann"))), FamilyOp(tree.defaultFamily, .put(key: bytes("i/ann"), value: bytes("1")))])
+        try tree.dropFamily(named: "users")
+        let feed = try tree.changes(after: .zero)
+        var changes: [ChangeBatch.Change] = []
+        while let batch = try feed.next(timeout: .zero) { changes += batch.changes }
+        guard case .createFamily(let id, "users")? = changes.first, id != 0 else {
+            Issue.record("no creation of users first: \(changes)")
+            return
+        }
+        #expect(changes == [
+            .createFamily(family: id, name: "users"),
+            .op(family: id, .put(key: bytes("u/1"), value: bytes("ann"))),
+            .op(family: 0, .put(key: bytes("i/ann"), value: bytes("1"))),
+            .dropFamily(family: id),
+        ])
+        // `ops` is the default family's share.
+        let spanning = try #require(try tree.changes(after: LSN(1)).next(timeout: .zero))
+        #expect(spanning.ops == [.put(key: bytes("i/ann"), value: bytes("1"))])
+    }
+
     @Test("Under sync none and periodic the feed delivers what was applied (none: written out on demand)",
           arguments: [SyncMode.none, .periodic(milliseconds: 5)])
     func unsyncedModes(sync: SyncMode) throws {

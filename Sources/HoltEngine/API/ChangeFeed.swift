@@ -87,7 +87,7 @@ public final class ChangeFeed: AsyncSequence, @unchecked Sendable {
                 cursor.taken = 0
                 let horizon = try log.waitForChanges(after: cursor.reader.position, until: deadline)
                 for record in try cursor.reader.read(horizon: horizon, limit: Self.readAhead) {
-                    cursor.ahead.append(ChangeBatch(lsn: LSN(record.lsn), ops: try BatchCodec.decode(record.payload)))
+                    cursor.ahead.append(try ChangeBatch(lsn: LSN(record.lsn), payload: record.payload))
                 }
                 if cursor.ahead.isEmpty { return nil }
             }

@@ -815,8 +815,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Makes the current state of every blob durable as checkpoint `lsn` with root `root`: a
     /// capture and its write in a row (see `captureCheckpoint` and `writeCheckpoint`). The caller
     /// guarantees no concurrent `write`/`allocate`/`free` (reads may run).
-    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
-        try writeCheckpoint(captureCheckpoint(root: root, lsn: lsn, user: user))
+    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8], catalog: BlobID? = nil) throws(HoltError) {
+        try writeCheckpoint(captureCheckpoint(root: root, lsn: lsn, user: user, catalog: catalog))
     }
 
     /// A checkpoint between its capture and its end.
@@ -825,6 +825,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let root: BlobID?
         let lsn: UInt64
         let user: [UInt8]
+        /// The column-family catalog's root blob (`Anchor.catalog`).
+        var catalog: BlobID? = nil
         /// The map as it was at the capture.
         let view: BlobMap.CheckpointView
         /// The captured (dirty) frames: where each is, which blob, and the slot it goes to.
@@ -843,7 +845,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Parameters:
     ///   - user: Up to 64 bytes for the tree, returned by `anchor` after a reopen.
     /// - Throws: `.previousIOFailure`, `.closed`.
-    func captureCheckpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) -> CheckpointCapture {
+    ///   - catalog: The column-family catalog's root blob, returned by `anchor` after a reopen.
+    func captureCheckpoint(root: BlobID?, lsn: UInt64, user: [UInt8], catalog: BlobID? = nil) throws(HoltError) -> CheckpointCapture {
         precondition(user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
         try checkWritable()
         var captured: [(shard: Int, frame: FrameIndex, blob: BlobID)] = []
@@ -867,7 +870,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return core.withLock { core in
             let view = core.map.beginCheckpoint()
             let items = captured.map { item in (item.shard, item.frame, item.blob, core.map.checkpointTarget(for: item.blob)) }
-            return CheckpointCapture(root: root, lsn: lsn, user: user, view: view, items: items)
+            return CheckpointCapture(root: root, lsn: lsn, user: user, catalog: catalog, view: view, items: items)
         }
     }
 
@@ -923,7 +926,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             let anchor = Anchor(
                 generation: generation, checkpointLSN: capture.lsn, root: capture.root, nextBlobID: capture.view.nextID,
                 mapLength: UInt64(mapBytes.count), mapCRC: CRC32C.checksum(mapBytes),
-                user: capture.user + [UInt8](repeating: 0, count: Anchor.userSize - capture.user.count))
+                user: capture.user + [UInt8](repeating: 0, count: Anchor.userSize - capture.user.count),
+                catalog: capture.catalog)
             mapWriting = true
             try Failpoints.hit("checkpoint.beforeMapWrite")
             let map = try BlobMap.writeUnsynced(mapBytes, directory: directory, generation: anchor.generation)
