@@ -85,8 +85,15 @@ struct JSONObjectWriter {
     }
 }
 
-/// String encoding and UTF-8 validation for the writer.
-enum JSONText {
+/// String encoding and UTF-8 validation for the writer (and the JSON lines of `holtfs watch`).
+public enum JSONText {
+    /// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
+    public static func quoted(_ text: String) -> String {
+        var out: [UInt8] = []
+        appendString(Array(text.utf8), to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Whether `bytes` are well-formed UTF-8 (no surrogates, no overlong forms).
     static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
         // Fast path: ASCII.

@@ -70,10 +70,10 @@ public struct NamespaceEvent: Sendable, Equatable {
     public func json() -> String {
         var fields = ["\"lsn\":\(lsn)", "\"op\":\"\(operation.rawValue)\""]
         if operation == .rename {
-            fields.append("\"from\":" + Self.quoted(from ?? ""))
-            fields.append("\"to\":" + Self.quoted(path ?? ""))
+            fields.append("\"from\":" + JSONText.quoted(from ?? ""))
+            fields.append("\"to\":" + JSONText.quoted(path ?? ""))
         } else if let path {
-            fields.append("\"path\":" + Self.quoted(path))
+            fields.append("\"path\":" + JSONText.quoted(path))
         } else {
             fields.append("\"path\":null")
         }
@@ -90,24 +90,5 @@ public struct NamespaceEvent: Sendable, Equatable {
         let details = [kind, ino.map { "ino \($0)" }].compactMap { $0 }
         if !details.isEmpty { line += " (" + details.joined(separator: ", ") + ")" }
         return line
-    }
-
-    /// `text` as a JSON string literal (control characters, quotes and backslashes escaped).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

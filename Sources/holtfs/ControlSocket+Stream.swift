@@ -14,26 +14,12 @@ extension ControlSocket {
     static func stream(
         database: String, _ request: String, reply: () -> String? = { nil }, line: (String) -> Bool
     ) -> Result<Void, RequestFailure> {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failure(.noDaemon(Errno(errno))) }
+        let fd: Int32
+        switch send(request, to: database, timeoutSeconds: nil) {
+        case .success(let connected): fd = connected
+        case .failure(let failure): return .failure(failure)
+        }
         defer { close(fd) }
-        let connected = withAddress(database: database) { address, length in
-            connect(fd, address, length) == 0 ? 0 : errno
-        }
-        switch connected {
-        case .failure(let error):
-            return .failure(.noDaemon(error))
-        case .success(let code) where code == EACCES || code == EPERM:
-            return .failure(.refused(
-                "cannot use \(path(database: database)): \(Errno(code)) (only the mount's owner and root may ask its daemon)"))
-        case .success(let code) where code != 0:
-            return .failure(.noDaemon(Errno(code)))
-        case .success:
-            break
-        }
-        guard ListeningSocket.send(fd, Array((request + "\n").utf8)) else {
-            return .failure(.badAnswer("cannot send the request: \(Errno(errno))"))
-        }
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {

@@ -120,32 +120,45 @@ enum ControlSocket {
         }
     }
 
-    /// Sends `request` to the daemon of `database` and returns its whole answer.
-    static func request(database: String, _ request: String, timeoutSeconds: Int = 5) -> Result<[UInt8], RequestFailure> {
+    /// A socket connected to the daemon of `database` (the caller closes it) on which `request`
+    /// and its newline were sent; with time limits on reads and writes when `timeoutSeconds`.
+    static func send(_ request: String, to database: String, timeoutSeconds: Int?) -> Result<Int32, RequestFailure> {
         let fd: Int32
         switch makeSocket() {
         case .success(let made): fd = made
         case .failure(let error): return .failure(.noDaemon(error))
         }
-        defer { close(fd) }
-        ListeningSocket.setTimeouts(fd, seconds: timeoutSeconds)
+        if let timeoutSeconds { ListeningSocket.setTimeouts(fd, seconds: timeoutSeconds) }
         let connected = withAddress(database: database) { address, length in
             connect(fd, address, length) == 0 ? 0 : errno
         }
+        let failure: RequestFailure?
         switch connected {
         case .failure(let error):
-            return .failure(.noDaemon(error))
+            failure = .noDaemon(error)
         case .success(let code) where code == EACCES || code == EPERM:
-            return .failure(.refused(
-                "cannot use \(path(database: database)): \(Errno(code)) (only the mount's owner and root may ask its daemon)"))
+            failure = .refused("cannot use \(path(database: database)): \(Errno(code)) (only the mount's owner and root may ask its daemon)")
         case .success(let code) where code != 0:
-            return .failure(.noDaemon(Errno(code)))
+            failure = .noDaemon(Errno(code))
         case .success:
-            break
+            failure = ListeningSocket.send(fd, Array((request + "\n").utf8))
+                ? nil : .badAnswer("cannot send the request: \(Errno(errno))")
         }
-        guard ListeningSocket.send(fd, Array((request + "\n").utf8)) else {
-            return .failure(.badAnswer("cannot send the request: \(Errno(errno))"))
+        if let failure {
+            close(fd)
+            return .failure(failure)
         }
+        return .success(fd)
+    }
+
+    /// Sends `request` to the daemon of `database` and returns its whole answer.
+    static func request(database: String, _ request: String, timeoutSeconds: Int = 5) -> Result<[UInt8], RequestFailure> {
+        let fd: Int32
+        switch send(request, to: database, timeoutSeconds: timeoutSeconds) {
+        case .success(let connected): fd = connected
+        case .failure(let failure): return .failure(failure)
+        }
+        defer { close(fd) }
         shutdown(fd, Int32(SHUT_WR))
         let answer = ListeningSocket.read(fd, until: [], limit: 1 << 24)
         if answer.isEmpty { return .failure(.badAnswer("the daemon sent no answer")) }

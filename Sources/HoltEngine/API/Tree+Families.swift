@@ -179,34 +179,15 @@ extension Tree {
         }
         if let installing { visibility.begin(installing) }
         defer { if installing != nil { visibility.end() } }
-        do throws(HoltError) {
-            try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
-                for position in buffer.indices {
-                    try applier.perform(buffer[position].op, slot: buffer[position].slot, at: position)
+        return try install(&applier, installing, payloadSize: BatchCodec.encodedSize(ops),
+            perform: { (applier) throws(HoltError) in
+                try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
+                    for position in buffer.indices {
+                        try applier.perform(buffer[position].op, slot: buffer[position].slot, at: position)
+                    }
                 }
-            }
-        } catch {
-            installing?.abandon()
-            switch error {
-            case .conditionFailed, .invalidKey:
-                do throws(HoltError) { try applier.undo() } catch { failed = true; throw error }
-            default:
-                failed = true
-            }
-            throw error
-        }
-        guard applier.changedAnything else { return nil }
-        let lsn: UInt64
-        do throws(HoltError) {
-            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: applier.freesSpace, writeWhenLarge: false) {
-                BatchCodec.encode(ops, into: &$0)
-            }
-        } catch {
-            do throws(HoltError) { try applier.undo() } catch { failed = true }
-            throw error
-        }
-        appliedLSN = lsn
-        return lsn
+            },
+            encode: { BatchCodec.encode(ops, into: &$0) })
     }
 
     /// Runs `body` with the tree of `family` (not the default one) under the shared lock: no

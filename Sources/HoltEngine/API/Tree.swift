@@ -448,10 +448,24 @@ public final class Tree: @unchecked Sendable {
         var applier = BatchApplier(index: index)
         applier.inKeyOrder = store.hasFilledItsCache
         applier.visibility = movesPrefixes ? nil : installing
+        return try install(&applier, installing, payloadSize: BatchCodec.encodedSize(ops),
+                           perform: { (applier) throws(HoltError) in try applier.performAll(ops) },
+                           encode: { BatchCodec.encode(ops, into: &$0) })
+    }
+
+    /// The steps every batch shares once its applier is set up (`applyLocked`,
+    /// `applyFamiliesLocked`): `perform` changes the index; a refused op (a condition, a bad
+    /// key) undoes what was done and throws, any other failure fails the tree; a batch that
+    /// changed something is logged (undone if the log refuses it) and its LSN returned. Call
+    /// holding `writer` and `lock` exclusively.
+    func install<Applier: UndoableBatch>(
+        _ applier: inout Applier, _ installing: InstallingBatch?, payloadSize: Int,
+        perform: (inout Applier) throws(HoltError) -> Void, encode: (inout [UInt8]) -> Void
+    ) throws(HoltError) -> UInt64? {
         do throws(HoltError) {
-            try applier.performAll(ops)
+            try perform(&applier)
         } catch {
-            installing.abandon()
+            installing?.abandon()
             switch error {
             case .conditionFailed, .invalidKey:
                 do throws(HoltError) { try applier.undo() } catch { failed = true; throw error }
@@ -463,9 +477,7 @@ public final class Tree: @unchecked Sendable {
         guard applier.changedAnything else { return nil }
         let lsn: UInt64
         do throws(HoltError) {
-            lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: applier.freesSpace, writeWhenLarge: false) {
-                BatchCodec.encode(ops, into: &$0)
-            }
+            lsn = try log.append(payloadSize: payloadSize, freesSpace: applier.freesSpace, writeWhenLarge: false, writePayload: encode)
         } catch {
             do throws(HoltError) { try applier.undo() } catch { failed = true }
             throw error
