@@ -64,6 +64,8 @@ public final class Tree: @unchecked Sendable {
     /// Guarded by `writer` (written also under `lock` exclusively): the sequence number of the
     /// last batch applied to `index`.
     private var appliedLSN: UInt64
+    /// `appliedLSN`, for `snapshot()` (read holding `lock` shared or `writer`).
+    var lastAppliedLSN: UInt64 { appliedLSN }
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).

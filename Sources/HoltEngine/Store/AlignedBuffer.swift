@@ -34,6 +34,19 @@ final class AlignedBuffer: @unchecked Sendable {
         arena = nil
     }
 
+    /// A buffer holding a copy of the `count` bytes at `source` (a multiple of 4 KiB), not
+    /// zeroed first (a snapshot's blob images, `BlobShadows`).
+    init(copying source: UnsafeRawPointer, count: Int) {
+        precondition(count % Self.alignment == 0)
+        var raw: UnsafeMutableRawPointer?
+        let result = posix_memalign(&raw, Self.alignment, max(count, Self.alignment))
+        guard result == 0, let raw else { fatalError("out of memory allocating \(count) aligned bytes") }
+        memcpy(raw, source, count)
+        pointer = raw
+        self.count = count
+        arena = nil
+    }
+
     /// A buffer over `count` zero bytes at `pointer`, a piece of `arena`'s memory.
     init(borrowing pointer: UnsafeMutableRawPointer, count: Int, from arena: FrameArena) {
         precondition(Int(bitPattern: pointer) % Self.alignment == 0 && count % Self.alignment == 0)

@@ -1,0 +1,30 @@
+extension Tree {
+    /// A read-only view of the tree as of the last batch applied (see `Snapshot`).
+    ///
+    /// Taken holding the tree's shared lock for microseconds (it waits for the index changes
+    /// of the batch in flight, as `range` does): no batch is half applied in it. Every batch
+    /// applied before the call is in it, none applied after; a batch whose `apply` has not
+    /// returned yet may be in it (it is visible to `get` already), even before it is durable.
+    ///
+    /// - Returns: The snapshot; close it (`Snapshot.close()`) or drop it when done.
+    /// - Throws: `.closed`.
+    public func snapshot() throws(HoltError) -> Snapshot {
+        try lock.withReadLock { () throws(HoltError) -> Snapshot in
+            guard !isClosed else { throw .closed }
+            let epoch = try store.shadows.begin()
+            do throws(HoltError) {
+                return try Snapshot(store: store, epoch: epoch, lsn: lastAppliedLSN, root: snapshotRoot)
+            } catch {
+                store.shadows.end(epoch)
+                throw error
+            }
+        }
+    }
+
+    /// The roots a snapshot captures: the one place that says which (the tree's index today;
+    /// every root blob a batch may change belongs here). Call holding `lock` or `writer`.
+    var snapshotRoot: BlobID { index.root }
+
+    /// What the open snapshots hold now (`Stats.openSnapshots` and the shadows).
+    var snapshotStatistics: BlobShadows.Statistics { store.shadows.statistics }
+}
