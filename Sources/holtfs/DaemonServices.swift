@@ -7,7 +7,7 @@ import Logging
 import Synchronization
 
 /// What a mount daemon serves besides the mount: the control socket (`holtfs stats`, `holtfs
-/// compact`) and, with
+/// compact`, and `holtfs dump`/`check` of the mounted database from a snapshot) and, with
 /// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
 ///
 /// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
@@ -134,6 +134,8 @@ final class DaemonServices: Sendable {
             ListeningSocket.send(fd, Array(report.json().utf8))
         case "compact":
             compact(fd, mount: mount)
+        case _ where SnapshotRequests.handles(line):
+            SnapshotRequests.answer(fd, line: line, mount: mount)
         default:
             ListeningSocket.send(fd, Array("error unknown request '\(CommandFailure.oneLine(line))'\n".utf8))
         }

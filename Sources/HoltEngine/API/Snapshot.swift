@@ -125,6 +125,17 @@ public final class Snapshot: @unchecked Sendable {
         try range(RangeQuery(prefix: prefix, startAfter: startAfter, delimiter: delimiter, limit: limit))
     }
 
+    /// Checks the tree's structure as of the snapshot: every node reachable from the root, the
+    /// invariants listed on the index, and each blob's space accounting. Unlike `Tree.verify()`
+    /// it does not check the store's checksums or bookkeeping, and it holds no writer: a
+    /// mounted database is checked this way while it goes on serving (`holtfs check MNT`).
+    ///
+    /// - Returns: What is wrong, one line each; empty when sound.
+    /// - Throws: `.closed`.
+    public func verify() throws(HoltError) -> [String] {
+        try reading { () throws(HoltError) -> [String] in index.verify() }
+    }
+
     /// Calls `body` with each item of `query` at the snapshot, in key order, borrowed: until the
     /// items run out, `query.limit` items were visited, or `body` returns false. The same items
     /// as `range(_:)`, none of them copied.
