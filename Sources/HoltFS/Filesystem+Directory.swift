@@ -8,6 +8,10 @@ struct DirectoryEntry: Sendable {
     /// The cookie the kernel hands back to continue after this entry.
     var offset: UInt64
     var attributes: Attributes
+    /// A name read from the listing's snapshot that the live tree no longer holds as the same
+    /// inode (renamed away, removed or replaced since): it is listed, but readdirplus must not
+    /// hand the kernel a dentry for it (`fuse_entry_param.ino` 0).
+    var stale = false
 }
 
 extension Filesystem {
@@ -108,10 +112,21 @@ extension Filesystem {
             }
             for item in page {
                 position = item.position
-                guard let (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes, in: kept?.snapshot)
+                guard var (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes, in: kept?.snapshot)
                 else { continue }
+                var stale = false
+                if kept != nil, fullAttributes {
+                    // readdirplus caches what it hands out: the live attributes, or no dentry at all.
+                    if let live = directory?.pathKey, let now = try resolve(key: Self.childPrefix(of: live) + name),
+                       self.attributes(of: now).ino == attributes.ino {
+                        attributes = self.attributes(of: now)
+                        shared = shared || now.isShared
+                    } else {
+                        stale = true
+                    }
+                }
                 let offset = cursor.reserveOffsets(count: 1)
-                guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else {
+                guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes, stale: stale)) else {
                     // The reply is full: the kernel comes back for the rest.
                     if kept == nil {
                         do { cursor.keep(try tree.snapshot(), key: key) } catch { throw .engine(error) }
