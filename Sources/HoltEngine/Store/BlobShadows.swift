@@ -67,6 +67,11 @@ final class BlobShadows: Sendable {
     }
 
     private let state = Locked(State())
+    /// Freed images kept for the next copies (at most `spareLimit`): a fresh 512 KiB buffer is
+    /// mapped and faulted in page by page, a reused one is not. Guarded by its lock.
+    private let spare = Locked<[AlignedBuffer]>([])
+    /// How many freed images `spare` keeps (8 MiB).
+    static let spareLimit = 16
     /// The number of open snapshots (the writers' fast path; see the type's comment).
     private let openCount = Atomic<Int>(0)
 
@@ -94,7 +99,7 @@ final class BlobShadows: Sendable {
     /// Closes a snapshot of `epoch`: the images only it needed are freed (all of them when it was
     /// the last one open).
     func end(_ epoch: UInt64) {
-        let freed = state.withLock { (s) -> [Shadow] in
+        var freed = state.withLock { (s) -> [AlignedBuffer] in
             guard let count = s.open[epoch] else { return [] }
             s.open[epoch] = count > 1 ? count - 1 : nil
             openCount.wrappingSubtract(1, ordering: .releasing)
@@ -114,10 +119,24 @@ final class BlobShadows: Sendable {
             }
             s.shadowCount -= freed.count
             s.shadowBytes -= freed.reduce(0) { $0 + $1.image.count }
-            return freed
+            return freed.map(\.image)
         }
-        // The images are freed here, outside the lock (or by the last reader holding one).
-        _ = freed
+        recycle(&freed)
+    }
+
+    /// Keeps up to `spareLimit` of `freed`'s images that no reader holds for the next copies;
+    /// the rest are freed here, outside the state's lock (or by the last reader holding one).
+    private func recycle(_ freed: inout [AlignedBuffer]) {
+        guard !freed.isEmpty else { return }
+        var kept: [AlignedBuffer] = []
+        while var image = freed.popLast() {
+            if kept.count < Self.spareLimit, isKnownUniquelyReferenced(&image) { kept.append(image) }
+        }
+        guard !kept.isEmpty else { return }
+        spare.withLock { spare in
+            let room = max(0, Self.spareLimit - spare.count)
+            spare += kept.prefix(room)
+        }
     }
 
     /// Closes every snapshot: later reads of them throw `.closed` (the store is closing).
@@ -132,6 +151,7 @@ final class BlobShadows: Sendable {
             return freed
         }
         _ = freed
+        spare.withLock { $0 = [] }
     }
 
     /// Whether `close()` ran.
@@ -155,7 +175,13 @@ final class BlobShadows: Sendable {
         guard let (after, through) = range else { return }
         // Copied holding no lock: readers resolving `id` meanwhile find no shadow and read the
         // live blob, which is still unchanged (the writer changes it only after this returns).
-        let image = AlignedBuffer(copying: bytes, count: BlobGeometry.blobSize)
+        let image: AlignedBuffer
+        if let reused = spare.withLock({ $0.popLast() }) {
+            reused.copy(from: bytes)
+            image = reused
+        } else {
+            image = AlignedBuffer(copying: bytes, count: BlobGeometry.blobSize)
+        }
         state.withLock { s in
             guard !s.closed, s.servesOpen(after: after, through: through) else { return }
             s.shadows[id, default: []].append(Shadow(after: after, through: through, image: image))
