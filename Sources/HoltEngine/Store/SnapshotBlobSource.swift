@@ -8,8 +8,8 @@
 /// the one the snapshot saw, until the latch is let go. No lock coupling is needed: an epoch's
 /// images stay while its snapshot is open, so a blob id resolves to the same bytes all along.
 ///
-/// `@unchecked Sendable`-free: the class holds only immutable references; thread safety is the
-/// store's and the shadows'.
+/// Locking: the class holds only immutable fields; the store and its shadows (`BlobShadows`)
+/// are thread-safe themselves, so any number of threads may read through one source.
 final class SnapshotBlobSource: BlobSource {
     /// Where live blobs come from.
     let store: BufferManager
