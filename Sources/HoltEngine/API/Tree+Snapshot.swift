@@ -5,6 +5,8 @@ extension Tree {
     /// of the batch in flight, as `range` does): no batch is half applied in it. Every batch
     /// applied before the call is in it, none applied after; a batch whose `apply` has not
     /// returned yet may be in it (it is visible to `get` already), even before it is durable.
+    /// Like `range`, it must not be called from a `forEach` body of this tree (the shared lock
+    /// prefers writers); from a snapshot's `forEach` body it may.
     ///
     /// - Returns: The snapshot; close it (`Snapshot.close()`) or drop it when done.
     /// - Throws: `.closed`.
