@@ -207,7 +207,8 @@ import Testing
     }
 
     /// Readers on snapshots on two threads while a writer puts, deletes and moves prefixes,
-    /// with the checkpointer and evictor running: each snapshot's listing stays the one it
+    /// with checkpoints and compactions on a third thread and the evictor running (a 4-frame
+    /// cache): each snapshot's listing stays the one it
     /// had at its first read, and holds exactly one committed state (a batch moves a whole
     /// directory and stamps a counter key in the same batch).
     @Test func snapshotsStayStillBesideWriters() throws {
@@ -270,10 +271,25 @@ import Testing
                 }
             }
         } }
+        // Checkpoints and compactions in between (paced, not waited on).
+        let maintenance = PlainThread {
+            var round = 0
+            while writing.load(ordering: .acquiring) {
+                round += 1
+                do {
+                    if round % 3 == 0 { try tree.compact() } else { try tree.checkpoint() }
+                } catch {
+                    problems.withLock { $0.append("maintenance: \(error)") }
+                    return
+                }
+                usleep(20_000)
+            }
+        }
         let deadline = Date().addingTimeInterval(SeededGenerator.longTests ? 20 : 3)
         while Date() < deadline, problems.withLock({ $0.isEmpty }) { usleep(20_000) }
         writing.store(false, ordering: .releasing)
         writer.join()
+        maintenance.join()
         readers.forEach { $0.join() }
         #expect(problems.withLock { $0 } == [])
         #expect(checked.load(ordering: .relaxed) > 0)
