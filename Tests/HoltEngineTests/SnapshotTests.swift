@@ -105,6 +105,29 @@ import Testing
         #expect(try tree.statistics().snapshotShadowsMade == after.snapshotShadowsMade)
     }
 
+    /// Compaction's moves (`BufferManager.touch`: dirty, unchanged) keep no copies for open
+    /// snapshots; the snapshot reads the same after the moved blobs are checkpointed elsewhere.
+    @Test func movingBlobsKeepsNoCopies() throws {
+        let dir = try TemporaryDirectory("snapshot-moves")
+        let tree = try Tree.open(path: dir.path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        for d in 0..<20 { try tree.apply((0..<400).map { .put(key: Self.key(d, $0), value: Self.value($0, 0)) }) }
+        try tree.checkpoint()
+        let snapshot = try tree.snapshot()
+        defer { snapshot.close() }
+        let before = try snapshot.range(RangeQuery())
+        let ids = tree.store.blobUsages().map(\.key)
+        #expect(ids.count > 1)
+        try tree.writer.withLock { () throws(HoltError) in try tree.store.touch(ids) }
+        try tree.checkpoint()
+        #expect(try tree.statistics().snapshotShadowsMade == 0)
+        try tree.put(Self.key(0, 0), [9])
+        #expect(try tree.statistics().snapshotShadowsMade >= 1)
+        let after = try snapshot.range(RangeQuery())
+        let same = after == before
+        #expect(same)
+    }
+
     @Test func aSnapshotDoesNotSurviveItsTree() throws {
         let dir = try TemporaryDirectory("snapshot-close")
         let tree = try Tree.open(path: dir.path, options: Options(sync: .none))

@@ -1084,9 +1084,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Makes blobs `ids` dirty without changing them, so that the next checkpoint writes them
     /// again (into the lowest free slots: how compaction moves blobs toward the front). Call
     /// as a writer would (`write`).
+    ///
+    /// Unlike `write`, it keeps no copy for open snapshots (`shadows`): a move changes no byte
+    /// they read, and compaction beside a snapshot held open would otherwise copy every blob it
+    /// moves.
     func touch(_ ids: [BlobID]) throws(HoltError) {
         for id in ids {
-            try write(id) { _ in }
+            let (shard, frame, _, latch) = try pin(id, writing: true, fresh: false)
+            latch.withExclusive {}
+            unpin(shard, frame)
         }
     }
 
