@@ -88,7 +88,9 @@ public enum FSError: Error, Equatable, Sendable, CustomStringConvertible {
             case .keyTooLong: ENAMETOOLONG
             case .valueTooLarge: E2BIG
             case .notADatabase, .unsupportedFormat, .locked, .invalidKey, .conditionFailed,
-                .corrupted, .previousIOFailure, .closed:
+                .corrupted, .previousIOFailure, .closed, .changesNotHeld, .noSuchConsumer:
+                EIO
+            case .noSuchFamily, .familyExists, .invalidFamilyName, .cannotDropDefaultFamily, .familyDropped:
                 EIO
             }
         }

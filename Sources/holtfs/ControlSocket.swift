@@ -9,8 +9,9 @@ import Glibc
 /// and root can connect; the daemon also checks the peer's credentials (`SO_PEERCRED`) and
 /// answers only its own uid and root. The protocol is one request line per connection, answered
 /// by one JSON object and the end of the connection: `stats` by a `StatsReport` (the live part),
-/// `compact` by a `CompactReport` once the compaction is done. A failed request, an unknown one
-/// or a refused peer gets one line starting `error `.
+/// `compact` by a `CompactReport` once the compaction is done, `watch <LSN|now> [PATH]` by a
+/// stream of lines (`WatchService`). A failed request, an unknown one or a refused peer gets one
+/// line starting `error `.
 ///
 /// `sun_path` holds at most 107 bytes; a longer database path is reached through
 /// `/proc/self/fd/N/control.sock`, N a descriptor of the database directory.

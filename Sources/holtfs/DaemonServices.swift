@@ -7,7 +7,7 @@ import Logging
 import Synchronization
 
 /// What a mount daemon serves besides the mount: the control socket (`holtfs stats`, `holtfs
-/// compact`, and `holtfs dump`/`check` of the mounted database from a snapshot) and, with
+/// compact`, `holtfs watch`, and `holtfs dump`/`check` of the mounted database from a snapshot) and, with
 /// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
 ///
 /// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
@@ -24,6 +24,8 @@ final class DaemonServices: Sendable {
     /// Whether a `compact` request runs, and whether `stop` has closed the door to new ones: the
     /// tree is closed right after `stop` returns, and a compaction must never run into that.
     private let compaction = Mutex<CompactionGate>(.idle)
+    /// The `holtfs watch` streams (each on a thread of its own).
+    private let watches: WatchService
 
     /// The states of `compaction`.
     private enum CompactionGate {
@@ -35,6 +37,7 @@ final class DaemonServices: Sendable {
         self.logger = logger
         self.started = started
         self.metrics = metrics
+        watches = WatchService(logger: logger)
     }
 
     /// Bootstraps the metrics and binds their address when `settings` ask for them.
@@ -78,6 +81,7 @@ final class DaemonServices: Sendable {
             listener.stop()
             unlink(ControlSocket.path(database: settings.database))
         }
+        watches.stop()
         while !compaction.withLock({ gate -> Bool in
             guard gate != .running else { return false }
             gate = .closed
@@ -134,6 +138,8 @@ final class DaemonServices: Sendable {
             ListeningSocket.send(fd, Array(report.json().utf8))
         case "compact":
             compact(fd, mount: mount)
+        case let watch where watch.hasPrefix("watch "):
+            watches.start(fd, request: watch, mount: mount)
         case _ where SnapshotRequests.handles(line):
             SnapshotRequests.answer(fd, line: line, mount: mount)
         default:

@@ -12,5 +12,5 @@ struct HoltfsCommand: ParsableCommand {
             one line: `holtfs: <operation> <path>: <reason>`, with a non-zero exit status.
             """,
         version: HoltFS.version,
-        subcommands: [MountCommand.self, UmountCommand.self, CheckCommand.self, StatsCommand.self, CompactCommand.self, DumpCommand.self, LoadCommand.self])
+        subcommands: [MountCommand.self, UmountCommand.self, CheckCommand.self, StatsCommand.self, CompactCommand.self, DumpCommand.self, LoadCommand.self, WatchCommand.self])
 }

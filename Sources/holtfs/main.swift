@@ -16,7 +16,7 @@ do {
     exit(failure.exitCode)
 } catch {
     if HoltfsCommand.exitCode(for: error) == .success { HoltfsCommand.exit(withError: error) }
-    let operations = ["mount", "umount", "check", "stats", "compact", "dump", "load"]
+    let operations = ["mount", "umount", "check", "stats", "compact", "dump", "load", "watch"]
     let operation = arguments.first.flatMap { operations.contains($0) ? $0 : nil }
     let message = CommandFailure.oneLine(HoltfsCommand.message(for: error))
     let help = operation.map { "holtfs \($0) --help" } ?? "holtfs --help"

@@ -216,6 +216,58 @@ extension LockFreeReadTests {
     }
 }
 
+/// Protects lock-free holds of cached blobs (`FrameDirectory`): in a cache of a few frames,
+/// frames go from blob to blob under readers that hold nothing; a reader must never keep bytes
+/// of a frame that went to another blob meanwhile.
+@Suite struct FrameDirectoryTests {
+    /// The value of key `i`: its own number, so a value read from another blob shows.
+    static func key(_ i: Int) -> [UInt8] { Array("dir\(i % 64)/entry-\(i)".utf8) }
+    static func value(_ i: Int) -> [UInt8] { Array("value of \(i) ".utf8) + [UInt8](repeating: UInt8(i & 0xFF), count: 40 + i % 60) }
+
+    @Test func lockFreeGetsBesideFramesThatChangeBlobs() throws {
+        let dir = try TemporaryDirectory("frame-directory")
+        // 3 MiB: six frames for a tree of dozens of blobs; every few gets evict one.
+        let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 3 << 20, sync: .none, checkpointLogBytes: 1 << 20))
+        defer { try? tree.close() }
+        let keys = 40_000
+        for start in stride(from: 0, to: keys, by: 2_000) {
+            try tree.apply((start..<start + 2_000).map { .put(key: Self.key($0), value: Self.value($0)) })
+        }
+        let problems = Locked<[String]>([])
+        let reading = Atomic<Bool>(true)
+        let gets = Atomic<Int>(0)
+        let readers = (0..<2).map { seed in PlainThread {
+            var random = SeededGenerator(seed: UInt64(seed + 11))
+            while reading.load(ordering: .acquiring) {
+                let i = Int(random.next() % UInt64(keys))
+                do {
+                    let found = try tree.get(Self.key(i))
+                    if found != Self.value(i) {
+                        problems.withLock { if $0.count < 5 { $0.append("key \(i): \(found.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "nil")") } }
+                    }
+                } catch {
+                    problems.withLock { $0.append("get: \(error)") }
+                    return
+                }
+                gets.add(1, ordering: .relaxed)
+            }
+        } }
+        // A writer beside them: new keys in other directories (dirty frames, write-outs, splits).
+        for round in 0..<40 {
+            try tree.apply((0..<200).map { .put(key: Array("new\(round % 8)/k-\(round)-\($0)".utf8), value: [UInt8](repeating: 3, count: 50)) })
+        }
+        while gets.load(ordering: .relaxed) < 20_000 && problems.withLock({ $0.isEmpty }) {
+            try tree.apply([.put(key: Array("tick".utf8), value: [1])])
+        }
+        reading.store(false, ordering: .releasing)
+        for reader in readers { reader.join() }
+        #expect(problems.withLock { $0 } == [])
+        let stats = try tree.statistics()
+        #expect(stats.cacheMisses > 1_000, "the cache held the tree: no frame changed blobs under the readers")
+        #expect(try tree.verify().isEmpty)
+    }
+}
+
 /// Protects the latch's optimistic mode: a version that is odd while a writer holds it, and a
 /// check that fails once a writer ran.
 @Suite struct BlobLatchTests {

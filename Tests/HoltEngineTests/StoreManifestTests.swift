@@ -30,12 +30,29 @@ import Testing
         #expect(Manifest.decode(Manifest.encode(noRoot)) == .valid(noRoot))
     }
 
+    @Test("A slot with a column-family catalog is version 2, the catalog's blob id at byte 56")
+    func catalogSlotLayoutIsPinned() throws {
+        var withCatalog = sample
+        withCatalog.catalog = BlobID(rawValue: 0x0102_0304)
+        let bytes = Manifest.encode(withCatalog)
+        #expect(bytes[4] == 2 && bytes[5...7].allSatisfy { $0 == 0 })
+        #expect(bytes[52..<56].allSatisfy { $0 == 0 })
+        #expect(Array(bytes[56..<64]) == [4, 3, 2, 1, 0, 0, 0, 0])
+        #expect(Manifest.decode(bytes) == .valid(withCatalog))
+        // A version-1 slot names no catalog: one that does is not a slot this build wrote.
+        var forged = bytes
+        forged[4] = 1
+        let crc = CRC32C.checksum(Array(forged[0..<4092]))
+        for i in 0..<4 { forged[4092 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        #expect(Manifest.decode(forged) == .invalid(reason: "catalog in a version-1 slot"))
+    }
+
     @Test func newerFormatIsUnsupportedNotCorrupted() {
         var bytes = Manifest.encode(sample)
-        bytes[4] = 2
+        bytes[4] = 3
         let crc = CRC32C.checksum(Array(bytes[0..<4092]))
         for i in 0..<4 { bytes[4092 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
-        #expect(Manifest.decode(bytes) == .unsupported(version: 2))
+        #expect(Manifest.decode(bytes) == .unsupported(version: 3))
         #expect(Manifest.decode([UInt8](repeating: 0, count: 4096)) == .invalid(reason: "bad magic"))
     }
 

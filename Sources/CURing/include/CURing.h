@@ -21,6 +21,10 @@ static inline void holt_atomic_or_u64(uint64_t *word, uint64_t bits) { __atomic_
 /// Atomically loads `*word` (acquire).
 static inline uint64_t holt_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 
+/// Atomically stores `value` into `*word` (release): for tables written under a lock and read
+/// without one (the buffer manager's frame directory).
+static inline void holt_atomic_store_u64(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+
 /// A spin-wait hint to the CPU (`pause` on x86), for loops that wait a few hundred nanoseconds.
 static inline void holt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -28,6 +28,12 @@ public struct Options: Sendable, Equatable {
     /// bytes pass this share of all node bytes (and 1 MiB), or free slots inside the blob file
     /// pass this share of its slots while blobs sit past where the live ones would end.
     public var compactionDeadShare: Double = 0.25
+    /// The change feed's retention bound: the most bytes of log records kept, past what the last
+    /// checkpoint needs, for registered consumers (`Tree.registerConsumer`) and open feeds that
+    /// have not read them yet. A consumer further behind loses the oldest segments and gets
+    /// `HoltError.changesNotHeld` when it reads on. 0 keeps nothing for consumers. The log a
+    /// reopen scans grows by up to this much (it reads, but does not replay, the kept records).
+    public var changeRetentionBytes: Int = 256 << 20
 
     /// Options with the defaults: 256 MiB cache, `.always`, create if missing, checkpoint every 64 MiB of log.
     public init(

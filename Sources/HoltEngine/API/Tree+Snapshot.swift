@@ -23,8 +23,11 @@ extension Tree {
         }
     }
 
-    /// The roots a snapshot captures: the one place that says which (the tree's index today;
-    /// every root blob a batch may change belongs here). Call holding `lock` or `writer`.
+    /// The roots a snapshot captures: the one place that says which. Today the default
+    /// family's tree only: a `Snapshot` reads the default family. The other column families'
+    /// roots (`families`, `FamilyRoots`) are not captured yet (a snapshot of them needs a
+    /// per-family read API on `Snapshot`); their blobs are shadowed like any other, so adding
+    /// them here is enough for consistency. Call holding `lock` or `writer`.
     var snapshotRoot: BlobID { index.root }
 
     /// What the open snapshots hold now (`Stats.openSnapshots` and the shadows).

@@ -62,8 +62,13 @@ public final class Tree: @unchecked Sendable {
     /// (the checkpointer: no batch changes it then).
     let index: ARTIndex<BufferManager>
     /// Guarded by `writer` (written also under `lock` exclusively): the sequence number of the
-    /// last batch applied to `index`.
-    private var appliedLSN: UInt64
+    /// last batch applied to `index` (or to any column family).
+    var appliedLSN: UInt64
+    /// The column families other than the default one (whose tree is `index`): the one place
+    /// that holds every family's root (`FamilyRoots`). The `Locked` guards the table itself;
+    /// it changes only holding `writer` and `lock` exclusively, so a holder of `lock` shared
+    /// sees a stable table and every blob of every family in it stays allocated meanwhile.
+    let families: Locked<FamilyRoots>
     /// `appliedLSN`, for `snapshot()` (read holding `lock` shared or `writer`).
     var lastAppliedLSN: UInt64 { appliedLSN }
     /// Written holding `writer` and `lock` exclusively; read under either.
@@ -73,7 +78,7 @@ public final class Tree: @unchecked Sendable {
     /// Slows writers that outrun the checkpointer.
     let throttle: WriteThrottle
     /// The batch being applied, as lock-free readers see it.
-    private let visibility = BatchVisibility()
+    let visibility = BatchVisibility()
     /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
     var failed = false
     /// Guarded by `writer`: after a checkpoint found the disk full, the next automatic one waits
@@ -94,16 +99,21 @@ public final class Tree: @unchecked Sendable {
     var checkpointCount: Int { checkpointsTaken.load(ordering: .relaxed) }
     /// How long checkpoints took (see `Stats.checkpointNanoseconds`).
     let checkpointTimes = CheckpointTimes()
+    /// The change feed's consumers and open feeds (`Tree+Changes.swift`); thread-safe itself.
+    let changeFeeds: ChangeFeedRegistry
 
     private init(
         path: String, options: Options, store: BufferManager, log: WriteAheadLog,
-        index: ARTIndex<BufferManager>, appliedLSN: UInt64, lock: DatabaseLock, recovery: RecoveryReport
+        index: ARTIndex<BufferManager>, families: FamilyRoots, appliedLSN: UInt64, lock: DatabaseLock,
+        recovery: RecoveryReport, changeFeeds: ChangeFeedRegistry
     ) {
+        self.changeFeeds = changeFeeds
         self.path = path
         self.options = options
         self.store = store
         self.log = log
         self.index = index
+        self.families = Locked(families)
         self.appliedLSN = appliedLSN
         self.databaseLock = lock
         self.recovery = recovery
@@ -130,6 +140,7 @@ public final class Tree: @unchecked Sendable {
     public static func open(path: String, options: Options = Options()) throws(HoltError) -> Tree {
         try DatabaseDirectory.prepare(path, create: options.createIfMissing)
         let databaseLock = try DatabaseLock(directory: path)
+        let changeFeeds = try ChangeFeedRegistry.load(directory: path)
         let store = try BufferManager.open(directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing)
         let anchor = store.anchor
         let index = if let root = anchor.root {
@@ -139,21 +150,28 @@ public final class Tree: @unchecked Sendable {
         }
         // Every walk starts at the root blob: it stays in the cache, pinned.
         try store.keepPinned(index.root)
+        var families = try FamilyRoots.load(catalog: anchor.catalog, in: store)
         let log = try WriteAheadLog.open(directory: path + "/wal", sync: options.sync)
         var applied = anchor.checkpointLSN
         let report = try log.replay(after: anchor.checkpointLSN) { (lsn: UInt64, payload: [UInt8]) throws(HoltError) in
-            try Self.redo(payload, lsn: lsn, on: index)
+            try Self.redo(payload, lsn: lsn, on: index, families: &families)
             applied = lsn
         }
         try log.setNextLSN(atLeast: applied + 1)
         let recovery = RecoveryReport(checkpointLSN: anchor.checkpointLSN, replayedBatches: report.recordsReplayed, tornBytesCut: report.bytesCut)
-        return Tree(path: path, options: options, store: store, log: log, index: index,
-                    appliedLSN: applied, lock: databaseLock, recovery: recovery)
+        return Tree(path: path, options: options, store: store, log: log, index: index, families: families,
+                    appliedLSN: applied, lock: databaseLock, recovery: recovery, changeFeeds: changeFeeds)
     }
 
-    /// Applies one logged batch again at open.
-    private static func redo(_ payload: [UInt8], lsn: UInt64, on index: ARTIndex<BufferManager>) throws(HoltError) {
-        let ops = try BatchCodec.decode(payload)
+    /// Applies one logged batch again at open (a batch that names column families, or creates
+    /// or drops one, through `FamilyRoots.redo`).
+    private static func redo(
+        _ payload: [UInt8], lsn: UInt64, on index: ARTIndex<BufferManager>, families: inout FamilyRoots
+    ) throws(HoltError) {
+        let items = try BatchCodec.decodeItems(payload)
+        guard let ops = BatchCodec.defaultFamilyOps(items) else {
+            return try families.redo(items, lsn: lsn, defaultIndex: index)
+        }
         var applier = BatchApplier(index: index)
         do throws(HoltError) {
             try applier.performAll(ops)
@@ -384,6 +402,16 @@ public final class Tree: @unchecked Sendable {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
             for position in buffer.indices { try Self.validate(buffer[position]) }
         }
+        return try commit { () throws(HoltError) -> UInt64? in try applyLocked(ops) }
+    }
+
+    /// The write path every kind of batch takes (ops of the default family, ops spanning
+    /// column families, a family's creation or drop): the throttle, then `body` holding
+    /// `writer` and `lock` exclusively, which changes the index and appends the log record and
+    /// returns its LSN (nil: nothing changed, nothing logged); then an automatic checkpoint
+    /// asked for when one is wanted.
+    @inline(__always)
+    func commit(_ body: () throws(HoltError) -> UInt64?) throws(HoltError) -> Commit {
         // Writers that outrun the checkpointer are slowed a little per batch, holding no lock
         // (`WriteThrottle`); only at the hard bound does a batch wait for a checkpointer's round.
         if case .delay(let nanoseconds) = throttle.decide(dirtyBytes: store.dirtyBytes, logBytes: log.bytesSinceTrim) {
@@ -395,7 +423,7 @@ public final class Tree: @unchecked Sendable {
                 guard !isClosed else { throw .closed }
                 guard !failed else { throw .previousIOFailure }
                 if checkpointOverdue(), checkpointDue() { return nil }
-                let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in try applyLocked(ops) }
+                let lsn = try lock.withWriteLock { () throws(HoltError) -> UInt64? in try body() }
                 if lsn != nil, checkpointWanted(), checkpointDue() { checkpointer.request() }
                 return .some(lsn)
             }
@@ -551,7 +579,8 @@ public final class Tree: @unchecked Sendable {
             if onlyIfWanted, !((checkpointWanted() || quietWork) && checkpointDue()) { return nil }
             // Batches applied from now on go to a new segment: the trim below drops all of this one.
             try log.roll()
-            return try store.captureCheckpoint(root: index.root, lsn: appliedLSN, user: [])
+            return try store.captureCheckpoint(
+                root: index.root, lsn: appliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
         }
         guard let capture else { return }
         checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
@@ -560,12 +589,13 @@ public final class Tree: @unchecked Sendable {
         try log.sync()
         try store.writeCheckpoint(capture)
         writer.withLock { checkpointRetry = nil }
-        try log.trim(through: capture.lsn)
+        // Segments a change-feed consumer has not read stay, within the retention bound.
+        try log.trim(through: capture.lsn, keepingAfter: changeFeeds.floor, retentionBytes: options.changeRetentionBytes)
         // The slots only the previous checkpoint used are free now: their blocks go back, but
         // for as many as the next checkpoint or write-outs may fill (a cacheful) when writers
         // are busy: punching those would only have the file system allocate them again (a
         // load larger than the cache punched 0.68 slots per key). A quiet round punches all.
-        try? store.reclaimFreeSlots(keeping: periodic ? 0 : store.capacity)
+        _ = try? store.reclaimFreeSlots(keeping: periodic ? 0 : store.capacity)
     }
 
     /// Waits until the background checkpointer has nothing asked of it and nothing under way
@@ -623,12 +653,12 @@ public final class Tree: @unchecked Sendable {
         try checkpointing.withLock { () throws(HoltError) -> [String] in
             try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
                 guard !isClosed else { throw .closed }
-                return store.verifyBlobs() + index.verify()
+                return store.verifyBlobs() + index.verify() + verifyFamilies()
             } }
         }
     }
 
-    private static func validate(_ op: TxnOp) throws(HoltError) {
+    static func validate(_ op: TxnOp) throws(HoltError) {
         switch op {
         case .put(let key, let value):
             try validate(key: key)

@@ -5,6 +5,8 @@
 /// op    := tag:u8 field*        (fields per tag below; every field is len:u32 bytes)
 ///   1 put(key, value)  2 delete(key)  3 rename(from, to)  4 renamePrefix(from, to)
 /// ```
+/// Batches that name column families, create or drop one, use three more tags
+/// (`BatchCodec+Families.swift`): 5 family(id:u32), 6 createFamily(id:u32, name), 7 dropFamily(id:u32).
 /// `expect` ops are not logged: a batch is logged only after its conditions held, and replay
 /// applies the same ops to the same state, so they hold again. All integers little-endian.
 enum BatchCodec {
@@ -70,17 +72,17 @@ enum BatchCodec {
         return ops
     }
 
-    private static func append(_ value: UInt32, to out: inout [UInt8]) {
+    static func append(_ value: UInt32, to out: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
-    private static func field(_ bytes: [UInt8], _ out: inout [UInt8]) {
+    static func field(_ bytes: [UInt8], _ out: inout [UInt8]) {
         append(UInt32(bytes.count), to: &out)
         out.append(contentsOf: bytes)
     }
 
     /// A bounds-checked cursor over a record's bytes.
-    private struct ByteReader {
+    struct ByteReader {
         let bytes: [UInt8]
         var offset = 0
         var atEnd: Bool { offset == bytes.count }

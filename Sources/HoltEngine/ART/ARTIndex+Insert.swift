@@ -174,7 +174,7 @@ extension ARTIndex {
                 guard case .value(let value) = payload else { throw notEmpty }
                 let old = v.bytes(leaf.value, leaf.valueLength)
                 if value.count == leaf.valueLength {
-                    if value.count > 0 { page.base.advanced(by: leaf.value).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+                    page.write(value, at: leaf.value)
                     counters.bytesCopied += value.count
                     return .done(old: old, blobNode: 0)
                 }
@@ -196,8 +196,8 @@ extension ARTIndex {
             // The old leaf moves one level down with a shorter suffix.
             let (oldSlot, oldOffset) = try page.newNode(.leaf, size: ARTLayout.leafSize(suffix: oldRest, value: leaf.valueLength))
             page.writeLeaf(at: oldOffset,
-                           suffix: UnsafeRawBufferPointer(start: v.base + leaf.suffix + m + 1, count: oldRest),
-                           value: UnsafeRawBufferPointer(start: v.base + leaf.value, count: leaf.valueLength))
+                           suffix: v.rawBytes(leaf.suffix + m + 1, oldRest),
+                           value: v.rawBytes(leaf.value, leaf.valueLength))
             counters.bytesCopied += oldRest + leaf.valueLength
             let (newSlot, blobNode) = try writeTail(page, tail(newByte == 0 ? k.count : i + m + 1), payload, topSlot: nil, &counters)
             try branch(page, slot, k, i, m, (oldByte, oldSlot), (newByte, newSlot))

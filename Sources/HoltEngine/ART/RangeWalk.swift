@@ -278,7 +278,7 @@ struct RangeWalk: ~Copyable {
         try append(page, offset, count)
         if bounded && !pathSortsAfterStart() { return }
         let view = RangeView(key: UnsafeRawBufferPointer(start: path, count: length),
-                             value: UnsafeRawBufferPointer(start: page.base + leaf.value, count: leaf.valueLength),
+                             value: page.rawBytes(leaf.value, leaf.valueLength),
                              isCommonPrefix: false)
         try deliver(view, body)
     }
@@ -304,7 +304,7 @@ struct RangeWalk: ~Copyable {
     @inline(__always)
     private mutating func append(_ page: PageView, _ offset: Int, _ count: Int) throws(HoltError) {
         guard count <= capacity - length else { throw page.corrupted("scan path deeper than any key") }
-        UnsafeMutableRawPointer(path + length).copyMemory(from: page.base + offset, byteCount: count)
+        page.copyBytes(offset, count, to: UnsafeMutableRawPointer(path + length))
         length += count
     }
 
@@ -318,8 +318,7 @@ struct RangeWalk: ~Copyable {
             for t in 0..<count where page.u8(offset + t) == byte { return t }
             return nil
         }
-        guard let hit = memchr(page.base + offset, Int32(delimiter), count) else { return nil }
-        return UnsafeRawPointer(hit) - (page.base + offset)
+        return page.firstIndex(of: UInt8(truncatingIfNeeded: delimiter), offset, count)
     }
 
     /// Whether the path sorts strictly after the resume point.

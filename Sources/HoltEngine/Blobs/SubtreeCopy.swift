@@ -71,10 +71,10 @@ enum SubtreeCopy {
                     let l = try source.leaf(node)
                     target.set16(offset, UInt16(l.suffixLength - skip))
                     target.set16(offset + 2, UInt16(l.valueLength))
-                    target.copy(from: source.base, from, to: offset + 4, length: length)
+                    target.copy(from: source, from, to: offset + 4, length: length)
                 }
             } else {
-                target.copy(from: source.base, from, to: offset, length: length)
+                target.copy(from: source, from, to: offset, length: length)
             }
             counters.bytesCopied += length
         }

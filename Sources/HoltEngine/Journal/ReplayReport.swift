@@ -13,4 +13,6 @@ struct ReplayReport: Equatable, Sendable {
     /// The LSN of the last intact record, or of the last LSN the log accounts for when it has
     /// none (0 for a new log). The next append gets `lastLSN + 1`.
     var lastLSN: UInt64 = 0
+    /// The previous last LSN of the oldest segment left: every record after it is in the log.
+    var heldAfter: UInt64 = 0
 }

@@ -43,8 +43,10 @@ extension WriteAheadLog {
                 state.nextLSN = report.lastLSN + 1
                 state.writtenLSN = report.lastLSN
                 state.durableLSN = report.lastLSN
-                state.bytesSinceTrim = io.older.reduce(io.recordBytes) { $0 + $1.recordBytes }
+                state.trimmedThrough = checkpoint
+                updateBytesSinceTrim()
                 state.room = io.allocated - io.size
+                state.heldAfter = report.heldAfter
                 state.replayed = true
                 state.ioBusy = false
                 monitor.broadcast()
@@ -127,6 +129,7 @@ extension WriteAheadLog {
             } else {
                 io.older.append(OlderSegment(number: number, lastLSN: scan.lastLSN, recordBytes: scan.recordBytes))
             }
+            if index == 0 { report.heldAfter = scan.header.previousLastLSN }
             previousLast = scan.lastLSN
             report.lastLSN = scan.lastLSN
             report.segments += 1
@@ -145,6 +148,7 @@ extension WriteAheadLog {
             io.lastLSN = checkpoint
             io.recordBytes = 0
             report.lastLSN = checkpoint
+            report.heldAfter = checkpoint
         }
         return report
     }

@@ -85,9 +85,18 @@ extension WriteAheadLog {
     /// the disk is too full for the new segment, the current one stays current (and on disk) and
     /// only older segments are removed: a later trim drops it.
     /// Failpoints `wal.beforeTrim` (before the new segment) and `wal.afterTrim` (after the removals).
-    /// - Parameter lsn: The checkpoint's LSN: every record up to it is in the data file.
+    ///
+    /// Change-feed retention: a segment holding a record after `floor` (the oldest position a
+    /// registered consumer or an open feed still needs) is kept although the checkpoint covers
+    /// it, as long as the segments kept that way hold at most `retentionBytes` of records; past
+    /// that the oldest go anyway and `heldAfter` rises past the consumer's position, which then
+    /// gets `HoltError.changesNotHeld` (never a silent gap).
+    /// - Parameters:
+    ///   - lsn: The checkpoint's LSN: every record up to it is in the data file.
+    ///   - floor: Records after this LSN are still wanted by change-feed readers (`.max`: none are).
+    ///   - retentionBytes: The most record bytes kept only for change-feed readers.
     /// - Throws: `.io` (the log is then failed), `.previousIOFailure`, `.closed`.
-    func trim(through lsn: UInt64) throws(HoltError) {
+    func trim(through lsn: UInt64, keepingAfter floor: UInt64 = .max, retentionBytes: Int = 0) throws(HoltError) {
         monitor.lock()
         defer { monitor.unlock() }
         while state.ioBusy { monitor.wait() }
@@ -100,9 +109,16 @@ extension WriteAheadLog {
             if io.lastLSN >= io.current.firstLSN {
                 _ = try startSegment(firstLSN: io.lastLSN + 1, previousLastLSN: io.lastLSN, bytes: initialSegmentBytes)
             }
+            // Segments a change-feed consumer still needs (records after `floor`) stay, as long
+            // as what stays only for consumers is within `retentionBytes` (oldest go first).
+            var retained = io.older.reduce(0) { $0 + ($1.lastLSN <= lsn ? $1.recordBytes : 0) }
             while let oldest = io.older.first, oldest.lastLSN <= lsn {
+                if oldest.lastLSN > floor && retained <= retentionBytes { break }
+                // Raised before the file goes: a feed reader that then finds no file knows why.
+                monitor.withLock { state.heldAfter = max(state.heldAfter, oldest.lastLSN) }
                 try Syscall.unlink(path(ofSegment: oldest.number))
                 io.older.removeFirst()
+                retained -= oldest.recordBytes
                 removed += 1
             }
             if removed > 0 { try Syscall.fsyncDirectory(directory) }
@@ -111,7 +127,8 @@ extension WriteAheadLog {
         // The token is free again but `io` is only changed by a token holder, and nobody can
         // take the token while we hold the monitor.
         state.statistics.segmentsRemoved += removed
-        state.bytesSinceTrim = io.older.reduce(io.recordBytes) { $0 + $1.recordBytes } + state.pending.count
+        state.trimmedThrough = max(state.trimmedThrough, lsn)
+        updateBytesSinceTrim()
         state.room = io.allocated - io.size - state.pending.count
     }
 

@@ -81,6 +81,15 @@ final class WriteAheadLog: @unchecked Sendable {
         var room = 0
         /// Counters.
         var statistics = Statistics()
+        /// Every record with an LSN above this one is still in the log's files (or buffered):
+        /// the previous last LSN of the oldest segment on disk. Rises when `trim` removes
+        /// segments. The change feed reads history only after it (`WriteAheadLog+Feed.swift`).
+        var heldAfter: UInt64 = 0
+        /// The highest checkpoint LSN `trim` was given: segments whose records all lie at or
+        /// below it are kept only for change-feed consumers and do not count in `bytesSinceTrim`.
+        var trimmedThrough: UInt64 = 0
+        /// Record bytes of the segments kept only for change-feed consumers (see `trimmedThrough`).
+        var retainedBytes = 0
     }
 
     /// A closed segment kept on disk until `trim` removes it.
@@ -118,6 +127,9 @@ final class WriteAheadLog: @unchecked Sendable {
     let monitor = Monitor()
     /// Guarded by `monitor`.
     var state = State()
+    /// Wakes change-feed readers waiting asynchronously when the feed's horizon moves
+    /// (`WriteAheadLog+Feed.swift`). Thread-safe itself (its own lock, a leaf).
+    let feedNotifier = ChangeNotifier()
     /// Owned by the holder of the I/O token.
     var io = IOState()
     /// The periodic flusher. Guarded by `monitor`.
@@ -221,6 +233,11 @@ final class WriteAheadLog: @unchecked Sendable {
         state.statistics.bytes += size
         checkInvariants()
         let writeNow = writeWhenLarge && syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
+        if syncMode == .none {
+            // Under `.none` the change feed's horizon is the last append (`waitForChanges`).
+            monitor.broadcast()
+            feedNotifier.notify()
+        }
         monitor.unlock()
         if writeNow { try flush(through: lsn, durable: false) }
         return lsn
@@ -342,6 +359,7 @@ final class WriteAheadLog: @unchecked Sendable {
             state.unsyncedRecords = 0
         }
         checkInvariants()
+        feedNotifier.notify()
     }
 
     /// Writes `io.spare` (records up to `lastLSN`) to the current segment (into allocated room:
@@ -412,9 +430,11 @@ final class WriteAheadLog: @unchecked Sendable {
         monitor.withLock {
             while state.ioBusy { monitor.wait() }
             state.closed = true
+            monitor.broadcast()  // change-feed readers waiting for records
             if io.file >= 0 { try? Syscall.close(io.file) }
             io.file = -1
         }
+        feedNotifier.close()
         if let failure { throw failure }
     }
 }

@@ -14,6 +14,22 @@ struct PageView {
     /// The blob, for error messages.
     let id: BlobID
 
+    /// `count` bytes at `offset`, borrowed (valid as long as the frame; callers bounds-check).
+    @inline(__always) func rawBytes(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + offset, count: count)
+    }
+
+    /// Copies `count` bytes at `offset` to `destination`.
+    @inline(__always) func copyBytes(_ offset: Int, _ count: Int, to destination: UnsafeMutableRawPointer) {
+        destination.copyMemory(from: base + offset, byteCount: count)
+    }
+
+    /// The index of the first `byte` in `count` bytes at `offset`, or nil.
+    @inline(__always) func firstIndex(of byte: UInt8, _ offset: Int, _ count: Int) -> Int? {
+        guard let hit = memchr(base + offset, Int32(byte), count) else { return nil }
+        return UnsafeRawPointer(hit) - (base + offset)
+    }
+
     // Little-endian loads at a byte offset of the frame (callers bounds-check the offset).
     /// The byte at `o`.
     @inline(__always) func u8(_ o: Int) -> UInt8 { base.load(fromByteOffset: o, as: UInt8.self) }
@@ -78,27 +94,51 @@ struct PageView {
     @inline(__always) func entry(_ slot: Int) -> UInt32 { u32(ARTLayout.slotTable + 4 * slot) }
 
     /// The node in `slot`, checked: a live slot, a known kind, its fixed part inside the data area.
+    ///
+    /// Inlined into every walk (it runs once per node visited); the reason for a failure is
+    /// worked out apart, in `nodeFailure`.
+    @inline(__always)
     func node(_ slot: UInt16) throws(HoltError) -> NodeRef {
         let s = Int(slot)
-        guard s > 0, s < slotCount else { throw corrupted("slot \(s) out of range") }
+        if s > 0, s < slotCount {
+            let e = entry(s)
+            let raw = UInt8(truncatingIfNeeded: e >> 24)
+            let offset = Int(e & 0xFFFF) << 3
+            if raw > NodeType.invalid.rawValue, raw <= NodeType.emptyRoot.rawValue,
+               offset >= dataLow, offset + Self.fixedSize(raw) <= dataEnd
+            {
+                // `raw` is in 1...8: the enum's cases are its raw values 0...8, in order.
+                let type = unsafeBitCast(raw, to: NodeType.self)
+                assert(type == NodeType(rawValue: raw), "NodeType's cases are not its raw values in order")
+                return NodeRef(type: type, offset: offset, slot: slot)
+            }
+        }
+        throw nodeFailure(slot)
+    }
+
+    /// The bytes of a node's fixed part, by raw node type.
+    @inline(__always)
+    private static func fixedSize(_ raw: UInt8) -> Int {
+        switch raw {
+        case NodeType.node16.rawValue: ARTLayout.node16Size
+        case NodeType.node48.rawValue: ARTLayout.node48Size
+        case NodeType.node256.rawValue: ARTLayout.node256Size
+        default: 8
+        }
+    }
+
+    /// Why `node(slot)` failed.
+    @inline(never)
+    private func nodeFailure(_ slot: UInt16) -> HoltError {
+        let s = Int(slot)
+        guard s > 0, s < slotCount else { return corrupted("slot \(s) out of range") }
         let e = entry(s)
         guard let type = NodeType(rawValue: UInt8(truncatingIfNeeded: e >> 24)), type != .invalid else {
-            throw corrupted("slot \(s) has bad type \(e >> 24)")
+            return corrupted("slot \(s) has bad type \(e >> 24)")
         }
         let offset = Int(e & 0xFFFF) << 3
-        guard offset >= dataLow, offset + 8 <= dataEnd else {
-            throw corrupted("slot \(s) offset \(offset) outside data")
-        }
-        let ref = NodeRef(type: type, offset: offset, slot: slot)
-        let fixed: Int
-        switch type {
-        case .node16: fixed = ARTLayout.node16Size
-        case .node48: fixed = ARTLayout.node48Size
-        case .node256: fixed = ARTLayout.node256Size
-        default: fixed = 8
-        }
-        guard offset + fixed <= dataEnd else { throw corrupted("slot \(s) node overruns data") }
-        return ref
+        guard offset >= dataLow, offset + 8 <= dataEnd else { return corrupted("slot \(s) offset \(offset) outside data") }
+        return corrupted("slot \(s) node overruns data")
     }
 
     /// The size in bytes of `node`, checked against the data area.
@@ -351,6 +391,17 @@ struct MutablePageView {
     }
 
     /// Copies `length` bytes from another frame's `from` to this frame's `to` (the frames may be the same).
+    func copy(from source: PageView, _ from: Int, to: Int, length: Int) {
+        copy(from: source.base, from, to: to, length: length)
+    }
+
+    /// Writes `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        guard let start = bytes.baseAddress, bytes.count > 0 else { return }
+        (base + offset).copyMemory(from: start, byteCount: bytes.count)
+    }
+
+    /// Copies `length` bytes from `source + from` to `to` in this frame.
     func copy(from source: UnsafeRawPointer, _ from: Int, to: Int, length: Int) {
         guard length > 0 else { return }
         (base + to).copyMemory(from: source + from, byteCount: length)

@@ -4,10 +4,9 @@ import Glibc
 
 /// Memory aligned for `O_DIRECT`: `count` bytes at an address that is a multiple of 4 KiB.
 ///
-/// Owns its memory (allocated zeroed in `init(count:)`, freed in `deinit`), or borrows it from a
-/// `FrameArena`, which it then keeps alive. The pointer stays valid while the buffer lives;
-/// whoever uses it must keep the buffer alive (frames are kept in the buffer manager's frame
-/// array until it closes).
+/// Owns its memory (allocated zeroed in `init(count:)`, freed in `deinit`). The pointer stays
+/// valid while the buffer lives; whoever uses it must keep the buffer alive. (Cache frames take
+/// their memory from a `FrameArena` instead.)
 ///
 /// `@unchecked Sendable`: the buffer only hands out its (immutable) address; who may touch the
 /// bytes when is the business of its owner (the buffer manager's pin protocol).
@@ -19,8 +18,6 @@ final class AlignedBuffer: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     /// The size in bytes (a multiple of `alignment`).
     let count: Int
-    /// The arena the memory belongs to, or nil when the buffer owns it.
-    private let arena: FrameArena?
 
     /// A zeroed buffer of `count` bytes (rounded up to a multiple of 4 KiB).
     init(count: Int) {
@@ -31,7 +28,6 @@ final class AlignedBuffer: @unchecked Sendable {
         memset(raw, 0, rounded)
         pointer = raw
         self.count = rounded
-        arena = nil
     }
 
     /// A buffer holding a copy of the `count` bytes at `source` (a multiple of 4 KiB), not
@@ -44,18 +40,9 @@ final class AlignedBuffer: @unchecked Sendable {
         memcpy(raw, source, count)
         pointer = raw
         self.count = count
-        arena = nil
     }
 
-    /// A buffer over `count` zero bytes at `pointer`, a piece of `arena`'s memory.
-    init(borrowing pointer: UnsafeMutableRawPointer, count: Int, from arena: FrameArena) {
-        precondition(Int(bitPattern: pointer) % Self.alignment == 0 && count % Self.alignment == 0)
-        self.pointer = pointer
-        self.count = count
-        self.arena = arena
-    }
-
-    deinit { if arena == nil { free(pointer) } }
+    deinit { free(pointer) }
 
     /// Sets every byte to zero.
     func zero() { memset(pointer, 0, count) }

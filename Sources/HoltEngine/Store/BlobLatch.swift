@@ -16,13 +16,39 @@ import Synchronization
 /// Locking: `lock` is a pthread reader-writer lock (writers first); `version` is atomic and
 /// changed only by the holder of `lock` in exclusive mode.
 final class BlobLatch: @unchecked Sendable {
-    // @unchecked Sendable: both fields are synchronisation primitives.
+    // @unchecked Sendable: `bytes` is immutable, the other fields are synchronisation primitives.
     private let lock: ReadWriteLock
     private let version = Atomic<UInt64>(0)
+    /// The frame bytes the latch guards (nil for a latch of no frame): what a reader that found
+    /// the latch in the `FrameDirectory` reads.
+    let bytes: UnsafeMutableRawPointer?
+    /// Set by lock-free readers that used the frame since the buffer manager's CLOCK hand last
+    /// passed (which clears it): their share of the frame's second chance. Relaxed.
+    private let touched = Atomic<Bool>(false)
 
-    /// A free latch.
-    init() {
+    /// A free latch guarding `bytes`.
+    init(guarding bytes: UnsafeMutableRawPointer? = nil) {
         lock = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it", spins: 64)
+        self.bytes = bytes
+    }
+
+    /// Moves the version on while nobody holds the latch: an optimistic reader that noted the
+    /// version before fails its check. Called when the frame stops holding its blob (see
+    /// `FrameDirectory`), before other bytes go in.
+    func invalidateOptimisticReads() {
+        version.wrappingAdd(2, ordering: .acquiringAndReleasing)
+    }
+
+    /// Notes a lock-free use of the frame (written only when not set yet: readers do not fight
+    /// over the cache line).
+    @inline(__always)
+    func touch() {
+        if !touched.load(ordering: .relaxed) { touched.store(true, ordering: .relaxed) }
+    }
+
+    /// Whether the frame was used lock-free since the last call; clears the mark.
+    func takeTouch() -> Bool {
+        touched.load(ordering: .relaxed) && touched.exchange(false, ordering: .relaxed)
     }
 
     /// Runs `body` holding the latch shared.

@@ -256,6 +256,9 @@ struct BlobMap {
 
     /// "HMAP" read as a little-endian UInt32.
     static let magic: UInt32 = 0x5041_4D48
+    /// The format version of `MAP.<g>` files (1; it was the manifest's version until the
+    /// manifest went to 2 with column families, and stays 1: the map did not change).
+    static let formatVersion: UInt32 = 1
     /// The size of the map file's header.
     static let headerSize = 32
     /// The size of one entry.
@@ -278,7 +281,7 @@ struct BlobMap {
     static func encode(_ entries: [BlobID: Entry], generation: UInt64) -> [UInt8] {
         var w = ByteWriter()
         w.append(Self.magic)
-        w.append(Manifest.formatVersion)
+        w.append(Self.formatVersion)
         w.append(generation)
         w.append(UInt64(entries.count))
         w.append(UInt64(0))
@@ -303,7 +306,7 @@ struct BlobMap {
             throw .corrupted(what: what, reason: "bad checksum")
         }
         guard r.load(UInt32.self, at: 0) == magic else { throw .corrupted(what: what, reason: "bad magic") }
-        if let version = r.load(UInt32.self, at: 4), version != Manifest.formatVersion {
+        if let version = r.load(UInt32.self, at: 4), version != Self.formatVersion {
             throw .unsupportedFormat(version: version)
         }
         guard r.load(UInt64.self, at: 8) == generation else {

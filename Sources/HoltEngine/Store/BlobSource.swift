@@ -65,7 +65,9 @@ struct HeldBlob {
     /// The source's own handle (a shard and frame of the buffer manager).
     let shard: Int
     let frame: Int
-    let latch: BlobLatch?
+    /// The blob's latch (nil in sources without latches), unretained: the source keeps it alive
+    /// while the blob is held, and a plain `HeldBlob` costs no reference counting.
+    let latch: Unmanaged<BlobLatch>?
     /// For an optimistic hold, the latch's version when it was taken; nil for a shared hold.
     var version: UInt64? = nil
     /// What keeps `bytes` alive when the source does not own them otherwise (a snapshot's blob

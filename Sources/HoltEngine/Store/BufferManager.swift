@@ -77,6 +77,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private let shards: [Shard]
     /// Where frames get their memory (huge-page chunks).
     private let arena = FrameArena(frameSize: BlobGeometry.blobSize)
+    /// The latches of all frames made so far, which `Frame` refers to unretained: kept here for
+    /// the manager's life. Guarded by its `Locked`.
+    private let latches = Locked<[BlobLatch]>([])
+    /// Which frame holds each cached blob, for optimistic readers (see `FrameDirectory`):
+    /// entries are set and cleared under the blob's shard monitor.
+    private let frameDirectory = FrameDirectory()
+    /// Optimistic holds that found their blob through `directory` (no shard lock): counted with
+    /// the cache hits. Relaxed.
+    private let lockFreeHits = Atomic<Int>(0)
     /// The blob map and the current anchor.
     private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -255,6 +264,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         result.blobsLive = core.withLock { $0.map.count } + cachedOnly
+        result.cacheHits += lockFreeHits.load(ordering: .relaxed)
         result.bytesRead = bytesRead.load(ordering: .relaxed)
         result.bytesWritten = bytesWritten.load(ordering: .relaxed)
         result.fileBytes = (try? file.size()) ?? 0
@@ -276,29 +286,50 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
+        return try latch.takeUnretainedValue().withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
     }
 
     /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`). The
     /// kept blob (`keepPinned`) skips the pin: one latch, no shard lock.
     func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
         if let kept, kept.id == id {
-            kept.latch.lockShared()
+            kept.latch._withUnsafeGuaranteedRef { $0.lockShared() }
             return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch)
         }
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        latch.lockShared()
+        latch._withUnsafeGuaranteedRef { $0.lockShared() }
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
     }
 
-    /// Pins blob `id` for an optimistic read (see `BlobSource`). The kept blob skips the pin.
+    /// Holds blob `id` for an optimistic read (see `BlobSource`). The kept blob, and a cached
+    /// blob found in the `FrameDirectory`, are held without a pin or a lock; others are pinned.
+    @inline(__always)
     func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         if let kept, kept.id == id {
-            guard let version = kept.latch.optimisticVersion() else { return nil }
+            guard let version = kept.latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else { return nil }
             return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch, version: version)
         }
+        if let found = frameDirectory.latch(of: id) {
+            let held = found._withUnsafeGuaranteedRef { latch -> HeldBlob?? in
+                guard let version = latch.optimisticVersion() else { return .some(nil) }
+                // Still the blob's frame after the version was noted: it held the blob at that
+                // version (see `FrameDirectory`).
+                guard frameDirectory.latch(of: id)?.toOpaque() == found.toOpaque(), let bytes = latch.bytes else { return nil }
+                latch.touch()
+                return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: found, version: version)
+            }
+            if let held {
+                if held != nil { lockFreeHits.add(1, ordering: .relaxed) }
+                return held
+            }
+        }
+        return try holdOptimisticPinned(id)
+    }
+
+    /// `holdOptimistic` for a blob not in the directory: pinned under its shard's monitor.
+    private func holdOptimisticPinned(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        guard let version = latch.optimisticVersion() else {
+        guard let version = latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else {
             unpin(shard, frame)
             return nil
         }
@@ -308,12 +339,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Whether no writer changed `blob` since it was held.
     func isUnchanged(_ blob: HeldBlob) -> Bool {
         guard let version = blob.version, let latch = blob.latch else { return true }
-        return latch.isUnchanged(since: version)
+        return latch._withUnsafeGuaranteedRef { $0.isUnchanged(since: version) }
     }
 
     /// Lets go of a blob from `holdShared` or `holdOptimistic`.
     func release(_ blob: HeldBlob) {
-        if blob.version == nil { blob.latch?.unlockShared() }
+        if blob.version == nil { blob.latch?._withUnsafeGuaranteedRef { $0.unlockShared() } }
         if blob.shard >= 0 { unpin(blob.shard, FrameIndex(rawValue: blob.frame)) }
     }
 
@@ -322,7 +353,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private struct Kept {
         let id: BlobID
         let bytes: UnsafeRawPointer
-        let latch: BlobLatch
+        let latch: Unmanaged<BlobLatch>
     }
 
     /// Set once by `keepPinned`, before any reader runs; read without a lock after.
@@ -342,7 +373,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
         shadows.willChange(id, bytes: UnsafeRawPointer(bytes))
-        return try latch.withExclusive { () throws(HoltError) -> R in try body(bytes) }
+        return try latch.takeUnretainedValue().withExclusive { () throws(HoltError) -> R in try body(bytes) }
     }
 
     /// `write` through a copy (see `BlobSource`): the frame is pinned for writing (dirty, copied
@@ -358,7 +389,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         defer { asideScratch.withLock { if $0.isEmpty { $0.append(scratch) } } }
         scratch.copy(from: UnsafeRawPointer(bytes))
         let result = try body(scratch.pointer)
-        latch.withExclusive { memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) }
+        latch._withUnsafeGuaranteedRef { $0.withExclusive { _ = memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) } }
         return result
     }
 
@@ -392,7 +423,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             while let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .copying { shard.monitor.wait() }
             if let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .pending {
                 let copy = AlignedBuffer(count: BlobGeometry.blobSize)
-                copy.copy(from: shard.state.frames[f.rawValue].memory.pointer)
+                copy.copy(from: shard.state.frames[f.rawValue].bytes)
                 shard.state.copies[id] = copy
             }
             // A lock-free reader that entered the blob before its parent let go of it may still
@@ -401,6 +432,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 shard.monitor.wait(until: Monitor.monotonicNanoseconds() + 50_000)
             }
             if let f = shard.state.table.removeValue(forKey: id) {
+                forget(id, in: shard.state.frames[f.rawValue])
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
                 shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
@@ -425,10 +457,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// What the locked part of `pin` decided.
     private enum Step {
         /// The blob is in frame `FrameIndex`, pinned.
-        case hit(FrameIndex, UnsafeMutableRawPointer, BlobLatch)
+        case hit(FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>)
         /// The frame is reserved for the blob (loading, pinned once): fill it from `entry`'s slot,
         /// or with zeros when `entry` is nil.
-        case load(FrameIndex, UnsafeMutableRawPointer, BlobLatch, BlobMap.Entry?)
+        case load(FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>, BlobMap.Entry?)
         /// These frames (marked writing, pinned) must be written out before they can be reused.
         case flush([WriteItem])
         /// The frame (pinned, marked copying) holds blob `BlobID` as the checkpoint being written
@@ -443,7 +475,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// frame and its bytes. `fresh`: a new blob, zero-filled instead of read.
     private func pin(
         _ id: BlobID, writing: Bool, fresh: Bool
-    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, BlobLatch) {
+    ) throws(HoltError) -> (Int, FrameIndex, UnsafeMutableRawPointer, Unmanaged<BlobLatch>) {
         let s = shardIndex(id)
         let shard = shards[s]
         while true {
@@ -467,6 +499,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 }
                 shard.monitor.withLock {
                     shard.state.frames[frame.rawValue].io = .idle
+                    frameDirectory.set(id, latch)
                     if writing || fresh { markDirty(shard, frame) }
                     shard.monitor.broadcast()
                 }
@@ -515,7 +548,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 case .pending:
                     shard.state.frames[f.rawValue].checkpoint = .copying
                     shard.state.frames[f.rawValue].pins += 1
-                    return .copyOut(f, id, shard.state.frames[f.rawValue].memory.pointer)
+                    return .copyOut(f, id, shard.state.frames[f.rawValue].bytes)
                 case .none, .copied:
                     break
                 }
@@ -524,7 +557,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.hits += 1
             if writing { markDirty(shard, f) }
-            return .hit(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch)
+            return .hit(f, shard.state.frames[f.rawValue].bytes, shard.state.frames[f.rawValue].latch)
         }
         var entry: BlobMap.Entry?
         if !fresh {
@@ -537,6 +570,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         case .reuse(let f):
             if let old = shard.state.frames[f.rawValue].blob {
                 shard.state.table[old] = nil
+                forget(old, in: shard.state.frames[f.rawValue])
                 shard.state.evictions += 1
             }
             shard.state.frames[f.rawValue].blob = id
@@ -545,7 +579,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.table[id] = f
             shard.state.misses += 1
-            return .load(f, shard.state.frames[f.rawValue].memory.pointer, shard.state.frames[f.rawValue].latch, entry)
+            return .load(f, shard.state.frames[f.rawValue].bytes, shard.state.frames[f.rawValue].latch, entry)
         case .writeOut(let frames):
             var items: [WriteItem] = []
             for f in frames {
@@ -553,7 +587,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 shard.state.frames[f.rawValue].io = .writing
                 shard.state.frames[f.rawValue].pins += 1
                 let slot = core.withLock { $0.map.target(for: blob) }
-                items.append((s, f, blob, slot, shard.state.frames[f.rawValue].memory.pointer))
+                items.append((s, f, blob, slot, shard.state.frames[f.rawValue].bytes))
             }
             shard.state.writesInFlight += items.count
             return .flush(items)
@@ -586,7 +620,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// limit was killed for want of memory before this bound).
     private func victim(_ shard: Shard) -> Victim {
         if shard.state.frames.count < shard.capacity {
-            shard.state.frames.append(Frame(from: arena))
+            shard.state.frames.append(newFrame())
             return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
         if !filledItsCache.load(ordering: .relaxed) { filledItsCache.store(true, ordering: .relaxed) }
@@ -603,7 +637,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 continue
             }
             if frame.blob == nil { return .reuse(FrameIndex(rawValue: f)) }
-            if frame.referenced {
+            let touched = frame.latch._withUnsafeGuaranteedRef { $0.takeTouch() }
+            if frame.referenced || touched {
                 shard.state.frames[f].referenced = false
                 continue
             }
@@ -622,8 +657,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             return .writeOut(dirtyCandidates)
         }
         if releasing, count >= shard.capacity + max(2, shard.capacity / 8) { return .wait }
-        shard.state.frames.append(Frame(from: arena))
+        shard.state.frames.append(newFrame())
         return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
+    }
+
+    /// A free frame with fresh memory and a latch of its own.
+    private func newFrame() -> Frame {
+        let latch = BlobLatch(guarding: arena.takeFrame())
+        latches.withLock { $0.append(latch) }
+        return Frame(latch: latch)
     }
 
     /// Writes dirty frames out ahead of need (the background evictor's round): in each shard at
@@ -662,7 +704,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                         shard.state.frames[f.rawValue].io = .writing
                         shard.state.frames[f.rawValue].pins += 1
                         let slot = core.withLock { $0.map.target(for: blob) }
-                        items.append((s, f, blob, slot, shard.state.frames[f.rawValue].memory.pointer))
+                        items.append((s, f, blob, slot, shard.state.frames[f.rawValue].bytes))
                     }
                     shard.state.writesInFlight += items.count
                     return items
@@ -698,6 +740,13 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func unpin(_ s: Int, _ frame: FrameIndex) {
         let shard = shards[s]
         shard.monitor.withLock { shard.state.frames[frame.rawValue].pins -= 1 }
+    }
+
+    /// Before `frame` stops holding `blob` (shard locked, frame unpinned): the directory loses
+    /// it and optimistic readers that found it there fail their check (see `FrameDirectory`).
+    private func forget(_ blob: BlobID, in frame: Frame) {
+        frameDirectory.clear(blob)
+        frame.latch._withUnsafeGuaranteedRef { $0.invalidateOptimisticReads() }
     }
 
     /// Marks a frame dirty (shard locked).
@@ -776,8 +825,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Makes the current state of every blob durable as checkpoint `lsn` with root `root`: a
     /// capture and its write in a row (see `captureCheckpoint` and `writeCheckpoint`). The caller
     /// guarantees no concurrent `write`/`allocate`/`free` (reads may run).
-    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) {
-        try writeCheckpoint(captureCheckpoint(root: root, lsn: lsn, user: user))
+    func checkpoint(root: BlobID?, lsn: UInt64, user: [UInt8], catalog: BlobID? = nil) throws(HoltError) {
+        try writeCheckpoint(captureCheckpoint(root: root, lsn: lsn, user: user, catalog: catalog))
     }
 
     /// A checkpoint between its capture and its end.
@@ -786,6 +835,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let root: BlobID?
         let lsn: UInt64
         let user: [UInt8]
+        /// The column-family catalog's root blob (`Anchor.catalog`).
+        var catalog: BlobID? = nil
         /// The map as it was at the capture.
         let view: BlobMap.CheckpointView
         /// The captured (dirty) frames: where each is, which blob, and the slot it goes to.
@@ -804,7 +855,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Parameters:
     ///   - user: Up to 64 bytes for the tree, returned by `anchor` after a reopen.
     /// - Throws: `.previousIOFailure`, `.closed`.
-    func captureCheckpoint(root: BlobID?, lsn: UInt64, user: [UInt8]) throws(HoltError) -> CheckpointCapture {
+    ///   - catalog: The column-family catalog's root blob, returned by `anchor` after a reopen.
+    func captureCheckpoint(root: BlobID?, lsn: UInt64, user: [UInt8], catalog: BlobID? = nil) throws(HoltError) -> CheckpointCapture {
         precondition(user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
         try checkWritable()
         var captured: [(shard: Int, frame: FrameIndex, blob: BlobID)] = []
@@ -828,7 +880,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return core.withLock { core in
             let view = core.map.beginCheckpoint()
             let items = captured.map { item in (item.shard, item.frame, item.blob, core.map.checkpointTarget(for: item.blob)) }
-            return CheckpointCapture(root: root, lsn: lsn, user: user, view: view, items: items)
+            return CheckpointCapture(root: root, lsn: lsn, user: user, catalog: catalog, view: view, items: items)
         }
     }
 
@@ -884,7 +936,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             let anchor = Anchor(
                 generation: generation, checkpointLSN: capture.lsn, root: capture.root, nextBlobID: capture.view.nextID,
                 mapLength: UInt64(mapBytes.count), mapCRC: CRC32C.checksum(mapBytes),
-                user: capture.user + [UInt8](repeating: 0, count: Anchor.userSize - capture.user.count))
+                user: capture.user + [UInt8](repeating: 0, count: Anchor.userSize - capture.user.count),
+                catalog: capture.catalog)
             mapWriting = true
             try Failpoints.hit("checkpoint.beforeMapWrite")
             let map = try BlobMap.writeUnsynced(mapBytes, directory: directory, generation: anchor.generation)
@@ -930,7 +983,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.monitor.wait()  // a writer is copying it out: its copy will be in `copies`
                 case .pending:
                     shard.state.frames[item.frame.rawValue].checkpoint = .copying
-                    return .frame(frame.memory.pointer)
+                    return .frame(frame.bytes)
                 case .none, .copied:
                     preconditionFailure("captured \(item.blob) is \(frame.checkpoint) without a copy")
                 }
@@ -1014,7 +1067,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.monitor.withLock {
                 for frame in shard.state.frames where frame.dirty || frame.checkpoint != .none {
                     if let blob = frame.blob, frame.io != .loading {
-                        changed[blob] = BlobUsage(of: UnsafeRawPointer(frame.memory.pointer))
+                        changed[blob] = BlobUsage(of: UnsafeRawPointer(frame.bytes))
                     }
                 }
             }
@@ -1091,7 +1144,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func touch(_ ids: [BlobID]) throws(HoltError) {
         for id in ids {
             let (shard, frame, _, latch) = try pin(id, writing: true, fresh: false)
-            latch.withExclusive {}
+            latch.takeUnretainedValue().withExclusive {}
             unpin(shard, frame)
         }
     }

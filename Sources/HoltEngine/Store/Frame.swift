@@ -28,13 +28,16 @@ struct Frame {
         case writing
     }
 
-    /// The frame's bytes; lives as long as the buffer manager.
-    let memory: AlignedBuffer
+    /// The frame's bytes, from the buffer manager's `FrameArena`: they live as long as the
+    /// buffer manager.
+    let bytes: UnsafeMutableRawPointer
     /// The blob's latch: a writer holds it exclusively for one `BufferManager.write` call,
     /// readers shared or optimistically (checking its version), all taken after the pin and let
-    /// go before the unpin. It stays with the memory when the frame takes another blob (nobody
-    /// holds it then: the frame is unpinned).
-    let latch: BlobLatch
+    /// go before the unpin. It stays with the bytes when the frame takes another blob (nobody
+    /// holds it then: the frame is unpinned). Unretained: the buffer manager's `latches` owns
+    /// it for the manager's life, so that a frame, copied on every pin, is plain bytes (no
+    /// reference counting on the lookup path).
+    let latch: Unmanaged<BlobLatch>
     /// The blob it holds, or `nil` when free.
     var blob: BlobID?
     /// How many closures are using the bytes now.
@@ -61,15 +64,17 @@ struct Frame {
         case copied
     }
 
-    /// A free frame with fresh memory from `arena`.
-    init(from arena: FrameArena) {
-        memory = arena.take()
-        latch = BlobLatch()
+    /// A free frame over the bytes `latch` guards (memory from `FrameArena.takeFrame()`); the
+    /// latch is kept alive by its owner as long as the frame.
+    init(latch: BlobLatch) {
+        guard let bytes = latch.bytes else { preconditionFailure("a frame's latch guards no bytes") }
+        self.bytes = bytes
+        self.latch = Unmanaged.passUnretained(latch)
     }
 
-    /// A free frame over the memory (and latch) of `old`.
+    /// A free frame over the bytes (and latch) of `old`.
     init(reusing old: Frame) {
-        memory = old.memory
+        bytes = old.bytes
         latch = old.latch
     }
 }

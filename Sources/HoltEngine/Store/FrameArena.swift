@@ -39,9 +39,10 @@ final class FrameArena: @unchecked Sendable {
         }
     }
 
-    /// The memory of a new frame: `frameSize` zero bytes, aligned to at least 4 KiB.
-    func take() -> AlignedBuffer {
-        let pointer = state.withLock { state -> UnsafeMutableRawPointer in
+    /// The memory of a new frame: `frameSize` zero bytes, aligned to at least 4 KiB, valid as
+    /// long as the arena.
+    func takeFrame() -> UnsafeMutableRawPointer {
+        state.withLock { state -> UnsafeMutableRawPointer in
             if state.chunks.isEmpty || state.used == Self.chunkSize / frameSize {
                 state.chunks.append(Self.mapChunk())
                 state.used = 0
@@ -49,7 +50,6 @@ final class FrameArena: @unchecked Sendable {
             defer { state.used += 1 }
             return state.chunks[state.chunks.count - 1] + state.used * frameSize
         }
-        return AlignedBuffer(borrowing: pointer, count: frameSize, from: self)
     }
 
     /// Maps one zeroed chunk aligned to `chunkSize` (a larger mapping, trimmed at both ends) and

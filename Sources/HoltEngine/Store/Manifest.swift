@@ -22,6 +22,9 @@ struct Anchor: Sendable, Equatable {
     var mapCRC: UInt32
     /// 64 bytes the tree may use as it likes.
     var user: [UInt8]
+    /// The root blob of the column-family catalog (`FamilyRoots`); `nil` while the database has
+    /// never had a family other than the default one. A slot with a catalog is format version 2.
+    var catalog: BlobID? = nil
 
     /// The anchor of a new, empty database.
     static func empty(mapLength: UInt64, mapCRC: UInt32) -> Anchor {
@@ -39,16 +42,21 @@ struct Anchor: Sendable, Equatable {
 /// layout is in docs/FORMAT.md ("Store: blob file, map and manifest").
 ///
 /// ```
-/// 0      4        8           16      24     32         40          48       52   64     128      4092  4096
-/// | HMAN | version | generation | LSN  | root | next id | map length | map crc | 0  | user | zero… | crc |
+/// 0      4        8           16      24     32         40          48       52   56        64     128      4092  4096
+/// | HMAN | version | generation | LSN  | root | next id | map length | map crc | 0  | catalog | user | zero… | crc |
 /// ```
+/// Version 1 has no catalog (bytes 52..<64 zero); version 2 names the column-family catalog's
+/// root blob at byte 56. A slot without a catalog is still written as version 1, so a database
+/// that never had a family stays readable by builds from before families.
 final class Manifest {
     /// The size of one anchor slot.
     static let slotSize = 4096
     /// "HMAN" read as a little-endian UInt32.
     static let magic: UInt32 = 0x4E41_4D48
-    /// The format version this build writes and reads.
-    static let formatVersion: UInt32 = 1
+    /// The newest format version this build writes and reads (2: with a family catalog).
+    static let formatVersion: UInt32 = 2
+    /// The format version of a slot without a family catalog (still written for those).
+    static let formatVersionWithoutCatalog: UInt32 = 1
     /// Where the checksum of a slot sits (it covers bytes `0..<crcOffset`).
     static let crcOffset = slotSize - 4
 
@@ -69,7 +77,7 @@ final class Manifest {
         precondition(anchor.user.count <= Anchor.userSize, "user area is \(Anchor.userSize) bytes")
         var w = ByteWriter()
         w.append(magic)
-        w.append(formatVersion)
+        w.append(anchor.catalog == nil ? formatVersionWithoutCatalog : formatVersion)
         w.append(anchor.generation)
         w.append(anchor.checkpointLSN)
         w.append(anchor.root?.rawValue ?? 0)
@@ -77,6 +85,7 @@ final class Manifest {
         w.append(anchor.mapLength)
         w.append(anchor.mapCRC)
         w.append(UInt32(0))
+        w.append(anchor.catalog?.rawValue ?? 0)
         w.pad(to: 64)
         w.append(bytes: anchor.user)
         w.pad(to: slotSize)
@@ -103,18 +112,20 @@ final class Manifest {
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<crcOffset])) }
         guard r.load(UInt32.self, at: 0) == magic else { return .invalid(reason: "bad magic") }
         guard stored == crc else { return .invalid(reason: "bad checksum") }
-        guard let version = r.load(UInt32.self, at: 4), version == formatVersion else {
+        guard let version = r.load(UInt32.self, at: 4), version == formatVersion || version == formatVersionWithoutCatalog else {
             return .unsupported(version: r.load(UInt32.self, at: 4) ?? 0)
         }
         guard let generation = r.load(UInt64.self, at: 8), let lsn = r.load(UInt64.self, at: 16),
             let root = r.load(UInt64.self, at: 24), let next = r.load(UInt64.self, at: 32),
             let mapLength = r.load(UInt64.self, at: 40), let mapCRC = r.load(UInt32.self, at: 48),
-            let user = r.slice(at: 64, count: Anchor.userSize)
+            let user = r.slice(at: 64, count: Anchor.userSize), let catalog = r.load(UInt64.self, at: 56)
         else { return .invalid(reason: "truncated") }
+        if version == formatVersionWithoutCatalog && catalog != 0 { return .invalid(reason: "catalog in a version-1 slot") }
         return .valid(
             Anchor(
                 generation: generation, checkpointLSN: lsn, root: root == 0 ? nil : BlobID(rawValue: root),
-                nextBlobID: next, mapLength: mapLength, mapCRC: mapCRC, user: user))
+                nextBlobID: next, mapLength: mapLength, mapCRC: mapCRC, user: user,
+                catalog: catalog == 0 ? nil : BlobID(rawValue: catalog)))
     }
 
     /// Creates `MANIFEST` in `directory` holding `anchor` in slot 0 (slot 1 zero), atomically:
