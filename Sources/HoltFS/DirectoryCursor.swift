@@ -10,6 +10,9 @@ import Synchronization
 /// the last two replies only. The kernel continues after any entry of the last reply, so a listing
 /// of any size resumes from the engine in constant memory; entries added or removed meanwhile never
 /// make a surviving entry repeat or vanish, because a resume starts strictly after a key.
+///
+/// A listing longer than one reply reads one `Snapshot` from the end of its first reply on
+/// (`snapshot`), so renames between replies cannot make an entry show twice or not at all.
 final class DirectoryCursor: Sendable {
     /// The directory being listed.
     let node: NodeID
@@ -18,6 +21,10 @@ final class DirectoryCursor: Sendable {
         var nextOffset: UInt64 = 3
         var current: [UInt64: [UInt8]] = [:]
         var previous: [UInt64: [UInt8]] = [:]
+        /// The snapshot the rest of the listing reads, and the directory's key in it (see
+        /// `Filesystem.readdir`): taken when a reply fills before the listing's end, closed at
+        /// `releasedir` or when the listing starts again.
+        var snapshot: (snapshot: Snapshot, key: [UInt8])?
     }
 
     private let state = Locked(State())
@@ -54,6 +61,29 @@ final class DirectoryCursor: Sendable {
             state.nextOffset += UInt64(count)
             return first
         }
+    }
+
+    /// The snapshot the listing goes on reading, and the directory's key in it; nil before a
+    /// reply filled up.
+    var snapshot: (snapshot: Snapshot, key: [UInt8])? { state.withLock { $0.snapshot } }
+
+    /// Keeps `snapshot` for the rest of the listing (closing any earlier one).
+    func keep(_ snapshot: Snapshot, key: [UInt8]) {
+        let old = state.withLock { state in
+            defer { state.snapshot = (snapshot, key) }
+            return state.snapshot
+        }
+        old?.snapshot.close()
+    }
+
+    /// Closes the listing's snapshot, if any (`releasedir`, or a listing started again): what
+    /// it held is freed now, not when the last reference to the cursor goes.
+    func releaseSnapshot() {
+        let old = state.withLock { state in
+            defer { state.snapshot = nil }
+            return state.snapshot
+        }
+        old?.snapshot.close()
     }
 
     /// Remembers the positions of the entries of one reply, keyed by their offsets.

@@ -3,7 +3,7 @@ import HoltEngine
 extension FSCheck {
     /// One pass over every key, collecting facts, then comparing them.
     struct Checker {
-        let tree: Tree
+        let tree: any KeyReader
         var problems: [String] = []
 
         private var superblock: Superblock?
@@ -28,7 +28,7 @@ extension FSCheck {
         private var chunkOwners: Set<UInt64> = []
         private var xattrOwners: Set<UInt64> = []
 
-        init(tree: Tree) {
+        init(tree: any KeyReader) {
             self.tree = tree
         }
 

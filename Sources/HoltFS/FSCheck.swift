@@ -18,4 +18,14 @@ public enum FSCheck {
         checker.run()
         return checker.problems
     }
+
+    /// `check(tree:)` of the state `snapshot` holds: the engine's structural check of it
+    /// (`Snapshot.verify()`, without the store's checksums and bookkeeping, which only an
+    /// offline check reads) and the same walk over its keys. Used by `holtfs check MNT`, which
+    /// checks a mounted database while it goes on serving.
+    public static func check(snapshot: Snapshot) -> [String] {
+        var checker = Checker(tree: snapshot)
+        checker.run()
+        return checker.problems
+    }
 }

@@ -76,7 +76,7 @@ public final class FSExporter {
     /// Counters of the lines written, for progress displays and the summary.
     public typealias Counts = DumpCounts
 
-    private let tree: Tree
+    private let tree: any KeyReader
     /// What was written so far.
     public private(set) var counts = Counts()
     /// Called after every page of keys (about 1,000 entries), with the counts so far.
@@ -96,6 +96,12 @@ public final class FSExporter {
 
     public init(tree: Tree) {
         self.tree = tree
+    }
+
+    /// An exporter of the state `snapshot` holds (`holtfs dump MNT --json`: a mounted
+    /// database, while it goes on serving). The snapshot must stay open until `run` returns.
+    public init(snapshot: Snapshot) {
+        self.tree = snapshot
     }
 
     /// Writes the dump: each line (ending in a newline) is handed to `sink` as soon as it is built.

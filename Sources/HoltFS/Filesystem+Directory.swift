@@ -8,6 +8,10 @@ struct DirectoryEntry: Sendable {
     /// The cookie the kernel hands back to continue after this entry.
     var offset: UInt64
     var attributes: Attributes
+    /// A name read from the listing's snapshot that the live tree no longer holds as the same
+    /// inode (renamed away, removed or replaced since): it is listed, but readdirplus must not
+    /// hand the kernel a dentry for it (`fuse_entry_param.ino` 0).
+    var stale = false
 }
 
 extension Filesystem {
@@ -24,6 +28,7 @@ extension Filesystem {
 
     /// Closes a directory handle. The FUSE op is `releasedir`.
     func releasedir(_ handle: UInt64) {
+        handles.directory(handle)?.releaseSnapshot()
         handles.closeDirectory(handle)
     }
 
@@ -52,26 +57,37 @@ extension Filesystem {
 
     /// `readdir` with the namespace lock held: the whole reply comes from one place of the
     /// directory, whatever renames of it or its ancestors run meanwhile.
+    ///
+    /// A listing is one state of the directory from start to end, never torn by renames between
+    /// replies: when a reply fills before the listing's end, the cursor keeps a snapshot of the
+    /// tree (`Tree.snapshot()`, taken still holding the namespace lock, so no rename came
+    /// between this reply and it) with the directory's key at that moment, and the later replies
+    /// read the snapshot. A directory listed in one reply takes none. The snapshot is closed at
+    /// `releasedir` (or when the listing starts again at offset 0).
     private func readdirLocked(
         _ handle: UInt64, offset: UInt64, expected: Int, fullAttributes: Bool, _ sink: (DirectoryEntry) -> Bool
     ) throws(FSError) {
         let pageSize = max(1, min(Self.listingPage, expected))
         guard let cursor = handles.directory(handle) else { throw .badHandle }
         guard let resume = cursor.resume(at: offset) else { throw .invalidArgument }
-        let directory: Resolved
+        if offset == 0 { cursor.releaseSnapshot() }
+        let kept = cursor.snapshot
+        var directory: Resolved? = nil
         do {
             directory = try resolveDirectory(cursor.node)
         } catch .notFound {
-            return  // removed while open: an empty listing
+            // Removed while open: the rest of a listing under way, else an empty one.
         }
-        let key = directory.pathKey!
+        guard let key = kept?.key ?? directory?.pathKey else { return }
         let prefix = Self.childPrefix(of: key)
         var position: [UInt8]? = nil
         switch resume {
         case .dot:
+            guard let directory else { break }
             guard sink(DirectoryEntry(name: [UInt8(ascii: ".")], offset: 1, attributes: attributes(of: directory))) else { return }
             fallthrough
         case .dotDot:
+            guard let directory else { break }
             var parentAttributes = attributes(of: directory)
             if let parentNode = nodes.node(cursor.node)?.parent, let parent = try? resolve(parentNode) {
                 parentAttributes = attributes(of: parent)
@@ -87,12 +103,36 @@ extension Filesystem {
         var taken: [(UInt64, [UInt8])] = []
         defer { cursor.remember(taken) }
         while true {
-            let page = try range(RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: pageSize))
+            let query = RangeQuery(prefix: prefix, startAfter: position, delimiter: UInt8(ascii: "/"), limit: pageSize)
+            let page: [RangeItem]
+            if let kept {
+                do { page = try kept.snapshot.range(query) } catch { throw .engine(error) }
+            } else {
+                page = try range(query)
+            }
             for item in page {
                 position = item.position
-                guard let (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes) else { continue }
+                guard var (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes, in: kept?.snapshot)
+                else { continue }
+                var stale = false
+                if kept != nil, fullAttributes {
+                    // readdirplus caches what it hands out: the live attributes, or no dentry at all.
+                    if let live = directory?.pathKey, let now = try resolve(key: Self.childPrefix(of: live) + name),
+                       self.attributes(of: now).ino == attributes.ino {
+                        attributes = self.attributes(of: now)
+                        shared = shared || now.isShared
+                    } else {
+                        stale = true
+                    }
+                }
                 let offset = cursor.reserveOffsets(count: 1)
-                guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes)) else { return }
+                guard sink(DirectoryEntry(name: name, shared: shared, offset: offset, attributes: attributes, stale: stale)) else {
+                    // The reply is full: the kernel comes back for the rest.
+                    if kept == nil {
+                        do { cursor.keep(try tree.snapshot(), key: key) } catch { throw .engine(error) }
+                    }
+                    return
+                }
                 taken.append((offset, Array(item.position[prefix.count...])))
             }
             if page.count < pageSize { return }
@@ -101,7 +141,11 @@ extension Filesystem {
 
     /// The name and attributes a listed engine item shows as, or nil when it is not shown.
     /// Without `full`, a record's attributes hold only its kind and ino (see `readdir`).
-    private func child(_ item: RangeItem, prefix: [UInt8], full: Bool) throws(FSError) -> ([UInt8], Attributes, Bool)? {
+    /// `snapshot`: the snapshot the listing reads, if any (a prefix is a directory there when
+    /// it had no record there).
+    private func child(
+        _ item: RangeItem, prefix: [UInt8], full: Bool, in snapshot: Snapshot?
+    ) throws(FSError) -> ([UInt8], Attributes, Bool)? {
         switch item {
         case .entry(let key, let value):
             let name = Array(key[prefix.count...])
@@ -123,7 +167,12 @@ extension Filesystem {
             guard bytes.count > prefix.count + 1 else { return nil }
             let key = Array(bytes.dropLast())
             let name = Array(key[prefix.count...])
-            guard Self.isListable(name), try get(key) == nil else { return nil }
+            guard Self.isListable(name) else { return nil }
+            if let snapshot {
+                do { guard try snapshot.get(key) == nil else { return nil } } catch { throw .engine(error) }
+            } else {
+                guard try get(key) == nil else { return nil }
+            }
             return (name, attributes(of: Resolved(pathKey: key, pathValue: nil, storage: .prefix)), false)
         }
     }

@@ -474,7 +474,7 @@ private func readdir(_ req: fuse_req_t, node: fuse_ino_t, size: Int, offset: off
                         let needed = fuse_add_direntry_plus(req, nil, 0, cName, &param, off_t(entry.offset))
                         guard needed <= remaining else { return false }
                         param.attr = stat(entry.attributes)
-                        if entry.offset > 2 {
+                        if entry.offset > 2, !entry.stale {
                             param.ino = filesystem.remember(
                                 parent: NodeID(rawValue: node), name: entry.name, ino: entry.attributes.ino, shared: entry.shared
                             ).rawValue

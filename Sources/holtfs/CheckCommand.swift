@@ -16,16 +16,24 @@ struct CheckCommand: ParsableCommand {
             what the replay did is printed as `holtfs: check DB: note: ...`. The database is not \
             checkpointed or otherwise written (but a torn record at the log's end is cut). Each \
             problem is printed as `holtfs: check DB: <problem>`. Exit status: 0 clean, 1 damaged, \
-            2 could not check (in use, missing, unreadable).
+            2 could not check (missing, unreadable).
+
+            A mounted database (its mount point or its directory) is checked by its daemon from \
+            one snapshot while the mount goes on serving: the tree's structure as of one committed \
+            batch and the inode records; the blobs' checksums on disk are read only offline.
             """)
 
-    @Argument(help: "The database directory.")
+    @Argument(help: "The database directory, or a holtfs mount point.")
     var database: String
 
     /// Opens, verifies, prints.
     func run() throws(CommandFailure) {
         guard !database.isEmpty else { throw CommandFailure(operation: "check", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
+        if case .mounted(let mounted) = try DatabaseTarget.resolve(database, operation: "check") {
+            try checkLive(mounted, target: db)
+            return
+        }
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
         let opened = try OfflineDatabase.open(path: db, operation: "check", progress: progress)
         defer { opened.finish() }
@@ -48,6 +56,24 @@ struct CheckCommand: ParsableCommand {
         if !problems.isEmpty {
             throw CommandFailure(
                 operation: "check", path: db, reason: "\(problems.count) problem\(problems.count == 1 ? "" : "s") found",
+                exitCode: 1)
+        }
+    }
+}
+
+extension CheckCommand {
+    /// A mounted database: its daemon checks a snapshot (`SnapshotRequests`); each problem is
+    /// printed as offline.
+    private func checkLive(_ mounted: MountedDatabase, target: String) throws(CommandFailure) {
+        var answer: [UInt8] = []
+        try SnapshotRequests.request("check", to: mounted, operation: "check", target: target) { answer += $0 }
+        let problems = answer.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        for problem in problems {
+            print(CommandFailure(operation: "check", path: target, reason: problem).description)
+        }
+        if !problems.isEmpty {
+            throw CommandFailure(
+                operation: "check", path: target, reason: "\(problems.count) problem\(problems.count == 1 ? "" : "s") found",
                 exitCode: 1)
         }
     }

@@ -7,7 +7,7 @@ import Logging
 import Synchronization
 
 /// What a mount daemon serves besides the mount: the control socket (`holtfs stats`, `holtfs
-/// compact`, `holtfs watch`) and, with
+/// compact`, `holtfs watch`, and `holtfs dump`/`check` of the mounted database from a snapshot) and, with
 /// `--metrics`, the Prometheus endpoint. Each runs on a plain thread of its own.
 ///
 /// Lifecycle, driven by `MountServer`: `prepare` before the `HoltMount` is made (it bootstraps
@@ -140,6 +140,8 @@ final class DaemonServices: Sendable {
             compact(fd, mount: mount)
         case let watch where watch.hasPrefix("watch "):
             watches.start(fd, request: watch, mount: mount)
+        case _ where SnapshotRequests.handles(line):
+            SnapshotRequests.answer(fd, line: line, mount: mount)
         default:
             ListeningSocket.send(fd, Array("error unknown request '\(CommandFailure.oneLine(line))'\n".utf8))
         }

@@ -24,10 +24,12 @@ struct DumpCommand: ParsableCommand {
             are. `holtfs load FILE NEWDB` rebuilds it. The format is in docs/FORMAT.md. Progress goes \
             to stderr when stderr is a terminal.
 
-            A mounted database is refused (its daemon holds it): unmount it first.
+            A mounted database (its mount point or its directory) is dumped by its daemon from one \
+            snapshot, while the mount goes on serving: every mode prints one committed state, never \
+            half of a rename or any other operation.
             """)
 
-    @Argument(help: "The database directory.")
+    @Argument(help: "The database directory, or a holtfs mount point.")
     var database: String
 
     @Argument(help: "Only keys starting with these bytes (e.g. a/b); the key listing only.")
@@ -49,6 +51,10 @@ struct DumpCommand: ParsableCommand {
     func run() throws(CommandFailure) {
         guard !database.isEmpty else { throw CommandFailure(operation: "dump", path: "''", reason: "empty path", exitCode: OfflineDatabase.cannotOpenStatus) }
         let db = Posix.absolute(database)
+        if case .mounted(let mounted) = try DatabaseTarget.resolve(database, operation: "dump") {
+            try dumpLive(mounted, target: db)
+            return
+        }
         if json && !keys {
             try dumpFilesystem(db)
             return
@@ -57,15 +63,31 @@ struct DumpCommand: ParsableCommand {
         defer { opened.finish() }
         var output = BufferedOutput()
         try opened.forEachEntry(prefix: Array(prefix.utf8), operation: "dump") { key, value in
-            let record = FSDump.describe(key: key, value: value)
-            if json {
-                output.write(
-                    "{\"key\":\(JSON.string(key)),\"size\":\(value.count),\"record\":\(JSON.string(Array(record.utf8)))}")
-            } else {
-                output.write(CommandFailure.oneLine(record))
-            }
+            output.write(Self.keyLine(key: key, value: value, json: json))
         }
         output.flush()
+    }
+
+    /// One line of the key listing: the key and its decoded record, or (`json`) a JSON object.
+    static func keyLine(key: [UInt8], value: [UInt8], json: Bool) -> String {
+        let record = FSDump.describe(key: key, value: value)
+        if json {
+            return "{\"key\":\(JSON.string(key)),\"size\":\(value.count),\"record\":\(JSON.string(Array(record.utf8)))}"
+        }
+        return CommandFailure.oneLine(record)
+    }
+
+    /// A mounted database: its daemon dumps a snapshot (`SnapshotRequests`) and this prints it.
+    private func dumpLive(_ mounted: MountedDatabase, target: String) throws(CommandFailure) {
+        let request = json && !keys ? "dump fs" : "dump \(json ? "keys-json" : "keys") \(Hex.encode(Array(prefix.utf8)))"
+        let output = StreamOutput(fd: STDOUT_FILENO)
+        var written = true
+        try SnapshotRequests.request(request, to: mounted, operation: "dump", target: target) { bytes in
+            if written { written = output.write(bytes) }
+        }
+        guard written, output.flush() else {
+            throw CommandFailure(operation: "dump", path: target, reason: "cannot write the dump: \(Errno(errno))")
+        }
     }
 
     /// `--json`: the filesystem as JSON Lines through `FSExporter`.

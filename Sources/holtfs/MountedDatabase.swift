@@ -30,9 +30,11 @@ struct MountedDatabase {
         return nil
     }
 
-    /// Why an offline command (`check`, `dump`) cannot run on this database now, in one line.
+    /// Why an offline opening cannot run on this database now, in one line (`check`, `dump`,
+    /// `stats` and `compact` ask the daemon of a mounted database instead; this is for a mount
+    /// that appeared in between).
     func refusal(operation: String) -> String {
-        "the database is in use: mounted at \(mountpoint) (holtfs pid \(pid)); a live \(operation) needs snapshots, "
-            + "which holtfs does not have yet: unmount it first (holtfs umount \(mountpoint))"
+        "the database is in use: mounted at \(mountpoint) (holtfs pid \(pid)); run \(operation) again "
+            + "to ask its daemon, or unmount it first (holtfs umount \(mountpoint))"
     }
 }

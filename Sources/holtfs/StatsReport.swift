@@ -46,6 +46,12 @@ struct StatsReport: Codable, Equatable {
         var checkpoints: Int
         var checkpointNanoseconds: UInt64
         var lastCheckpointNanoseconds: UInt64
+        /// Open snapshots (a long listing, a live dump or check) and the blob copies they hold
+        /// (`Stats.openSnapshots`, `snapshotShadowBlobs`, `snapshotShadowBytes`); nil from a
+        /// daemon built before snapshots.
+        var openSnapshots: Int?
+        var snapshotShadowBlobs: Int?
+        var snapshotShadowBytes: Int?
 
         init(_ stats: Stats) {
             blobs = stats.blobs
@@ -67,6 +73,9 @@ struct StatsReport: Codable, Equatable {
             checkpoints = stats.checkpoints
             checkpointNanoseconds = stats.checkpointNanoseconds
             lastCheckpointNanoseconds = stats.lastCheckpointNanoseconds
+            openSnapshots = stats.openSnapshots
+            snapshotShadowBlobs = stats.snapshotShadowBlobs
+            snapshotShadowBytes = stats.snapshotShadowBytes
         }
     }
 
@@ -258,7 +267,7 @@ struct StatsReport: Codable, Equatable {
             checkpoints += " (last \(duration(nanoseconds: engine.lastCheckpointNanoseconds)), "
                 + "total \(duration(nanoseconds: engine.checkpointNanoseconds)))"
         }
-        return [
+        var lines = [
             "cache: \(engine.cachedFrames) frames, \(engine.cacheHits) hits, \(engine.cacheMisses) misses, "
                 + "\(engine.evictions) evictions",
             "dirty bytes: \(engine.dirtyBytes)",
@@ -269,6 +278,11 @@ struct StatsReport: Codable, Equatable {
                 + "written \(engine.dataBytesWritten); O_DIRECT \(engine.directIO ? "on" : "off"), "
                 + "io_uring \(engine.ioUring ? "on" : "off"))",
         ]
+        if let open = engine.openSnapshots {
+            lines.append("snapshots: \(open) open, holding \(engine.snapshotShadowBlobs ?? 0) blob copies "
+                + "(\(engine.snapshotShadowBytes ?? 0) bytes)")
+        }
+        return lines
     }
 
     /// The space section: where the bytes on disk go, and how many of them hold data.

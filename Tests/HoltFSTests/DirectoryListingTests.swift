@@ -120,6 +120,89 @@ import Testing
         f.check()
     }
 
+    /// A listing longer than one reply reads one snapshot: renames between replies (of names
+    /// listed already to names still to come, and back) never show a name twice or lose one,
+    /// and the snapshot is freed at releasedir. Fails without snapshots (a renamed entry shows
+    /// again under its new name).
+    @Test func renamesBetweenRepliesNeverTearAListing() throws {
+        var generator = SeededGenerator(defaultSeed: 0x5EED_2E4A)
+        let f = try FSFixture()
+        try f.mkdir("d")
+        try f.mkdir("d/sub")
+        var names = Set<String>(["sub"])
+        for index in 0..<300 {
+            try f.create("d/m\(index)")
+            names.insert("m\(index)")
+        }
+        let original = names
+        let handle = try f.fs.opendir(try f.node("d"))
+        var listed: [String] = []
+        var offset: UInt64 = 0
+        var renames = 0
+        var directory = "d"
+        while true {
+            var taken = 0
+            var handedOut: [String] = []
+            try f.fs.readdir(handle, offset: offset) { entry in
+                guard taken < 9 else { return false }
+                taken += 1
+                offset = entry.offset
+                let name = String(decoding: entry.name, as: UTF8.self)
+                if name != ".", name != ".." { listed.append(name) }
+                if entry.offset > 2, !entry.stale { handedOut.append(name) }
+                return true
+            }
+            if taken == 0 { break }
+            #expect(try f.tree.statistics().openSnapshots == 1)
+            // readdirplus hands the kernel dentries only for names that exist now.
+            for name in handedOut {
+                #expect((try? f.node(directory + "/" + name)) != nil, "a dentry for \(name), renamed away")
+            }
+            for _ in 0..<2 {
+                let victim = names.filter { $0.hasPrefix("m") || $0.hasPrefix("a") || $0.hasPrefix("z") }.randomElement(using: &generator)!
+                // Alternately to a name sorting first ("a…") and last ("z…").
+                let target = (renames % 2 == 0 ? "a" : "z") + "\(renames)"
+                renames += 1
+                try f.rename(directory + "/" + victim, directory + "/" + target)
+                names.remove(victim)
+                names.insert(target)
+            }
+            // The directory itself moves too: the listing goes on where it was.
+            let next = directory == "d" ? "e" : "d"
+            try f.rename(directory, next)
+            directory = next
+        }
+        #expect(listed.count == original.count, "listed \(listed.count) names of \(original.count) (seed \(generator.seed))")
+        #expect(Set(listed) == original, "a torn listing (seed \(generator.seed))")
+        f.fs.releasedir(handle)
+        let stats = try f.tree.statistics()
+        #expect(stats.openSnapshots == 0 && stats.snapshotShadowBytes == 0)
+        // A listing that fits one reply takes no snapshot.
+        let small = try f.fs.opendir(try f.node(directory + "/sub"))
+        try f.fs.readdir(small, offset: 0) { _ in true }
+        #expect(try f.tree.statistics().openSnapshots == 0)
+        f.fs.releasedir(small)
+        f.check()
+    }
+
+    /// A handle dropped in the middle of a long listing frees its snapshot at releasedir.
+    @Test func anAbandonedListingFreesItsSnapshot() throws {
+        let f = try FSFixture()
+        try f.mkdir("d")
+        for index in 0..<200 { try f.create("d/e\(index)") }
+        let handles = try (0..<5).map { _ in try f.fs.opendir(try f.node("d")) }
+        for handle in handles {
+            var taken = 0
+            try f.fs.readdir(handle, offset: 0) { _ in taken += 1; return taken <= 10 }
+        }
+        for index in 0..<50 { try f.unlink("d/e\(index)") }
+        #expect(try f.tree.statistics().openSnapshots == 5)
+        #expect(try f.tree.statistics().snapshotShadowBlobs > 0)
+        for handle in handles { f.fs.releasedir(handle) }
+        let stats = try f.tree.statistics()
+        #expect(stats.openSnapshots == 0 && stats.snapshotShadowBlobs == 0 && stats.snapshotShadowBytes == 0)
+    }
+
     @Test func keyAndCommonPrefixOfOneNameShowOnce() throws {
         let f = try FSFixture(library: [
             .put(key: Array("a/x/child".utf8), value: Array("c".utf8)),

@@ -45,6 +45,11 @@ public struct Stats: Sendable, Equatable {
     /// Dirty blobs the background evictor wrote out ahead of need, and those a read or write
     /// that missed the cache had to write out itself (no clean frame was left to take).
     public var blobsCleanedAhead: Int = 0, blobsWrittenByMisses: Int = 0
+    /// Snapshots open now (`Tree.snapshot()`), and what they hold: the blob copies kept for them
+    /// (each `snapshotShadowBytes / snapshotShadowBlobs` = 512 KiB), freed as they close.
+    public var openSnapshots: Int = 0, snapshotShadowBlobs: Int = 0, snapshotShadowBytes: Int = 0
+    /// The most bytes of blob copies snapshots held at once since open, and copies made.
+    public var snapshotShadowPeakBytes: Int = 0, snapshotShadowsMade: Int = 0
 }
 
 extension Tree {
@@ -54,7 +59,7 @@ extension Tree {
         try withOpenState { () throws(HoltError) -> Stats in
             let store = storeStatistics
             let log = logStatistics
-            return Stats(
+            var stats = Stats(
                 blobs: store.blobsLive, cacheHits: store.cacheHits, cacheMisses: store.cacheMisses,
                 evictions: store.evictions, cachedFrames: store.frames,
                 dataBytesRead: store.bytesRead, dataBytesWritten: store.bytesWritten,
@@ -70,6 +75,13 @@ extension Tree {
                 getsUnderLock: getsUnderLock.load(ordering: .relaxed),
                 getsUnderLatches: getsUnderLatches.load(ordering: .relaxed),
                 blobsCleanedAhead: store.framesCleanedAhead, blobsWrittenByMisses: store.framesWrittenByMisses)
+            let snapshots = snapshotStatistics
+            stats.openSnapshots = snapshots.open
+            stats.snapshotShadowBlobs = snapshots.shadows
+            stats.snapshotShadowBytes = snapshots.bytes
+            stats.snapshotShadowPeakBytes = snapshots.peakBytes
+            stats.snapshotShadowsMade = snapshots.made
+            return stats
         }
     }
 }

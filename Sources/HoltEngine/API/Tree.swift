@@ -69,6 +69,8 @@ public final class Tree: @unchecked Sendable {
     /// it changes only holding `writer` and `lock` exclusively, so a holder of `lock` shared
     /// sees a stable table and every blob of every family in it stays allocated meanwhile.
     let families: Locked<FamilyRoots>
+    /// `appliedLSN`, for `snapshot()` (read holding `lock` shared or `writer`).
+    var lastAppliedLSN: UInt64 { appliedLSN }
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).

@@ -30,6 +30,18 @@ final class AlignedBuffer: @unchecked Sendable {
         self.count = rounded
     }
 
+    /// A buffer holding a copy of the `count` bytes at `source` (a multiple of 4 KiB), not
+    /// zeroed first (a snapshot's blob images, `BlobShadows`).
+    init(copying source: UnsafeRawPointer, count: Int) {
+        precondition(count % Self.alignment == 0)
+        var raw: UnsafeMutableRawPointer?
+        let result = posix_memalign(&raw, Self.alignment, max(count, Self.alignment))
+        guard result == 0, let raw else { fatalError("out of memory allocating \(count) aligned bytes") }
+        memcpy(raw, source, count)
+        pointer = raw
+        self.count = count
+    }
+
     deinit { free(pointer) }
 
     /// Sets every byte to zero.

@@ -70,4 +70,7 @@ struct HeldBlob {
     let latch: Unmanaged<BlobLatch>?
     /// For an optimistic hold, the latch's version when it was taken; nil for a shared hold.
     var version: UInt64? = nil
+    /// What keeps `bytes` alive when the source does not own them otherwise (a snapshot's blob
+    /// image, `SnapshotBlobSource`); nil for a cached frame.
+    var owner: AnyObject? = nil
 }

@@ -231,6 +231,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Later calls throw `.closed`.
     func close() throws(HoltError) {
         if closed.exchange(true, ordering: .sequentiallyConsistent) { return }
+        shadows.close()
         for shard in shards {
             shard.monitor.withLock { while shard.state.writesInFlight > 0 { shard.monitor.wait() } }
         }
@@ -371,6 +372,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
+        shadows.willChange(id, bytes: UnsafeRawPointer(bytes))
         return try latch.takeUnretainedValue().withExclusive { () throws(HoltError) -> R in try body(bytes) }
     }
 
@@ -382,6 +384,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     func writeAside<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
+        shadows.willChange(id, bytes: UnsafeRawPointer(bytes))
         let scratch = asideScratch.withLock { $0.popLast() } ?? AlignedBuffer(count: BlobGeometry.blobSize)
         defer { asideScratch.withLock { if $0.isEmpty { $0.append(scratch) } } }
         scratch.copy(from: UnsafeRawPointer(bytes))
@@ -389,6 +392,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         latch._withUnsafeGuaranteedRef { $0.withExclusive { _ = memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) } }
         return result
     }
+
+    /// The before-images open snapshots read (`Tree.snapshot()`): `write`, `writeAside` and
+    /// `free` hand each blob to it before they change it. Thread-safe itself.
+    let shadows = BlobShadows()
 
     /// A spare scratch blob for `writeAside` (kept between calls: one writer at a time).
     private let asideScratch = Locked<[AlignedBuffer]>([])
@@ -400,6 +407,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let id = core.withLock { $0.map.newID() }
         let (shard, frame, _, _) = try pin(id, writing: true, fresh: true)
         unpin(shard, frame)
+        shadows.didAllocate(id)
         return id
     }
 
@@ -407,6 +415,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// next checkpoint, its slot once no durable checkpoint uses it. `id` must not be pinned.
     func free(_ id: BlobID) throws(HoltError) {
         try checkWritable()
+        // Open snapshots may still read it: its image is kept for them first.
+        if shadows.isTracking { try read(id) { bytes in shadows.willChange(id, bytes: bytes) } }
         let shard = shards[shardIndex(id)]
         shard.monitor.withLock {
             // A blob the checkpoint being written captured: it still needs the bytes it captured.
@@ -1127,9 +1137,15 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// Makes blobs `ids` dirty without changing them, so that the next checkpoint writes them
     /// again (into the lowest free slots: how compaction moves blobs toward the front). Call
     /// as a writer would (`write`).
+    ///
+    /// Unlike `write`, it keeps no copy for open snapshots (`shadows`): a move changes no byte
+    /// they read, and compaction beside a snapshot held open would otherwise copy every blob it
+    /// moves.
     func touch(_ ids: [BlobID]) throws(HoltError) {
         for id in ids {
-            try write(id) { _ in }
+            let (shard, frame, _, latch) = try pin(id, writing: true, fresh: false)
+            latch.takeUnretainedValue().withExclusive {}
+            unpin(shard, frame)
         }
     }
 
