@@ -71,6 +71,7 @@ struct HeldBlob {
     /// For an optimistic hold, the latch's version when it was taken; nil for a shared hold.
     var version: UInt64? = nil
     /// What keeps `bytes` alive when the source does not own them otherwise (a snapshot's blob
-    /// image, `SnapshotBlobSource`); nil for a cached frame.
-    var owner: AnyObject? = nil
+    /// image, `SnapshotBlobSource`, retained by the hold and released by `release`); nil for a
+    /// cached frame. Unmanaged, so that a `HeldBlob` stays plain bytes on the lookup path.
+    var owner: Unmanaged<AlignedBuffer>? = nil
 }

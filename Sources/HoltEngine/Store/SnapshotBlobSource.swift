@@ -21,9 +21,10 @@ final class SnapshotBlobSource: BlobSource {
         self.epoch = epoch
     }
 
-    /// A held image (no latch, no pin: `owner` keeps the bytes alive).
+    /// A held image (no latch, no pin: `owner`, retained until `release`, keeps the bytes alive).
     private func held(_ id: BlobID, _ image: AlignedBuffer) -> HeldBlob {
-        HeldBlob(id: id, bytes: UnsafeRawPointer(image.pointer), shard: -1, frame: -1, latch: nil, version: nil, owner: image)
+        HeldBlob(id: id, bytes: UnsafeRawPointer(image.pointer), shard: -1, frame: -1, latch: nil, version: nil,
+                 owner: .passRetained(image))
     }
 
     func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
@@ -50,13 +51,13 @@ final class SnapshotBlobSource: BlobSource {
     func isUnchanged(_ blob: HeldBlob) -> Bool { true }
 
     func release(_ blob: HeldBlob) {
-        if blob.owner == nil { store.release(blob) }
+        if let owner = blob.owner { owner.release() } else { store.release(blob) }
     }
 
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let blob = try holdShared(id)
         defer { release(blob) }
-        return try withExtendedLifetime(blob.owner) { () throws(HoltError) -> R in try body(blob.bytes) }
+        return try body(blob.bytes)
     }
 
     func contains(_ id: BlobID) -> Bool {
