@@ -20,4 +20,8 @@ extension KeyReader {
 }
 
 extension Tree: KeyReader {}
-extension Snapshot: KeyReader {}
+extension Snapshot: KeyReader {
+    // The default family (the filesystem's keys).
+    func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? { try get(key, in: nil) }
+    func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] { try range(query, in: nil) }
+}

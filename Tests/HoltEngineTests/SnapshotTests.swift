@@ -128,6 +128,30 @@ import Testing
         #expect(same)
     }
 
+    @Test func aSnapshotReadsEveryFamilyAsOfItsBatch() throws {
+        let dir = try TemporaryDirectory("snapshot-families")
+        let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 8 << 20, sync: .none))
+        defer { try? tree.close() }
+        let users = try tree.createFamily(named: "users")
+        for i in 0..<2_000 { try users.put(Self.key(i % 20, i), Self.value(i, 0)) }
+        try tree.put(Self.key(0, 0), Self.value(0, 0))
+        let snapshot = try tree.snapshot()
+        defer { snapshot.close() }
+        // After the snapshot: the family changes, another is created, then the first is dropped.
+        try tree.apply((0..<2_000).map { FamilyOp(users, .put(key: Self.key($0 % 20, $0), value: Self.value($0, 1))) })
+        let later = try tree.createFamily(named: "later")
+        try later.put(Self.key(1, 1), [1])
+        try tree.dropFamily(named: "users")
+        for i in stride(from: 0, to: 2_000, by: 97) {
+            #expect(try snapshot.get(Self.key(i % 20, i), in: users) == Self.value(i, 0))
+        }
+        #expect(try snapshot.range(prefix: Array("d3/".utf8), in: users).count == 100)
+        #expect(try snapshot.get(Self.key(0, 0)) == Self.value(0, 0))
+        #expect(try snapshot.get(Self.key(0, 0), in: users) == Self.value(0, 0))
+        #expect(throws: HoltError.noSuchFamily(name: "later")) { try snapshot.get(Self.key(1, 1), in: later) }
+        #expect(try snapshot.verify().isEmpty)
+    }
+
     @Test func aSnapshotDoesNotSurviveItsTree() throws {
         let dir = try TemporaryDirectory("snapshot-close")
         let tree = try Tree.open(path: dir.path, options: Options(sync: .none))

@@ -35,8 +35,11 @@ public final class Snapshot: @unchecked Sendable {
     /// created). The same numbering as the log's records.
     public let lsn: UInt64
 
-    /// The tree's index as of the snapshot, read through its shadows.
+    /// The default family's index as of the snapshot, read through its shadows.
     private let index: ARTIndex<SnapshotBlobSource>
+    /// The other column families' indexes as of the snapshot, by family number (the families
+    /// that existed when it was taken).
+    private let families: [FamilyID: ARTIndex<SnapshotBlobSource>]
     /// Where the shadows are kept, and the epoch this snapshot reads.
     private let shadows: BlobShadows
     private let epoch: UInt64
@@ -46,12 +49,24 @@ public final class Snapshot: @unchecked Sendable {
     /// never changes what that read sees).
     private let state = Locked<(reads: Int, closed: Bool, ended: Bool)>((0, false, false))
 
-    /// A snapshot of epoch `epoch` (begun already) of the tree whose root blob is `root`.
-    init(store: BufferManager, epoch: UInt64, lsn: UInt64, root: BlobID) throws(HoltError) {
+    /// A snapshot of epoch `epoch` (begun already) of the trees whose root blobs are `roots`.
+    init(store: BufferManager, epoch: UInt64, lsn: UInt64, roots: Tree.SnapshotRoots) throws(HoltError) {
         self.lsn = lsn
         self.shadows = store.shadows
         self.epoch = epoch
-        index = try ARTIndex(source: SnapshotBlobSource(store: store, epoch: epoch), root: root)
+        let source = SnapshotBlobSource(store: store, epoch: epoch)
+        index = try ARTIndex(source: source, root: roots.default)
+        var families: [FamilyID: ARTIndex<SnapshotBlobSource>] = [:]
+        for (id, root) in roots.families { families[id] = try ARTIndex(source: source, root: root) }
+        self.families = families
+    }
+
+    /// The index of `family` (nil: the default one) as of the snapshot.
+    /// - Throws: `.noSuchFamily` when the family did not exist when the snapshot was taken.
+    private func index(of family: Family?) throws(HoltError) -> ARTIndex<SnapshotBlobSource> {
+        guard let family, !family.isDefault else { return index }
+        guard let found = families[family.id] else { throw .noSuchFamily(name: family.name) }
+        return found
     }
 
     deinit { close() }
@@ -95,14 +110,18 @@ public final class Snapshot: @unchecked Sendable {
     /// - Returns: A copy of the value; the caller owns it.
     /// - Throws: `.closed` after `close()` or the tree's `close()`, `.corrupted` or `.io` when a
     ///   blob cannot be read.
-    public func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
-        try reading { () throws(HoltError) -> [UInt8]? in try index.get(key) }
+    ///
+    /// `family`: a column family of the tree (`Tree.family(named:)`); nil, the default one. Each
+    /// read below takes it too; one that did not exist when the snapshot was taken (created
+    /// since) throws `.noSuchFamily`, one dropped since is read as it was.
+    public func get(_ key: [UInt8], in family: Family? = nil) throws(HoltError) -> [UInt8]? {
+        try reading { () throws(HoltError) -> [UInt8]? in try index(of: family).get(key) }
     }
 
     /// Whether any key started with `prefix` at the snapshot.
     /// - Throws: as `get`.
-    public func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
-        try reading { () throws(HoltError) -> Bool in try index.hasKeys(withPrefix: prefix) }
+    public func hasKeys(withPrefix prefix: [UInt8], in family: Family? = nil) throws(HoltError) -> Bool {
+        try reading { () throws(HoltError) -> Bool in try index(of: family).hasKeys(withPrefix: prefix) }
     }
 
     /// The items of `query` at the snapshot, in key order: entries, and common prefixes when it
@@ -112,17 +131,17 @@ public final class Snapshot: @unchecked Sendable {
     ///   `position` (on the same snapshot, the listing goes on as of the same batch). The
     ///   caller owns the arrays.
     /// - Throws: as `get`.
-    public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        try reading { () throws(HoltError) -> [RangeItem] in try index.scan(query) }
+    public func range(_ query: RangeQuery, in family: Family? = nil) throws(HoltError) -> [RangeItem] {
+        try reading { () throws(HoltError) -> [RangeItem] in try index(of: family).scan(query) }
     }
 
     /// The items below `prefix` after `startAfter`, at most `limit`, rolled up at `delimiter`,
     /// at the snapshot. The same as `range(RangeQuery(...))`.
     /// - Throws: as `get`.
     public func range(
-        prefix: [UInt8] = [], startAfter: [UInt8]? = nil, delimiter: UInt8? = nil, limit: Int? = nil
+        prefix: [UInt8] = [], startAfter: [UInt8]? = nil, delimiter: UInt8? = nil, limit: Int? = nil, in family: Family? = nil
     ) throws(HoltError) -> [RangeItem] {
-        try range(RangeQuery(prefix: prefix, startAfter: startAfter, delimiter: delimiter, limit: limit))
+        try range(RangeQuery(prefix: prefix, startAfter: startAfter, delimiter: delimiter, limit: limit), in: family)
     }
 
     /// Checks the tree's structure as of the snapshot: every node reachable from the root, the
@@ -133,7 +152,9 @@ public final class Snapshot: @unchecked Sendable {
     /// - Returns: What is wrong, one line each; empty when sound.
     /// - Throws: `.closed`.
     public func verify() throws(HoltError) -> [String] {
-        try reading { () throws(HoltError) -> [String] in index.verify() }
+        try reading { () throws(HoltError) -> [String] in
+            index.verify() + families.sorted { $0.key < $1.key }.flatMap { $0.value.verify() }
+        }
     }
 
     /// Calls `body` with each item of `query` at the snapshot, in key order, borrowed: until the
@@ -150,7 +171,9 @@ public final class Snapshot: @unchecked Sendable {
     /// the blob has not changed since the snapshot) while `body` runs: **`body` must not write
     /// the tree** (the write may wait for that latch), nor close this snapshot. Reads of the tree
     /// and of any snapshot are fine.
-    public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
-        try reading { () throws(HoltError) in _ = try index.visit(query, body) }
+    public func forEach(
+        _ query: RangeQuery, in family: Family? = nil, _ body: (RangeView) throws(HoltError) -> Bool
+    ) throws(HoltError) {
+        try reading { () throws(HoltError) in _ = try index(of: family).visit(query, body) }
     }
 }

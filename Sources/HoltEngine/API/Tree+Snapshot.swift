@@ -15,7 +15,7 @@ extension Tree {
             guard !isClosed else { throw .closed }
             let epoch = try store.shadows.begin()
             do throws(HoltError) {
-                return try Snapshot(store: store, epoch: epoch, lsn: lastAppliedLSN, root: snapshotRoot)
+                return try Snapshot(store: store, epoch: epoch, lsn: lastAppliedLSN, roots: snapshotRoots)
             } catch {
                 store.shadows.end(epoch)
                 throw error
@@ -23,12 +23,21 @@ extension Tree {
         }
     }
 
-    /// The roots a snapshot captures: the one place that says which. Today the default
-    /// family's tree only: a `Snapshot` reads the default family. The other column families'
-    /// roots (`families`, `FamilyRoots`) are not captured yet (a snapshot of them needs a
-    /// per-family read API on `Snapshot`); their blobs are shadowed like any other, so adding
-    /// them here is enough for consistency. Call holding `lock` or `writer`.
-    var snapshotRoot: BlobID { index.root }
+    /// The roots a snapshot captures: the default family's and every other column family's
+    /// (stable under `lock`: roots never change after creation, and creations and drops hold
+    /// `lock` exclusively). A family dropped while the snapshot is open keeps its blobs' copies
+    /// (its frees go through the shadows like any change).
+    struct SnapshotRoots {
+        /// The default family's root blob.
+        let `default`: BlobID
+        /// The other families' root blobs.
+        let families: [(FamilyID, BlobID)]
+    }
+
+    /// The roots a snapshot captures: the one place that says which. Call holding `lock`.
+    var snapshotRoots: SnapshotRoots {
+        SnapshotRoots(default: index.root, families: families.withLock { $0.members.values.map { ($0.id, $0.index.root) } })
+    }
 
     /// What the open snapshots hold now (`Stats.openSnapshots` and the shadows).
     var snapshotStatistics: BlobShadows.Statistics { store.shadows.statistics }
