@@ -105,6 +105,37 @@ import Testing
         #expect(try tree.statistics().snapshotShadowsMade == after.snapshotShadowsMade)
     }
 
+    /// Past `Options.snapshotMemoryBytes` the copies go to the spill file: memory stays within
+    /// the bound, the snapshots read the same, and closing them gives everything back.
+    @Test func copiesPastTheMemoryBoundGoToTheSpillFile() throws {
+        let dir = try TemporaryDirectory("snapshot-spill")
+        var options = Options(cacheBytes: 4 << 20, sync: .none)
+        options.snapshotMemoryBytes = 1 << 20  // two copies in memory
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        for d in 0..<40 { try tree.apply((0..<500).map { .put(key: Self.key(d, $0), value: Self.value($0, 0)) }) }
+        var snapshots: [Snapshot] = []
+        for round in 1...3 {
+            snapshots.append(try tree.snapshot())
+            for d in 0..<40 { try tree.apply((0..<500).map { .put(key: Self.key(d, $0), value: Self.value($0, round)) }) }
+        }
+        let held = try tree.statistics()
+        #expect(held.snapshotShadowBlobsSpilled > 0, "nothing spilled: \(held.snapshotShadowBlobs) copies")
+        #expect(held.snapshotShadowBytes <= 1 << 20)
+        for (n, snapshot) in snapshots.enumerated() {
+            for d in stride(from: 0, to: 40, by: 3) {
+                for i in stride(from: 0, to: 500, by: 61) { #expect(try snapshot.get(Self.key(d, i)) == Self.value(i, n)) }
+                #expect(try snapshot.range(prefix: Array("d\(d)/".utf8)).count == 500)
+            }
+            #expect(try snapshot.verify().isEmpty)
+        }
+        for snapshot in snapshots { snapshot.close() }
+        let after = try tree.statistics()
+        #expect(after.snapshotShadowBlobs == 0 && after.snapshotShadowBlobsSpilled == 0 && after.snapshotShadowBytes == 0)
+        // The spill file is unlinked: nothing of it shows in the directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.hasPrefix("snapshot-spill") })
+    }
+
     /// Compaction's moves (`BufferManager.touch`: dirty, unchanged) keep no copies for open
     /// snapshots; the snapshot reads the same after the moved blobs are checkpointed elsewhere.
     @Test func movingBlobsKeepsNoCopies() throws {

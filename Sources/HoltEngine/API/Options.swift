@@ -28,6 +28,13 @@ public struct Options: Sendable, Equatable {
     /// bytes pass this share of all node bytes (and 1 MiB), or free slots inside the blob file
     /// pass this share of its slots while blobs sit past where the live ones would end.
     public var compactionDeadShare: Double = 0.25
+    /// The most bytes of blob copies open snapshots keep in memory (`Tree.snapshot()`); past it,
+    /// copies go to a spill file in the database directory (unlinked, gone with the process) and
+    /// are read back from there. Nil: a quarter of `cacheBytes`, at least 16 MiB.
+    public var snapshotMemoryBytes: Int? = nil
+
+    /// `snapshotMemoryBytes`, or its default.
+    var snapshotMemoryLimit: Int { snapshotMemoryBytes ?? max(16 << 20, cacheBytes / 4) }
     /// The change feed's retention bound: the most bytes of log records kept, past what the last
     /// checkpoint needs, for registered consumers (`Tree.registerConsumer`) and open feeds that
     /// have not read them yet. A consumer further behind loses the oldest segments and gets

@@ -48,6 +48,9 @@ public struct Stats: Sendable, Equatable {
     /// Snapshots open now (`Tree.snapshot()`), and what they hold: the blob copies kept for them
     /// (each `snapshotShadowBytes / snapshotShadowBlobs` = 512 KiB), freed as they close.
     public var openSnapshots: Int = 0, snapshotShadowBlobs: Int = 0, snapshotShadowBytes: Int = 0
+    /// Of `snapshotShadowBlobs`, those in the spill file instead of memory (past
+    /// `Options.snapshotMemoryBytes`; `snapshotShadowBytes` counts only those in memory).
+    public var snapshotShadowBlobsSpilled: Int = 0
     /// The most bytes of blob copies snapshots held at once since open, and copies made.
     public var snapshotShadowPeakBytes: Int = 0, snapshotShadowsMade: Int = 0
 }
@@ -79,6 +82,7 @@ extension Tree {
             stats.openSnapshots = snapshots.open
             stats.snapshotShadowBlobs = snapshots.shadows
             stats.snapshotShadowBytes = snapshots.bytes
+            stats.snapshotShadowBlobsSpilled = snapshots.spilled
             stats.snapshotShadowPeakBytes = snapshots.peakBytes
             stats.snapshotShadowsMade = snapshots.made
             return stats

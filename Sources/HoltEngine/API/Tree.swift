@@ -141,7 +141,9 @@ public final class Tree: @unchecked Sendable {
         try DatabaseDirectory.prepare(path, create: options.createIfMissing)
         let databaseLock = try DatabaseLock(directory: path)
         let changeFeeds = try ChangeFeedRegistry.load(directory: path)
-        let store = try BufferManager.open(directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing)
+        let store = try BufferManager.open(
+            directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing,
+            snapshotMemoryBytes: options.snapshotMemoryLimit)
         let anchor = store.anchor
         let index = if let root = anchor.root {
             try ARTIndex(source: store, root: root)

@@ -26,6 +26,11 @@ import Synchronization
 ///    insertion (`willChange`), where it is dropped instead when the range emptied meanwhile.
 /// 3. `shadowBytes` is the sum of the kept images' sizes; nothing is kept once no snapshot is open.
 ///
+/// Memory: images go to memory up to `memoryLimit` bytes, then to the `ShadowSpill` file (a
+/// reader of a spilled image reads it back into a buffer of its own), so what open snapshots
+/// hold in memory is bounded; a spill that cannot be written (a full disk) keeps the image in
+/// memory rather than fail the writer.
+///
 /// Locking: `state` is guarded by its `Locked`; `openCount` is an atomic copy of the number of
 /// open snapshots for writers' fast path (a snapshot begins holding the tree's shared lock and
 /// a blob changes under its exclusive lock, so a writer never misses one). Images are immutable
@@ -38,7 +43,15 @@ final class BlobShadows: Sendable {
         let after: UInt64
         let through: UInt64
         /// The blob's bytes before the change.
-        let image: AlignedBuffer
+        let image: Image
+    }
+
+    /// Where a shadow's bytes are.
+    enum Image {
+        /// In memory.
+        case memory(AlignedBuffer)
+        /// In slot `Int` of the spill file.
+        case spilled(Int)
     }
 
     /// Everything but the fast-path count, guarded by `state`'s lock.
@@ -54,8 +67,9 @@ final class BlobShadows: Sendable {
         var lastChanged: [BlobID: UInt64] = [:]
         /// The kept images, per blob, oldest first.
         var shadows: [BlobID: [Shadow]] = [:]
-        /// Kept images and their bytes; the most bytes ever kept at once.
-        var shadowCount = 0, shadowBytes = 0, peakBytes = 0
+        /// Kept images, their bytes in memory (spilled ones not counted), the spilled ones; the
+        /// most bytes ever kept in memory at once.
+        var shadowCount = 0, shadowBytes = 0, spilledCount = 0, peakBytes = 0
         /// Images made since the store opened.
         var shadowsMade = 0
         /// Set when the store closed: snapshots read nothing more.
@@ -67,6 +81,17 @@ final class BlobShadows: Sendable {
     }
 
     private let state = Locked(State())
+    /// The bytes of images kept in memory before new ones go to `spill`.
+    let memoryLimit: Int
+    /// Where images go past `memoryLimit` (nil: nowhere, all stay in memory).
+    private let spill: ShadowSpill?
+
+    /// Shadows kept in memory up to `memoryLimit` bytes, then in a spill file in `directory`
+    /// (nil: memory only).
+    init(directory: String? = nil, memoryLimit: Int = .max) {
+        self.memoryLimit = memoryLimit
+        spill = directory.map { ShadowSpill(directory: $0) }
+    }
     /// Freed images kept for the next copies (at most `spareLimit`): a fresh 512 KiB buffer is
     /// mapped and faulted in page by page, a reused one is not. Guarded by its lock.
     private let spare = Locked<[AlignedBuffer]>([])
@@ -99,11 +124,11 @@ final class BlobShadows: Sendable {
     /// Closes a snapshot of `epoch`: the images only it needed are freed (all of them when it was
     /// the last one open).
     func end(_ epoch: UInt64) {
-        var freed = state.withLock { (s) -> [AlignedBuffer] in
-            guard let count = s.open[epoch] else { return [] }
+        var (freed, images) = state.withLock { (s) -> ([Shadow], [AlignedBuffer]) in
+            guard let count = s.open[epoch] else { return ([], []) }
             s.open[epoch] = count > 1 ? count - 1 : nil
             openCount.wrappingSubtract(1, ordering: .releasing)
-            guard count == 1 else { return [] }
+            guard count == 1 else { return ([], []) }
             var freed: [Shadow] = []
             if s.open.isEmpty {
                 freed = s.shadows.values.flatMap { $0 }
@@ -117,11 +142,32 @@ final class BlobShadows: Sendable {
                     s.shadows[id] = kept.isEmpty ? nil : kept
                 }
             }
-            s.shadowCount -= freed.count
-            s.shadowBytes -= freed.reduce(0) { $0 + $1.image.count }
-            return freed.map(\.image)
+            return (freed, Self.forget(freed, in: &s))
         }
-        recycle(&freed)
+        releaseSlots(freed)
+        freed = []
+        recycle(&images)
+    }
+
+    /// Takes `freed` out of the counts (state locked); returns their memory images.
+    private static func forget(_ freed: [Shadow], in s: inout State) -> [AlignedBuffer] {
+        var images: [AlignedBuffer] = []
+        for shadow in freed {
+            s.shadowCount -= 1
+            switch shadow.image {
+            case .memory(let image):
+                s.shadowBytes -= image.count
+                images.append(image)
+            case .spilled:
+                s.spilledCount -= 1
+            }
+        }
+        return images
+    }
+
+    /// Gives the spill slots of `freed` back.
+    private func releaseSlots(_ freed: [Shadow]) {
+        for case .spilled(let slot) in freed.map(\.image) { spill?.release(slot) }
     }
 
     /// Keeps up to `spareLimit` of `freed`'s images that no reader holds for the next copies;
@@ -146,11 +192,10 @@ final class BlobShadows: Sendable {
             let freed = s.shadows.values.flatMap { $0 }
             s.shadows = [:]
             s.lastChanged = [:]
-            s.shadowCount = 0
-            s.shadowBytes = 0
+            _ = Self.forget(freed, in: &s)
             return freed
         }
-        _ = freed
+        releaseSlots(freed)
         spare.withLock { $0 = [] }
     }
 
@@ -164,32 +209,40 @@ final class BlobShadows: Sendable {
     /// before the change, while no one else can change the bytes (the frame pinned for writing).
     func willChange(_ id: BlobID, bytes: UnsafeRawPointer) {
         guard isTracking else { return }
-        let range = state.withLock { (s) -> (UInt64, UInt64)? in
+        let range = state.withLock { (s) -> (UInt64, UInt64, spilling: Bool)? in
             s.changedSinceBegin = true
             let last = s.lastChanged[id] ?? 0
             let now = s.epoch
             guard last < now else { return nil }
             s.lastChanged[id] = now
-            return s.servesOpen(after: last, through: now) ? (last, now) : nil
+            guard s.servesOpen(after: last, through: now) else { return nil }
+            return (last, now, s.shadowBytes + BlobGeometry.blobSize > memoryLimit)
         }
-        guard let (after, through) = range else { return }
+        guard let (after, through, spilling) = range else { return }
         // Copied holding no lock: readers resolving `id` meanwhile find no shadow and read the
         // live blob, which is still unchanged (the writer changes it only after this returns).
-        let image: AlignedBuffer
-        if let reused = spare.withLock({ $0.popLast() }) {
+        let image: Image
+        if spilling, let spill, let slot = try? spill.write(bytes) {
+            image = .spilled(slot)
+        } else if let reused = spare.withLock({ $0.popLast() }) {
             reused.copy(from: bytes)
-            image = reused
+            image = .memory(reused)
         } else {
-            image = AlignedBuffer(copying: bytes, count: BlobGeometry.blobSize)
+            image = .memory(AlignedBuffer(copying: bytes, count: BlobGeometry.blobSize))
         }
-        state.withLock { s in
-            guard !s.closed, s.servesOpen(after: after, through: through) else { return }
+        let kept = state.withLock { s -> Bool in
+            guard !s.closed, s.servesOpen(after: after, through: through) else { return false }
             s.shadows[id, default: []].append(Shadow(after: after, through: through, image: image))
             s.shadowCount += 1
-            s.shadowBytes += image.count
+            switch image {
+            case .memory(let buffer): s.shadowBytes += buffer.count
+            case .spilled: s.spilledCount += 1
+            }
             s.peakBytes = max(s.peakBytes, s.shadowBytes)
             s.shadowsMade += 1
+            return true
         }
+        if !kept, case .spilled(let slot) = image { spill?.release(slot) }
     }
 
     /// Blob `id` was just allocated: no open snapshot can reach it, so its changes need no image
@@ -205,11 +258,26 @@ final class BlobShadows: Sendable {
     // MARK: Readers
 
     /// The image of blob `id` a snapshot of `epoch` reads, or nil when the blob has not changed
-    /// since it began (read the live blob, holding its latch shared, and ask again).
-    func image(of id: BlobID, at epoch: UInt64) -> AlignedBuffer? {
-        state.withLock { s in
+    /// since it began (read the live blob, holding its latch shared, and ask again). A spilled
+    /// image is read back into a buffer of the caller's (its slot stays while the snapshot of
+    /// `epoch` is open, which the caller's read keeps).
+    /// - Throws: `.io` when a spilled image cannot be read back.
+    func image(of id: BlobID, at epoch: UInt64) throws(HoltError) -> AlignedBuffer? {
+        let found = state.withLock { s in
             s.shadows[id]?.first { $0.after < epoch && epoch <= $0.through }?.image
         }
+        switch found {
+        case nil: return nil
+        case .memory(let image): return image
+        case .spilled(let slot):
+            guard let spill else { preconditionFailure("a spilled image without a spill") }
+            return try spill.read(slot)
+        }
+    }
+
+    /// Whether a snapshot of `epoch` reads blob `id` from an image.
+    func hasImage(of id: BlobID, at epoch: UInt64) -> Bool {
+        state.withLock { s in s.shadows[id]?.contains { $0.after < epoch && epoch <= $0.through } ?? false }
     }
 
     // MARK: Statistics
@@ -218,8 +286,9 @@ final class BlobShadows: Sendable {
     struct Statistics: Equatable {
         /// Open snapshots.
         var open = 0
-        /// Blob images kept for them, and their bytes.
-        var shadows = 0, bytes = 0
+        /// Blob images kept for them, their bytes in memory, and how many of them are in the
+        /// spill file instead.
+        var shadows = 0, bytes = 0, spilled = 0
         /// The most image bytes kept at once since the store opened.
         var peakBytes = 0
         /// Images made since the store opened.
@@ -230,7 +299,7 @@ final class BlobShadows: Sendable {
     var statistics: Statistics {
         state.withLock { s in
             Statistics(open: s.open.values.reduce(0, +), shadows: s.shadowCount, bytes: s.shadowBytes,
-                       peakBytes: s.peakBytes, made: s.shadowsMade)
+                       spilled: s.spilledCount, peakBytes: s.peakBytes, made: s.shadowsMade)
         }
     }
 }

@@ -147,8 +147,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var waitsForFrames = 0
     }
 
-    private init(directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap) {
+    private init(
+        directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap, shadows: BlobShadows
+    ) {
         self.directory = directory
+        self.shadows = shadows
         self.capacity = capacity
         self.file = file
         self.manifest = manifest
@@ -168,7 +171,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Throws: `.notADatabase` (no manifest and not `create`), `.corrupted` (both manifest
     ///   slots bad, the map bad or missing), `.unsupportedFormat`, `.io`.
     static func open(
-        directory: String, cacheBytes: Int, create: Bool, useIOUring: Bool = true, shards: Int? = nil
+        directory: String, cacheBytes: Int, create: Bool, useIOUring: Bool = true, shards: Int? = nil,
+        snapshotMemoryBytes: Int = .max
     ) throws(HoltError) -> BufferManager {
         let capacity = max(4, cacheBytes / BlobGeometry.blobSize)
         let blobsPath = directory + "/blobs"
@@ -209,7 +213,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 if removed { try Syscall.fsyncDirectory(directory) }
                 let shardCount = max(1, min(shards ?? min(16, capacity / 32), capacity / 2))
                 return BufferManager(
-                    directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map)
+                    directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map,
+                    shadows: BlobShadows(directory: directory, memoryLimit: snapshotMemoryBytes))
             } catch {
                 try? file.close()
                 throw error
@@ -395,7 +400,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     /// The before-images open snapshots read (`Tree.snapshot()`): `write`, `writeAside` and
     /// `free` hand each blob to it before they change it. Thread-safe itself.
-    let shadows = BlobShadows()
+    let shadows: BlobShadows
 
     /// A spare scratch blob for `writeAside` (kept between calls: one writer at a time).
     private let asideScratch = Locked<[AlignedBuffer]>([])

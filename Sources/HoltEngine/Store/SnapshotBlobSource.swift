@@ -34,10 +34,15 @@ final class SnapshotBlobSource: BlobSource {
             live = try store.holdShared(id)
         } catch {
             // Freed since the snapshot began: its image was kept before the free.
-            if let image = store.shadows.image(of: id, at: epoch) { return held(id, image) }
+            if let image = try store.shadows.image(of: id, at: epoch) { return held(id, image) }
             throw error
         }
-        if let image = store.shadows.image(of: id, at: epoch) {
+        let image: AlignedBuffer?
+        do throws(HoltError) { image = try store.shadows.image(of: id, at: epoch) } catch {
+            store.release(live)
+            throw error
+        }
+        if let image {
             store.release(live)
             return held(id, image)
         }
@@ -61,7 +66,7 @@ final class SnapshotBlobSource: BlobSource {
     }
 
     func contains(_ id: BlobID) -> Bool {
-        store.shadows.image(of: id, at: epoch) != nil || store.contains(id)
+        store.shadows.hasImage(of: id, at: epoch) || store.contains(id)
     }
 
     func write<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
