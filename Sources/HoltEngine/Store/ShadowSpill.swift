@@ -24,8 +24,27 @@ final class ShadowSpill: @unchecked Sendable {
 
     private let state = Locked(State())
 
-    /// A spill in `directory` (nothing is made until the first `write`).
-    init(directory: String) { self.directory = directory }
+    /// A spill in `directory` (nothing is made until the first `write`). Spill files a crash left
+    /// there (between making and unlinking one) are removed: the caller holds the database.
+    init(directory: String) {
+        self.directory = directory
+        Self.removeLeftovers(in: directory)
+    }
+
+    /// The name every spill file starts with.
+    static let namePrefix = "snapshot-spill."
+
+    /// Removes spill files left in `directory`.
+    private static func removeLeftovers(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(namePrefix) { stale.append(name) }
+        }
+        for name in stale { _ = unlink(directory + "/" + name) }
+    }
 
     deinit {
         let fd = state.withLock { $0.fd }
@@ -80,7 +99,7 @@ final class ShadowSpill: @unchecked Sendable {
 
     /// A new file in `directory`, already unlinked.
     private static func makeFile(in directory: String) throws(HoltError) -> Int32 {
-        var template = Array((directory + "/snapshot-spill.XXXXXX").utf8CString)
+        var template = Array((directory + "/" + namePrefix + "XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .io(errno: errno, operation: "make a snapshot spill file in \(directory)") }
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
