@@ -9,7 +9,7 @@ import json
 import os
 import threading
 
-from support import check, fail, run
+from support import check, poll_until, run
 
 DIRS = 6          # directories the renamer moves back and forth
 FILES = 40        # files in each
@@ -54,15 +54,13 @@ class Renamer:
 
 def wait_for_renames(renamer, count, what):
     """Polls (with a deadline) until the renamer has done `count` more renames."""
-    import time
     target = renamer.renames + count
-    deadline = time.monotonic() + 30
-    while renamer.renames < target:
-        if renamer.error:
-            fail("the renamer failed: %r" % renamer.error)
-        if time.monotonic() > deadline:
-            fail("the renamer made no progress while waiting for %s" % what)
-        time.sleep(0.001)
+
+    def ready():
+        check(renamer.error is None, "the renamer failed: %r" % renamer.error)
+        return renamer.renames >= target
+
+    poll_until(ready, 30, "the renamer's progress while waiting for %s" % what, interval=0.001)
 
 
 def test_dump_and_check_of_a_live_mount_under_a_renamer(ctx):

@@ -50,12 +50,17 @@ struct CheckCommand: ParsableCommand {
         for note in opened.recoveryNotes {
             print(CommandFailure(operation: "check", path: db, reason: "note: " + note).description)
         }
+        try Self.report(problems, path: db)
+    }
+
+    /// Prints each problem in one line and fails with exit status 1 when there is any.
+    private static func report(_ problems: [String], path: String) throws(CommandFailure) {
         for problem in problems {
-            print(CommandFailure(operation: "check", path: db, reason: problem).description)
+            print(CommandFailure(operation: "check", path: path, reason: problem).description)
         }
         if !problems.isEmpty {
             throw CommandFailure(
-                operation: "check", path: db, reason: "\(problems.count) problem\(problems.count == 1 ? "" : "s") found",
+                operation: "check", path: path, reason: "\(problems.count) problem\(problems.count == 1 ? "" : "s") found",
                 exitCode: 1)
         }
     }
@@ -68,14 +73,7 @@ extension CheckCommand {
         var answer: [UInt8] = []
         try SnapshotRequests.request("check", to: mounted, operation: "check", target: target) { answer += $0 }
         let problems = answer.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
-        for problem in problems {
-            print(CommandFailure(operation: "check", path: target, reason: problem).description)
-        }
-        if !problems.isEmpty {
-            throw CommandFailure(
-                operation: "check", path: target, reason: "\(problems.count) problem\(problems.count == 1 ? "" : "s") found",
-                exitCode: 1)
-        }
+        try Self.report(problems, path: target)
     }
 }
 

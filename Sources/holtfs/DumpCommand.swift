@@ -170,10 +170,7 @@ enum JSON {
     /// unless the whole string is invalid, in which case it is `"hex:<hex digits>"`.
     static func string(_ bytes: [UInt8]) -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            return "\"hex:" + bytes.map { byte in
-                let digits = String(byte, radix: 16)
-                return digits.count == 1 ? "0" + digits : digits
-            }.joined() + "\""
+            return "\"hex:" + Hex.encode(bytes) + "\""
         }
         return JSONText.quoted(text)
     }

@@ -134,25 +134,12 @@ enum SnapshotRequests {
         func failure(_ reason: String, status: Int32 = OfflineDatabase.cannotOpenStatus) -> CommandFailure {
             CommandFailure(operation: operation, path: target, reason: reason, exitCode: status)
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw failure("cannot make a socket: \(Errno(errno))") }
+        let fd: Int32
+        switch ControlSocket.send(request, to: mounted.database, timeoutSeconds: timeoutSeconds) {
+        case .success(let connected): fd = connected
+        case .failure(let failed): throw failure(failed.description)
+        }
         defer { close(fd) }
-        ListeningSocket.setTimeouts(fd, seconds: timeoutSeconds)
-        let connected = ControlSocket.withAddress(database: mounted.database) { address, length in
-            connect(fd, address, length) == 0 ? 0 : errno
-        }
-        switch connected {
-        case .failure(let error): throw failure("no daemon answers on the control socket (\(error))")
-        case .success(let code) where code == EACCES || code == EPERM:
-            throw failure("cannot use \(ControlSocket.path(database: mounted.database)): \(Errno(code)) (only the mount's owner and root may ask its daemon)")
-        case .success(let code) where code != 0:
-            throw failure("no daemon answers on the control socket (\(Errno(code)))")
-        case .success:
-            break
-        }
-        guard ListeningSocket.send(fd, Array((request + "\n").utf8)) else {
-            throw failure("cannot send the request: \(Errno(errno))")
-        }
         shutdown(fd, Int32(SHUT_WR))
         var reader = FrameReader(fd: fd)
         while true {

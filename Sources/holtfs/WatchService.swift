@@ -88,8 +88,11 @@ final class WatchService: Sendable {
         let thread = Thread { [self] in
             stream(feed, to: socket, after: position, subtree: subtree, consumer: name, mount: mount)
             feed.close()
-            state.withLock { _ = $0.sockets.remove(socket) }
-            close(socket)
+            // Removed and closed under the lock: `stop()` never shuts down a number reused since.
+            state.withLock { state in
+                state.sockets.remove(socket)
+                close(socket)
+            }
         }
         thread.name = "holtfs-watch"
         thread.start()
@@ -159,11 +162,10 @@ final class WatchService: Sendable {
     /// Ends every watch (their clients see the end of the stream) and refuses new ones; returns
     /// once their threads are done (within a few seconds), so the tree can be closed.
     func stop() {
-        let sockets = state.withLock { state -> Set<Int32> in
+        state.withLock { state in
             state.stopped = true
-            return state.sockets
+            for socket in state.sockets { shutdown(socket, Int32(SHUT_RDWR)) }
         }
-        for socket in sockets { shutdown(socket, Int32(SHUT_RDWR)) }
         let deadline = Posix.monotonicSeconds() + 5
         while !state.withLock({ $0.sockets.isEmpty }) && Posix.monotonicSeconds() < deadline {
             Posix.pause(milliseconds: 5)

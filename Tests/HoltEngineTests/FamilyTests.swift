@@ -266,7 +266,7 @@ import Testing
         let stop = Locked(false)
         let problems = Locked<[String]>([])
         let written = Locked(0)
-        let writerThread = Thread {
+        let writerThread = PlainThread {
             var n = 0
             while !stop.withLock({ $0 }) {
                 do { try kept.put(bytes("w/\(n)"), bytes("\(n)")) } catch { problems.withLock { $0.append("writer: \(error)") }; return }
@@ -274,7 +274,7 @@ import Testing
                 written.withLock { $0 = n }
             }
         }
-        let readerThread = Thread {
+        let readerThread = PlainThread {
             var dropped = false
             while !stop.withLock({ $0 }) {
                 do {
@@ -290,14 +290,18 @@ import Testing
                 do { _ = try kept.get(bytes("w/0")); _ = try tree.get(bytes("nothing")) } catch { problems.withLock { $0.append("reader of kept: \(error)") } }
             }
         }
-        writerThread.start()
-        readerThread.start()
-        while written.withLock({ $0 }) < 200 { usleep(1000) }
+        /// Waits until the writer has written `count` keys, or a thread failed, or 60 s passed.
+        func waitForWrites(_ count: Int) {
+            let deadline = Date().addingTimeInterval(60)
+            while written.withLock({ $0 }) < count, problems.withLock({ $0.isEmpty }), Date() < deadline { usleep(1000) }
+            #expect(written.withLock { $0 } >= count || !problems.withLock { $0 }.isEmpty, "the writer stalled below \(count) keys")
+        }
+        waitForWrites(200)
         try tree.dropFamily(named: "doomed")
-        let at = written.withLock { $0 }
-        while written.withLock({ $0 }) < at + 200 { usleep(1000) }
+        waitForWrites(written.withLock { $0 } + 200)
         stop.withLock { $0 = true }
-        while writerThread.isExecuting || readerThread.isExecuting { usleep(1000) }
+        writerThread.join()
+        readerThread.join()
         #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0 })")
         #expect(try tree.verify().isEmpty)
         let n = written.withLock { $0 }
