@@ -116,6 +116,33 @@ import Testing
         #expect(spanning.ops == [.put(key: bytes("i/ann"), value: bytes("1"))])
     }
 
+    @Test("Closing a feed ends a next() that waits without a time limit on another thread")
+    func closeEndsAWaitingNext() throws {
+        let dir = try TemporaryDirectory("feed-close")
+        let tree = try Tree.open(path: dir.appending("db"))
+        defer { try? tree.close() }
+        let feed = try tree.changes(after: .zero)
+        let outcome = Locked<String?>(nil)
+        let waiter = PlainThread {
+            do {
+                // A long limit rather than none: were close() to wait for it, the test fails
+                // (below) instead of hanging.
+                let batch = try feed.next(timeout: .seconds(30))
+                outcome.withLock { $0 = "a batch: \(String(describing: batch))" }
+            } catch {
+                outcome.withLock { $0 = "\(error)" }
+            }
+        }
+        // Give the waiter time to be inside next(); were it not yet, close() first ends it with
+        // .closed too, so the assertions hold either way and only the timing is exercised.
+        usleep(50_000)
+        let start = Date()
+        feed.close()
+        waiter.join()
+        #expect(Date().timeIntervalSince(start) < 10, "close() waited for the feed's wait")
+        #expect(outcome.withLock { $0 } == "\(HoltError.closed)")
+    }
+
     @Test("Under sync none and periodic the feed delivers what was applied (none: written out on demand)",
           arguments: [SyncMode.none, .periodic(milliseconds: 5)])
     func unsyncedModes(sync: SyncMode) throws {

@@ -1,3 +1,4 @@
+import Synchronization
 /// The committed batches after a position, in commit order: history read back from the log,
 /// then live batches as they commit. Made by `Tree.changes(after:)` or
 /// `Tree.changes(forConsumer:)`.
@@ -37,6 +38,9 @@ public final class ChangeFeed: AsyncSequence, @unchecked Sendable {
     let log: WriteAheadLog
     private let registry: ChangeFeedRegistry
     private let feedID: Int
+    /// Set by `close()` without the cursor's lock, which a `next()` waiting for a batch holds:
+    /// the wait checks it and ends.
+    private let closing = Atomic<Bool>(false)
 
     /// The reader and the batches read ahead. Guarded by `cursor`'s lock, held through a whole
     /// `next` (also while waiting for the log: lock order cursor, then the log's monitor).
@@ -85,7 +89,7 @@ public final class ChangeFeed: AsyncSequence, @unchecked Sendable {
             if cursor.taken == cursor.ahead.count {
                 cursor.ahead.removeAll(keepingCapacity: true)
                 cursor.taken = 0
-                let horizon = try log.waitForChanges(after: cursor.reader.position, until: deadline)
+                let horizon = try log.waitForChanges(after: cursor.reader.position, until: deadline) { closing.load(ordering: .acquiring) }
                 for record in try cursor.reader.read(horizon: horizon, limit: Self.readAhead) {
                     cursor.ahead.append(try ChangeBatch(lsn: LSN(record.lsn), payload: record.payload))
                 }
@@ -102,6 +106,8 @@ public final class ChangeFeed: AsyncSequence, @unchecked Sendable {
 
     /// Closes the feed: it pins the log no more, and later reads throw `.closed`.
     public func close() {
+        closing.store(true, ordering: .releasing)
+        log.wakeChangeWaiters()
         cursor.withLock { $0.closed = true }
         registry.closeFeed(feedID)
     }

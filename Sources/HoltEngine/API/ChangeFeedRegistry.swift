@@ -99,26 +99,36 @@ final class ChangeFeedRegistry: Sendable {
         }
     }
 
-    /// Writes the current consumers durably (see the type's summary).
-    private func persist() throws(HoltError) {
+    /// Changes the consumers with `change`, durably: the changed set is written (see the type's
+    /// summary) before it takes effect, so a change the disk refused leaves nothing behind.
+    private func update(_ change: (inout [String: UInt64]) throws(HoltError) -> Void) throws(HoltError) {
         try persisting.withLock { (_: inout Int) throws(HoltError) in
-            let bytes = Self.encode(state.withLock { $0.consumers })
-            let path = directory + "/" + Self.fileName
-            let temporary = path + ".tmp"
-            let fd = try Syscall.open(temporary, flags: O_RDWR | O_CREAT | O_TRUNC)
-            do throws(HoltError) {
-                try Syscall.pwrite(fd, bytes: bytes, offset: 0, temporary)
-                try Syscall.fdatasync(fd, temporary)
-                try Syscall.close(fd)
-            } catch {
-                try? Syscall.close(fd)
-                throw error
-            }
-            try Failpoints.hit("feed.beforeConsumersRename")
-            try Syscall.rename(temporary, path)
-            try Failpoints.hit("feed.afterConsumersRename")
-            try Syscall.fsyncDirectory(directory)
+            // Consumers change only under `persisting`: this copy is the current set.
+            var consumers = state.withLock { $0.consumers }
+            try change(&consumers)
+            try write(consumers)
+            state.withLock { $0.consumers = consumers }
         }
+    }
+
+    /// Writes `consumers` durably (see the type's summary). Call holding `persisting`.
+    private func write(_ consumers: [String: UInt64]) throws(HoltError) {
+        let bytes = Self.encode(consumers)
+        let path = directory + "/" + Self.fileName
+        let temporary = path + ".tmp"
+        let fd = try Syscall.open(temporary, flags: O_RDWR | O_CREAT | O_TRUNC)
+        do throws(HoltError) {
+            try Syscall.pwrite(fd, bytes: bytes, offset: 0, temporary)
+            try Syscall.fdatasync(fd, temporary)
+            try Syscall.close(fd)
+        } catch {
+            try? Syscall.close(fd)
+            throw error
+        }
+        try Failpoints.hit("feed.beforeConsumersRename")
+        try Syscall.rename(temporary, path)
+        try Failpoints.hit("feed.afterConsumersRename")
+        try Syscall.fsyncDirectory(directory)
     }
 
     /// Checks a consumer name: 1 to 255 bytes, no NUL.
@@ -142,28 +152,24 @@ final class ChangeFeedRegistry: Sendable {
     /// Registers (or moves) consumer `name` at `lsn`, durably.
     func register(_ name: String, at lsn: UInt64) throws(HoltError) {
         try Self.validate(name: name)
-        state.withLock { $0.consumers[name] = lsn }
-        try persist()
+        try update { $0[name] = lsn }
     }
 
     /// Records that `name` has processed every batch through `lsn` (never moves it back), durably.
     /// - Throws: `.noSuchConsumer`, `.io`.
     func acknowledge(_ name: String, through lsn: UInt64) throws(HoltError) {
-        let known = state.withLock { state -> Bool in
-            guard let current = state.consumers[name] else { return false }
-            state.consumers[name] = max(current, lsn)
-            return true
+        try update { (consumers) throws(HoltError) in
+            guard let current = consumers[name] else { throw .noSuchConsumer(name: name) }
+            consumers[name] = max(current, lsn)
         }
-        guard known else { throw .noSuchConsumer(name: name) }
-        try persist()
     }
 
     /// Forgets consumer `name`, durably: the log stops keeping segments for it.
     /// - Throws: `.noSuchConsumer`, `.io`.
     func unregister(_ name: String) throws(HoltError) {
-        let known = state.withLock { $0.consumers.removeValue(forKey: name) != nil }
-        guard known else { throw .noSuchConsumer(name: name) }
-        try persist()
+        try update { (consumers) throws(HoltError) in
+            guard consumers.removeValue(forKey: name) != nil else { throw .noSuchConsumer(name: name) }
+        }
     }
 
     /// The last acknowledged LSN of `name`.

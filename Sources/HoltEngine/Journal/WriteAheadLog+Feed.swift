@@ -36,12 +36,16 @@ extension WriteAheadLog {
     /// (nanoseconds; `nil`: no limit), and returns the horizon. Every record up to the returned
     /// LSN is in the segment files, readable with `pread`. Under `.none` it writes the buffered
     /// records out (no sync) first.
-    /// - Throws: `.closed` once the log is closed (and nothing more can arrive); `.io` or
+    /// - Throws: `.closed` once the log is closed (and nothing more can arrive), or when
+    ///   `abandoned()` (checked under the log's monitor; see `wakeChangeWaiters`); `.io` or
     ///   `.previousIOFailure` from a write it led under `.none`.
-    func waitForChanges(after position: UInt64, until deadline: UInt64?) throws(HoltError) -> UInt64 {
+    func waitForChanges(
+        after position: UInt64, until deadline: UInt64?, abandoned: () -> Bool = { false }
+    ) throws(HoltError) -> UInt64 {
         monitor.lock()
         defer { monitor.unlock() }
         while true {
+            guard !abandoned() else { throw .closed }
             let horizon = syncMode == .none ? state.nextLSN - 1 : state.durableLSN
             if horizon > position {
                 guard state.writtenLSN < horizon else { return horizon }
@@ -56,6 +60,16 @@ extension WriteAheadLog {
             if Monitor.monotonicNanoseconds() >= deadline { return horizon }
             monitor.wait(until: deadline)
         }
+    }
+}
+
+extension WriteAheadLog {
+    /// Wakes the threads in `waitForChanges`, so that one whose feed was closed (`abandoned`)
+    /// stops waiting.
+    func wakeChangeWaiters() {
+        monitor.lock()
+        monitor.broadcast()
+        monitor.unlock()
     }
 }
 

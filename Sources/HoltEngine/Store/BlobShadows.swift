@@ -261,10 +261,13 @@ final class BlobShadows: Sendable {
     /// since it began (read the live blob, holding its latch shared, and ask again). A spilled
     /// image is read back into a buffer of the caller's (its slot stays while the snapshot of
     /// `epoch` is open, which the caller's read keeps).
-    /// - Throws: `.io` when a spilled image cannot be read back.
+    /// - Throws: `.closed` after `close()`; `.io` when a spilled image cannot be read back.
     func image(of id: BlobID, at epoch: UInt64) throws(HoltError) -> AlignedBuffer? {
-        let found = state.withLock { s in
-            s.shadows[id]?.first { $0.after < epoch && epoch <= $0.through }?.image
+        // Closed is checked under the same lock as the lookup: `close()` empties the shadows, and
+        // a lookup after it would send the reader to the live blob.
+        let found = try state.withLock { (s) throws(HoltError) -> Image? in
+            guard !s.closed else { throw .closed }
+            return s.shadows[id]?.first { $0.after < epoch && epoch <= $0.through }?.image
         }
         switch found {
         case nil: return nil
