@@ -25,6 +25,9 @@ final class DirectoryCursor: Sendable {
         /// `Filesystem.readdir`): taken when a reply fills before the listing's end, closed at
         /// `releasedir` or when the listing starts again.
         var snapshot: (snapshot: Snapshot, key: [UInt8])?
+        /// The offset of the last entry of a listing that read a snapshot to its end: the
+        /// kernel's call for what follows it is answered with nothing, from no snapshot.
+        var endOffset: UInt64?
     }
 
     private let state = Locked(State())
@@ -80,10 +83,27 @@ final class DirectoryCursor: Sendable {
     /// it held is freed now, not when the last reference to the cursor goes.
     func releaseSnapshot() {
         let old = state.withLock { state in
-            defer { state.snapshot = nil }
+            defer { state.snapshot = nil; state.endOffset = nil }
             return state.snapshot
         }
         old?.snapshot.close()
+    }
+
+    /// Ends a listing that read its snapshot to the end: the snapshot is closed now, not at
+    /// `releasedir` (a process that keeps a directory open must not keep the blob copies it
+    /// holds), and a call for what follows the last entry handed out answers nothing
+    /// (`isEnd(at:)`) instead of reading the live tree after it.
+    func finishSnapshot() {
+        let old = state.withLock { state in
+            defer { state.snapshot = nil; state.endOffset = state.nextOffset - 1 }
+            return state.snapshot
+        }
+        old?.snapshot.close()
+    }
+
+    /// Whether `offset` is the end of a listing `finishSnapshot()` closed.
+    func isEnd(at offset: UInt64) -> Bool {
+        state.withLock { $0.endOffset == offset }
     }
 
     /// Remembers the positions of the entries of one reply, keyed by their offsets.

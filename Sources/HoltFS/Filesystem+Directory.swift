@@ -62,8 +62,9 @@ extension Filesystem {
     /// replies: when a reply fills before the listing's end, the cursor keeps a snapshot of the
     /// tree (`Tree.snapshot()`, taken still holding the namespace lock, so no rename came
     /// between this reply and it) with the directory's key at that moment, and the later replies
-    /// read the snapshot. A directory listed in one reply takes none. The snapshot is closed at
-    /// `releasedir` (or when the listing starts again at offset 0).
+    /// read the snapshot. A directory listed in one reply takes none. The snapshot is closed
+    /// when the listing reaches its end (the kernel's call after the last entry then answers
+    /// nothing), at `releasedir`, or when the listing starts again at offset 0.
     private func readdirLocked(
         _ handle: UInt64, offset: UInt64, expected: Int, fullAttributes: Bool, _ sink: (DirectoryEntry) -> Bool
     ) throws(FSError) {
@@ -71,6 +72,7 @@ extension Filesystem {
         guard let cursor = handles.directory(handle) else { throw .badHandle }
         guard let resume = cursor.resume(at: offset) else { throw .invalidArgument }
         if offset == 0 { cursor.releaseSnapshot() }
+        if cursor.isEnd(at: offset) { return }
         let kept = cursor.snapshot
         var directory: Resolved? = nil
         do {
@@ -135,7 +137,10 @@ extension Filesystem {
                 }
                 taken.append((offset, Array(item.position[prefix.count...])))
             }
-            if page.count < pageSize { return }
+            if page.count < pageSize {
+                if kept != nil { cursor.finishSnapshot() }
+                return
+            }
         }
     }
 
