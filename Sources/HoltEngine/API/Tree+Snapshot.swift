@@ -15,7 +15,7 @@ extension Tree {
             guard !isClosed else { throw .closed }
             let epoch = try store.shadows.begin()
             do throws(HoltError) {
-                return try Snapshot(store: store, epoch: epoch, lsn: lastAppliedLSN, roots: snapshotRoots)
+                return try Snapshot(store: store, epoch: epoch, lsn: appliedLSN, roots: snapshotRoots)
             } catch {
                 store.shadows.end(epoch)
                 throw error

@@ -61,16 +61,15 @@ public final class Tree: @unchecked Sendable {
     /// Changed holding `writer` and `lock` exclusively; read holding `lock` shared, or `writer`
     /// (the checkpointer: no batch changes it then).
     let index: ARTIndex<BufferManager>
-    /// Guarded by `writer` (written also under `lock` exclusively): the sequence number of the
-    /// last batch applied to `index` (or to any column family).
+    /// Written holding `writer` and `lock` exclusively, read holding either (`snapshot()` reads
+    /// it under `lock` shared): the sequence number of the last batch applied to `index` (or to
+    /// any column family).
     var appliedLSN: UInt64
     /// The column families other than the default one (whose tree is `index`): the one place
     /// that holds every family's root (`FamilyRoots`). The `Locked` guards the table itself;
     /// it changes only holding `writer` and `lock` exclusively, so a holder of `lock` shared
     /// sees a stable table and every blob of every family in it stays allocated meanwhile.
     let families: Locked<FamilyRoots>
-    /// `appliedLSN`, for `snapshot()` (read holding `lock` shared or `writer`).
-    var lastAppliedLSN: UInt64 { appliedLSN }
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
