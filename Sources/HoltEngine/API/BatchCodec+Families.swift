@@ -24,12 +24,8 @@ extension BatchCodec {
         var total = 4
         var current = FamilyID.default
         for scoped in ops {
-            switch scoped.op {
-            case .expect: continue
-            case .put(let k, let v): total += 9 + k.count + v.count
-            case .delete(let k): total += 5 + k.count
-            case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
-            }
+            if case .expect = scoped.op { continue }
+            total += encodedSize(of: scoped.op)
             if scoped.family != current {
                 total += 5
                 current = scoped.family
@@ -52,13 +48,7 @@ extension BatchCodec {
                 count += 1
                 current = scoped.family
             }
-            switch scoped.op {
-            case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
-            case .delete(let key): out.append(2); field(key, &out)
-            case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
-            case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
-            case .expect: break
-            }
+            encode(op: scoped.op, into: &out)
             count += 1
         }
         withUnsafeBytes(of: count.littleEndian) { raw in
@@ -94,11 +84,12 @@ extension BatchCodec {
         items.reserveCapacity(Int(min(count, 1 << 16)))
         var current = FamilyID.default
         for _ in 0..<count {
-            switch try reader.u8() {
-            case 1: items.append(.op(current, .put(key: try reader.field(), value: try reader.field())))
-            case 2: items.append(.op(current, .delete(key: try reader.field())))
-            case 3: items.append(.op(current, .rename(from: try reader.field(), to: try reader.field())))
-            case 4: items.append(.op(current, .renamePrefix(from: try reader.field(), to: try reader.field())))
+            let tag = try reader.u8()
+            if let op = try reader.op(tag: tag) {
+                items.append(.op(current, op))
+                continue
+            }
+            switch tag {
             case familyTag: current = FamilyID(rawValue: try reader.u32())
             case createFamilyTag:
                 let id = FamilyID(rawValue: try reader.u32())

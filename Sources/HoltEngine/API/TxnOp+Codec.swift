@@ -22,16 +22,32 @@ enum BatchCodec {
     static func encodedSize(_ ops: [TxnOp]) -> Int {
         var total = 4
         ops.withUnsafeBufferPointer { buffer in
-            for position in buffer.indices {
-                switch buffer[position] {
-                case .put(let k, let v): total += 9 + k.count + v.count
-                case .delete(let k): total += 5 + k.count
-                case .rename(let a, let b), .renamePrefix(let a, let b): total += 9 + a.count + b.count
-                case .expect: break
-                }
-            }
+            for position in buffer.indices { total += encodedSize(of: buffer[position]) }
         }
         return total
+    }
+
+    /// The number of bytes `encode(op:into:)` appends for `op` (0 for `expect`, not logged).
+    @inline(__always)
+    static func encodedSize(of op: TxnOp) -> Int {
+        switch op {
+        case .put(let k, let v): 9 + k.count + v.count
+        case .delete(let k): 5 + k.count
+        case .rename(let a, let b), .renamePrefix(let a, let b): 9 + a.count + b.count
+        case .expect: 0
+        }
+    }
+
+    /// Appends `op`'s tag and fields (nothing for `expect`, which is not logged).
+    @inline(__always)
+    static func encode(op: TxnOp, into out: inout [UInt8]) {
+        switch op {
+        case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
+        case .delete(let key): out.append(2); field(key, &out)
+        case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
+        case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
+        case .expect: break
+        }
     }
 
     /// Appends the batch's bytes to `out`: the log encodes a record's payload straight into its
@@ -42,15 +58,7 @@ enum BatchCodec {
             var logged: UInt32 = 0
             for position in buffer.indices { if case .expect = buffer[position] {} else { logged += 1 } }
             append(logged, to: &out)
-            for position in buffer.indices {
-                switch buffer[position] {
-                case .put(let key, let value): out.append(1); field(key, &out); field(value, &out)
-                case .delete(let key): out.append(2); field(key, &out)
-                case .rename(let from, let to): out.append(3); field(from, &out); field(to, &out)
-                case .renamePrefix(let from, let to): out.append(4); field(from, &out); field(to, &out)
-                case .expect: break
-                }
-            }
+            for position in buffer.indices { encode(op: buffer[position], into: &out) }
         }
     }
 
@@ -60,13 +68,11 @@ enum BatchCodec {
         var ops: [TxnOp] = []
         ops.reserveCapacity(Int(min(count, 1 << 16)))
         for _ in 0..<count {
-            switch try reader.u8() {
-            case 1: ops.append(.put(key: try reader.field(), value: try reader.field()))
-            case 2: ops.append(.delete(key: try reader.field()))
-            case 3: ops.append(.rename(from: try reader.field(), to: try reader.field()))
-            case 4: ops.append(.renamePrefix(from: try reader.field(), to: try reader.field()))
-            case let tag: throw .corrupted(what: "log record", reason: "unknown op tag \(tag)")
+            let tag = try reader.u8()
+            guard let op = try reader.op(tag: tag) else {
+                throw .corrupted(what: "log record", reason: "unknown op tag \(tag)")
             }
+            ops.append(op)
         }
         guard reader.atEnd else { throw .corrupted(what: "log record", reason: "trailing bytes after batch") }
         return ops
@@ -99,6 +105,17 @@ enum BatchCodec {
             for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * i) }
             offset += 4
             return value
+        }
+
+        /// The fields of the op tagged `tag` (1-4), read; nil for another tag (nothing read).
+        mutating func op(tag: UInt8) throws(HoltError) -> TxnOp? {
+            switch tag {
+            case 1: .put(key: try field(), value: try field())
+            case 2: .delete(key: try field())
+            case 3: .rename(from: try field(), to: try field())
+            case 4: .renamePrefix(from: try field(), to: try field())
+            default: nil
+            }
         }
 
         mutating func field() throws(HoltError) -> [UInt8] {
