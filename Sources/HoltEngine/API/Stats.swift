@@ -53,6 +53,11 @@ public struct Stats: Sendable, Equatable {
     public var snapshotShadowBlobsSpilled: Int = 0
     /// The most bytes of blob copies snapshots held at once since open, and copies made.
     public var snapshotShadowPeakBytes: Int = 0, snapshotShadowsMade: Int = 0
+    /// Copies of blobs a checkpoint being written had captured, made by writers about to change
+    /// them: the most held at once since open (512 KiB each; bounded to a quarter of the cache,
+    /// see docs/DESIGN.md, "Checkpoints in the background"), and the writes that waited because
+    /// that many were held.
+    public var checkpointCopiesPeak: Int = 0, checkpointCopyWaits: Int = 0
 }
 
 extension Tree {
@@ -85,6 +90,8 @@ extension Tree {
             stats.snapshotShadowBlobsSpilled = snapshots.spilled
             stats.snapshotShadowPeakBytes = snapshots.peakBytes
             stats.snapshotShadowsMade = snapshots.made
+            stats.checkpointCopiesPeak = store.checkpointCopiesPeak
+            stats.checkpointCopyWaits = store.checkpointCopyWaits
             return stats
         }
     }

@@ -28,6 +28,10 @@ struct StoreStatistics: Sendable, Equatable {
     /// Dirty frames the background evictor wrote out ahead of need, and those a miss wrote out
     /// itself (it found no clean frame).
     var framesCleanedAhead = 0, framesWrittenByMisses = 0
+    /// Writes (and frees) that waited because the checkpoint being written held as many copies
+    /// of captured frames as it may (`BufferManager.copyBound`), and the most copies held at
+    /// once since open.
+    var checkpointCopyWaits = 0, checkpointCopiesPeak = 0
 }
 
 /// The blob cache over the blob file: the `BlobSource` the tree reads and writes blobs through.
@@ -101,6 +105,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// had to write out itself: relaxed counters for `statistics`.
     private let framesCleanedAhead = Atomic<Int>(0)
     private let framesWrittenByMisses = Atomic<Int>(0)
+    /// Copies of captured frames held now, in all shards, and the most held at once: relaxed
+    /// counters for `statistics` (each shard's own count is under its monitor).
+    private let checkpointCopies = Atomic<Int>(0)
+    private let checkpointCopiesPeak = Atomic<Int>(0)
     /// Set the first time a miss found its shard's frames all taken: the tree is (or was) larger
     /// than the cache (`BatchApplier.inKeyOrder`).
     private let filledItsCache = Atomic<Bool>(false)
@@ -123,6 +131,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let monitor = Monitor()
         /// This shard's frame budget.
         let capacity: Int
+        /// The most copies of captured frames the shard holds at once (a quarter of its budget,
+        /// at least 2): the memory a checkpoint costs beyond the cache, whatever the writers do.
+        var copyBound: Int { max(2, capacity / 4) }
         /// Guarded by `monitor`.
         var state = ShardState()
 
@@ -138,8 +149,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         /// Blob writes of this shard's frames under way outside the lock (a checkpoint waits).
         var writesInFlight = 0
         /// Copies of captured frames made for the checkpoint being written, by the writer that
-        /// was about to change the frame (or free its blob); the checkpoint takes them.
+        /// was about to change the frame (or free its blob); the checkpoint takes them. At most
+        /// `copyBound` of them: a writer that would make one more waits for the checkpoint to
+        /// write one (it writes copied blobs first).
         var copies: [BlobID: AlignedBuffer] = [:]
+        /// Writes and frees that waited for `copies` to shrink.
+        var copyWaits = 0
         var hits = 0
         var misses = 0
         var evictions = 0
@@ -277,6 +292,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         result.ioUring = file.usesIOUring
         result.framesCleanedAhead = framesCleanedAhead.load(ordering: .relaxed)
         result.framesWrittenByMisses = framesWrittenByMisses.load(ordering: .relaxed)
+        result.checkpointCopiesPeak = checkpointCopiesPeak.load(ordering: .relaxed)
+        for shard in shards { result.checkpointCopyWaits += shard.monitor.withLock { shard.state.copyWaits } }
         return result
     }
 
@@ -425,11 +442,24 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         let shard = shards[shardIndex(id)]
         shard.monitor.withLock {
             // A blob the checkpoint being written captured: it still needs the bytes it captured.
-            while let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .copying { shard.monitor.wait() }
-            if let f = shard.state.table[id], shard.state.frames[f.rawValue].checkpoint == .pending {
-                let copy = AlignedBuffer(count: BlobGeometry.blobSize)
-                copy.copy(from: shard.state.frames[f.rawValue].bytes)
-                shard.state.copies[id] = copy
+            while true {
+                guard let f = shard.state.table[id] else { break }
+                switch shard.state.frames[f.rawValue].checkpoint {
+                case .copying:
+                    shard.monitor.wait()
+                    continue
+                case .pending where shard.state.copies.count >= shard.copyBound:
+                    shard.state.copyWaits += 1
+                    shard.monitor.wait()
+                    continue
+                case .pending:
+                    let copy = AlignedBuffer(count: BlobGeometry.blobSize)
+                    copy.copy(from: shard.state.frames[f.rawValue].bytes)
+                    keepCopy(copy, of: id, in: shard)
+                case .none, .copied:
+                    break
+                }
+                break
             }
             // A lock-free reader that entered the blob before its parent let go of it may still
             // be reading (its pin): it finishes in microseconds, and nothing leads to it any more.
@@ -513,7 +543,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 let copy = AlignedBuffer(count: BlobGeometry.blobSize)
                 copy.copy(from: bytes)
                 shard.monitor.withLock {
-                    shard.state.copies[blob] = copy
+                    keepCopy(copy, of: blob, in: shard)
                     shard.state.frames[frame.rawValue].checkpoint = .copied
                     shard.state.frames[frame.rawValue].pins -= 1
                     shard.monitor.broadcast()
@@ -548,6 +578,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 // Copy on write: the checkpoint being written needs the bytes as it captured them.
                 switch shard.state.frames[f.rawValue].checkpoint {
                 case .copying:
+                    shard.monitor.wait()
+                    continue
+                case .pending where shard.state.copies.count >= shard.copyBound:
+                    // As many copies as the shard may hold: the checkpoint writes those first,
+                    // or reaches this frame itself (then no copy is needed).
+                    shard.state.copyWaits += 1
                     shard.monitor.wait()
                     continue
                 case .pending:
@@ -902,12 +938,14 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     ///   5); after any other failure it refuses every later write.
     func writeCheckpoint(_ capture: CheckpointCapture) throws(HoltError) {
         var written: [BlobID: BlobMap.Entry] = [:]
-        var done = 0
+        var pending = PendingCheckpointItems(capture.items)
         do throws(HoltError) {
             let batch = 16
             var scratch: [AlignedBuffer] = []
-            while done < capture.items.count {
-                let chunk = capture.items[done..<min(done + batch, capture.items.count)]
+            while !pending.isEmpty {
+                // Blobs writers copied out first: their copies are memory beyond the cache, and
+                // a writer may be waiting for room for one more (`Shard.copyBound`).
+                let chunk = pending.take(batch, preferring: copiedBlobs())
                 var copies: [AlignedBuffer] = []
                 for item in chunk {
                     if scratch.count <= copies.count { scratch.append(AlignedBuffer(count: BlobGeometry.blobSize)) }
@@ -925,10 +963,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     written[item.blob] = entry
                     finish(item, entry: entry)
                 }
-                done += chunk.count
+                pending.remove(chunk)
             }
         } catch {
-            abandon(capture, from: done, error)
+            abandon(pending.items, error)
             throw error
         }
         var mapWriting = false
@@ -1007,6 +1045,20 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         }
     }
 
+    /// Keeps `copy` of captured blob `id` for the checkpoint (shard locked), counted.
+    private func keepCopy(_ copy: AlignedBuffer, of id: BlobID, in shard: Shard) {
+        shard.state.copies[id] = copy
+        let now = checkpointCopies.add(1, ordering: .relaxed).newValue
+        if now > checkpointCopiesPeak.load(ordering: .relaxed) { checkpointCopiesPeak.store(now, ordering: .relaxed) }
+    }
+
+    /// Drops the copy of `id` the checkpoint no longer needs, if any (shard locked); a writer
+    /// waiting for room for a copy tries again.
+    private func dropCopy(of id: BlobID, in shard: Shard) {
+        guard shard.state.copies.removeValue(forKey: id) != nil else { return }
+        checkpointCopies.subtract(1, ordering: .relaxed)
+    }
+
     /// Where `copyOut` gets a captured blob's bytes.
     private enum CopySource {
         /// The copy a writer made.
@@ -1020,7 +1072,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func finish(_ item: CheckpointCapture.Item, entry: BlobMap.Entry) {
         let shard = shards[item.shard]
         shard.monitor.withLock {
-            shard.state.copies[item.blob] = nil
+            dropCopy(of: item.blob, in: shard)
             let f = item.frame.rawValue
             guard shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame else { return }
             shard.state.frames[f].checkpoint = .none
@@ -1031,21 +1083,28 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         }
     }
 
-    /// A write of the captured items from `first` on failed with `error`: their frames are dirty
-    /// again (their bytes are on no slot the map names), their slots are given back, and the
-    /// checkpoint's protection ends. A full disk leaves the store going (invariant 5).
-    private func abandon(_ capture: CheckpointCapture, from first: Int, _ error: HoltError) {
+    /// The blobs of which some shard holds a writer's copy now.
+    private func copiedBlobs() -> Set<BlobID> {
+        var blobs = Set<BlobID>()
+        for shard in shards { shard.monitor.withLock { blobs.formUnion(shard.state.copies.keys) } }
+        return blobs
+    }
+
+    /// A write of the captured `items` (those not yet written) failed with `error`: their frames
+    /// are dirty again (their bytes are on no slot the map names), their slots are given back,
+    /// and the checkpoint's protection ends. A full disk leaves the store going (invariant 5).
+    private func abandon(_ items: [CheckpointCapture.Item], _ error: HoltError) {
         if Syscall.isOutOfSpace(error) {
             outOfSpace.store(true, ordering: .sequentiallyConsistent)
         } else {
             failed.store(true, ordering: .sequentiallyConsistent)
         }
-        for item in capture.items[first...] {
+        for item in items {
             let shard = shards[item.shard]
             shard.monitor.withLock {
                 while shard.state.frames[item.frame.rawValue].checkpoint == .copying,
                     shard.state.frames[item.frame.rawValue].blob == item.blob { shard.monitor.wait() }
-                shard.state.copies[item.blob] = nil
+                dropCopy(of: item.blob, in: shard)
                 let f = item.frame.rawValue
                 if shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame {
                     shard.state.frames[f].checkpoint = .none
