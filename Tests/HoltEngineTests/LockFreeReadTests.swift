@@ -288,3 +288,71 @@ extension LockFreeReadTests {
         latch.withShared { #expect(latch.isUnchanged(since: again!)) }
     }
 }
+
+extension LockFreeReadTests {
+    /// Regression (the mount's `eight_threads_mixed_ops` EIO with an optimistic `range`): a
+    /// removal that empties a subtree in a child blob changes two blobs, one after the other,
+    /// and a reader that takes no lock can walk the tree between the two: the parent blob's Blob
+    /// node still refers to the child's subtree root, which is freed already. Each blob it reads
+    /// is whole (its version holds), so the walk throws `.corrupted` ("slot N has bad type 0",
+    /// or the blob is no longer in the map), and `get`/`hasKeys` used to hand that error to the
+    /// caller: a batch in flight made a sound tree look damaged. The writer is stopped between
+    /// the two changes (failpoint `index.unlinkBetweenBlobs`), in a child process; each
+    /// lock-free read must answer (as before or after the batch), never throw.
+    @Test func readsBesideARemovalThatEmptiesAChildBlobDoNotThrow() async throws {
+        let dir = try TemporaryDirectory("lock-free-unlink")
+        await #expect(processExitsWith: .success) { [path = dir.path as String] in
+            let tree = try Tree.open(path: path, options: Options(sync: .none))
+            // One key with a value too big to move by copy: its prefix move puts it in a
+            // holding blob of its own, under a Blob node of the root blob, as a subtree root.
+            let big = [UInt8](repeating: 7, count: Tree.maxValueLength)
+            try tree.apply([.put(key: Array("a/x".utf8), value: big), .put(key: Array("c/1".utf8), value: [1])])
+            try tree.renamePrefix(from: Array("a".utf8), to: Array("b".utf8))
+            guard try tree.statistics().blobs == 2 else { exit(10) }
+            Failpoints.arm("index.unlinkBetweenBlobs", .block)
+            let writer = Thread { try? tree.delete(Array("b/x".utf8)) }
+            writer.start()
+            guard Failpoints.waitUntilBlocked("index.unlinkBetweenBlobs") else { exit(11) }
+            // Readers beside the stopped batch: each answers (before or after it) or waits for
+            // it under the lock; none may throw.
+            let failures = Atomic<Int>(0), done = Atomic<Int>(0)
+            @Sendable func note(_ read: String, _ error: any Error) {
+                _ = FileManager.default.createFile(atPath: path + "/thrown-" + read, contents: Data("\(read) threw \(error); ".utf8))
+            }
+            let readers = [
+                Thread {
+                    do { _ = try tree.hasKeys(withPrefix: Array("b/".utf8)) } catch { note("hasKeys", error); failures.add(1, ordering: .relaxed) }
+                    done.add(1, ordering: .relaxed)
+                },
+                Thread {
+                    do {
+                        let value = try tree.get(Array("b/x".utf8))
+                        if value != nil && value != big { failures.add(1, ordering: .relaxed) }
+                    } catch { note("get", error); failures.add(1, ordering: .relaxed) }
+                    done.add(1, ordering: .relaxed)
+                },
+                Thread {
+                    do { _ = try tree.range(prefix: Array("b/".utf8)) } catch { note("range", error); failures.add(1, ordering: .relaxed) }
+                    done.add(1, ordering: .relaxed)
+                },
+            ]
+            for reader in readers { reader.start() }
+            // A broken build throws at once; a sound one answers or waits for the batch.
+            let deadline = Date().addingTimeInterval(0.5)
+            while done.load(ordering: .relaxed) < readers.count, Date() < deadline { usleep(1_000) }
+            Failpoints.resume("index.unlinkBetweenBlobs")
+            let end = Date().addingTimeInterval(20)
+            while done.load(ordering: .relaxed) < readers.count || writer.isExecuting {
+                guard Date() < end else { exit(12) }
+                usleep(1_000)
+            }
+            guard failures.load(ordering: .relaxed) == 0 else { exit(13) }
+            guard try tree.get(Array("b/x".utf8)) == nil, try !tree.hasKeys(withPrefix: Array("b/".utf8)),
+                  try tree.verify().isEmpty else { exit(14) }
+            try tree.close()
+        }
+        // What the readers threw, if anything (the child writes it down for this message).
+        let thrown = ["hasKeys", "get", "range"].compactMap { try? String(contentsOfFile: dir.path + "/thrown-" + $0, encoding: .utf8) }.joined()
+        #expect(thrown.isEmpty, "lock-free reads beside the batch: \(thrown)")
+    }
+}

@@ -124,7 +124,9 @@ final class BatchVisibility: Sendable {
 
     /// The protocol both reads share: notes the generation, runs `read` (nil: torn, try again),
     /// notes the generation again. More than one change (a whole batch came and went) means
-    /// try again; a prefix move in flight means the lock.
+    /// try again; a prefix move in flight means the lock. What `read` throws is thrown only when
+    /// no batch was in flight during it: beside a batch it may come from a state between two of
+    /// the batch's blob changes (try again).
     @inline(__always)
     private func readBeside<R>(_ read: () throws(HoltError) -> R?) throws(HoltError) -> Beside<R> {
         let before = generation.load(ordering: .acquiring)
@@ -134,7 +136,20 @@ final class BatchVisibility: Sendable {
             guard batch != nil else { return .retry }
         }
         if batch?.exclusive == true { return .useLock }
-        guard let value = try read() else { return .retry }
+        let found: R?
+        do throws(HoltError) {
+            found = try read()
+        } catch {
+            // A batch changes the index one blob at a time, and between two of its changes a
+            // walk that takes no lock can meet a tree no lock holder ever sees: a removal that
+            // empties a subtree of a child blob frees it before the parent's Blob node goes, so
+            // each blob read is whole (its version holds) and yet the walk lands on a freed
+            // slot or blob and throws `.corrupted`. Such an error is only believed when no batch
+            // ran during the read; else try again (the tree's lock, last, says what is true).
+            if before & 1 == 1 || generation.load(ordering: .acquiring) != before { return .retry }
+            throw error
+        }
+        guard let value = found else { return .retry }
         let after = generation.load(ordering: .acquiring)
         if after != before {
             guard after == before + 1 else { return .retry }

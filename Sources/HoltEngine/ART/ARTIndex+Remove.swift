@@ -122,6 +122,8 @@ extension ARTIndex {
                     return page.view.liveSlots == 0
                 }
                 if empty { try source.free(target.blob) }
+                // Between two blobs' changes: lock-free readers may walk the tree as it is here.
+                try Failpoints.hit("index.unlinkBetweenBlobs")
                 index -= 1
                 continue
             }
