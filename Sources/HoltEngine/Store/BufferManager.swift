@@ -84,8 +84,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// entries are set and cleared under the blob's shard monitor.
     private let frameDirectory = FrameDirectory()
     /// Optimistic holds that found their blob through `directory` (no shard lock): counted with
-    /// the cache hits. Relaxed.
-    private let lockFreeHits = Atomic<Int>(0)
+    /// the cache hits. Per CPU: one shared atomic had concurrent readers bounce its cache line.
+    private let lockFreeHits = StripedCounter()
     /// The blob map and the current anchor.
     private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -269,7 +269,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         result.blobsLive = core.withLock { $0.map.count } + cachedOnly
-        result.cacheHits += lockFreeHits.load(ordering: .relaxed)
+        result.cacheHits += lockFreeHits.value
         result.bytesRead = bytesRead.load(ordering: .relaxed)
         result.bytesWritten = bytesWritten.load(ordering: .relaxed)
         result.fileBytes = (try? file.size()) ?? 0
@@ -337,7 +337,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: found, version: version)
             }
             if let held {
-                if held != nil { lockFreeHits.add(1, ordering: .relaxed) }
+                if held != nil { lockFreeHits.increment() }
                 return held
             }
         }
