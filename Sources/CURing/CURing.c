@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +12,11 @@ int curing_o_direct(void) { return O_DIRECT; }
 
 int holt_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
+int holt_current_cpu(void) {
+    int cpu = sched_getcpu();
+    return cpu < 0 ? 0 : cpu;
 }
 
 int curing_punch_hole(int fd, int64_t offset, int64_t length) {

@@ -11,12 +11,19 @@ int curing_o_direct(void);
 /// Sets the nice value of the calling thread (Linux schedules threads, not processes): 0 or the errno.
 int holt_set_thread_nice(int nice);
 
+/// The CPU the calling thread runs on (`sched_getcpu`; a read of the thread's rseq area on
+/// glibc 2.35 and later), 0 when unknown: to pick a per-CPU counter stripe.
+int holt_current_cpu(void);
+
 /// `fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)`: 0, or the errno.
 int curing_punch_hole(int fd, int64_t offset, int64_t length);
 
 /// Atomically ORs `bits` into `*word` (release): for bit sets written by one thread and read by
 /// others without a lock (the engine's batch filter).
 static inline void holt_atomic_or_u64(uint64_t *word, uint64_t bits) { __atomic_fetch_or(word, bits, __ATOMIC_RELEASE); }
+
+/// Atomically adds `value` to `*word` (relaxed): for counters that order nothing.
+static inline void holt_atomic_add_relaxed_u64(uint64_t *word, uint64_t value) { __atomic_fetch_add(word, value, __ATOMIC_RELAXED); }
 
 /// Atomically loads `*word` (acquire).
 static inline uint64_t holt_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }

@@ -578,24 +578,35 @@ public final class Tree: @unchecked Sendable {
         if periodic && succeeded { try? compactIfWorthIt() }
     }
 
-    /// One checkpoint (when `onlyIfWanted`, only if one is still wanted and due): captured
-    /// holding `writer` (batches wait for that only: flags and a copy of the blob map), then the
+    /// One checkpoint (when `onlyIfWanted`, only if one is still wanted and due): the log rolled
+    /// to a new segment (holding no tree lock), captured holding `writer` (batches wait for that
+    /// only: flags and a copy of the blob map), then the
     /// log made durable through the captured batch (log before data), the blobs, the map and the
     /// manifest written while batches and reads go on, and the log trimmed. A full disk (a blob
     /// or map write refused) leaves the previous checkpoint and the whole log in place and
     /// throws; the store and the log go on. Call holding `checkpointing`.
     private func runCheckpoint(onlyIfWanted: Bool, periodic: Bool = false) throws(HoltError) {
-        let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture? in
+        let wanted = try writer.withLock { () throws(HoltError) -> Bool in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             let quietWork = periodic && (log.bytesSinceTrim > 0 || store.dirtyBytes > 0)
-            if onlyIfWanted, !((checkpointWanted() || quietWork) && checkpointDue()) { return nil }
-            // Batches applied from now on go to a new segment: the trim below drops all of this one.
-            try log.roll()
+            return !onlyIfWanted || ((checkpointWanted() || quietWork) && checkpointDue())
+        }
+        guard wanted else { return }
+        // Batches applied from the roll on go to a new segment: the trim below drops every older
+        // one. Rolled before the capture and outside the writer lock (its write, two syncs and
+        // the new segment's creation held batches up to 60 ms): the few batches applied between
+        // the roll and the capture land in the new segment; the checkpoint covers them and a
+        // replay from its LSN skips them, and the next checkpoint's trim drops that segment.
+        try log.roll()
+        // Only what must be atomic with the batches is taken holding `writer`: the LSN, the
+        // root, the dirty frames and the map.
+        let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture in
+            guard !isClosed else { throw .closed }
+            guard !failed else { throw .previousIOFailure }
             return try store.captureCheckpoint(
                 root: index.root, lsn: appliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
         }
-        guard let capture else { return }
         checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
         let started = Monitor.monotonicNanoseconds()
         defer { checkpointTimes.record(since: started) }

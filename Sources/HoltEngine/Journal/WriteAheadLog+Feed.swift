@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What the change feed needs from the log: how far records may be read back (the *horizon*),
 /// a wait for it to move, how far back the files still reach (`heldAfter`), and the byte count
 /// that leaves out segments kept only for feed consumers.
@@ -56,9 +58,11 @@ extension WriteAheadLog {
                 continue
             }
             guard !state.closed else { throw .closed }
-            guard let deadline else { monitor.wait(); continue }
-            if Monitor.monotonicNanoseconds() >= deadline { return horizon }
-            monitor.wait(until: deadline)
+            if let deadline, Monitor.monotonicNanoseconds() >= deadline { return horizon }
+            // Counted, so that an append under `.none` broadcasts only when someone waits here.
+            state.changeWaiters += 1
+            if let deadline { monitor.wait(until: deadline) } else { monitor.wait() }
+            state.changeWaiters -= 1
         }
     }
 }
@@ -78,25 +82,36 @@ extension WriteAheadLog {
 /// A waiter reads `generation`, looks for new batches, and only then waits with
 /// `wait(unlessChangedFrom:)`: a `notify()` in between moved the generation and the wait
 /// returns at once, so no wake-up is lost.
+///
+/// `notify()` takes no lock when nobody waits (every log append under `.none` calls it): it
+/// moves the generation, then looks at the count of registered waiters; a waiter counts itself
+/// before it compares the generation (both sequentially consistent), so either the waiter sees
+/// the new generation or `notify` sees the waiter.
 final class ChangeNotifier: Sendable {
     /// What waits. Guarded by `state`'s own lock (a leaf: nothing else is taken under it).
     private struct State {
-        var generation: UInt64 = 0
         var waiters: [UnsafeContinuation<Void, Never>] = []
         var closed = false
     }
 
     private let state = Locked(State())
+    /// Moves every time the horizon may have moved.
+    private let generationCounter = Atomic<UInt64>(0)
+    /// Waiters registered in `state.waiters`, or about to compare the generation. Changed under
+    /// `state`'s lock, read without it by `notify`.
+    private let waiting = Atomic<Int>(0)
 
     /// Moves every time the horizon may have moved.
-    var generation: UInt64 { state.withLock { $0.generation } }
+    var generation: UInt64 { generationCounter.load(ordering: .sequentiallyConsistent) }
 
     /// The horizon may have moved: wakes every waiter.
     func notify() {
+        generationCounter.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        guard waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let waiters = state.withLock { state -> [UnsafeContinuation<Void, Never>] in
-            state.generation &+= 1
             guard !state.waiters.isEmpty else { return [] }
             defer { state.waiters = [] }
+            waiting.subtract(state.waiters.count, ordering: .sequentiallyConsistent)
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
@@ -112,7 +127,11 @@ final class ChangeNotifier: Sendable {
     func wait(unlessChangedFrom generation: UInt64) async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
-                guard state.generation == generation, !state.closed else { return true }
+                waiting.add(1, ordering: .sequentiallyConsistent)
+                guard generationCounter.load(ordering: .sequentiallyConsistent) == generation, !state.closed else {
+                    waiting.subtract(1, ordering: .sequentiallyConsistent)
+                    return true
+                }
                 state.waiters.append(continuation)
                 return false
             }

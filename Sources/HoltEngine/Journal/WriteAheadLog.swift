@@ -90,6 +90,9 @@ final class WriteAheadLog: @unchecked Sendable {
         var trimmedThrough: UInt64 = 0
         /// Record bytes of the segments kept only for change-feed consumers (see `trimmedThrough`).
         var retainedBytes = 0
+        /// Threads waiting in `waitForChanges` for the horizon to move (an append under `.none`
+        /// broadcasts only when there are some).
+        var changeWaiters = 0
     }
 
     /// A closed segment kept on disk until `trim` removes it.
@@ -234,8 +237,9 @@ final class WriteAheadLog: @unchecked Sendable {
         checkInvariants()
         let writeNow = writeWhenLarge && syncMode == .none && state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy
         if syncMode == .none {
-            // Under `.none` the change feed's horizon is the last append (`waitForChanges`).
-            monitor.broadcast()
+            // Under `.none` the change feed's horizon is the last append (`waitForChanges`):
+            // wake its waiters, when there are any (most appends have none).
+            if state.changeWaiters > 0 { monitor.broadcast() }
             feedNotifier.notify()
         }
         monitor.unlock()

@@ -13,15 +13,26 @@ import Synchronization
 /// a torn read costs a retry, never a wild access. ThreadSanitizer is told to ignore those reads
 /// (`holt_tsan_ignore_begin`): they race by design and are never used unchecked.
 ///
-/// Locking: `lock` is a pthread reader-writer lock (writers first); `version` is atomic and
-/// changed only by the holder of `lock` in exclusive mode.
+/// Locking: `lock` is a pthread reader-writer lock (writers first); `version` and `address` are
+/// atomic and changed only by the holder of `lock` in exclusive mode.
 final class BlobLatch: @unchecked Sendable {
-    // @unchecked Sendable: `bytes` is immutable, the other fields are synchronisation primitives.
+    // @unchecked Sendable: every field is a synchronisation primitive or an atomic.
     private let lock: ReadWriteLock
     private let version = Atomic<UInt64>(0)
+    /// The address of the frame bytes the latch guards (0 for a latch of no frame). Changed only
+    /// under the exclusive latch (`replaceBytes`), so read it after taking the latch shared, or,
+    /// optimistically, after `optimisticVersion()` (a reader that saw the old address then fails
+    /// its `isUnchanged` check).
+    private let address: Atomic<UInt>
+
     /// The frame bytes the latch guards (nil for a latch of no frame): what a reader that found
-    /// the latch in the `FrameDirectory` reads.
-    let bytes: UnsafeMutableRawPointer?
+    /// the latch in the `FrameDirectory` reads. Load it once per hold, after the latch is taken
+    /// (shared) or its version noted (optimistic), and use that pointer for the whole hold.
+    @inline(__always)
+    var bytes: UnsafeMutableRawPointer? {
+        // Acquiring: pairs with `replaceBytes`' releasing store (the new bytes were written first).
+        UnsafeMutableRawPointer(bitPattern: address.load(ordering: .acquiring))
+    }
     /// Set by lock-free readers that used the frame since the buffer manager's CLOCK hand last
     /// passed (which clears it): their share of the frame's second chance. Relaxed.
     private let touched = Atomic<Bool>(false)
@@ -29,7 +40,16 @@ final class BlobLatch: @unchecked Sendable {
     /// A free latch guarding `bytes`.
     init(guarding bytes: UnsafeMutableRawPointer? = nil) {
         lock = ReadWriteLock(reentryMessage: "a blob's latch is taken again on a thread that holds it", spins: 64)
-        self.bytes = bytes
+        address = Atomic(UInt(bitPattern: bytes))
+    }
+
+    /// Makes the latch guard `bytes` instead of its current bytes (`BufferManager.writeAside`:
+    /// a blob changed on a copy is swapped in, not copied back). Call inside `withExclusive`:
+    /// the version is odd meanwhile, so an optimistic reader that saw the old bytes fails its
+    /// check, and no shared holder reads them. The old bytes must stay mapped (a reader that
+    /// noted the old address may still read them until its check).
+    func replaceBytes(with bytes: UnsafeMutableRawPointer) {
+        address.store(UInt(bitPattern: bytes), ordering: .releasing)
     }
 
     /// Moves the version on while nobody holds the latch: an optimistic reader that noted the

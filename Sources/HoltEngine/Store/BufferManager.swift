@@ -88,8 +88,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// entries are set and cleared under the blob's shard monitor.
     private let frameDirectory = FrameDirectory()
     /// Optimistic holds that found their blob through `directory` (no shard lock): counted with
-    /// the cache hits. Relaxed.
-    private let lockFreeHits = Atomic<Int>(0)
+    /// the cache hits. Per CPU: one shared atomic had concurrent readers bounce its cache line.
+    private let lockFreeHits = StripedCounter()
     /// The blob map and the current anchor.
     private let core: Locked<Core>
     /// Set after a failed write or fsync: every later write is refused.
@@ -284,7 +284,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
         }
         result.blobsLive = core.withLock { $0.map.count } + cachedOnly
-        result.cacheHits += lockFreeHits.load(ordering: .relaxed)
+        result.cacheHits += lockFreeHits.value
         result.bytesRead = bytesRead.load(ordering: .relaxed)
         result.bytesWritten = bytesWritten.load(ordering: .relaxed)
         result.fileBytes = (try? file.size()) ?? 0
@@ -306,20 +306,29 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// - Throws: `.corrupted(what: "blob N", ...)` when it cannot be read back as written,
     ///   `.io`, `.closed`, or what `body` throws.
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
-        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
+        let (shard, frame, _, latch) = try pin(id, writing: false, fresh: false)
         defer { unpin(shard, frame) }
-        return try latch.takeUnretainedValue().withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(bytes)) }
+        let guarded = latch.takeUnretainedValue()
+        // The bytes are read under the latch: a `writeAside` may have swapped them since the pin.
+        return try guarded.withShared { () throws(HoltError) -> R in try body(UnsafeRawPointer(guarded.bytes!)) }
     }
 
     /// Pins blob `id` and takes its latch shared until `release(_:)` (see `BlobSource`). The
     /// kept blob (`keepPinned`) skips the pin: one latch, no shard lock.
     func holdShared(_ id: BlobID) throws(HoltError) -> HeldBlob {
         if let kept, kept.id == id {
-            kept.latch._withUnsafeGuaranteedRef { $0.lockShared() }
-            return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch)
+            let bytes = kept.latch._withUnsafeGuaranteedRef { latch in
+                latch.lockShared()
+                return latch.bytes!
+            }
+            return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: kept.latch)
         }
-        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        latch._withUnsafeGuaranteedRef { $0.lockShared() }
+        let (shard, frame, _, latch) = try pin(id, writing: false, fresh: false)
+        // The bytes are read under the latch: a `writeAside` may have swapped them since the pin.
+        let bytes = latch._withUnsafeGuaranteedRef { latch in
+            latch.lockShared()
+            return latch.bytes!
+        }
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch)
     }
 
@@ -328,8 +337,12 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     @inline(__always)
     func holdOptimistic(_ id: BlobID) throws(HoltError) -> HeldBlob? {
         if let kept, kept.id == id {
-            guard let version = kept.latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else { return nil }
-            return HeldBlob(id: id, bytes: kept.bytes, shard: -1, frame: -1, latch: kept.latch, version: version)
+            // The bytes after the version: a `writeAside` that swaps them moves the version.
+            guard let (version, bytes) = kept.latch._withUnsafeGuaranteedRef({ latch -> (UInt64, UnsafeMutableRawPointer)? in
+                guard let version = latch.optimisticVersion() else { return nil }
+                return (version, latch.bytes!)
+            }) else { return nil }
+            return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: kept.latch, version: version)
         }
         if let found = frameDirectory.latch(of: id) {
             let held = found._withUnsafeGuaranteedRef { latch -> HeldBlob?? in
@@ -341,7 +354,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: -1, frame: -1, latch: found, version: version)
             }
             if let held {
-                if held != nil { lockFreeHits.add(1, ordering: .relaxed) }
+                if held != nil { lockFreeHits.increment() }
                 return held
             }
         }
@@ -350,8 +363,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     /// `holdOptimistic` for a blob not in the directory: pinned under its shard's monitor.
     private func holdOptimisticPinned(_ id: BlobID) throws(HoltError) -> HeldBlob? {
-        let (shard, frame, bytes, latch) = try pin(id, writing: false, fresh: false)
-        guard let version = latch._withUnsafeGuaranteedRef({ $0.optimisticVersion() }) else {
+        let (shard, frame, _, latch) = try pin(id, writing: false, fresh: false)
+        guard let (version, bytes) = latch._withUnsafeGuaranteedRef({ latch -> (UInt64, UnsafeMutableRawPointer)? in
+            guard let version = latch.optimisticVersion() else { return nil }
+            return (version, latch.bytes!)
+        }) else {
             unpin(shard, frame)
             return nil
         }
@@ -374,7 +390,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// frame is never evicted, and reads of it skip the shard lock.
     private struct Kept {
         let id: BlobID
-        let bytes: UnsafeRawPointer
+        /// Its latch, which knows its bytes (`writeAside` swaps them).
         let latch: Unmanaged<BlobLatch>
     }
 
@@ -385,8 +401,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// use the store).
     func keepPinned(_ id: BlobID) throws(HoltError) {
         precondition(kept == nil, "a blob is kept pinned already")
-        let (_, _, bytes, latch) = try pin(id, writing: false, fresh: false)
-        kept = Kept(id: id, bytes: UnsafeRawPointer(bytes), latch: latch)
+        let (_, _, _, latch) = try pin(id, writing: false, fresh: false)
+        kept = Kept(id: id, latch: latch)
     }
 
     /// Calls `body` with the bytes of blob `id` to change them; the blob becomes dirty.
@@ -399,19 +415,35 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     }
 
     /// `write` through a copy (see `BlobSource`): the frame is pinned for writing (dirty, copied
-    /// out first for a checkpoint that captured it), copied into a scratch buffer, `body` runs on
-    /// the scratch with no latch held (the tree's writer is the only one who changes blobs, so
-    /// the frame cannot change meanwhile; readers read it), and the scratch is copied back under
-    /// the exclusive latch. On a throw the frame is left as it was.
+    /// out first for a checkpoint that captured it), copied into a spare frame's memory, `body`
+    /// runs on the copy with no latch held (the tree's writer is the only one who changes blobs,
+    /// so the frame cannot change meanwhile; readers read it), and the copy becomes the frame's
+    /// bytes under the exclusive latch (`BlobLatch.replaceBytes`: a pointer swap, not a 512 KiB
+    /// copy back, so readers wait for nothing). The frame's old bytes become the spare. On a
+    /// throw the frame is left as it was.
+    ///
+    /// Who else sees the frame's bytes, and why the swap is safe for each: an optimistic reader
+    /// that read the old address fails its version check (the swap moves the version) and the
+    /// old bytes stay mapped (arena memory, kept as the spare); a shared holder reads the
+    /// address after taking the latch (`read`, `holdShared`), so none reads the old bytes after
+    /// the swap; a write-out or eviction never takes a pinned frame, and a checkpoint copy of
+    /// the frame is finished before a writing pin is given (`nextStep`); snapshots copied the
+    /// before-image above; everything else reads `Frame.bytes` (the latch's address) under the
+    /// shard's monitor while no `writeAside` runs (the writer's own calls, or under the tree's
+    /// shared lock).
     func writeAside<R>(_ id: BlobID, _ body: (UnsafeMutableRawPointer) throws(HoltError) -> R) throws(HoltError) -> R {
         let (shard, frame, bytes, latch) = try pin(id, writing: true, fresh: false)
         defer { unpin(shard, frame) }
         shadows.willChange(id, bytes: UnsafeRawPointer(bytes))
-        let scratch = asideScratch.withLock { $0.popLast() } ?? AlignedBuffer(count: BlobGeometry.blobSize)
-        defer { asideScratch.withLock { if $0.isEmpty { $0.append(scratch) } } }
-        scratch.copy(from: UnsafeRawPointer(bytes))
-        let result = try body(scratch.pointer)
-        latch._withUnsafeGuaranteedRef { $0.withExclusive { _ = memcpy(bytes, scratch.pointer, BlobGeometry.blobSize) } }
+        let spare = asideSpare.withLock { taken -> UnsafeMutableRawPointer? in defer { taken = nil }; return taken } ?? arena.takeFrame()
+        _ = memcpy(spare, bytes, BlobGeometry.blobSize)
+        let result: R
+        do throws(HoltError) { result = try body(spare) } catch {
+            asideSpare.withLock { $0 = spare }
+            throw error
+        }
+        latch._withUnsafeGuaranteedRef { latch in latch.withExclusive { latch.replaceBytes(with: spare) } }
+        asideSpare.withLock { $0 = bytes }
         return result
     }
 
@@ -419,8 +451,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// `free` hand each blob to it before they change it. Thread-safe itself.
     let shadows: BlobShadows
 
-    /// A spare scratch blob for `writeAside` (kept between calls: one writer at a time).
-    private let asideScratch = Locked<[AlignedBuffer]>([])
+    /// The spare frame memory `writeAside` changes a copy in (from `arena`, made on first use):
+    /// after the swap it holds the frame's old bytes, which a lock-free reader that started
+    /// before the swap may still be reading (its check then fails). One writer at a time.
+    private let asideSpare = Locked<UnsafeMutableRawPointer?>(nil)
 
     /// A new blob, all zero bytes, dirty.
     /// - Throws: `.previousIOFailure`, `.closed`, `.io` when a frame had to be written to make room.

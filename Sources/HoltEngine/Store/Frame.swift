@@ -28,9 +28,16 @@ struct Frame {
         case writing
     }
 
-    /// The frame's bytes, from the buffer manager's `FrameArena`: they live as long as the
-    /// buffer manager.
-    let bytes: UnsafeMutableRawPointer
+    /// The frame's bytes, from the buffer manager's `FrameArena` (they live as long as the
+    /// buffer manager): those its latch guards now. `BufferManager.writeAside` swaps in other
+    /// arena memory under the exclusive latch (`BlobLatch.replaceBytes`), so a pointer read
+    /// here stays the frame's only while no `writeAside` of its blob can run: the writer's own
+    /// calls, and readers that hold the blob's latch (shared readers load it after taking the
+    /// latch, optimistic ones check the version).
+    var bytes: UnsafeMutableRawPointer {
+        guard let bytes = latch._withUnsafeGuaranteedRef({ $0.bytes }) else { preconditionFailure("a frame's latch guards no bytes") }
+        return bytes
+    }
     /// The blob's latch: a writer holds it exclusively for one `BufferManager.write` call,
     /// readers shared or optimistically (checking its version), all taken after the pin and let
     /// go before the unpin. It stays with the bytes when the frame takes another blob (nobody
@@ -67,14 +74,12 @@ struct Frame {
     /// A free frame over the bytes `latch` guards (memory from `FrameArena.takeFrame()`); the
     /// latch is kept alive by its owner as long as the frame.
     init(latch: BlobLatch) {
-        guard let bytes = latch.bytes else { preconditionFailure("a frame's latch guards no bytes") }
-        self.bytes = bytes
+        precondition(latch.bytes != nil, "a frame's latch guards no bytes")
         self.latch = Unmanaged.passUnretained(latch)
     }
 
     /// A free frame over the bytes (and latch) of `old`.
     init(reusing old: Frame) {
-        bytes = old.bytes
         latch = old.latch
     }
 }
