@@ -53,6 +53,11 @@ public struct Stats: Sendable, Equatable {
     public var snapshotShadowBlobsSpilled: Int = 0
     /// The most bytes of blob copies snapshots held at once since open, and copies made.
     public var snapshotShadowPeakBytes: Int = 0, snapshotShadowsMade: Int = 0
+    /// Puts and deletes that went to the write buffer since open (`Options.writeBufferBytes`),
+    /// the keys and estimated bytes it holds now, the flushes that applied it to the index, and
+    /// the nanoseconds they took, summed.
+    public var writeBufferedOps: Int = 0, writeBufferKeys: Int = 0, writeBufferBytes: Int = 0
+    public var writeBufferFlushes: Int = 0, writeBufferFlushNanoseconds: UInt64 = 0
 }
 
 extension Tree {
@@ -85,6 +90,11 @@ extension Tree {
             stats.snapshotShadowBlobsSpilled = snapshots.spilled
             stats.snapshotShadowPeakBytes = snapshots.peakBytes
             stats.snapshotShadowsMade = snapshots.made
+            stats.writeBufferedOps = writeBuffer.bufferedOps.load(ordering: .relaxed)
+            stats.writeBufferKeys = writeBuffer.count
+            stats.writeBufferBytes = writeBuffer.bytes
+            stats.writeBufferFlushes = writeBuffer.flushes.load(ordering: .relaxed)
+            stats.writeBufferFlushNanoseconds = writeBuffer.flushNanoseconds.load(ordering: .relaxed)
             return stats
         }
     }
