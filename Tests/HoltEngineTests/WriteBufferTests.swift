@@ -5,6 +5,7 @@
 // index, and stay unused by a tree that fits its cache.
 import Foundation
 import Synchronization
+import CURing
 import Testing
 @testable import HoltEngine
 
@@ -126,11 +127,12 @@ import Testing
     static func runChild(path: String, seed: UInt64, delayMicroseconds: UInt32) throws {
         let tree = try Tree.open(path: path, options: Self.options(sync: .always, checkpointLogBytes: 64 << 10))
         let ack = open(path + ".ack", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let batches = crashBatches(seed: seed, count: 5_000)
         _ = PlainThread {
             usleep(delayMicroseconds)
             kill(getpid(), SIGKILL)
         }
-        for (number, batch) in crashBatches(seed: seed, count: 100_000).enumerated() {
+        for (number, batch) in batches.enumerated() {
             do { try tree.apply(batch) } catch {
                 switch error {
                 case .conditionFailed, .invalidKey: break
@@ -163,8 +165,8 @@ import Testing
         var random = SeededGenerator(seed: seed)
         let name = ["wal.beforeSync", "wal.afterSync", "store.beforeBlobWrite", "checkpoint.beforeManifestWrite", "wal.afterTrim"]
             .randomElement(using: &random)!
-        let hit = Int.random(in: 5...200, using: &random)
-        let delay = UInt32.random(in: 300_000...2_500_000, using: &random)
+        let hit = Int.random(in: 100...1_500, using: &random)
+        let delay = UInt32.random(in: 500_000...3_000_000, using: &random)
         await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String, seed = seed as UInt64, name = name as String, hit = hit as Int, delay = delay as UInt32] in
             Failpoints.arm(name, .kill, onHit: hit)
             try WriteBufferTests.runChild(path: path, seed: seed, delayMicroseconds: delay)
@@ -178,6 +180,8 @@ import Testing
         var oracle = Oracle()
         let ops = Self.crashBatches(seed: seed, count: acked + 1)
         for batch in ops.prefix(acked) { _ = oracle.apply(batch) }
+        print("write buffer crash, seed \(seed): \(name) hit \(hit), \(delay) µs: \(acked) batches acknowledged")
+        #expect(acked > 100, "seed \(seed): the child died after \(acked) batches: too early to test much")
         if all == oracle.range(RangeQuery()) { return }
         _ = oracle.apply(ops[acked])
         #expect(all == oracle.range(RangeQuery()), "seed \(seed) (\(name) hit \(hit), \(delay) µs): \(acked) acked batches, database differs")
@@ -246,5 +250,32 @@ import Testing
         let stats = try tree.statistics()
         #expect(stats.writeBufferFlushes > 20, "too few flushes to test: \(stats)")
         #expect(try tree.verify().isEmpty)
+    }
+}
+
+extension WriteBufferTests {
+    /// `WriteBuffer.entryOverhead` is what bounds the buffer's memory (`Options.writeBufferBytes`):
+    /// it must not fall below what malloc really holds per entry, or a process in a memory
+    /// cgroup would pass its limit.
+    @Test func theMemoryEstimateCoversWhatMallocHolds() {
+        // malloc's count is the process's: tests running beside this one move it too, so the
+        // least of three measurements is taken.
+        var least = Int.max, estimated = 0
+        for round in 0..<3 {
+            let buffer = WriteBuffer()
+            var keys = PathKeys(random: SeededGenerator(seed: 77 + UInt64(round)))
+            // From before the keys and values are made: the buffer ends up their only owner.
+            let before = holt_malloc_bytes_in_use()
+            var ops: [TxnOp] = (0..<20_000).map { i in
+                .put(key: keys.directory() + Array("/name-\(i)-\(i * 7919)".utf8), value: [UInt8](repeating: UInt8(i % 251), count: 64))
+            }
+            ops.withUnsafeBufferPointer { buffer.insert($0) }
+            ops = []
+            least = min(least, Int(holt_malloc_bytes_in_use()) - Int(before))
+            estimated = buffer.bytes
+        }
+        #expect(estimated >= least, "estimated \(estimated) bytes, malloc holds \(least) (\(least / 20_000) an entry)")
+        #expect(estimated <= 2 * least, "estimated \(estimated) bytes, malloc holds \(least): the estimate wastes the bound")
+        print("write buffer: estimated \(estimated) bytes, malloc holds \(least) for 20,000 entries")
     }
 }

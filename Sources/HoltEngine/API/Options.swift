@@ -41,7 +41,7 @@ public struct Options: Sendable, Equatable {
     /// `HoltError.changesNotHeld` when it reads on. 0 keeps nothing for consumers. The log a
     /// reopen scans grows by up to this much (it reads, but does not replay, the kept records).
     public var changeRetentionBytes: Int = 256 << 20
-    /// The most memory (estimated: key and value bytes plus about 160 bytes a key) of the
+    /// The most memory (estimated: key and value bytes plus about 192 bytes a key) of the
     /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
     /// the default family are logged as always but held in memory instead of applied to the
     /// index, and applied in key order when they pass this bound (a *flush*, run by the writer
