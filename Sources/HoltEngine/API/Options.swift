@@ -41,6 +41,21 @@ public struct Options: Sendable, Equatable {
     /// `HoltError.changesNotHeld` when it reads on. 0 keeps nothing for consumers. The log a
     /// reopen scans grows by up to this much (it reads, but does not replay, the kept records).
     public var changeRetentionBytes: Int = 256 << 20
+    /// The most memory (estimated: key and value bytes plus about 192 bytes a key) of the
+    /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
+    /// the default family are logged as always but held in memory instead of applied to the
+    /// index, and applied in key order when they pass this bound (a *flush*, run by the writer
+    /// whose batch crosses it), so each blob is read and written once per flush rather than
+    /// once per batch. Gets read the buffer first; scans, `hasKeys`, snapshots, checkpoints and
+    /// any other kind of batch flush it first. The memory is in addition to `cacheBytes`.
+    /// Nil: a quarter of `cacheBytes`, between 1 MiB and 256 MiB. 0 turns the buffer off. A
+    /// tree that fits its cache never uses it. See docs/DESIGN.md, "A database larger than its cache".
+    public var writeBufferBytes: Int? = nil
+    /// Tests: buffer batches even while the tree fits its cache.
+    var writeBufferWhileCacheFits = false
+
+    /// `writeBufferBytes`, or its default.
+    var writeBufferLimit: Int { writeBufferBytes ?? min(256 << 20, max(1 << 20, cacheBytes / 4)) }
 
     /// Options with the defaults: 256 MiB cache, `.always`, create if missing, checkpoint every 64 MiB of log.
     public init(

@@ -58,6 +58,11 @@ public struct Stats: Sendable, Equatable {
     /// see docs/DESIGN.md, "Checkpoints in the background"), and the writes that waited because
     /// that many were held.
     public var checkpointCopiesPeak: Int = 0, checkpointCopyWaits: Int = 0
+    /// Puts and deletes that went to the write buffer since open (`Options.writeBufferBytes`),
+    /// the keys and estimated bytes it holds now, the flushes that applied it to the index, and
+    /// the nanoseconds they took, summed.
+    public var writeBufferedOps: Int = 0, writeBufferKeys: Int = 0, writeBufferBytes: Int = 0
+    public var writeBufferFlushes: Int = 0, writeBufferFlushNanoseconds: UInt64 = 0
 }
 
 extension Tree {
@@ -92,6 +97,11 @@ extension Tree {
             stats.snapshotShadowsMade = snapshots.made
             stats.checkpointCopiesPeak = store.checkpointCopiesPeak
             stats.checkpointCopyWaits = store.checkpointCopyWaits
+            stats.writeBufferedOps = writeBuffer.bufferedOps.load(ordering: .relaxed)
+            stats.writeBufferKeys = writeBuffer.count
+            stats.writeBufferBytes = writeBuffer.bytes
+            stats.writeBufferFlushes = writeBuffer.flushes.load(ordering: .relaxed)
+            stats.writeBufferFlushNanoseconds = writeBuffer.flushNanoseconds.load(ordering: .relaxed)
             return stats
         }
     }

@@ -50,6 +50,7 @@ extension Tree {
         try Self.validate(familyName: name)
         var created: FamilyID? = nil
         let commit = try commit { () throws(HoltError) -> UInt64? in
+            try flushWriteBuffer()
             let previous = families.withLock { $0 }
             guard previous.ids[name] == nil else { throw .familyExists(name: name) }
             let id = FamilyID(rawValue: previous.nextID)
@@ -91,6 +92,7 @@ extension Tree {
         if name == Self.defaultFamilyName { throw .cannotDropDefaultFamily }
         try Self.validate(familyName: name)
         let commit = try commit { () throws(HoltError) -> UInt64? in
+            try flushWriteBuffer()
             var updated = families.withLock { $0 }
             guard let id = updated.ids[name] else { throw .noSuchFamily(name: name) }
             let member: FamilyRoots.Member
@@ -168,6 +170,8 @@ extension Tree {
     private func applyFamiliesLocked(_ ops: [ScopedOp], touched: [(id: FamilyID, name: String)]) throws(HoltError) -> UInt64? {
         // Lock-free readers (`get`) read only the default family: a batch that changes it is
         // shown to them as `applyLocked` shows one; the other families are read under `lock`.
+        // The default family's buffered puts and deletes go to its index first (`WriteBuffer`).
+        try flushWriteBuffer()
         let touchesDefault = touched.contains { $0.id == .default }
         let movesPrefixes = touchesDefault && ops.contains { if $0.family == .default, case .renamePrefix = $0.op { true } else { false } }
         let installing = touchesDefault ? InstallingBatch(exclusive: movesPrefixes, ops: ops.count) : nil

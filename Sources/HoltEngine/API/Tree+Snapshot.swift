@@ -11,11 +11,14 @@ extension Tree {
     /// - Returns: The snapshot; close it (`Snapshot.close()`) or drop it when done.
     /// - Throws: `.closed`.
     public func snapshot() throws(HoltError) -> Snapshot {
-        try lock.withReadLock { () throws(HoltError) -> Snapshot in
+        // Every batch committed before the call is in the index (the write buffer flushed);
+        // one buffered after it is not, and the snapshot's LSN says so (`lastAppliedLSN`).
+        try flushIfBuffered()
+        return try lock.withReadLock { () throws(HoltError) -> Snapshot in
             guard !isClosed else { throw .closed }
             let epoch = try store.shadows.begin()
             do throws(HoltError) {
-                return try Snapshot(store: store, epoch: epoch, lsn: appliedLSN, roots: snapshotRoots)
+                return try Snapshot(store: store, epoch: epoch, lsn: lastAppliedLSN, roots: snapshotRoots)
             } catch {
                 store.shadows.end(epoch)
                 throw error

@@ -70,6 +70,15 @@ public final class Tree: @unchecked Sendable {
     /// it changes only holding `writer` and `lock` exclusively, so a holder of `lock` shared
     /// sees a stable table and every blob of every family in it stays allocated meanwhile.
     let families: Locked<FamilyRoots>
+    /// The last batch the index holds, for `snapshot()` (read holding `lock` shared or
+    /// `writer`): `appliedLSN`, or the batch before the oldest one in the write buffer.
+    var lastAppliedLSN: UInt64 { bufferStartLSN.map { $0 - 1 } ?? appliedLSN }
+    /// Puts and deletes logged but not yet in `index` (`WriteBuffer`), once the tree has
+    /// outgrown its cache; `get` reads it first, everything else flushes it first.
+    let writeBuffer = WriteBuffer()
+    /// The LSN of the oldest batch in `writeBuffer`, nil when it is empty. Changed holding
+    /// `writer` and `lock` exclusively; read under either.
+    var bufferStartLSN: UInt64?
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
@@ -237,6 +246,11 @@ public final class Tree: @unchecked Sendable {
     /// batch committed (`BatchVisibility`), waiting at most for one index operation on a blob it
     /// reads. Beside a batch that moves prefixes it reads under the shared lock instead.
     public func get(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        // A key in the write buffer is answered there (one shard mutex; nothing when it is empty).
+        if case .value(let value) = writeBuffer.lookup(key) {
+            guard isOpen.load(ordering: .acquiring) else { throw .closed }
+            return value
+        }
         attempts: for _ in 0..<Self.optimisticReadAttempts {
             guard isOpen.load(ordering: .acquiring) else { throw .closed }
             switch try visibility.read(key, { () throws(HoltError) -> [UInt8]? in try walkWithoutLatches(key) }) {
@@ -284,7 +298,8 @@ public final class Tree: @unchecked Sendable {
     /// - Throws: `.closed`, `.corrupted`, `.io`.
 
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
+        try flushIfBuffered()
+        return try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
             guard !isClosed else { throw .closed }
             return try index.scan(query)
         }
@@ -317,6 +332,7 @@ public final class Tree: @unchecked Sendable {
     /// and act on it after `forEach` returns. Other trees may be used. Keep `body` short when
     /// writers are waiting.
     public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
+        try flushIfBuffered()
         try lock.withReadLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try index.visit(query, body)
@@ -338,6 +354,7 @@ public final class Tree: @unchecked Sendable {
     /// (beside a batch that has touched keys under `prefix` it tries again), falling back to the
     /// shared lock after a few tries.
     public func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
+        try flushIfBuffered()
         attempts: for _ in 0..<Self.optimisticReadAttempts {
             guard isOpen.load(ordering: .acquiring) else { throw .closed }
             let outcome = try visibility.readUntouched({ $0.touches(prefix: prefix) }) { () throws(HoltError) -> Bool? in
@@ -442,6 +459,9 @@ public final class Tree: @unchecked Sendable {
     /// Call holding `writer` and `lock` exclusively. Returns the batch's LSN, nil when it changed
     /// nothing.
     private func applyLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
+        if buffers(ops) { return try bufferLocked(ops) }
+        // Any other batch sees every op before it in the index (conditions, renames).
+        try flushWriteBuffer()
         // Readers that take no lock (`get`) see the batch whole or not at all: before-images of
         // the keys it changes, or, for prefix moves, the shared lock.
         let movesPrefixes = ops.contains { if case .renamePrefix = $0 { true } else { false } }
@@ -454,6 +474,87 @@ public final class Tree: @unchecked Sendable {
         return try install(&applier, installing, payloadSize: BatchCodec.encodedSize(ops),
                            perform: { (applier) throws(HoltError) in try applier.performAll(ops) },
                            encode: { BatchCodec.encode(ops, into: &$0) })
+    }
+
+    /// Whether `ops` go to the write buffer: the buffer is on, the tree has outgrown its cache
+    /// (the condition that turns on `BatchApplier.keyOrder`; a tree that fits never buffers),
+    /// and the batch holds only puts and deletes.
+    private func buffers(_ ops: [TxnOp]) -> Bool {
+        guard options.writeBufferLimit > 0, !ops.isEmpty,
+              options.writeBufferWhileCacheFits || store.hasFilledItsCache else { return false }
+        return ops.withUnsafeBufferPointer { buffer in
+            for position in buffer.indices {
+                switch buffer[position] {
+                case .put, .delete: continue
+                default: return false
+                }
+            }
+            return true
+        }
+    }
+
+    /// A batch of puts and deletes, logged as any batch (same record, same LSN, same
+    /// durability) and put in the write buffer instead of the index; past the buffer's bound,
+    /// the buffer is flushed here, by the writer that crossed it. Call holding `writer` and
+    /// `lock` exclusively. Returns the batch's LSN.
+    ///
+    /// Unlike an applied batch, a buffered one is logged even when it changes nothing (deletes
+    /// of absent keys): finding out would cost the blob reads the buffer saves. A batch of only
+    /// deletes may use the room the log keeps for freeing space on a full disk.
+    private func bufferLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64 {
+        let onlyDeletes = ops.allSatisfy { if case .delete = $0 { true } else { false } }
+        let lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: onlyDeletes, writeWhenLarge: false) {
+            BatchCodec.encode(ops, into: &$0)
+        }
+        if bufferStartLSN == nil { bufferStartLSN = lsn }
+        ops.withUnsafeBufferPointer { writeBuffer.insert($0) }
+        appliedLSN = lsn
+        if writeBuffer.bytes >= options.writeBufferLimit {
+            // The batch is logged and visible: it stands. A failed flush fails the tree (later
+            // writes throw `.previousIOFailure`); reads go on answering from the buffer.
+            try? flushWriteBuffer()
+        }
+        return lsn
+    }
+
+    /// Applies the write buffer to the index in key order (each blob read and written once),
+    /// then empties it (entries leave only once the index holds them, so a `get` finds every
+    /// key in one or the other). Readers beside it see it as a batch: a `get` of a buffered key
+    /// answers from the buffer, `hasKeys` of a prefix it touches tries again. Does nothing when
+    /// the buffer is empty. Call holding `writer` and `lock` exclusively.
+    /// - Throws: `.previousIOFailure`; `.io`, `.corrupted` (the tree then refuses writes; the
+    ///   buffer keeps its entries, the log has them all).
+    func flushWriteBuffer() throws(HoltError) {
+        guard !writeBuffer.isEmpty else { return }
+        guard !failed else { throw .previousIOFailure }
+        let started = Monitor.monotonicNanoseconds()
+        let ops = writeBuffer.ops()
+        let installing = InstallingBatch(exclusive: false, ops: ops.count)
+        visibility.begin(installing)
+        var applier = BatchApplier(index: index)
+        applier.inKeyOrder = true
+        applier.visibility = installing
+        do throws(HoltError) { try applier.performAll(ops) } catch {
+            installing.abandon()
+            visibility.end()
+            failed = true
+            throw error
+        }
+        visibility.end()
+        writeBuffer.removeAll()
+        bufferStartLSN = nil
+        writeBuffer.flushes.wrappingAdd(1, ordering: .relaxed)
+        writeBuffer.flushNanoseconds.wrappingAdd(Monitor.monotonicNanoseconds() &- started, ordering: .relaxed)
+    }
+
+    /// `flushWriteBuffer` for a reader that must see every committed op in the index (scans,
+    /// `hasKeys`, snapshots): takes `writer` and `lock` only when the buffer holds something.
+    func flushIfBuffered() throws(HoltError) {
+        guard !writeBuffer.isEmpty else { return }
+        try writer.withLock { () throws(HoltError) in
+            guard !isClosed else { throw .closed }
+            try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
+        }
     }
 
     /// The steps every batch shares once its applier is set up (`applyLocked`,
@@ -604,6 +705,8 @@ public final class Tree: @unchecked Sendable {
         let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
+            // A checkpoint records no LSN whose ops are only in the write buffer.
+            if !writeBuffer.isEmpty { try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() } }
             return try store.captureCheckpoint(
                 root: index.root, lsn: appliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
         }
@@ -675,7 +778,10 @@ public final class Tree: @unchecked Sendable {
     public func verify() throws(HoltError) -> [String] {
         // No checkpoint is writing blobs and no batch runs while the store's bookkeeping is checked.
         try checkpointing.withLock { () throws(HoltError) -> [String] in
-            try writer.withLock { () throws(HoltError) -> [String] in try lock.withReadLock { () throws(HoltError) -> [String] in
+            try writer.withLock { () throws(HoltError) -> [String] in
+                guard !isClosed else { throw .closed }
+                if !writeBuffer.isEmpty { try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() } }
+                return try lock.withReadLock { () throws(HoltError) -> [String] in
                 guard !isClosed else { throw .closed }
                 return store.verifyBlobs() + index.verify() + verifyFamilies()
             } }

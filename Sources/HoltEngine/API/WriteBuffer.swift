@@ -1,0 +1,167 @@
+import Synchronization
+
+/// Puts and deletes of the default family held in memory across batches, once the tree is
+/// larger than its cache, and applied to the index in key order when they pass a bound (a
+/// *flush*): a blob is then read and written once per flush instead of once per batch.
+/// docs/DESIGN.md, "A database larger than its cache", says why and what it gained.
+///
+/// Every buffered op is logged before it enters (the batch's record, as for any batch), so a
+/// crash loses nothing the log does not lose; reopening replays it into the index.
+///
+/// Readers (`Tree.get`) look here first, under one shard's mutex (a dictionary lookup): a
+/// buffered put or delete (a *tombstone*) is the answer; a key not here is read from the index.
+/// A tree whose buffer is empty (every tree that fits its cache) pays one atomic load.
+///
+/// Invariants:
+/// 1. Every entry's op is in the log, in a batch whose LSN is at least `Tree.bufferStartLSN`.
+/// 2. Entries change only holding the tree's `writer` and `lock` exclusively (`insert`,
+///    `removeAll`); readers only look.
+/// 3. At most one batch is unpublished: entries whose `sequence` is past `published` belong to
+///    the batch being buffered, and readers answer their `prior` instead (what the key held
+///    before that batch: a buffered value, or the index when `prior` is nil). So a reader sees a
+///    buffered batch whole or not at all.
+/// 4. An entry leaves only after the index holds its op (`Tree.flushWriteBuffer`), so a reader
+///    that does not find a key here finds it in the index.
+/// 5. `count` is the number of entries and `bytes` their estimated memory (`entryBytes`).
+final class WriteBuffer: Sendable {
+    /// One buffered key.
+    struct Entry {
+        /// What the key holds once the entry's batch is published (nil: deleted).
+        var value: [UInt8]?
+        /// The batch that set it (`WriteBuffer.begin`'s number).
+        var sequence: UInt64
+        /// What readers see until `sequence` is published: `.none`, the index; `.some(v)`, the
+        /// value an earlier buffered batch set (`.some(nil)`: it deleted the key).
+        var prior: [UInt8]??
+    }
+
+    /// A reader's answer from the buffer.
+    enum Lookup {
+        /// The key is buffered: its value (nil: deleted).
+        case value([UInt8]?)
+        /// Not buffered (or only by the batch not yet published, over the index): read the index.
+        case absent
+    }
+
+    /// One slice of the keys, by hash.
+    private final class Shard: Sendable {
+        let entries = Mutex<[[UInt8]: Entry]>([:])
+    }
+
+    /// A power of two: readers of different keys rarely meet the writer on one mutex.
+    static let shardCount = 64
+    /// Estimated memory of an entry besides its key and value bytes: two array headers (32
+    /// bytes each, rounded up by malloc), the dictionary slot (key, value, sequence, prior) and
+    /// its spare capacity. Measured with malloc's own count (`WriteBufferTests`): 20,000 path
+    /// keys of ~30 bytes with 64-byte values hold ~249 bytes an entry, ~155 over their bytes;
+    /// 192 leaves a margin.
+    static let entryOverhead = 192
+
+    private let shards: [Shard] = (0..<WriteBuffer.shardCount).map { _ in Shard() }
+    /// The last batch readers see (invariant 3). Stored with `.releasing` after every entry of
+    /// the batch is in; loaded with `.acquiring` after an entry was read.
+    private let published = Atomic<UInt64>(0)
+    /// The number of entries (invariant 5). Acquiring/releasing: a reader that sees 0 reads
+    /// the index, which holds every op removed (invariant 4).
+    private let entryCount = Atomic<Int>(0)
+    /// Estimated bytes of the entries (relaxed: only the writer acts on it, and `statistics`).
+    private let byteCount = Atomic<Int>(0)
+    /// Ops buffered, flushes, and nanoseconds spent in flushes since open (relaxed counters).
+    let bufferedOps = Atomic<Int>(0)
+    let flushes = Atomic<Int>(0)
+    let flushNanoseconds = Atomic<UInt64>(0)
+
+    /// Whether no key is buffered.
+    var isEmpty: Bool { entryCount.load(ordering: .acquiring) == 0 }
+    /// The number of buffered keys.
+    var count: Int { entryCount.load(ordering: .acquiring) }
+    /// The estimated memory of the buffered keys.
+    var bytes: Int { byteCount.load(ordering: .relaxed) }
+
+    /// The estimated memory of one entry.
+    @inline(__always)
+    static func entryBytes(_ key: [UInt8], _ value: [UInt8]?) -> Int {
+        key.count + (value?.count ?? 0) + entryOverhead
+    }
+
+    @inline(__always)
+    private func shard(_ key: [UInt8]) -> Shard {
+        // FNV-1a over the last 16 bytes (path keys differ most at their end).
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var index = key.count
+        let stop = Swift.max(0, key.count - 16)
+        while index > stop {
+            index -= 1
+            hash = (hash ^ UInt64(key[index])) &* 0x100_0000_01b3
+        }
+        return shards[Int(truncatingIfNeeded: hash >> 32) & (Self.shardCount - 1)]
+    }
+
+    /// What a reader sees of `key` here. Takes the key's shard mutex when the buffer is not empty.
+    func lookup(_ key: [UInt8]) -> Lookup {
+        guard entryCount.load(ordering: .acquiring) > 0 else { return .absent }
+        guard let entry = shard(key).entries.withLock({ $0[key] }) else { return .absent }
+        if entry.sequence <= published.load(ordering: .acquiring) { return .value(entry.value) }
+        if let prior = entry.prior { return .value(prior) }
+        return .absent
+    }
+
+    /// Buffers the puts and deletes `ops` (nothing else) as one batch, published to readers at
+    /// the end. Call holding the tree's `writer` and `lock` exclusively, after the batch is logged.
+    func insert(_ ops: UnsafeBufferPointer<TxnOp>) {
+        let sequence = published.load(ordering: .relaxed) + 1
+        var added = 0, addedBytes = 0
+        for op in ops {
+            let key: [UInt8], value: [UInt8]?
+            switch op {
+            case .put(let k, let v): key = k; value = v
+            case .delete(let k): key = k; value = nil
+            default: preconditionFailure("only puts and deletes are buffered")
+            }
+            shard(key).entries.withLock { entries in
+                if var entry = entries[key] {
+                    addedBytes += (value?.count ?? 0) - (entry.value?.count ?? 0)
+                    // An earlier op of this batch on the key leaves the prior as it was.
+                    if entry.sequence != sequence { entry.prior = .some(entry.value) }
+                    entry.value = value
+                    entry.sequence = sequence
+                    entries[key] = entry
+                } else {
+                    entries[key] = Entry(value: value, sequence: sequence, prior: nil)
+                    added += 1
+                    addedBytes += Self.entryBytes(key, value)
+                }
+            }
+        }
+        byteCount.wrappingAdd(addedBytes, ordering: .relaxed)
+        entryCount.wrappingAdd(added, ordering: .releasing)
+        bufferedOps.wrappingAdd(ops.count, ordering: .relaxed)
+        published.store(sequence, ordering: .releasing)
+    }
+
+    /// Every entry as a put or a delete, in no particular order (all published: invariant 3).
+    /// Call holding the tree's `writer`.
+    func ops() -> [TxnOp] {
+        var ops: [TxnOp] = []
+        ops.reserveCapacity(count)
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for (key, entry) in entries {
+                    if let value = entry.value { ops.append(.put(key: key, value: value)) } else { ops.append(.delete(key: key)) }
+                }
+            }
+        }
+        return ops
+    }
+
+    /// Drops every entry, once the index holds them (invariant 4). Call holding the tree's
+    /// `writer` and `lock` exclusively.
+    func removeAll() {
+        for shard in shards {
+            // Keeps the dictionaries' capacity: the next flush's worth of keys goes in again.
+            shard.entries.withLock { $0.removeAll(keepingCapacity: true) }
+        }
+        byteCount.store(0, ordering: .relaxed)
+        entryCount.store(0, ordering: .releasing)
+    }
+}

@@ -1,0 +1,281 @@
+// Protects the write buffer (`WriteBuffer`, docs/DESIGN.md "A database larger than its cache"):
+// puts and deletes held in memory across batches must read as if applied (gets read the buffer
+// first; scans, `hasKeys`, snapshots, conditions and renames flush it first), survive a reopen
+// and a SIGKILL (the log has them), never make a get miss a key while a flush moves it into the
+// index, and stay unused by a tree that fits its cache.
+import Foundation
+import Synchronization
+import CURing
+import Testing
+@testable import HoltEngine
+
+@Suite struct WriteBufferTests {
+    /// A cache of four blobs, a buffer of 64 KiB (a flush every few hundred ops), buffering from
+    /// the first batch.
+    static func options(sync: SyncMode = .none, checkpointLogBytes: Int = 256 << 10) -> Options {
+        var options = Options(cacheBytes: 2 << 20, sync: sync, checkpointLogBytes: checkpointLogBytes)
+        options.writeBufferBytes = 64 << 10
+        options.writeBufferWhileCacheFits = true
+        return options
+    }
+
+    /// A batch of puts and deletes (what the buffer takes), or now and then a batch of any kind
+    /// (conditions, renames, prefix moves: these flush it first).
+    static func batch(_ keys: inout PathKeys, known: [[UInt8]]) -> [TxnOp] {
+        if Int.random(in: 0..<10, using: &keys.random) == 0 { return TreePropertyTests.randomBatch(&keys, known: known) }
+        let count = Int.random(in: 1...40, using: &keys.random)
+        return (0..<count).map { _ in
+            if !known.isEmpty, Int.random(in: 0..<4, using: &keys.random) == 0 {
+                return .delete(key: known[Int.random(in: 0..<known.count, using: &keys.random)])
+            }
+            return .put(key: keys.key(), value: keys.value())
+        }
+    }
+
+    static func check(_ tree: Tree, _ oracle: Oracle, _ keys: inout PathKeys, known: [[UInt8]], _ what: String) throws {
+        for _ in 0..<8 {
+            let key = known.isEmpty || Int.random(in: 0..<4, using: &keys.random) == 0
+                ? keys.key() : known[Int.random(in: 0..<known.count, using: &keys.random)]
+            #expect(try tree.get(key) == oracle.entries[key], "\(what): get \(String(decoding: key, as: UTF8.self))")
+        }
+    }
+
+    @Test("Buffered puts and deletes read as applied, through flushes, other batches and a reopen",
+          arguments: SeededGenerator.seeds(SeededGenerator.longTests ? 40 : 4))
+    func oracle(seed: UInt64) throws {
+        let dir = try TemporaryDirectory("wbuf-oracle")
+        var keys = PathKeys(random: SeededGenerator(seed: seed))
+        var oracle = Oracle()
+        var known: [[UInt8]] = []
+        do {
+            let tree = try Tree.open(path: dir.path, options: Self.options())
+            for step in 0..<(SeededGenerator.longTests ? 6_000 : 1_200) {
+                let ops = Self.batch(&keys, known: known)
+                let expected = oracle.apply(ops)
+                var applied = true
+                do { try tree.apply(ops) } catch {
+                    switch error {
+                    case .conditionFailed, .invalidKey: applied = false
+                    default: throw error
+                    }
+                }
+                #expect(applied == expected, "seed \(seed) step \(step)")
+                for case .put(let key, _) in ops where known.count < 2_000 { known.append(key) }
+                try Self.check(tree, oracle, &keys, known: known, "seed \(seed) step \(step)")
+                switch Int.random(in: 0..<40, using: &keys.random) {
+                case 0:
+                    let query = TreePropertyTests.randomQuery(&keys, known: known)
+                    #expect(try tree.range(query) == oracle.range(query), "seed \(seed) step \(step): range \(query)")
+                case 1:
+                    let prefix = keys.directory() + [0x2F]
+                    let expected = oracle.entries.keys.contains { $0.starts(with: prefix) }
+                    #expect(try tree.hasKeys(withPrefix: prefix) == expected, "seed \(seed) step \(step): hasKeys")
+                case 2:
+                    let snapshot = try tree.snapshot()
+                    #expect(try snapshot.range(RangeQuery()) == oracle.range(RangeQuery()), "seed \(seed) step \(step): snapshot")
+                    snapshot.close()
+                case 3:
+                    try tree.checkpoint()
+                default: break
+                }
+            }
+            let stats = try tree.statistics()
+            #expect(stats.writeBufferedOps > 1_000, "the buffer was not used: \(stats)")
+            #expect(stats.writeBufferFlushes > 10, "the buffer never flushed: \(stats)")
+            #expect(try tree.range(RangeQuery()) == oracle.range(RangeQuery()), "seed \(seed)")
+            #expect(try tree.verify().isEmpty)
+            // Leave some ops in the buffer for the close.
+            try tree.apply([.put(key: Array("last/key".utf8), value: [1])])
+            _ = oracle.apply([.put(key: Array("last/key".utf8), value: [1])])
+            try tree.close()
+        }
+        let reopened = try Tree.open(path: dir.path, options: Self.options())
+        defer { try? reopened.close() }
+        #expect(try reopened.range(RangeQuery()) == oracle.range(RangeQuery()), "seed \(seed) after reopen")
+        for key in known.prefix(300) { #expect(try reopened.get(key) == oracle.entries[key]) }
+    }
+
+    @Test func aTreeThatFitsItsCacheNeverBuffers() throws {
+        let dir = try TemporaryDirectory("wbuf-fits")
+        let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 64 << 20, sync: .none))
+        defer { try? tree.close() }
+        var keys = PathKeys(random: SeededGenerator(seed: 3))
+        for _ in 0..<200 { try tree.apply((0..<50).map { _ in .put(key: keys.key(), value: keys.value()) }) }
+        let stats = try tree.statistics()
+        #expect(stats.writeBufferedOps == 0 && stats.writeBufferFlushes == 0, "\(stats)")
+    }
+
+    @Test func aTreeLargerThanItsCacheBuffersOnceTheCacheHasFilled() throws {
+        let dir = try TemporaryDirectory("wbuf-outgrown")
+        var options = Options(cacheBytes: 2 << 20, sync: .none)
+        options.writeBufferBytes = 256 << 10
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        for start in stride(from: 0, to: 60_000, by: 500) {
+            try tree.apply((start..<start + 500).map { .put(key: EvictorTests.key($0), value: EvictorTests.value($0)) })
+        }
+        let stats = try tree.statistics()
+        #expect(stats.writeBufferedOps > 0 && stats.writeBufferFlushes > 0, "\(stats)")
+        #expect(stats.writeBufferBytes <= 256 << 10)
+        for i in stride(from: 0, to: 60_000, by: 331) { #expect(try tree.get(EvictorTests.key(i)) == EvictorTests.value(i)) }
+    }
+
+    // MARK: Crashes
+
+    /// The child: buffered batches under `.always`, each acknowledged in a file once `apply`
+    /// returns, until a failpoint or a timer kills it.
+    static func runChild(path: String, seed: UInt64, delayMicroseconds: UInt32) throws {
+        let tree = try Tree.open(path: path, options: Self.options(sync: .always, checkpointLogBytes: 64 << 10))
+        let ack = open(path + ".ack", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let batches = crashBatches(seed: seed, count: 5_000)
+        _ = PlainThread {
+            usleep(delayMicroseconds)
+            kill(getpid(), SIGKILL)
+        }
+        for (number, batch) in batches.enumerated() {
+            do { try tree.apply(batch) } catch {
+                switch error {
+                case .conditionFailed, .invalidKey: break
+                default: throw error
+                }
+            }
+            if number == 100, (try tree.statistics()).writeBufferedOps > 0 {
+                FileManager.default.createFile(atPath: path + ".buffered", contents: nil)
+            }
+            let line = "\(number)\n"
+            _ = line.withCString { write(ack, $0, strlen($0)) }
+        }
+        kill(getpid(), SIGKILL)
+    }
+
+    static func crashBatches(seed: UInt64, count: Int) -> [[TxnOp]] {
+        var keys = PathKeys(random: SeededGenerator(seed: seed))
+        var known: [[UInt8]] = []
+        return (0..<count).map { _ in
+            let ops = batch(&keys, known: known)
+            for case .put(let key, _) in ops where known.count < 500 { known.append(key) }
+            return ops
+        }
+    }
+
+    @Test("A kill in a buffered load loses no acknowledged batch", arguments: SeededGenerator.seeds(SeededGenerator.longTests ? 40 : 6))
+    func killDuringABufferedLoad(seed: UInt64) async throws {
+        let dir = try TemporaryDirectory("wbuf-crash")
+        let path = dir.appending("db")
+        var random = SeededGenerator(seed: seed)
+        let name = ["wal.beforeSync", "wal.afterSync", "store.beforeBlobWrite", "checkpoint.beforeManifestWrite", "wal.afterTrim"]
+            .randomElement(using: &random)!
+        let hit = Int.random(in: 100...1_500, using: &random)
+        let delay = UInt32.random(in: 500_000...3_000_000, using: &random)
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String, seed = seed as UInt64, name = name as String, hit = hit as Int, delay = delay as UInt32] in
+            Failpoints.arm(name, .kill, onHit: hit)
+            try WriteBufferTests.runChild(path: path, seed: seed, delayMicroseconds: delay)
+        }
+        let ackText = (try? String(contentsOfFile: path + ".ack", encoding: .utf8)) ?? ""
+        let acked = ackText.split(separator: "\n").count
+        let tree = try Tree.open(path: path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        #expect(try tree.verify().isEmpty, "seed \(seed)")
+        let all = try tree.range(RangeQuery())
+        var oracle = Oracle()
+        let ops = Self.crashBatches(seed: seed, count: acked + 1)
+        for batch in ops.prefix(acked) { _ = oracle.apply(batch) }
+        print("write buffer crash, seed \(seed): \(name) hit \(hit), \(delay) µs: \(acked) batches acknowledged")
+        #expect(acked > 100, "seed \(seed): the child died after \(acked) batches: too early to test much")
+        if all == oracle.range(RangeQuery()) { return }
+        _ = oracle.apply(ops[acked])
+        #expect(all == oracle.range(RangeQuery()), "seed \(seed) (\(name) hit \(hit), \(delay) µs): \(acked) acked batches, database differs")
+        if acked > 100 { #expect(FileManager.default.fileExists(atPath: path + ".buffered"), "the child never buffered") }
+    }
+
+    // MARK: Readers beside a flush
+
+    static func stamped(_ i: Int) -> [UInt8] { Array("d\(i * 37 % 200)/stamped-\(i)".utf8) }
+
+    @Test("A get beside a flush never misses a key nor steps back")
+    func getsBesideFlushes() throws {
+        let dir = try TemporaryDirectory("wbuf-readers")
+        var options = Self.options()
+        options.writeBufferBytes = 256 << 10
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        let keys = 3_000
+        try tree.apply((0..<keys).map { .put(key: Self.stamped($0), value: LockFreeReadTests.version(0, $0)) })
+        let problems = Locked<[String]>([])
+        let problemCount = Atomic<Int>(0)
+        @Sendable func report(_ problem: String) {
+            if problemCount.add(1, ordering: .relaxed).newValue <= 5 { problems.withLock { $0.append(problem) } }
+        }
+        let writing = Atomic<Bool>(true)
+        let gets = Atomic<Int>(0)
+        let readers = (0..<2).map { r in PlainThread {
+            var random = SeededGenerator(seed: UInt64(21 + r))
+            // The version each key was last seen at: a later get must not show less.
+            var seen = [Int64](repeating: 0, count: keys)
+            while writing.load(ordering: .acquiring) {
+                let i = Int(random.next() % UInt64(keys))
+                do {
+                    guard let value = try tree.get(Self.stamped(i)) else { report("key \(i) missing"); return }
+                    let v = LockFreeReadTests.decode(value)
+                    if v < seen[i] { report("key \(i): version \(seen[i]), then \(v)") }
+                    if value != LockFreeReadTests.version(v, i) { report("key \(i): a torn value") }
+                    seen[i] = v
+                    gets.add(1, ordering: .relaxed)
+                } catch {
+                    report("get: \(error)")
+                    return
+                }
+            }
+        } }
+        // The writer: each version stamps a random tenth of the keys, plus deletes and puts of
+        // filler keys (splits and merges under the flushes).
+        var random = SeededGenerator(seed: 9)
+        for v in 1...Int64(400) {
+            var ops: [TxnOp] = []
+            for _ in 0..<(keys / 10) {
+                let i = Int(random.next() % UInt64(keys))
+                ops.append(.put(key: Self.stamped(i), value: LockFreeReadTests.version(v, i)))
+            }
+            for _ in 0..<20 {
+                let f = Int(random.next() % 20_000)
+                let key = Array("d\(f % 200)/filler-\(f)".utf8)
+                ops.append(random.next() % 3 == 0 ? .delete(key: key) : .put(key: key, value: [UInt8](repeating: 2, count: Int(random.next() % 200))))
+            }
+            try tree.apply(ops)
+        }
+        writing.store(false, ordering: .releasing)
+        for reader in readers { reader.join() }
+        #expect(problemCount.load(ordering: .relaxed) == 0, "\(problemCount.load(ordering: .relaxed)) problems: \(problems.withLock { $0 })")
+        #expect(gets.load(ordering: .relaxed) > 1_000, "the readers hardly ran")
+        let stats = try tree.statistics()
+        #expect(stats.writeBufferFlushes > 20, "too few flushes to test: \(stats)")
+        #expect(try tree.verify().isEmpty)
+    }
+}
+
+extension WriteBufferTests {
+    /// `WriteBuffer.entryOverhead` is what bounds the buffer's memory (`Options.writeBufferBytes`):
+    /// it must not fall below what malloc really holds per entry, or a process in a memory
+    /// cgroup would pass its limit.
+    @Test func theMemoryEstimateCoversWhatMallocHolds() {
+        // malloc's count is the process's: tests running beside this one move it too, so the
+        // least of three measurements is taken.
+        var least = Int.max, estimated = 0
+        for round in 0..<3 {
+            let buffer = WriteBuffer()
+            var keys = PathKeys(random: SeededGenerator(seed: 77 + UInt64(round)))
+            // From before the keys and values are made: the buffer ends up their only owner.
+            let before = holt_malloc_bytes_in_use()
+            var ops: [TxnOp] = (0..<20_000).map { i in
+                .put(key: keys.directory() + Array("/name-\(i)-\(i * 7919)".utf8), value: [UInt8](repeating: UInt8(i % 251), count: 64))
+            }
+            ops.withUnsafeBufferPointer { buffer.insert($0) }
+            ops = []
+            least = min(least, Int(holt_malloc_bytes_in_use()) - Int(before))
+            estimated = buffer.bytes
+        }
+        #expect(estimated >= least, "estimated \(estimated) bytes, malloc holds \(least) (\(least / 20_000) an entry)")
+        #expect(estimated <= 2 * least, "estimated \(estimated) bytes, malloc holds \(least): the estimate wastes the bound")
+        print("write buffer: estimated \(estimated) bytes, malloc holds \(least) for 20,000 entries")
+    }
+}
