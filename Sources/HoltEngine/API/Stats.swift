@@ -53,6 +53,9 @@ public struct Stats: Sendable, Equatable {
     public var snapshotShadowBlobsSpilled: Int = 0
     /// The most bytes of blob copies snapshots held at once since open, and copies made.
     public var snapshotShadowPeakBytes: Int = 0, snapshotShadowsMade: Int = 0
+    /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting
+    /// a writer, or the scan spans more blobs than an optimistic one keeps).
+    public var rangesUnderLock: Int = 0
 }
 
 extension Tree {
@@ -85,6 +88,7 @@ extension Tree {
             stats.snapshotShadowBlobsSpilled = snapshots.spilled
             stats.snapshotShadowPeakBytes = snapshots.peakBytes
             stats.snapshotShadowsMade = snapshots.made
+            stats.rangesUnderLock = rangesUnderLock.load(ordering: .relaxed)
             return stats
         }
     }

@@ -17,7 +17,8 @@ import Synchronization
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
 /// changes the index under an exclusive lock; `get` and `hasKeys` read beside it without a lock,
 /// answering the before-images the batch records (`BatchVisibility`), and read blobs without
-/// latches (`BlobLatch`, optimistic); `range` and `forEach` run under the shared lock. A
+/// latches (`BlobLatch`, optimistic); so does `range` when its walk is short; `forEach` and long
+/// scans run under the shared lock. A
 /// write returns once it is as durable as `Options.sync` asks; concurrent writers share one log
 /// flush (group commit). Checkpoints run on a background thread (`Checkpointer`) beside the
 /// readers.
@@ -283,13 +284,33 @@ public final class Tree: @unchecked Sendable {
     /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's
     ///   `position`. The caller owns the arrays.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
-
+    ///
+    /// Takes no tree-wide lock nor latch when it can (`ARTIndex.scanOptimistically`): it answers
+    /// as of the last committed batch, trying again beside a batch that touched keys under the
+    /// query's prefix or a writer that changed a blob it read; after a few tries, or for a scan
+    /// of more than a few blobs, it reads under the shared lock (which waits for the batch in
+    /// flight).
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
+        attempts: for _ in 0..<Self.optimisticReadAttempts {
+            guard isOpen.load(ordering: .acquiring) else { throw .closed }
+            let outcome = try visibility.readUntouched({ $0.touches(prefix: query.prefix) }) { () throws(HoltError) -> [RangeItem]? in
+                try index.scanOptimistically(query)
+            }
+            switch outcome {
+            case .answer(let items): return items
+            case .retry: continue
+            case .useLock: break attempts
+            }
+        }
+        rangesUnderLock.wrappingAdd(1, ordering: .relaxed)
+        return try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
             guard !isClosed else { throw .closed }
             return try index.scan(query)
         }
     }
+
+    /// `range` calls that read under the shared lock (`Stats.rangesUnderLock`).
+    let rangesUnderLock = Atomic<Int>(0)
 
     /// Calls `body` with each item of `query` in key order, borrowed: until the items run out,
     /// `query.limit` items were visited, or `body` returns false. The same items as
