@@ -258,10 +258,11 @@ extension WriteBufferTests {
     /// it must not fall below what malloc really holds per entry, or a process in a memory
     /// cgroup would pass its limit.
     @Test func theMemoryEstimateCoversWhatMallocHolds() {
-        // malloc's count is the process's: tests running beside this one move it too, so the
-        // least of three measurements is taken.
+        // malloc's count is the process's: tests running beside this one move it too (by a
+        // megabyte and more while the suite runs in parallel), so the least of ten measurements
+        // is taken.
         var least = Int.max, estimated = 0
-        for round in 0..<3 {
+        for round in 0..<10 {
             let buffer = WriteBuffer()
             var keys = PathKeys(random: SeededGenerator(seed: 77 + UInt64(round)))
             // From before the keys and values are made: the buffer ends up their only owner.

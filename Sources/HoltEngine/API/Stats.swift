@@ -63,6 +63,9 @@ public struct Stats: Sendable, Equatable {
     /// the nanoseconds they took, summed.
     public var writeBufferedOps: Int = 0, writeBufferKeys: Int = 0, writeBufferBytes: Int = 0
     public var writeBufferFlushes: Int = 0, writeBufferFlushNanoseconds: UInt64 = 0
+    /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting
+    /// a writer, or the scan spans more blobs than an optimistic one keeps).
+    public var rangesUnderLock: Int = 0
 }
 
 extension Tree {
@@ -102,6 +105,7 @@ extension Tree {
             stats.writeBufferBytes = writeBuffer.bytes
             stats.writeBufferFlushes = writeBuffer.flushes.load(ordering: .relaxed)
             stats.writeBufferFlushNanoseconds = writeBuffer.flushNanoseconds.load(ordering: .relaxed)
+            stats.rangesUnderLock = rangesUnderLock.load(ordering: .relaxed)
             return stats
         }
     }

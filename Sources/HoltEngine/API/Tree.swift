@@ -17,7 +17,8 @@ import Synchronization
 /// A `Tree` is safe to use from many threads at once. Readers never see half of a batch: a batch
 /// changes the index under an exclusive lock; `get` and `hasKeys` read beside it without a lock,
 /// answering the before-images the batch records (`BatchVisibility`), and read blobs without
-/// latches (`BlobLatch`, optimistic); `range` and `forEach` run under the shared lock. A
+/// latches (`BlobLatch`, optimistic); so does `range` when its walk is short; `forEach` and long
+/// scans run under the shared lock. A
 /// write returns once it is as durable as `Options.sync` asks; concurrent writers share one log
 /// flush (group commit). Checkpoints run on a background thread (`Checkpointer`) beside the
 /// readers.
@@ -27,8 +28,9 @@ import Synchronization
 /// - `writer`: one writer at a time (a batch from its first check to its log append, the
 ///   capture of a checkpoint, `close`). A checkpoint holds it only to capture (flags and a copy
 ///   of the blob map); its blobs are written while batches and reads go on.
-/// - `lock`: scans shared; a batch exclusively, only around its index changes and its log
-///   append (microseconds); `close` exclusively. `get` takes it only as a fallback.
+/// - `lock`: `forEach` and long scans shared; a batch exclusively, only around its index
+///   changes and its log append (microseconds); `close` exclusively. `get`, `hasKeys` and
+///   `range` take it only as a fallback.
 /// - blob latches (`BlobLatch`), one per cached blob: a write call holds it exclusively, scans
 ///   and batches read under it shared; `get` reads optimistically, checking its version.
 public final class Tree: @unchecked Sendable {
@@ -296,14 +298,35 @@ public final class Tree: @unchecked Sendable {
     /// - Returns: At most `query.limit` items; resume with `startAfter` set to the last item's
     ///   `position`. The caller owns the arrays.
     /// - Throws: `.closed`, `.corrupted`, `.io`.
-
+    ///
+    /// Takes no tree-wide lock nor latch when it can (`ARTIndex.scanOptimistically`): it answers
+    /// as of the last committed batch, trying again beside a batch that touched keys under the
+    /// query's prefix or a writer that changed a blob it read (or when the walk failed while a
+    /// batch was in flight: what it met may be a state between two of the batch's blob
+    /// changes); after four tries, or for a scan of more than 16 blobs, it reads under the
+    /// shared lock, which waits for the batch in flight (`Stats.rangesUnderLock` counts those).
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
         try flushIfBuffered()
+        attempts: for _ in 0..<Self.optimisticReadAttempts {
+            guard isOpen.load(ordering: .acquiring) else { throw .closed }
+            let outcome = try visibility.readUntouched({ $0.touches(prefix: query.prefix) }) { () throws(HoltError) -> [RangeItem]? in
+                try index.scanOptimistically(query)
+            }
+            switch outcome {
+            case .answer(let items): return items
+            case .retry: continue
+            case .useLock: break attempts
+            }
+        }
+        rangesUnderLock.wrappingAdd(1, ordering: .relaxed)
         return try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
             guard !isClosed else { throw .closed }
             return try index.scan(query)
         }
     }
+
+    /// `range` calls that read under the shared lock (`Stats.rangesUnderLock`).
+    let rangesUnderLock = Atomic<Int>(0)
 
     /// Calls `body` with each item of `query` in key order, borrowed: until the items run out,
     /// `query.limit` items were visited, or `body` returns false. The same items as
@@ -325,10 +348,12 @@ public final class Tree: @unchecked Sendable {
     ///     keep it in a local variable and return false.
     /// - Throws: `.closed`, `.corrupted`, `.io`, and what `body` throws (the walk stops there).
     ///
-    /// The whole walk holds the tree's shared lock: writers wait until it returns, and **`body`
-    /// must not call this tree except `get`** (which takes no lock): not a write (it waits for
-    /// the lock `body` holds), nor `range`, `forEach` or `hasKeys` (the lock prefers writers, so
-    /// taking it again behind a waiting writer deadlocks as well). Collect what needs the tree
+    /// The whole walk holds the tree's shared lock (unlike `range`, which reads without it when
+    /// it can, `forEach` cannot throw a walk away and start again: `body` has seen its items):
+    /// writers wait until it returns, and **`body` must not call this tree except `get`** (which
+    /// takes no lock): not a write (it waits for the lock `body` holds), nor `range`, `forEach`
+    /// or `hasKeys` (they may fall back to the lock, and the lock prefers writers, so taking it
+    /// again behind a waiting writer deadlocks as well). Collect what needs the tree
     /// and act on it after `forEach` returns. Other trees may be used. Keep `body` short when
     /// writers are waiting.
     public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {

@@ -88,7 +88,8 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// under it, else the answer (itself nil when the key is absent).
     func getOptimistically(_ key: [UInt8]) throws(HoltError) -> [UInt8]?? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]?? in
-            try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
+            var unused: [HeldBlob]? = nil
+            return try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
                 try Self.lookup(page, slot, k, from: i)
             }
         }
@@ -116,7 +117,8 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func walkBlobs<R>(
         _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R {
-        guard let answer = try walkBlobs(k, optimistic: false, step) else {
+        var unused: [HeldBlob]? = nil
+        guard let answer = try walkBlobs(k, optimistic: false, keeping: &unused, step) else {
             preconditionFailure("a walk under shared latches has nothing to retry")
         }
         return answer
@@ -129,11 +131,19 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// again, or walks under shared latches. `step` must survive torn bytes (every offset it
     /// follows is checked against the blob's bounds, as for damaged bytes) and must not keep
     /// pointers into the blob.
+    ///
+    /// `kept` (optimistic walks only): when not nil, every blob the walk held is appended to it
+    /// instead of let go, the last one included, for a caller that goes on reading from where
+    /// the walk ended and checks them all at its end (`scanOptimistically`); it releases them.
     @inline(__always)
     func walkBlobs<R>(
-        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool,
+        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool, keeping kept: inout [HeldBlob]?,
         _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R? {
+        /// Lets go of `blob`, or keeps it for the caller.
+        func letGo(_ blob: HeldBlob) {
+            if kept != nil { kept!.append(blob) } else { source.release(blob) }
+        }
         guard var held = try hold(root, optimistic: optimistic) else { return nil }
         var slot: UInt16 = 0
         var i = 0
@@ -148,22 +158,22 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 next = try step(page, slot == 0 ? page.rootSlot : slot, i)
             } catch {
                 let torn = !source.isUnchanged(held)
-                source.release(held)
+                letGo(held)
                 if torn { return nil }
                 throw error
             }
             guard source.isUnchanged(held) else {
-                source.release(held)
+                letGo(held)
                 return nil
             }
             switch next {
             case .done(let answer):
-                source.release(held)
+                letGo(held)
                 return answer
             case .descend(let child, let at):
                 hops += 1
                 guard hops <= k.count + 1 else {
-                    source.release(held)
+                    letGo(held)
                     throw .corrupted(what: "\(child.blob)", reason: "blob references form a cycle")
                 }
                 slot = child.slot
@@ -174,18 +184,18 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
                 let next: HeldBlob?
                 do throws(HoltError) { next = try hold(child.blob, optimistic: optimistic) } catch {
                     let torn = !source.isUnchanged(parent)
-                    source.release(parent)
+                    letGo(parent)
                     if torn { return nil }
                     throw error
                 }
                 // Optimistic: the parent unchanged now means the child was still its child
                 // when its version was noted.
                 guard let next, source.isUnchanged(parent) else {
-                    if let next { source.release(next) }
-                    source.release(parent)
+                    if let next { letGo(next) }
+                    letGo(parent)
                     return nil
                 }
-                source.release(parent)
+                letGo(parent)
                 held = next
             }
         }
@@ -249,7 +259,8 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// blob under it.
     func hasKeysOptimistically(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> Bool? in
-            let found = try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
+            var unused: [HeldBlob]? = nil
+            let found = try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
                 try Self.locate(page, slot, k, from: i)
             }
             return found.map { $0 != nil }
@@ -266,7 +277,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     }
 
     /// The prefix walk of `locate(_:)` inside one blob, from `start`.
-    private static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
+    static func locate(_ page: PageView, _ start: UInt16, _ k: UnsafeBufferPointer<UInt8>, from: Int)
         throws(HoltError) -> BlobStep<(blob: BlobID, slot: UInt16, skip: Int)?>
     {
         var slot = start
