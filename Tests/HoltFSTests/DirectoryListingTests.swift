@@ -153,7 +153,9 @@ import Testing
                 return true
             }
             if taken == 0 { break }
-            #expect(try f.tree.statistics().openSnapshots == 1)
+            // The snapshot stays open between replies, and is let go by the reply that reads the
+            // listing to its end (one that stops short of the 9 entries asked for).
+            #expect(try f.tree.statistics().openSnapshots == (taken == 9 ? 1 : 0), "after a reply of \(taken) entries")
             // readdirplus hands the kernel dentries only for names that exist now.
             for name in handedOut {
                 #expect((try? f.node(directory + "/" + name)) != nil, "a dentry for \(name), renamed away")
