@@ -152,7 +152,7 @@ public final class Tree: @unchecked Sendable {
         let databaseLock = try DatabaseLock(directory: path)
         let changeFeeds = try ChangeFeedRegistry.load(directory: path)
         let store = try BufferManager.open(
-            directory: path, cacheBytes: options.cacheBytes, create: options.createIfMissing,
+            directory: path, cacheBytes: options.blobCacheBytes, create: options.createIfMissing,
             snapshotMemoryBytes: options.snapshotMemoryLimit)
         let anchor = store.anchor
         let index = if let root = anchor.root {
