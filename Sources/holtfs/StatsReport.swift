@@ -52,6 +52,12 @@ struct StatsReport: Codable, Equatable {
         var openSnapshots: Int?
         var snapshotShadowBlobs: Int?
         var snapshotShadowBytes: Int?
+        /// The write buffer (`Stats.writeBufferKeys`, `writeBufferBytes`, `writeBufferedOps`,
+        /// `writeBufferFlushes`); nil from a daemon built before it.
+        var writeBufferKeys: Int?
+        var writeBufferBytes: Int?
+        var writeBufferedOps: Int?
+        var writeBufferFlushes: Int?
 
         init(_ stats: Stats) {
             blobs = stats.blobs
@@ -76,6 +82,10 @@ struct StatsReport: Codable, Equatable {
             openSnapshots = stats.openSnapshots
             snapshotShadowBlobs = stats.snapshotShadowBlobs
             snapshotShadowBytes = stats.snapshotShadowBytes
+            writeBufferKeys = stats.writeBufferKeys
+            writeBufferBytes = stats.writeBufferBytes
+            writeBufferedOps = stats.writeBufferedOps
+            writeBufferFlushes = stats.writeBufferFlushes
         }
     }
 
@@ -281,6 +291,10 @@ struct StatsReport: Codable, Equatable {
         if let open = engine.openSnapshots {
             lines.append("snapshots: \(open) open, holding \(engine.snapshotShadowBlobs ?? 0) blob copies "
                 + "(\(engine.snapshotShadowBytes ?? 0) bytes)")
+        }
+        if let keys = engine.writeBufferKeys {
+            lines.append("write buffer: \(keys) keys (\(engine.writeBufferBytes ?? 0) bytes), "
+                + "\(engine.writeBufferedOps ?? 0) ops buffered, \(engine.writeBufferFlushes ?? 0) flushes")
         }
         return lines
     }
