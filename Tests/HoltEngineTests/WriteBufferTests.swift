@@ -258,10 +258,11 @@ extension WriteBufferTests {
     /// it must not fall below what malloc really holds per entry, or a process in a memory
     /// cgroup would pass its limit.
     @Test func theMemoryEstimateCoversWhatMallocHolds() {
-        // malloc's count is the process's: tests running beside this one move it too (by a
-        // megabyte and more while the suite runs in parallel), so the least of ten measurements
-        // is taken.
-        var least = Int.max, estimated = 0
+        // malloc's count is the process's: tests running beside this one move it up or down (by
+        // a megabyte and more while the suite runs in parallel), so the estimate is held to the
+        // least of ten measurements from below and to the most from above: each check fails only
+        // if all ten were moved the same way.
+        var least = Int.max, most = 0, estimated = 0
         for round in 0..<10 {
             let buffer = WriteBuffer()
             var keys = PathKeys(random: SeededGenerator(seed: 77 + UInt64(round)))
@@ -272,11 +273,13 @@ extension WriteBufferTests {
             }
             ops.withUnsafeBufferPointer { buffer.insert($0) }
             ops = []
-            least = min(least, Int(holt_malloc_bytes_in_use()) - Int(before))
+            let held = Int(holt_malloc_bytes_in_use()) - Int(before)
+            least = min(least, held)
+            most = max(most, held)
             estimated = buffer.bytes
         }
         #expect(estimated >= least, "estimated \(estimated) bytes, malloc holds \(least) (\(least / 20_000) an entry)")
-        #expect(estimated <= 2 * least, "estimated \(estimated) bytes, malloc holds \(least): the estimate wastes the bound")
+        #expect(estimated <= 2 * most, "estimated \(estimated) bytes, malloc holds \(most): the estimate wastes the bound")
         print("write buffer: estimated \(estimated) bytes, malloc holds \(least) for 20,000 entries")
     }
 }

@@ -109,8 +109,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// counters for `statistics` (each shard's own count is under its monitor).
     private let checkpointCopies = Atomic<Int>(0)
     private let checkpointCopiesPeak = Atomic<Int>(0)
-    /// Set the first time a miss found its shard's frames all taken: the tree is (or was) larger
-    /// than the cache (`BatchApplier.inKeyOrder`).
+    /// Set the first time a miss had to push a blob out of the cache: the tree is (or was) larger
+    /// than the cache (`BatchApplier.inKeyOrder`, the write buffer).
     private let filledItsCache = Atomic<Bool>(false)
     var hasFilledItsCache: Bool { filledItsCache.load(ordering: .relaxed) }
 
@@ -698,7 +698,6 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames.append(newFrame())
             return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
         }
-        if !filledItsCache.load(ordering: .relaxed) { filledItsCache.store(true, ordering: .relaxed) }
         var dirtyCandidates: [FrameIndex] = []
         let batch = min(16, max(1, shard.capacity / 8))
         let count = shard.state.frames.count
@@ -719,6 +718,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             if !frame.dirty {
                 if !dirtyCandidates.isEmpty { wantsCleaning?() }
+                noteFilled()
                 return .reuse(FrameIndex(rawValue: f))
             }
             if dirtyCandidates.count < batch && !dirtyCandidates.contains(FrameIndex(rawValue: f)) {
@@ -729,11 +729,22 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         if !dirtyCandidates.isEmpty, !failed.load(ordering: .sequentiallyConsistent),
            !outOfSpace.load(ordering: .sequentiallyConsistent) {
             framesWrittenByMisses.add(dirtyCandidates.count, ordering: .relaxed)
+            noteFilled()
             return .writeOut(dirtyCandidates)
         }
         if releasing, count >= shard.capacity + max(2, shard.capacity / 8) { return .wait }
+        // Not `noteFilled()`: frames a checkpoint holds push a shard past its budget for a while
+        // in a tree that fits.
         shard.state.frames.append(newFrame())
         return .reuse(FrameIndex(rawValue: shard.state.frames.count - 1))
+    }
+
+    /// Notes that a miss had to push a blob out of the cache (`hasFilledItsCache`). Not when a
+    /// shard merely reached its budget: frames of freed blobs (splits, compactions) count toward
+    /// it, so a shard of a tree far smaller than the cache reaches it too.
+    @inline(__always)
+    private func noteFilled() {
+        if !filledItsCache.load(ordering: .relaxed) { filledItsCache.store(true, ordering: .relaxed) }
     }
 
     /// A free frame with fresh memory and a latch of its own.
