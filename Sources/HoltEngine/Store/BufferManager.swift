@@ -478,20 +478,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             // A blob the checkpoint being written captured: it still needs the bytes it captured.
             while true {
                 guard let f = shard.state.table[id] else { break }
-                switch shard.state.frames[f.rawValue].checkpoint {
-                case .copying:
-                    shard.monitor.wait()
-                    continue
-                case .pending where shard.state.copies.count >= shard.copyBound:
-                    shard.state.copyWaits += 1
-                    shard.monitor.wait()
-                    continue
-                case .pending:
+                if waitedForCopyRoom(shard, f) { continue }
+                if shard.state.frames[f.rawValue].checkpoint == .pending {
                     let copy = AlignedBuffer(count: BlobGeometry.blobSize)
                     copy.copy(from: shard.state.frames[f.rawValue].bytes)
                     keepCopy(copy, of: id, in: shard)
-                case .none, .copied:
-                    break
                 }
                 break
             }
@@ -610,22 +601,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             if writing {
                 // Copy on write: the checkpoint being written needs the bytes as it captured them.
-                switch shard.state.frames[f.rawValue].checkpoint {
-                case .copying:
-                    shard.monitor.wait()
-                    continue
-                case .pending where shard.state.copies.count >= shard.copyBound:
-                    // As many copies as the shard may hold: the checkpoint writes those first,
-                    // or reaches this frame itself (then no copy is needed).
-                    shard.state.copyWaits += 1
-                    shard.monitor.wait()
-                    continue
-                case .pending:
+                if waitedForCopyRoom(shard, f) { continue }
+                if shard.state.frames[f.rawValue].checkpoint == .pending {
                     shard.state.frames[f.rawValue].checkpoint = .copying
                     shard.state.frames[f.rawValue].pins += 1
                     return .copyOut(f, id, shard.state.frames[f.rawValue].bytes)
-                case .none, .copied:
-                    break
                 }
             }
             shard.state.frames[f.rawValue].pins += 1
@@ -670,6 +650,24 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.waitsForFrames += 1
             shard.monitor.wait()
             return .retry
+        }
+    }
+
+    /// Whether a change of frame `f` (its shard locked) had to wait before copying the frame
+    /// for the checkpoint being written: the frame is being copied, or the shard holds as many
+    /// copies as it may (the checkpoint writes those first, or reaches this frame itself, and
+    /// then no copy is needed). It waited once on the shard's monitor then; the caller looks again.
+    private func waitedForCopyRoom(_ shard: Shard, _ f: FrameIndex) -> Bool {
+        switch shard.state.frames[f.rawValue].checkpoint {
+        case .copying:
+            shard.monitor.wait()
+            return true
+        case .pending where shard.state.copies.count >= shard.copyBound:
+            shard.state.copyWaits += 1
+            shard.monitor.wait()
+            return true
+        case .pending, .none, .copied:
+            return false
         }
     }
 
