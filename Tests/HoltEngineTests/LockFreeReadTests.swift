@@ -33,12 +33,7 @@ import Testing
         let keys = 40
         try tree.apply((0..<keys).map { .put(key: Self.stamped($0), value: Self.version(0, $0)) })
         let versions: Int64 = long ? 20_000 : 600
-        // The first few problems, and how many in all (a broken build finds thousands).
-        let problems = Locked<[String]>([])
-        let problemCount = Atomic<Int>(0)
-        @Sendable func report(_ problem: String) {
-            if problemCount.add(1, ordering: .relaxed).newValue <= 5 { problems.withLock { $0.append(problem) } }
-        }
+        let problems = ProblemLog()
         let writing = Atomic<Bool>(true)
         let rounds = Atomic<Int>(0)
         let readers = (0..<2).map { _ in PlainThread {
@@ -47,15 +42,15 @@ import Testing
                 for i in 0..<keys {
                     do {
                         guard let value = try tree.get(Self.stamped(i)) else {
-                            report("key \(i) missing")
+                            problems.report("key \(i) missing")
                             return
                         }
                         let v = Self.decode(value)
-                        if v < seen { report("saw version \(seen), then \(v) at key \(i)") }
-                        if value != Self.version(v, i) { report("key \(i): a torn value") }
+                        if v < seen { problems.report("saw version \(seen), then \(v) at key \(i)") }
+                        if value != Self.version(v, i) { problems.report("key \(i): a torn value") }
                         seen = max(seen, v)
                     } catch {
-                        report("get: \(error)")
+                        problems.report("get: \(error)")
                         return
                     }
                 }
@@ -76,7 +71,7 @@ import Testing
         }
         writing.store(false, ordering: .releasing)
         for reader in readers { reader.join() }
-        #expect(problemCount.load(ordering: .relaxed) == 0, "\(problemCount.load(ordering: .relaxed)) problems: \(problems.withLock { $0 })")
+        #expect(problems.count == 0, "\(problems.summary)")
         #expect(rounds.load(ordering: .relaxed) > 10, "the readers hardly ran: nothing was checked")
         for i in 0..<keys { #expect(try tree.get(Self.stamped(i)) == Self.version(versions, i)) }
         #expect(try tree.verify().isEmpty)
@@ -380,11 +375,7 @@ extension LockFreeReadTests {
         }
         let total = 40_000
         let writtenSoFar = Atomic<Int>(0)
-        let problems = Locked<[String]>([])
-        let problemCount = Atomic<Int>(0)
-        @Sendable func report(_ problem: String) {
-            if problemCount.add(1, ordering: .relaxed).newValue <= 5 { problems.withLock { $0.append(problem) } }
-        }
+        let problems = ProblemLog()
         let writing = Atomic<Bool>(true)
         let gets = Atomic<Int>(0)
         let readers = (0..<2).map { r in PlainThread {
@@ -395,14 +386,14 @@ extension LockFreeReadTests {
                 let w = done > 0 ? max(0, done - 1 - Int(random.next() % (random.next() % 4 == 0 ? UInt64(done) : 200))) : 0
                 do {
                     let found = try tree.get(filler(f))
-                    if found != fillerValue(f) { report("filler \(f): \(found.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "nil")") }
+                    if found != fillerValue(f) { problems.report("filler \(f): \(found.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "nil")") }
                     if done > 0 {
                         let got = try tree.get(written(w))
-                        if got != writtenValue(w) { report("written \(w): \(got.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "nil")") }
+                        if got != writtenValue(w) { problems.report("written \(w): \(got.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "nil")") }
                     }
-                    if try tree.get(Array("w/d0/none-\(f)".utf8)) != nil { report("absent key found") }
+                    if try tree.get(Array("w/d0/none-\(f)".utf8)) != nil { problems.report("absent key found") }
                 } catch {
-                    report("get: \(error)")
+                    problems.report("get: \(error)")
                     return
                 }
                 gets.add(3, ordering: .relaxed)
@@ -414,7 +405,7 @@ extension LockFreeReadTests {
         }
         writing.store(false, ordering: .releasing)
         for reader in readers { reader.join() }
-        #expect(problemCount.load(ordering: .relaxed) == 0, "\(problemCount.load(ordering: .relaxed)) problems: \(problems.withLock { $0 })")
+        #expect(problems.count == 0, "\(problems.summary)")
         let stats = try tree.statistics()
         #expect(gets.load(ordering: .relaxed) > 1_000, "the readers hardly ran: nothing was checked")
         #expect(stats.cacheMisses > 1_000, "the cache held the tree: no frame changed blobs under the readers")

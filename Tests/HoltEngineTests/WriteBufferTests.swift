@@ -201,11 +201,7 @@ import Testing
         defer { try? tree.close() }
         let keys = 3_000
         try tree.apply((0..<keys).map { .put(key: Self.stamped($0), value: LockFreeReadTests.version(0, $0)) })
-        let problems = Locked<[String]>([])
-        let problemCount = Atomic<Int>(0)
-        @Sendable func report(_ problem: String) {
-            if problemCount.add(1, ordering: .relaxed).newValue <= 5 { problems.withLock { $0.append(problem) } }
-        }
+        let problems = ProblemLog()
         let writing = Atomic<Bool>(true)
         let gets = Atomic<Int>(0)
         let readers = (0..<2).map { r in PlainThread {
@@ -215,14 +211,14 @@ import Testing
             while writing.load(ordering: .acquiring) {
                 let i = Int(random.next() % UInt64(keys))
                 do {
-                    guard let value = try tree.get(Self.stamped(i)) else { report("key \(i) missing"); return }
+                    guard let value = try tree.get(Self.stamped(i)) else { problems.report("key \(i) missing"); return }
                     let v = LockFreeReadTests.decode(value)
-                    if v < seen[i] { report("key \(i): version \(seen[i]), then \(v)") }
-                    if value != LockFreeReadTests.version(v, i) { report("key \(i): a torn value") }
+                    if v < seen[i] { problems.report("key \(i): version \(seen[i]), then \(v)") }
+                    if value != LockFreeReadTests.version(v, i) { problems.report("key \(i): a torn value") }
                     seen[i] = v
                     gets.add(1, ordering: .relaxed)
                 } catch {
-                    report("get: \(error)")
+                    problems.report("get: \(error)")
                     return
                 }
             }
@@ -245,7 +241,7 @@ import Testing
         }
         writing.store(false, ordering: .releasing)
         for reader in readers { reader.join() }
-        #expect(problemCount.load(ordering: .relaxed) == 0, "\(problemCount.load(ordering: .relaxed)) problems: \(problems.withLock { $0 })")
+        #expect(problems.count == 0, "\(problems.summary)")
         #expect(gets.load(ordering: .relaxed) > 1_000, "the readers hardly ran")
         let stats = try tree.statistics()
         #expect(stats.writeBufferFlushes > 20, "too few flushes to test: \(stats)")

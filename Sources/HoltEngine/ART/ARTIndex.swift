@@ -88,8 +88,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// under it, else the answer (itself nil when the key is absent).
     func getOptimistically(_ key: [UInt8]) throws(HoltError) -> [UInt8]?? {
         try key.withUnsafeBufferPointer { (k) throws(HoltError) -> [UInt8]?? in
-            var unused: [HeldBlob]? = nil
-            return try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
+            try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
                 try Self.lookup(page, slot, k, from: i)
             }
         }
@@ -117,11 +116,20 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     func walkBlobs<R>(
         _ k: UnsafeBufferPointer<UInt8>, _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
     ) throws(HoltError) -> R {
-        var unused: [HeldBlob]? = nil
-        guard let answer = try walkBlobs(k, optimistic: false, keeping: &unused, step) else {
+        guard let answer = try walkBlobs(k, optimistic: false, step) else {
             preconditionFailure("a walk under shared latches has nothing to retry")
         }
         return answer
+    }
+
+    /// `walkBlobs(_:optimistic:keeping:_:)` letting go of every blob it held.
+    @inline(__always)
+    func walkBlobs<R>(
+        _ k: UnsafeBufferPointer<UInt8>, optimistic: Bool,
+        _ step: (PageView, UInt16, Int) throws(HoltError) -> BlobStep<R>
+    ) throws(HoltError) -> R? {
+        var nothingKept: [HeldBlob]? = nil
+        return try walkBlobs(k, optimistic: optimistic, keeping: &nothingKept, step)
     }
 
     /// `walkBlobs(_:_:)`, optimistically when `optimistic`: no latch is taken; each blob's
@@ -259,8 +267,7 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     /// blob under it.
     func hasKeysOptimistically(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool? {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> Bool? in
-            var unused: [HeldBlob]? = nil
-            let found = try walkBlobs(k, optimistic: true, keeping: &unused) { (page, slot, i) throws(HoltError) in
+            let found = try walkBlobs(k, optimistic: true) { (page, slot, i) throws(HoltError) in
                 try Self.locate(page, slot, k, from: i)
             }
             return found.map { $0 != nil }

@@ -1092,7 +1092,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func keepCopy(_ copy: AlignedBuffer, of id: BlobID, in shard: Shard) {
         shard.state.copies[id] = copy
         let now = checkpointCopies.add(1, ordering: .relaxed).newValue
-        if now > checkpointCopiesPeak.load(ordering: .relaxed) { checkpointCopiesPeak.store(now, ordering: .relaxed) }
+        checkpointCopiesPeak.max(now, ordering: .relaxed)
     }
 
     /// Drops the copy of `id` the checkpoint no longer needs, if any (shard locked); a writer
