@@ -96,9 +96,7 @@ def test_dump_and_check_of_a_live_mount_under_a_renamer(ctx):
             wait_for_renames(renamer, 3, "the next round")
         check(renamer.error is None, "the renamer failed: %r" % renamer.error)
     # Snapshots are released: the daemon holds no blob copies afterwards.
-    r = run([ctx.holtfs, "stats", m.mnt, "--json"], timeout=30)
-    check(r.returncode == 0, "stats: %r" % r.stderr)
-    engine = json.loads(r.stdout)["engine"]
+    engine = engine_stats(ctx, m)
     check(engine.get("openSnapshots") == 0 and engine.get("snapshotShadowBytes") == 0,
           "snapshots still held after the dumps: %r" % engine)
     m.umount()
