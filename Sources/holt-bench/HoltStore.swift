@@ -143,6 +143,9 @@ final class HoltStore: BenchStore {
             "engine_gets_under_lock": Double(stats.getsUnderLock), "engine_gets_under_latches": Double(stats.getsUnderLatches), "engine_delayed_batches": Double(stats.delayedBatches),
             "engine_write_delay_ns": Double(stats.writeDelayNanoseconds), "engine_stopped_batches": Double(stats.stoppedBatches),
             "engine_checkpoints": Double(stats.checkpoints),
+            "engine_write_buffer_flushes": Double(stats.writeBufferFlushes),
+            "engine_write_buffer_longest_flush_ns": Double(stats.writeBufferLongestFlushNanoseconds),
+            "engine_checkpoints_beside_write_buffer": Double(stats.checkpointsBesideWriteBuffer),
         ]
     }
 

@@ -10,11 +10,12 @@ import Testing
 @testable import HoltEngine
 
 @Suite struct WriteBufferTests {
-    /// A cache of four blobs, a buffer of 64 KiB (a flush every few hundred ops), buffering from
-    /// the first batch.
+    /// A cache of four blobs, a buffer of 64 KiB (a flush every few hundred ops) flushed in
+    /// steps of 8 KiB, buffering from the first batch.
     static func options(sync: SyncMode = .none, checkpointLogBytes: Int = 256 << 10) -> Options {
         var options = Options(cacheBytes: 2 << 20, sync: sync, checkpointLogBytes: checkpointLogBytes)
         options.writeBufferBytes = 64 << 10
+        options.writeBufferStepBytes = 8 << 10
         options.writeBufferWhileCacheFits = true
         return options
     }
@@ -267,7 +268,7 @@ extension WriteBufferTests {
             var ops: [TxnOp] = (0..<20_000).map { i in
                 .put(key: keys.directory() + Array("/name-\(i)-\(i * 7919)".utf8), value: [UInt8](repeating: UInt8(i % 251), count: 64))
             }
-            ops.withUnsafeBufferPointer { buffer.insert($0) }
+            ops.withUnsafeBufferPointer { buffer.insert($0, lsn: 1) }
             ops = []
             let held = Int(holt_malloc_bytes_in_use()) - Int(before)
             least = min(least, held)

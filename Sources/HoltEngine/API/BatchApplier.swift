@@ -141,12 +141,12 @@ struct BatchApplier<Index: OrderedIndex> {
             case .put, .delete: break
             default: return nil
             }
-            if sorted, position > 0, Self.precedes(key(ops[position]), key(ops[position - 1])) { sorted = false }
+            if sorted, position > 0, KeyOrder.precedes(key(ops[position]), key(ops[position - 1])) { sorted = false }
         }
         if sorted { return nil }
         return ops.indices.sorted { a, b in
             let ka = key(ops[a]), kb = key(ops[b])
-            return Self.precedes(ka, kb) || (!Self.precedes(kb, ka) && a < b)
+            return KeyOrder.precedes(ka, kb) || (!KeyOrder.precedes(kb, ka) && a < b)
         }
     }
 
@@ -156,21 +156,6 @@ struct BatchApplier<Index: OrderedIndex> {
         switch op {
         case .put(let key, _), .delete(let key): key
         default: preconditionFailure("only puts and deletes are sorted")
-        }
-    }
-
-    /// Whether `a` sorts before `b`, bytewise (`memcmp`, then the shorter first).
-    @inline(__always)
-    private static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBytes { pa in
-            b.withUnsafeBytes { pb in
-                let common = min(pa.count, pb.count)
-                if common > 0 {
-                    let c = memcmp(pa.baseAddress!, pb.baseAddress!, common)
-                    if c != 0 { return c < 0 }
-                }
-                return pa.count < pb.count
-            }
         }
     }
 

@@ -45,15 +45,18 @@ public struct Options: Sendable, Equatable {
     /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
     /// the default family are logged as always but held in memory instead of applied to the
     /// index, and applied in key order when they pass this bound (a *flush*, run by the writer
-    /// whose batch crosses it), so each blob is read and written once per flush rather than
-    /// once per batch. Gets read the buffer first; scans, `hasKeys`, snapshots, checkpoints and
-    /// any other kind of batch flush it first. The memory comes out of `cacheBytes`: the blob
-    /// cache gets the rest. Nil: an eighth of `cacheBytes`, between 1 MiB and 16 MiB (a flush
-    /// of 64 MiB held its writer for 0.7–1 s); at most half of `cacheBytes` in any case. 0 turns the buffer off. A tree that fits its cache never
-    /// uses it. See docs/DESIGN.md, "A database larger than its cache".
+    /// whose batch crosses it, of one key range of about 2 MiB at a time), so each blob is read
+    /// and written once per flush rather than once per batch. Gets read the buffer first;
+    /// scans, `hasKeys`, snapshots and any other kind of batch flush it first. The memory comes
+    /// out of `cacheBytes`: the blob cache gets the rest. Nil: an eighth of `cacheBytes`,
+    /// between 1 MiB and 16 MiB; at most half of `cacheBytes` in any case. 0 turns the buffer
+    /// off. A tree that fits its cache never uses it. See docs/DESIGN.md, "A database larger
+    /// than its cache".
     public var writeBufferBytes: Int? = nil
     /// Tests: buffer batches even while the tree fits its cache.
     var writeBufferWhileCacheFits = false
+    /// What one flush step applies (`Tree.flushWriteBufferStep`); tests set less.
+    var writeBufferStepBytes = 2 << 20
 
     /// `writeBufferBytes`, or its default, at most half of `cacheBytes`.
     var writeBufferLimit: Int {

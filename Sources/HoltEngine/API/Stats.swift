@@ -63,6 +63,10 @@ public struct Stats: Sendable, Equatable {
     /// the nanoseconds they took, summed.
     public var writeBufferedOps: Int = 0, writeBufferKeys: Int = 0, writeBufferBytes: Int = 0
     public var writeBufferFlushes: Int = 0, writeBufferFlushNanoseconds: UInt64 = 0
+    /// The longest flush since open (its writer waited that long; a flush past the bound applies
+    /// one key range of the buffer, `FlushCycle`), and the checkpoints that left the buffer's
+    /// batches in the log instead of flushing it.
+    public var writeBufferLongestFlushNanoseconds: UInt64 = 0, checkpointsBesideWriteBuffer: Int = 0
     /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting
     /// a writer, or the scan spans more blobs than an optimistic one keeps).
     public var rangesUnderLock: Int = 0
@@ -105,6 +109,8 @@ extension Tree {
             stats.writeBufferBytes = writeBuffer.bytes
             stats.writeBufferFlushes = writeBuffer.flushes.load(ordering: .relaxed)
             stats.writeBufferFlushNanoseconds = writeBuffer.flushNanoseconds.load(ordering: .relaxed)
+            stats.writeBufferLongestFlushNanoseconds = writeBuffer.longestFlushNanoseconds.load(ordering: .relaxed)
+            stats.checkpointsBesideWriteBuffer = checkpointsBesideWriteBuffer.load(ordering: .relaxed)
             stats.rangesUnderLock = rangesUnderLock.load(ordering: .relaxed)
             return stats
         }

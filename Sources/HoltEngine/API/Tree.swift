@@ -78,9 +78,12 @@ public final class Tree: @unchecked Sendable {
     /// Puts and deletes logged but not yet in `index` (`WriteBuffer`), once the tree has
     /// outgrown its cache; `get` reads it first, everything else flushes it first.
     let writeBuffer = WriteBuffer()
-    /// The LSN of the oldest batch in `writeBuffer`, nil when it is empty. Changed holding
-    /// `writer` and `lock` exclusively; read under either.
+    /// The LSN of the oldest batch with an op only in `writeBuffer` (`WriteBuffer.oldestLSN`),
+    /// nil when it is empty. Changed holding `writer` and `lock` exclusively; read under either.
     var bufferStartLSN: UInt64?
+    /// The LSN the last checkpoint recorded (`writer`): a checkpoint that finds the write
+    /// buffer still holding the batch after it flushes the buffer instead of keeping it again.
+    private var lastCapturedLSN: UInt64 = 0
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
@@ -107,6 +110,9 @@ public final class Tree: @unchecked Sendable {
     private let checkpointsTaken = Atomic<Int>(0)
     /// Checkpoints taken since open.
     var checkpointCount: Int { checkpointsTaken.load(ordering: .relaxed) }
+    /// Checkpoints since open that kept the write buffer's batches in the log instead of
+    /// flushing it (relaxed counter).
+    let checkpointsBesideWriteBuffer = Atomic<Int>(0)
     /// How long checkpoints took (see `Stats.checkpointNanoseconds`).
     let checkpointTimes = CheckpointTimes()
     /// The change feed's consumers and open feeds (`Tree+Changes.swift`); thread-safe itself.
@@ -532,28 +538,56 @@ public final class Tree: @unchecked Sendable {
             BatchCodec.encode(ops, into: &$0)
         }
         if bufferStartLSN == nil { bufferStartLSN = lsn }
-        ops.withUnsafeBufferPointer { writeBuffer.insert($0) }
+        ops.withUnsafeBufferPointer { writeBuffer.insert($0, lsn: lsn) }
         appliedLSN = lsn
         if writeBuffer.bytes >= options.writeBufferLimit {
             // The batch is logged and visible: it stands. A failed flush fails the tree (later
             // writes throw `.previousIOFailure`); reads go on answering from the buffer.
-            try? flushWriteBuffer()
+            // Steps until it is under again: one, unless the batch was large beside the bound.
+            while writeBuffer.bytes >= options.writeBufferLimit, (try? flushWriteBufferStep()) != nil {}
         }
         return lsn
     }
 
     /// Applies the write buffer to the index in key order (each blob read and written once),
     /// then empties it (entries leave only once the index holds them, so a `get` finds every
-    /// key in one or the other). Readers beside it see it as a batch: a `get` of a buffered key
-    /// answers from the buffer, `hasKeys` of a prefix it touches tries again. Does nothing when
-    /// the buffer is empty. Call holding `writer` and `lock` exclusively.
+    /// key in one or the other). Does nothing when the buffer is empty. Call holding `writer`
+    /// and `lock` exclusively.
     /// - Throws: `.previousIOFailure`; `.io`, `.corrupted` (the tree then refuses writes; the
     ///   buffer keeps its entries, the log has them all).
     func flushWriteBuffer() throws(HoltError) {
         guard !writeBuffer.isEmpty else { return }
+        try applyBuffered(writeBuffer.ops()) { writeBuffer.removeAll() }
+        bufferStartLSN = nil
+    }
+
+    /// One flush step, what a writer that takes the buffer past its bound runs: applies about
+    /// `Options.writeBufferStepBytes` (2 MiB) of the buffered keys, a key range that starts at
+    /// the oldest entry's key (`WriteBuffer.stepOps`), so the buffer's oldest batch moves on with
+    /// every step and the log a checkpoint keeps for it stays short. A step costs density at its
+    /// range's two ends (blobs it fills only in part) and in the blobs above the leaves it
+    /// touches again (steps of an eighth of a 1 MiB buffer read and wrote 16% more than whole
+    /// flushes), so a buffer no larger than a step is flushed whole. Call holding `writer` and
+    /// `lock` exclusively.
+    /// - Throws: as `flushWriteBuffer`.
+    func flushWriteBufferStep() throws(HoltError) {
+        let bytes = writeBuffer.bytes
+        let stepBytes = options.writeBufferStepBytes
+        guard bytes > stepBytes else { return try flushWriteBuffer() }
+        let ops = writeBuffer.stepOps(count: writeBuffer.count * stepBytes / bytes)
+        try applyBuffered(ops) { writeBuffer.remove(ops) }
+        bufferStartLSN = writeBuffer.oldestLSN()
+    }
+
+    /// Applies buffered `ops` (puts and deletes, published) to the index in key order, then
+    /// `remove`s them from the buffer. Readers beside it see it as a batch: a `get` of a
+    /// buffered key answers from the buffer, `hasKeys` of a prefix it touches tries again. Call
+    /// holding `writer` and `lock` exclusively.
+    /// - Throws: `.previousIOFailure`; `.io`, `.corrupted` (the tree then refuses writes; the
+    ///   buffer keeps its entries, the log has them all).
+    private func applyBuffered(_ ops: [TxnOp], thenRemove remove: () -> Void) throws(HoltError) {
         guard !failed else { throw .previousIOFailure }
         let started = Monitor.monotonicNanoseconds()
-        let ops = writeBuffer.ops()
         let installing = InstallingBatch(exclusive: false, ops: ops.count)
         visibility.begin(installing)
         var applier = BatchApplier(index: index)
@@ -566,10 +600,11 @@ public final class Tree: @unchecked Sendable {
             throw error
         }
         visibility.end()
-        writeBuffer.removeAll()
-        bufferStartLSN = nil
+        remove()
+        let took = Monitor.monotonicNanoseconds() &- started
         writeBuffer.flushes.wrappingAdd(1, ordering: .relaxed)
-        writeBuffer.flushNanoseconds.wrappingAdd(Monitor.monotonicNanoseconds() &- started, ordering: .relaxed)
+        writeBuffer.flushNanoseconds.wrappingAdd(took, ordering: .relaxed)
+        writeBuffer.longestFlushNanoseconds.max(took, ordering: .relaxed)
     }
 
     /// `flushWriteBuffer` for a reader that must see every committed op in the index (scans,
@@ -730,10 +765,20 @@ public final class Tree: @unchecked Sendable {
         let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
-            // A checkpoint records no LSN whose ops are only in the write buffer.
-            if !writeBuffer.isEmpty { try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() } }
+            // A checkpoint records no LSN whose ops are only in the write buffer: it records the
+            // batch before the buffer's oldest (`lastAppliedLSN`), and the log keeps the buffered
+            // batches. The index may hold some of their ops already (flush steps); a replay
+            // applies them again, which leaves every key as its last op set it (they are puts and
+            // deletes without conditions). A checkpoint asked for (`checkpoint()`, `close`), or
+            // one whose predecessor already stopped before the same buffered batch, flushes the
+            // buffer first: the log kept for the buffer spans at most one checkpoint interval.
+            if let start = bufferStartLSN, !onlyIfWanted || start <= lastCapturedLSN + 1 {
+                try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
+            }
+            if bufferStartLSN != nil { checkpointsBesideWriteBuffer.wrappingAdd(1, ordering: .relaxed) }
+            lastCapturedLSN = lastAppliedLSN
             return try store.captureCheckpoint(
-                root: index.root, lsn: appliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
+                root: index.root, lsn: lastAppliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
         }
         checkpointsTaken.wrappingAdd(1, ordering: .relaxed)
         let started = Monitor.monotonicNanoseconds()

@@ -13,9 +13,10 @@ import Synchronization
 /// A tree whose buffer is empty (every tree that fits its cache) pays one atomic load.
 ///
 /// Invariants:
-/// 1. Every entry's op is in the log, in a batch whose LSN is at least `Tree.bufferStartLSN`.
+/// 1. Every entry's ops are in the log, in batches from its `lsn` on; the index holds every op
+///    of its key before that. `Tree.bufferStartLSN` is the least `lsn` (`oldestLSN`).
 /// 2. Entries change only holding the tree's `writer` and `lock` exclusively (`insert`,
-///    `removeAll`); readers only look.
+///    `remove`, `removeAll`); readers only look.
 /// 3. At most one batch is unpublished: entries whose `sequence` is past `published` belong to
 ///    the batch being buffered, and readers answer their `prior` instead (what the key held
 ///    before that batch: a buffered value, or the index when `prior` is nil). So a reader sees a
@@ -33,6 +34,9 @@ final class WriteBuffer: Sendable {
         /// What readers see until `sequence` is published: `.none`, the index; `.some(v)`, the
         /// value an earlier buffered batch set (`.some(nil)`: it deleted the key).
         var prior: [UInt8]??
+        /// The log record of the batch that made the entry: the first of its key's ops the
+        /// index does not hold (earlier ones were applied when an earlier entry left).
+        var lsn: UInt64
     }
 
     /// A reader's answer from the buffer.
@@ -71,6 +75,8 @@ final class WriteBuffer: Sendable {
     let bufferedOps = Atomic<Int>(0)
     let flushes = Atomic<Int>(0)
     let flushNanoseconds = Atomic<UInt64>(0)
+    /// The longest flush since open, in nanoseconds (the writer that ran it waited that long).
+    let longestFlushNanoseconds = Atomic<UInt64>(0)
 
     /// Whether no key is buffered.
     var isEmpty: Bool { entryCount.load(ordering: .acquiring) == 0 }
@@ -107,9 +113,10 @@ final class WriteBuffer: Sendable {
         return .absent
     }
 
-    /// Buffers the puts and deletes `ops` (nothing else) as one batch, published to readers at
-    /// the end. Call holding the tree's `writer` and `lock` exclusively, after the batch is logged.
-    func insert(_ ops: UnsafeBufferPointer<TxnOp>) {
+    /// Buffers the puts and deletes `ops` (nothing else) of log record `lsn` as one batch,
+    /// published to readers at the end. Call holding the tree's `writer` and `lock`
+    /// exclusively, after the batch is logged.
+    func insert(_ ops: UnsafeBufferPointer<TxnOp>, lsn: UInt64) {
         let sequence = published.load(ordering: .relaxed) + 1
         var added = 0, addedBytes = 0
         for op in ops {
@@ -128,7 +135,7 @@ final class WriteBuffer: Sendable {
                     entry.sequence = sequence
                     entries[key] = entry
                 } else {
-                    entries[key] = Entry(value: value, sequence: sequence, prior: nil)
+                    entries[key] = Entry(value: value, sequence: sequence, prior: nil, lsn: lsn)
                     added += 1
                     addedBytes += Self.entryBytes(key, value)
                 }
@@ -153,6 +160,73 @@ final class WriteBuffer: Sendable {
             }
         }
         return ops
+    }
+
+    /// The ops of the next flush step (`Tree.flushWriteBufferStep`): about `count` entries (at
+    /// least one), those of the smallest keys from the key of the oldest entry on, so each step
+    /// applies a key range (its blobs get many keys at once) and moves `oldestLSN` on. In no
+    /// particular order. Call holding the tree's `writer`, with the buffer not empty.
+    func stepOps(count: Int) -> [TxnOp] {
+        let target = Swift.max(1, count)
+        var oldest: (lsn: UInt64, key: [UInt8])? = nil
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for (key, entry) in entries where entry.lsn < oldest?.lsn ?? .max { oldest = (entry.lsn, key) }
+            }
+        }
+        guard let start = oldest?.key else { return [] }
+        var above: [([UInt8], [UInt8]?)] = []
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for (key, entry) in entries where !KeyOrder.precedes(key, start) { above.append((key, entry.value)) }
+            }
+        }
+        if above.count > target {
+            // The range's end: the key at the target's rank in an evenly spread sample of the
+            // keys from `start` on (the shards hold them in hash order, not key order).
+            let stride = Swift.max(1, above.count / Self.stepSampleSize)
+            let sample = Swift.stride(from: 0, to: above.count, by: stride).map { above[$0].0 }
+                .sorted(by: KeyOrder.precedes)
+            let upper = sample[Swift.min(sample.count - 1, Swift.max(1, sample.count * target / above.count))]
+            above.removeAll { !KeyOrder.precedes($0.0, upper) }
+        }
+        return above.map { key, value in value.map { .put(key: key, value: $0) } ?? .delete(key: key) }
+    }
+
+    /// Keys sampled to find the end of a flush step's range.
+    static let stepSampleSize = 512
+
+    /// The LSN of the oldest batch with an op only here (the least `Entry.lsn`), nil when empty.
+    /// Call holding the tree's `writer`.
+    func oldestLSN() -> UInt64? {
+        var oldest: UInt64? = nil
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for entry in entries.values where entry.lsn < oldest ?? .max { oldest = entry.lsn }
+            }
+        }
+        return oldest
+    }
+
+    /// Drops the entries of `ops` (what `stepOps` returned), once the index holds them
+    /// (invariant 4). Call holding the tree's `writer` and `lock` exclusively, with no batch
+    /// buffered since `ops` were taken.
+    func remove(_ ops: [TxnOp]) {
+        var removed = 0, removedBytes = 0
+        for op in ops {
+            let key: [UInt8]
+            switch op {
+            case .put(let k, _), .delete(let k): key = k
+            default: preconditionFailure("only puts and deletes are buffered")
+            }
+            shard(key).entries.withLock { entries in
+                guard let entry = entries.removeValue(forKey: key) else { return }
+                removed += 1
+                removedBytes += Self.entryBytes(key, entry.value)
+            }
+        }
+        byteCount.wrappingAdd(-removedBytes, ordering: .relaxed)
+        entryCount.wrappingAdd(-removed, ordering: .releasing)
     }
 
     /// Drops every entry, once the index holds them (invariant 4). Call holding the tree's
