@@ -1,7 +1,7 @@
 // Protects the write buffer's flush in steps (`Tree.flushWriteBufferStep`, docs/DESIGN.md "The
-// write buffer"): a step applies one key range from the oldest entry's key, about its share of
-// the keys, and moves the buffer's oldest batch on; a writer past the bound applies a step, not
-// the whole buffer; and a checkpoint that keeps the buffered batches in the log (its LSN before
+// write buffer"): a step applies one key range from where the last one ended, about its share
+// of the keys, and the steps sweep the key space; a writer past the bound applies a step, not
+// the whole buffer, and the buffer's oldest batch moves on; and a checkpoint that keeps the buffered batches in the log (its LSN before
 // the oldest of them, the index already holding some of their ops) loses nothing when the
 // process is killed and the log replayed over it.
 import Foundation
@@ -9,42 +9,51 @@ import Testing
 @testable import HoltEngine
 
 @Suite struct FlushStepTests {
-    @Test("A step takes a key range from the oldest entry's key on, about its share", arguments: SeededGenerator.seeds(6))
-    func aStepIsARangeFromTheOldestKey(seed: UInt64) {
+    @Test("Steps sweep the keys: each a range from where the last ended, about its share", arguments: SeededGenerator.seeds(6))
+    func stepsSweepTheKeys(seed: UInt64) {
         var keys = PathKeys(random: SeededGenerator(seed: seed))
         let buffer = WriteBuffer()
         var firstLSN: [[UInt8]: UInt64] = [:]
-        for lsn in UInt64(1)...40 {
-            let ops: [TxnOp] = (0..<50).map { _ in
+        var cursor: [UInt8]? = nil
+        var steps = 0, wraps = 0
+        for lsn in UInt64(1)...60 {
+            // A batch of puts and deletes, new keys and buffered ones, then a step when the
+            // buffer holds 200 keys or more (the last 20 batches: steps until empty).
+            let ops: [TxnOp] = lsn > 40 ? [] : (0..<30).map { _ in
                 let key = !firstLSN.isEmpty && Int.random(in: 0..<5, using: &keys.random) == 0
                     ? firstLSN.keys.randomElement(using: &keys.random)! : keys.key()
                 return Int.random(in: 0..<6, using: &keys.random) == 0 ? .delete(key: key) : .put(key: key, value: keys.value())
             }
             ops.withUnsafeBufferPointer { buffer.insert($0, lsn: lsn) }
             for op in ops { if case .put(let key, _) = op { firstLSN[key] = firstLSN[key] ?? lsn } else if case .delete(let key) = op { firstLSN[key] = firstLSN[key] ?? lsn } }
-        }
-        var steps = 0
-        while !buffer.isEmpty {
-            let oldest = firstLSN.values.min()!
-            #expect(buffer.oldestLSN() == oldest)
-            let ops = buffer.stepOps(count: firstLSN.count / 8)
-            let taken = Set(ops.map { op -> [UInt8] in
+            guard !buffer.isEmpty, lsn > 40 || buffer.count >= 200 else { continue }
+            #expect(buffer.oldestLSN() == firstLSN.values.min())
+            let (ops2, next) = buffer.stepOps(count: firstLSN.count / 8, from: cursor)
+            let taken = Set(ops2.map { op -> [UInt8] in
                 switch op { case .put(let key, _), .delete(let key): return key; default: return [] }
             })
-            // A range of the buffered keys that starts at a key of the oldest batch.
-            let sorted = firstLSN.keys.sorted { $0.lexicographicallyPrecedes($1) }
-            let start = taken.min { $0.lexicographicallyPrecedes($1) }
-            let first = start.flatMap { sorted.firstIndex(of: $0) }
-            #expect(start.flatMap { firstLSN[$0] } == oldest, "the step does not start at the oldest batch's key")
-            #expect(first.map { taken == Set(sorted[$0..<($0 + taken.count)]) } == true, "the step is not a range")
+            // The buffered keys from the cursor on (from the first when none lies past it), up to
+            // `next` (to the last when nil).
+            let sorted = firstLSN.keys.sorted(by: KeyOrder.precedes)
+            var first = cursor.flatMap { c in sorted.firstIndex { !KeyOrder.precedes($0, c) } } ?? 0
+            if cursor != nil, !sorted.contains(where: { !KeyOrder.precedes($0, cursor!) }) { first = 0 }
+            if first == 0, steps > 0 { wraps += 1 }
+            let end = next.flatMap { n in sorted.firstIndex { !KeyOrder.precedes($0, n) } } ?? sorted.count
+            #expect(taken == Set(sorted[first..<end]), "step \(steps): not the range from the cursor to the next")
             #expect(!taken.isEmpty && taken.count <= Swift.max(2, firstLSN.count / 4), "\(taken.count) of \(firstLSN.count) keys taken")
-            buffer.remove(ops)
+            buffer.remove(ops2)
             for key in taken { firstLSN[key] = nil }
             #expect(buffer.count == firstLSN.count)
+            cursor = next
             steps += 1
         }
+        while !buffer.isEmpty {
+            let (ops, next) = buffer.stepOps(count: 8, from: cursor)
+            buffer.remove(ops)
+            cursor = next
+        }
         #expect(buffer.oldestLSN() == nil && buffer.bytes == 0)
-        #expect(steps >= 8, "\(steps) steps")
+        #expect(steps >= 16 && wraps >= 1, "\(steps) steps, \(wraps) sweeps")
     }
 
     @Test func aWriterPastTheBoundAppliesOneRange() throws {
@@ -58,8 +67,8 @@ import Testing
             try tree.apply((0..<20).map { _ in .put(key: keys.key(), value: keys.value()) })
         }
         let after = try tree.statistics().writeBufferKeys
-        // One step of 8 KiB of 64: about an eighth of the keys applied (fewer when the oldest
-        // batch's key is near the end), the crossing batch's 20 came in.
+        // One step: about an eighth of the keys applied (fewer when the sweep reaches the last
+        // key), the crossing batch's 20 came in.
         #expect(after > before / 2 && after < before + 20, "\(before) keys buffered, \(after) after one flush")
         for _ in 0..<400 { try tree.apply((0..<20).map { _ in .put(key: keys.key(), value: keys.value()) }) }
         let stats = try tree.statistics()

@@ -10,12 +10,11 @@ import Testing
 @testable import HoltEngine
 
 @Suite struct WriteBufferTests {
-    /// A cache of four blobs, a buffer of 64 KiB (a flush every few hundred ops) flushed in
-    /// steps of 8 KiB, buffering from the first batch.
+    /// A cache of four blobs, a buffer of 64 KiB (a flush step every few dozen ops), buffering
+    /// from the first batch.
     static func options(sync: SyncMode = .none, checkpointLogBytes: Int = 256 << 10) -> Options {
         var options = Options(cacheBytes: 2 << 20, sync: sync, checkpointLogBytes: checkpointLogBytes)
         options.writeBufferBytes = 64 << 10
-        options.writeBufferStepBytes = 8 << 10
         options.writeBufferWhileCacheFits = true
         return options
     }

@@ -45,7 +45,7 @@ public struct Options: Sendable, Equatable {
     /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
     /// the default family are logged as always but held in memory instead of applied to the
     /// index, and applied in key order when they pass this bound (a *flush*, run by the writer
-    /// whose batch crosses it, of one key range of about 2 MiB at a time), so each blob is read
+    /// whose batch crosses it, one key range of an eighth of it at a time), so each blob is read
     /// and written once per flush rather than once per batch. Gets read the buffer first;
     /// scans, `hasKeys`, snapshots and any other kind of batch flush it first. The memory comes
     /// out of `cacheBytes`: the blob cache gets the rest. Nil: an eighth of `cacheBytes`,
@@ -55,8 +55,6 @@ public struct Options: Sendable, Equatable {
     public var writeBufferBytes: Int? = nil
     /// Tests: buffer batches even while the tree fits its cache.
     var writeBufferWhileCacheFits = false
-    /// What one flush step applies (`Tree.flushWriteBufferStep`); tests set less.
-    var writeBufferStepBytes = 2 << 20
 
     /// `writeBufferBytes`, or its default, at most half of `cacheBytes`.
     var writeBufferLimit: Int {

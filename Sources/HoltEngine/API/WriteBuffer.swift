@@ -163,34 +163,40 @@ final class WriteBuffer: Sendable {
     }
 
     /// The ops of the next flush step (`Tree.flushWriteBufferStep`): about `count` entries (at
-    /// least one), those of the smallest keys from the key of the oldest entry on, so each step
-    /// applies a key range (its blobs get many keys at once) and moves `oldestLSN` on. In no
-    /// particular order. Call holding the tree's `writer`, with the buffer not empty.
-    func stepOps(count: Int) -> [TxnOp] {
+    /// least one), those of the smallest keys from `cursor` on (from the smallest key when
+    /// `cursor` is nil or no key lies past it), and where the next step starts (nil: past the
+    /// last key, so the next step starts over from the smallest). Successive steps sweep the
+    /// key space, each a key range (its blobs get many keys at once) that has gathered keys for
+    /// a whole sweep. In no particular order. Call holding the tree's `writer`.
+    func stepOps(count: Int, from cursor: [UInt8]?) -> (ops: [TxnOp], next: [UInt8]?) {
         let target = Swift.max(1, count)
-        var oldest: (lsn: UInt64, key: [UInt8])? = nil
-        for shard in shards {
-            shard.entries.withLock { entries in
-                for (key, entry) in entries where entry.lsn < oldest?.lsn ?? .max { oldest = (entry.lsn, key) }
-            }
-        }
-        guard let start = oldest?.key else { return [] }
-        var above: [([UInt8], [UInt8]?)] = []
-        for shard in shards {
-            shard.entries.withLock { entries in
-                for (key, entry) in entries where !KeyOrder.precedes(key, start) { above.append((key, entry.value)) }
-            }
-        }
+        var above = entries(from: cursor)
+        if above.isEmpty, cursor != nil { above = entries(from: nil) }
+        var next: [UInt8]? = nil
         if above.count > target {
             // The range's end: the key at the target's rank in an evenly spread sample of the
-            // keys from `start` on (the shards hold them in hash order, not key order).
+            // keys from the start on (the shards hold them in hash order, not key order).
             let stride = Swift.max(1, above.count / Self.stepSampleSize)
             let sample = Swift.stride(from: 0, to: above.count, by: stride).map { above[$0].0 }
                 .sorted(by: KeyOrder.precedes)
             let upper = sample[Swift.min(sample.count - 1, Swift.max(1, sample.count * target / above.count))]
             above.removeAll { !KeyOrder.precedes($0.0, upper) }
+            next = upper
         }
-        return above.map { key, value in value.map { .put(key: key, value: $0) } ?? .delete(key: key) }
+        return (above.map { key, value in value.map { .put(key: key, value: $0) } ?? .delete(key: key) }, next)
+    }
+
+    /// The entries whose key is `start` or after (every entry when nil), with their values.
+    private func entries(from start: [UInt8]?) -> [([UInt8], [UInt8]?)] {
+        var found: [([UInt8], [UInt8]?)] = []
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for (key, entry) in entries where start.map({ !KeyOrder.precedes(key, $0) }) ?? true {
+                    found.append((key, entry.value))
+                }
+            }
+        }
+        return found
     }
 
     /// Keys sampled to find the end of a flush step's range.
