@@ -49,7 +49,7 @@ public struct Options: Sendable, Equatable {
     /// and written once per flush rather than once per batch. Gets read the buffer first;
     /// scans, `hasKeys`, snapshots and any other kind of batch flush it first. The memory comes
     /// out of `cacheBytes`: the blob cache gets the rest. Nil: a quarter of `cacheBytes`,
-    /// between 1 MiB and 16 MiB; at most half of `cacheBytes` in any case. 0 turns the buffer
+    /// between 1 MiB and 32 MiB; at most half of `cacheBytes` in any case. 0 turns the buffer
     /// off. A tree that fits its cache never uses it. See docs/DESIGN.md, "A database larger
     /// than its cache".
     public var writeBufferBytes: Int? = nil
@@ -58,7 +58,7 @@ public struct Options: Sendable, Equatable {
 
     /// `writeBufferBytes`, or its default, at most half of `cacheBytes`.
     var writeBufferLimit: Int {
-        min(cacheBytes / 2, writeBufferBytes ?? min(16 << 20, max(1 << 20, cacheBytes / 4)))
+        min(cacheBytes / 2, writeBufferBytes ?? min(32 << 20, max(1 << 20, cacheBytes / 4)))
     }
     /// The blob cache's share of `cacheBytes`: what the write buffer leaves.
     var blobCacheBytes: Int { cacheBytes - max(0, writeBufferLimit) }
