@@ -25,13 +25,11 @@ import Testing
                 return Int.random(in: 0..<6, using: &keys.random) == 0 ? .delete(key: key) : .put(key: key, value: keys.value())
             }
             ops.withUnsafeBufferPointer { buffer.insert($0, lsn: lsn) }
-            for op in ops { if case .put(let key, _) = op { firstLSN[key] = firstLSN[key] ?? lsn } else if case .delete(let key) = op { firstLSN[key] = firstLSN[key] ?? lsn } }
+            for op in ops { firstLSN[op.putOrDeleteKey] = firstLSN[op.putOrDeleteKey] ?? lsn }
             guard !buffer.isEmpty, lsn > 40 || buffer.count >= 200 else { continue }
             #expect(buffer.oldestLSN() == firstLSN.values.min())
             let (ops2, next) = buffer.stepOps(count: firstLSN.count / 8, from: cursor)
-            let taken = Set(ops2.map { op -> [UInt8] in
-                switch op { case .put(let key, _), .delete(let key): return key; default: return [] }
-            })
+            let taken = Set(ops2.map(\.putOrDeleteKey))
             // The buffered keys from the cursor on (from the first when none lies past it), up to
             // `next` (to the last when nil).
             let sorted = firstLSN.keys.sorted(by: KeyOrder.precedes)

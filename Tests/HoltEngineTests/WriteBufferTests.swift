@@ -132,7 +132,7 @@ import Testing
             try ack.apply(number) { () throws(HoltError) in try tree.apply(batch) }
             guard number == 100 else { continue }
             if (try tree.statistics()).writeBufferedOps > 0 {
-                FileManager.default.createFile(atPath: path + ".buffered", contents: nil)
+                _ = FileManager.default.createFile(atPath: path + ".buffered", contents: nil)
             }
             // The timer starts once 100 batches are in, however busy the machine is.
             _ = PlainThread {

@@ -141,21 +141,12 @@ struct BatchApplier<Index: OrderedIndex> {
             case .put, .delete: break
             default: return nil
             }
-            if sorted, position > 0, KeyOrder.precedes(key(ops[position]), key(ops[position - 1])) { sorted = false }
+            if sorted, position > 0, KeyOrder.precedes(ops[position].putOrDeleteKey, ops[position - 1].putOrDeleteKey) { sorted = false }
         }
         if sorted { return nil }
         return ops.indices.sorted { a, b in
-            let ka = key(ops[a]), kb = key(ops[b])
+            let ka = ops[a].putOrDeleteKey, kb = ops[b].putOrDeleteKey
             return KeyOrder.precedes(ka, kb) || (!KeyOrder.precedes(kb, ka) && a < b)
-        }
-    }
-
-    /// The key of a put or delete.
-    @inline(__always)
-    private static func key(_ op: TxnOp) -> [UInt8] {
-        switch op {
-        case .put(let key, _), .delete(let key): key
-        default: preconditionFailure("only puts and deletes are sorted")
         }
     }
 

@@ -64,7 +64,7 @@ public struct Stats: Sendable, Equatable {
     public var writeBufferedOps: Int = 0, writeBufferKeys: Int = 0, writeBufferBytes: Int = 0
     public var writeBufferFlushes: Int = 0, writeBufferFlushNanoseconds: UInt64 = 0
     /// The longest flush since open (its writer waited that long; a flush past the bound applies
-    /// one key range of the buffer, `FlushCycle`), and the checkpoints that left the buffer's
+    /// one key range of the buffer, `Tree.flushWriteBufferStep`), and the checkpoints that left the buffer's
     /// batches in the log instead of flushing it.
     public var writeBufferLongestFlushNanoseconds: UInt64 = 0, checkpointsBesideWriteBuffer: Int = 0
     /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting

@@ -84,9 +84,6 @@ public final class Tree: @unchecked Sendable {
     /// Where the next flush step starts (`WriteBuffer.stepOps`; nil: from the smallest key).
     /// Changed holding `writer` and `lock` exclusively.
     var flushCursor: [UInt8]?
-    /// The LSN the last checkpoint recorded (`writer`): a checkpoint that finds the write
-    /// buffer still holding the batch after it flushes the buffer instead of keeping it again.
-    private var lastCapturedLSN: UInt64 = 0
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
@@ -568,7 +565,7 @@ public final class Tree: @unchecked Sendable {
     /// eighth of the buffered keys (`flushStepShare`), the key range from `flushCursor` on
     /// (`WriteBuffer.stepOps`), and moves the cursor past it; at the last key the sweep starts
     /// over. The buffer stays nearly full, and each range is applied when it has gathered keys
-    /// for a whole sweep: at 2M keys through a 32 MiB cache a load read and wrote 6.4 and 6.7 KB
+    /// for a whole sweep: at 2M keys through a 32 MiB cache a load read and wrote 5.5 and 5.8 KB
     /// a key with steps against 10.0 and 10.2 KB with whole flushes. (Steps that started at the
     /// oldest entry's key instead, to move the oldest batch on, fragmented the key space: 11.8
     /// and 12.1 KB.) Call holding `writer` and `lock` exclusively.
@@ -582,7 +579,8 @@ public final class Tree: @unchecked Sendable {
     }
 
     /// A flush step applies one in this many of the buffered keys: the writer that crosses the
-    /// bound waits for that share (a 16 MiB buffer: 20–35 ms; a whole flush took 180–220 ms).
+    /// bound waits for that share (a 16 MiB buffer: 27–33 ms, 32 MiB: 54 ms; a whole 16 MiB flush
+    /// took 180–220 ms).
     static let flushStepShare = 8
 
     /// Applies buffered `ops` (puts and deletes, published) to the index in key order, then
@@ -778,11 +776,10 @@ public final class Tree: @unchecked Sendable {
             // deletes without conditions). A checkpoint asked for (`checkpoint()`, `close`), or
             // one whose predecessor already stopped before the same buffered batch, flushes the
             // buffer first: the log kept for the buffer spans at most one checkpoint interval.
-            if let start = bufferStartLSN, !onlyIfWanted || start <= lastCapturedLSN + 1 {
+            if let start = bufferStartLSN, !onlyIfWanted || start <= store.anchor.checkpointLSN + 1 {
                 try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
             }
             if bufferStartLSN != nil { checkpointsBesideWriteBuffer.wrappingAdd(1, ordering: .relaxed) }
-            lastCapturedLSN = lastAppliedLSN
             return try store.captureCheckpoint(
                 root: index.root, lsn: lastAppliedLSN, user: [], catalog: families.withLock { $0.catalogRoot })
         }

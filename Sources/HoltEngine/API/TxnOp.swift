@@ -33,3 +33,13 @@ public enum TxnOp: Sendable, Equatable, Hashable {
         case noDescendantLongerThan(Int)
     }
 }
+
+extension TxnOp {
+    /// The key of a put or a delete (the ops the write buffer and key-ordered batches hold).
+    var putOrDeleteKey: [UInt8] {
+        switch self {
+        case .put(let key, _), .delete(let key): key
+        default: preconditionFailure("not a put or a delete: \(self)")
+        }
+    }
+}

@@ -150,16 +150,12 @@ final class WriteBuffer: Sendable {
     /// Every entry as a put or a delete, in no particular order (all published: invariant 3).
     /// Call holding the tree's `writer`.
     func ops() -> [TxnOp] {
-        var ops: [TxnOp] = []
-        ops.reserveCapacity(count)
-        for shard in shards {
-            shard.entries.withLock { entries in
-                for (key, entry) in entries {
-                    if let value = entry.value { ops.append(.put(key: key, value: value)) } else { ops.append(.delete(key: key)) }
-                }
-            }
-        }
-        return ops
+        entries(from: nil).map(Self.op)
+    }
+
+    /// The op that sets `key` as an entry's `value` does: a put, or a delete for nil.
+    private static func op(_ key: [UInt8], _ value: [UInt8]?) -> TxnOp {
+        value.map { .put(key: key, value: $0) } ?? .delete(key: key)
     }
 
     /// The ops of the next flush step (`Tree.flushWriteBufferStep`): about `count` entries (at
@@ -183,7 +179,7 @@ final class WriteBuffer: Sendable {
             above.removeAll { !KeyOrder.precedes($0.0, upper) }
             next = upper
         }
-        return (above.map { key, value in value.map { .put(key: key, value: $0) } ?? .delete(key: key) }, next)
+        return (above.map(Self.op), next)
     }
 
     /// The entries whose key is `start` or after (every entry when nil), with their values.
@@ -220,11 +216,7 @@ final class WriteBuffer: Sendable {
     func remove(_ ops: [TxnOp]) {
         var removed = 0, removedBytes = 0
         for op in ops {
-            let key: [UInt8]
-            switch op {
-            case .put(let k, _), .delete(let k): key = k
-            default: preconditionFailure("only puts and deletes are buffered")
-            }
+            let key = op.putOrDeleteKey
             shard(key).entries.withLock { entries in
                 guard let entry = entries.removeValue(forKey: key) else { return }
                 removed += 1
