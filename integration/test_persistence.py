@@ -120,3 +120,43 @@ def test_sync_always_survives_sigkill(ctx):
     from support import run
     r = run([ctx.holtfs, "check", m.db])
     check(r.returncode == 0, "check after a crash: exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))
+
+
+@needs_persistence
+def test_a_tree_larger_than_its_cache_buffers_and_survives_sigkill(ctx):
+    """With a 2 MiB cache the tree soon outgrows it, and the engine's write buffer takes the
+    mount's guarded batches (creates, writes, unlinks: conditions on single keys); readdir and
+    renames flush what they name. Everything acknowledged survives a SIGKILL under --sync always."""
+    from support import run
+    import subprocess
+    m = ctx.mount(args=["--sync", "always", "--cache-mb", "2"])
+    for d in range(40):
+        os.mkdir(os.path.join(m.mnt, "d%02d" % d))
+        for i in range(60):
+            with open(os.path.join(m.mnt, "d%02d/f%03d" % (d, i)), "wb") as f:
+                f.write(bytes([d, i]) * 1000)
+    # Changes beside the buffer: rewrites, unlinks, a file and a directory renamed, listings.
+    for d in range(0, 40, 3):
+        with open(os.path.join(m.mnt, "d%02d/f007" % d), "wb") as f:
+            f.write(b"rewritten %d" % d)
+        os.unlink(os.path.join(m.mnt, "d%02d/f008" % d))
+        os.rename(os.path.join(m.mnt, "d%02d/f009" % d), os.path.join(m.mnt, "d%02d/moved" % d))
+        check(len(os.listdir(os.path.join(m.mnt, "d%02d" % d))) == 59, "d%02d lists %d names" % (
+            d, len(os.listdir(os.path.join(m.mnt, "d%02d" % d)))))
+    os.rename(os.path.join(m.mnt, "d01"), os.path.join(m.mnt, "renamed"))
+    r = run([ctx.holtfs, "stats", m.mnt])
+    check(r.returncode == 0, "stats: %s" % r.stderr)
+    buffered = [int(line.split(",")[1].split()[0]) for line in r.stdout.splitlines() if line.startswith("write buffer:")]
+    check(buffered and buffered[0] > 1000, "the write buffer took %r ops:\n%s" % (buffered, r.stdout))
+    before = snapshot(m.mnt)
+    check(len(before) == 40 + 40 * 60 - 14, "%d paths" % len(before))
+    m.proc.send_signal(signal.SIGKILL)
+    m.proc.wait(timeout=30)
+    subprocess.run(["fusermount3", "-u", "-z", m.mnt], capture_output=True)
+    m2 = ctx.mount(db=m.db, mnt=m.mnt, name="after-kill")
+    compare(before, snapshot(m2.mnt))
+    with open(os.path.join(m2.mnt, "d03/f007"), "rb") as f:
+        check(f.read() == b"rewritten 3", "d03/f007 lost its rewrite")
+    m2.umount()
+    r = run([ctx.holtfs, "check", m.db])
+    check(r.returncode == 0, "check after a crash: exit %d: %s%s" % (r.returncode, r.stdout, r.stderr))

@@ -27,6 +27,9 @@ struct EngineCommand: ParsableCommand {
     @Option(name: .customLong("cache-mib"), help: "Cache budget of every system, in MiB.")
     var cacheMiB = 1024
 
+    @Option(name: .customLong("write-buffer-mib"), help: "holt's write buffer, in MiB, taken out of its cache (default: the engine's, a quarter of the cache within 1-32 MiB; 0: none).")
+    var writeBufferMiB: Int?
+
     @Option(help: "Durable puts in all for durable-put.")
     var durablePuts = 8_000
 
@@ -66,6 +69,9 @@ struct EngineCommand: ParsableCommand {
         }
         for name in workloadNames where Workload(rawValue: name) == nil {
             throw ValidationError("unknown workload \(name)")
+        }
+        if let writeBufferMiB, writeBufferMiB < 0 || writeBufferMiB > cacheMiB / 2 {
+            throw ValidationError("--write-buffer-mib must be between 0 and half of --cache-mib")
         }
         guard rwSeconds > 0 else {
             throw ValidationError("--rw-seconds must be positive")
@@ -180,6 +186,7 @@ struct EngineCommand: ParsableCommand {
             "rw_seconds": "\(rwSeconds)",
             "writer_batch": "\(WorkloadSizes().writerBatch) keys per unsynced batch (read-with-writer, put-1-thread, put-2-threads)",
             "cache_bytes": "\(cacheMiB << 20)",
+            "holt_write_buffer_bytes": writeBufferMiB.map { "\($0 << 20)" } ?? "the engine's default",
             "space": "a fresh store per system: the load of put, settled, closed; disk_bytes = st_blocks x 512 summed "
                 + "over its directory (du), live_bytes = the keys' and values' bytes; rocksdb: no compression (as every "
                 + "workload), automatic compactions waited for by settle; extra *_after_compaction: reopened, compacted "
@@ -198,7 +205,7 @@ struct EngineCommand: ParsableCommand {
     private func open(_ system: String, path: String) throws -> any BenchStore {
         let cacheBytes = cacheMiB << 20
         switch system {
-        case "holt": return try HoltStore(path: path, cacheBytes: cacheBytes)
+        case "holt": return try HoltStore(path: path, cacheBytes: cacheBytes, writeBufferBytes: writeBufferMiB.map { $0 << 20 })
         case "rocksdb": return try RocksDBStore(path: path, cacheBytes: cacheBytes)
         case "lmdb": return try LMDBStore(path: path)
         case "sqlite": return try SQLiteStore(path: path, cacheBytes: cacheBytes)

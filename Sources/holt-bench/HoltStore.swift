@@ -6,19 +6,24 @@ final class HoltStore: BenchStore {
     let name = "holt"
     private let path: String
     private let cacheBytes: Int
+    /// `Options.writeBufferBytes` (nil: the engine's default).
+    private let writeBufferBytes: Int?
     private var tree: Tree
 
     /// Opens (creating) the database at `path` with `.none` sync for the load.
-    init(path: String, cacheBytes: Int) throws {
+    init(path: String, cacheBytes: Int, writeBufferBytes: Int? = nil) throws {
         self.path = path
         self.cacheBytes = cacheBytes
-        tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: .none)
+        self.writeBufferBytes = writeBufferBytes
+        tree = try Self.open(path: path, cacheBytes: cacheBytes, writeBufferBytes: writeBufferBytes, sync: .none)
     }
 
     /// Opens the tree at `path`, turning a `HoltError` into a `BenchError` that names the path.
-    private static func open(path: String, cacheBytes: Int, sync: SyncMode) throws -> Tree {
+    private static func open(path: String, cacheBytes: Int, writeBufferBytes: Int?, sync: SyncMode) throws -> Tree {
         do {
-            return try Tree.open(path: path, options: Options(cacheBytes: cacheBytes, sync: sync))
+            var options = Options(cacheBytes: cacheBytes, sync: sync)
+            options.writeBufferBytes = writeBufferBytes
+            return try Tree.open(path: path, options: options)
         } catch {
             throw BenchError("holt: cannot open \(path): \(error)")
         }
@@ -104,7 +109,7 @@ final class HoltStore: BenchStore {
     /// Closes and reopens with `sync`; fails when the reopened tree lost the loaded keys.
     private func reopen(sync: SyncMode, dataset: Dataset) throws {
         try tree.close()
-        tree = try Self.open(path: path, cacheBytes: cacheBytes, sync: sync)
+        tree = try Self.open(path: path, cacheBytes: cacheBytes, writeBufferBytes: writeBufferBytes, sync: sync)
         guard try tree.get(dataset.keys[0]) != nil else {
             throw BenchError("holt: the reopened tree lost the loaded keys")
         }

@@ -1,6 +1,7 @@
 // Protects the write buffer (`WriteBuffer`, docs/DESIGN.md "A database larger than its cache"):
 // puts and deletes held in memory across batches must read as if applied (gets read the buffer
-// first; scans, `hasKeys`, snapshots, conditions and renames flush it first), survive a reopen
+// first; scans, `hasKeys`, conditions and renames flush the keys they name first, snapshots all
+// of it), survive a reopen
 // and a SIGKILL (the log has them), never make a get miss a key while a flush moves it into the
 // index, and stay unused by a tree that fits its cache.
 import Foundation
@@ -118,6 +119,102 @@ import Testing
         #expect(stats.writeBufferedOps > 0 && stats.writeBufferFlushes > 0, "\(stats)")
         #expect(stats.writeBufferBytes <= 256 << 10)
         for i in stride(from: 0, to: 60_000, by: 331) { #expect(try tree.get(EvictorTests.key(i)) == EvictorTests.value(i)) }
+    }
+
+    // MARK: Batches and reads beside the buffer
+
+    @Test("A conditional batch, a rename, a prefix move and a scan flush only the buffered keys they name")
+    func otherBatchesFlushOnlyTheirKeys() throws {
+        let dir = try TemporaryDirectory("wbuf-footprint")
+        var options = Self.options()
+        options.writeBufferBytes = 1 << 20  // no flush step in this test
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+        func buffered() throws -> Int { try tree.statistics().writeBufferKeys }
+        let other = try tree.createFamily(named: "other")  // created before anything is buffered: it flushes all
+        try tree.apply([.put(key: key("d"), value: [0])] + (0..<50).flatMap { i in
+            [TxnOp.put(key: key("a/\(i)"), value: [1]), .put(key: key("b/\(i)"), value: [2]), .put(key: key("d/\(i)"), value: [4])]
+        })
+        #expect(try buffered() == 151)
+        // Batches that do not go through the buffer (here: a condition on what lies below a key).
+        let unbuffered = TxnOp.expect(key: key("c"), .noDescendants)
+        // A condition on a buffered key and a put of it: that key alone goes to the index first.
+        try tree.apply([.expect(key: key("a/7"), .value([1])), .put(key: key("a/7"), value: [9]), unbuffered])
+        #expect(try buffered() == 150)
+        #expect(try tree.get(key("a/7")) == [9])
+        // A batch whose condition fails changes nothing, but its keys went to the index.
+        #expect(throws: HoltError.self) { try tree.apply([.expect(key: key("b/3"), .value([7])), .delete(key: key("b/4")), unbuffered]) }
+        #expect(try buffered() == 148)
+        #expect(try tree.get(key("b/3")) == [2] && tree.get(key("b/4")) == [2])
+        // A condition on a key the buffer does not hold leaves it alone.
+        try tree.apply([.expect(key: key("c/1"), .absent), .put(key: key("c/1"), value: [3]), .expect(key: key("c/2"), .noDescendants)])
+        #expect(try buffered() == 148)
+        // A rename names its two keys.
+        try tree.apply([.rename(from: key("a/8"), to: key("a/80"))])
+        #expect(try buffered() == 147)
+        // A scan flushes the keys under its prefix.
+        #expect(try tree.range(prefix: key("a/")).count == 50)
+        #expect(try buffered() == 99)
+        // A prefix move flushes the keys at and under both of its keys.
+        try tree.apply([.renamePrefix(from: key("d"), to: key("e"))])
+        #expect(try buffered() == 48)
+        #expect(try tree.get(key("e/3")) == [4] && tree.get(key("d/3")) == nil && tree.get(key("e")) == [0])
+        // A batch across families flushes the default family's keys it names.
+        try tree.apply([FamilyOp(tree.defaultFamily, .expect(key: key("b/5"), .value([2]))),
+                        FamilyOp(other, .put(key: key("b/5"), value: [6]))])
+        #expect(try buffered() == 47)
+        #expect(try tree.hasKeys(withPrefix: key("b/")))
+        #expect(try buffered() == 0)
+        #expect(try tree.range(RangeQuery()).count == 1 + 50 + 50 + 50 + 1)
+        #expect(try other.get(key("b/5")) == [6])
+        #expect(try tree.verify().isEmpty)
+    }
+
+    @Test("A batch with conditions on single keys goes through the buffer, its conditions checked against batch, buffer and index")
+    func conditionsOnSingleKeysAreBuffered() throws {
+        let dir = try TemporaryDirectory("wbuf-guarded")
+        var options = Self.options()
+        options.writeBufferBytes = 1 << 20  // no flush step in this test
+        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+        do {
+            let tree = try Tree.open(path: dir.path, options: options)
+            func buffered() throws -> (keys: Int, ops: Int) {
+                let stats = try tree.statistics()
+                return (stats.writeBufferKeys, stats.writeBufferedOps)
+            }
+            try tree.apply([.put(key: key("a/1"), value: [1]), .put(key: key("a/2"), value: [2])])
+            // Conditions on a buffered key, on the batch's own put and on an absent key.
+            try tree.apply([.expect(key: key("a/1"), .value([1])), .put(key: key("a/1"), value: [3]),
+                            .expect(key: key("a/1"), .value([3])), .expect(key: key("n/1"), .absent),
+                            .put(key: key("n/1"), value: [4]), .expect(key: key("a/2"), .exists), .delete(key: key("a/2"))])
+            #expect(try buffered() == (3, 5), "the batch did not go to the buffer")
+            #expect(try tree.get(key("a/1")) == [3] && tree.get(key("n/1")) == [4] && tree.get(key("a/2")) == nil)
+            // A failed condition (on the buffer's tombstone, then on the batch's own put) changes nothing.
+            #expect(throws: HoltError.conditionFailed(index: 0, key: key("a/2"), reason: "expected exists")) {
+                try tree.apply([.expect(key: key("a/2"), .exists), .put(key: key("x"), value: [9])])
+            }
+            #expect(throws: HoltError.conditionFailed(index: 1, key: key("z"), reason: "expected absent")) {
+                try tree.apply([.put(key: key("z"), value: [9]), .expect(key: key("z"), .absent)])
+            }
+            #expect(try buffered() == (3, 5))
+            #expect(try tree.get(key("x")) == nil && tree.get(key("z")) == nil)
+            // Conditions against the index, once the buffer is flushed into it.
+            try tree.checkpoint()
+            #expect(try buffered().keys == 0)
+            #expect(throws: HoltError.conditionFailed(index: 0, key: key("a/1"), reason: "expected value([1])")) {
+                try tree.apply([.expect(key: key("a/1"), .value([1])), .delete(key: key("a/1"))])
+            }
+            let before = tree.lastCommittedLSN
+            try tree.apply([.expect(key: key("a/1"), .value([3])), .expect(key: key("a/2"), .absent)])
+            #expect(tree.lastCommittedLSN == before, "a batch of conditions alone was logged")
+            try tree.apply([.expect(key: key("a/1"), .value([3])), .put(key: key("a/1"), value: [5])])
+            #expect(try buffered() == (1, 6))
+            try tree.close()
+        }
+        let reopened = try Tree.open(path: dir.path, options: options)
+        defer { try? reopened.close() }
+        #expect(try reopened.range(RangeQuery()) == [.entry(key: key("a/1"), value: [5]), .entry(key: key("n/1"), value: [4])])
     }
 
     // MARK: Crashes

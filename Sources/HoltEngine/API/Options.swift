@@ -43,11 +43,12 @@ public struct Options: Sendable, Equatable {
     public var changeRetentionBytes: Int = 256 << 20
     /// The most memory (estimated: key and value bytes plus about 192 bytes a key) of the
     /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
-    /// the default family are logged as always but held in memory instead of applied to the
-    /// index, and applied in key order when they pass this bound (a *flush*, run by the writer
-    /// whose batch crosses it, one key range of an eighth of it at a time), so each blob is read
-    /// and written once per flush rather than once per batch. Gets read the buffer first;
-    /// scans, `hasKeys`, snapshots and any other kind of batch flush it first. The memory comes
+    /// the default family, and conditions on single keys (checked when the batch comes), are
+    /// logged as always but held in memory instead of applied to the index, and applied in key
+    /// order when they pass this bound (a *flush*, run by the writer whose batch crosses it, one
+    /// key range of an eighth of it at a time), so each blob is read and written once per flush
+    /// rather than once per batch. Gets read the buffer first; scans, `hasKeys` and any other
+    /// kind of batch first flush the buffered keys they name, snapshots all of it. The memory comes
     /// out of `cacheBytes`: the blob cache gets the rest. Nil: a quarter of `cacheBytes`,
     /// between 1 MiB and 32 MiB; at most half of `cacheBytes` in any case. 0 turns the buffer
     /// off. A tree that fits its cache never uses it. See docs/DESIGN.md, "A database larger

@@ -170,8 +170,11 @@ extension Tree {
     private func applyFamiliesLocked(_ ops: [ScopedOp], touched: [(id: FamilyID, name: String)]) throws(HoltError) -> UInt64? {
         // Lock-free readers (`get`) read only the default family: a batch that changes it is
         // shown to them as `applyLocked` shows one; the other families are read under `lock`.
-        // The default family's buffered puts and deletes go to its index first (`WriteBuffer`).
-        try flushWriteBuffer()
+        // The default family's buffered puts and deletes of the keys the batch names go to its
+        // index first (`WriteBuffer`).
+        if !writeBuffer.isEmpty {
+            try flushWriteBuffer(under: BufferFootprint(ops.lazy.filter { $0.family == .default }.map(\.op)))
+        }
         let touchesDefault = touched.contains { $0.id == .default }
         let movesPrefixes = touchesDefault && ops.contains { if $0.family == .default, case .renamePrefix = $0.op { true } else { false } }
         let installing = touchesDefault ? InstallingBatch(exclusive: movesPrefixes, ops: ops.count) : nil

@@ -76,7 +76,8 @@ public final class Tree: @unchecked Sendable {
     /// `writer`): `appliedLSN`, or the batch before the oldest one in the write buffer.
     var lastAppliedLSN: UInt64 { bufferStartLSN.map { $0 - 1 } ?? appliedLSN }
     /// Puts and deletes logged but not yet in `index` (`WriteBuffer`), once the tree has
-    /// outgrown its cache; `get` reads it first, everything else flushes it first.
+    /// outgrown its cache; `get` reads it first, every other read and batch first flushes the
+    /// entries of the keys it names (`flushWriteBuffer(under:)`; snapshots, all of them).
     let writeBuffer = WriteBuffer()
     /// The LSN of the oldest batch with an op only in `writeBuffer` (`WriteBuffer.oldestLSN`),
     /// nil when it is empty. Changed holding `writer` and `lock` exclusively; read under either.
@@ -312,7 +313,7 @@ public final class Tree: @unchecked Sendable {
     /// changes); after four tries, or for a scan of more than 16 blobs, it reads under the
     /// shared lock, which waits for the batch in flight (`Stats.rangesUnderLock` counts those).
     public func range(_ query: RangeQuery) throws(HoltError) -> [RangeItem] {
-        try flushIfBuffered()
+        try flushIfBuffered(under: query.prefix)
         attempts: for _ in 0..<Self.optimisticReadAttempts {
             guard isOpen.load(ordering: .acquiring) else { throw .closed }
             let outcome = try visibility.readUntouched({ $0.touches(prefix: query.prefix) }) { () throws(HoltError) -> [RangeItem]? in
@@ -363,7 +364,7 @@ public final class Tree: @unchecked Sendable {
     /// and act on it after `forEach` returns. Other trees may be used. Keep `body` short when
     /// writers are waiting.
     public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
-        try flushIfBuffered()
+        try flushIfBuffered(under: query.prefix)
         try lock.withReadLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try index.visit(query, body)
@@ -385,7 +386,7 @@ public final class Tree: @unchecked Sendable {
     /// (beside a batch that has touched keys under `prefix` it tries again), falling back to the
     /// shared lock after a few tries.
     public func hasKeys(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
-        try flushIfBuffered()
+        try flushIfBuffered(under: prefix)
         attempts: for _ in 0..<Self.optimisticReadAttempts {
             guard isOpen.load(ordering: .acquiring) else { throw .closed }
             let outcome = try visibility.readUntouched({ $0.touches(prefix: prefix) }) { () throws(HoltError) -> Bool? in
@@ -491,8 +492,9 @@ public final class Tree: @unchecked Sendable {
     /// nothing.
     private func applyLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
         if buffers(ops) { return try bufferLocked(ops) }
-        // Any other batch sees every op before it in the index (conditions, renames).
-        try flushWriteBuffer()
+        // Any other batch finds every op before it on the keys it reads or changes in the index
+        // (conditions, renames); the buffer's other keys stay buffered.
+        if !writeBuffer.isEmpty { try flushWriteBuffer(under: BufferFootprint(ops)) }
         // Readers that take no lock (`get`) see the batch whole or not at all: before-images of
         // the keys it changes, or, for prefix moves, the shared lock.
         let movesPrefixes = ops.contains { if case .renamePrefix = $0 { true } else { false } }
@@ -509,14 +511,15 @@ public final class Tree: @unchecked Sendable {
 
     /// Whether `ops` go to the write buffer: the buffer is on, the tree has outgrown its cache
     /// (the condition that turns on `BatchApplier.keyOrder`; a tree that fits never buffers),
-    /// and the batch holds only puts and deletes.
+    /// and the batch holds only puts, deletes and conditions on one key's value (`.exists`,
+    /// `.absent`, `.value`; not conditions on what lies below a key).
     private func buffers(_ ops: [TxnOp]) -> Bool {
         guard options.writeBufferLimit > 0, !ops.isEmpty,
               options.writeBufferWhileCacheFits || store.hasFilledItsCache else { return false }
         return ops.withUnsafeBufferPointer { buffer in
             for position in buffer.indices {
                 switch buffer[position] {
-                case .put, .delete: continue
+                case .put, .delete, .expect(_, .exists), .expect(_, .absent), .expect(_, .value): continue
                 default: return false
                 }
             }
@@ -524,21 +527,60 @@ public final class Tree: @unchecked Sendable {
         }
     }
 
-    /// A batch of puts and deletes, logged as any batch (same record, same LSN, same
-    /// durability) and put in the write buffer instead of the index; past the buffer's bound,
-    /// the buffer is flushed here, by the writer that crossed it. Call holding `writer` and
-    /// `lock` exclusively. Returns the batch's LSN.
+    /// Checks the conditions of a batch bound for the write buffer, in order, each against what
+    /// its key holds at that point: the batch's own earlier put or delete of the key, else the
+    /// buffer's entry, else the index (a lookup that may read a blob; the puts and deletes then
+    /// cost none). Call holding `writer` and `lock` exclusively.
+    /// - Throws: `.conditionFailed` as `BatchApplier` names it (nothing applied), or what
+    ///   reading the index throws.
+    private func checkBufferedConditions(_ ops: [TxnOp]) throws(HoltError) {
+        for position in ops.indices {
+            guard case .expect(let key, let expectation) = ops[position] else { continue }
+            var current: [UInt8]?? = nil
+            search: for earlier in ops[..<position].reversed() {
+                switch earlier {
+                case .put(key, let value): current = .some(value); break search
+                case .delete(key): current = .some(nil); break search
+                default: continue
+                }
+            }
+            if current == nil, case .value(let buffered) = writeBuffer.lookup(key) { current = .some(buffered) }
+            let value: [UInt8]?
+            if let known = current { value = known } else { value = try index.get(key) }
+            let holds = switch expectation {
+            case .exists: value != nil
+            case .absent: value == nil
+            case .value(let expected): value == expected
+            case .noDescendants, .noDescendantLongerThan: preconditionFailure("not buffered: \(expectation)")
+            }
+            guard holds else { throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)") }
+        }
+    }
+
+    /// A batch of puts and deletes, and conditions on single keys, logged as any batch (same
+    /// record: the puts and deletes, conditions are never logged; same LSN, same durability)
+    /// and put in the write buffer instead of the index once its conditions hold
+    /// (`checkBufferedConditions`); past the buffer's bound, the buffer is flushed here, by the
+    /// writer that crossed it. Call holding `writer` and `lock` exclusively. Returns the batch's
+    /// LSN, nil for a batch of conditions alone (nothing logged, as for any batch that changes
+    /// nothing).
     ///
     /// Unlike an applied batch, a buffered one is logged even when it changes nothing (deletes
     /// of absent keys): finding out would cost the blob reads the buffer saves. A batch of only
     /// deletes may use the room the log keeps for freeing space on a full disk.
-    private func bufferLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64 {
-        let onlyDeletes = ops.allSatisfy { if case .delete = $0 { true } else { false } }
-        let lsn = try log.append(payloadSize: BatchCodec.encodedSize(ops), freesSpace: onlyDeletes, writeWhenLarge: false) {
-            BatchCodec.encode(ops, into: &$0)
+    private func bufferLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
+        var changes = ops
+        if ops.contains(where: { if case .expect = $0 { true } else { false } }) {
+            try checkBufferedConditions(ops)
+            changes.removeAll { if case .expect = $0 { true } else { false } }
+            if changes.isEmpty { return nil }
+        }
+        let onlyDeletes = changes.allSatisfy { if case .delete = $0 { true } else { false } }
+        let lsn = try log.append(payloadSize: BatchCodec.encodedSize(changes), freesSpace: onlyDeletes, writeWhenLarge: false) {
+            BatchCodec.encode(changes, into: &$0)
         }
         if bufferStartLSN == nil { bufferStartLSN = lsn }
-        ops.withUnsafeBufferPointer { writeBuffer.insert($0, lsn: lsn) }
+        changes.withUnsafeBufferPointer { writeBuffer.insert($0, lsn: lsn) }
         appliedLSN = lsn
         if writeBuffer.bytes >= options.writeBufferLimit {
             // The batch is logged and visible: it stands. A failed flush fails the tree (later
@@ -559,6 +601,21 @@ public final class Tree: @unchecked Sendable {
         guard !writeBuffer.isEmpty else { return }
         try applyBuffered(writeBuffer.ops()) { writeBuffer.removeAll() }
         bufferStartLSN = nil
+    }
+
+    /// Applies the buffered entries `footprint` covers to the index and drops them from the
+    /// buffer (nothing when it covers none): what a batch or a read that does not go through
+    /// the buffer must find in the index, while the buffer's other entries keep gathering keys.
+    /// A conditional batch beside a full 32 MiB buffer flushed the whole of it first (400–550
+    /// ms); it now applies the few keys it names. Call holding `writer` and `lock` exclusively.
+    /// - Throws: as `flushWriteBuffer`.
+    func flushWriteBuffer(under footprint: BufferFootprint) throws(HoltError) {
+        guard !writeBuffer.isEmpty else { return }
+        let (ops, oldest) = writeBuffer.ops(under: footprint)
+        guard !ops.isEmpty else { return }
+        try applyBuffered(ops) { writeBuffer.remove(ops) }
+        // The oldest buffered batch moves on only when one of these entries held it.
+        if oldest == bufferStartLSN { bufferStartLSN = writeBuffer.oldestLSN() }
     }
 
     /// One flush step, what a writer that takes the buffer past its bound runs: applies an
@@ -611,13 +668,24 @@ public final class Tree: @unchecked Sendable {
         writeBuffer.longestFlushNanoseconds.max(took, ordering: .relaxed)
     }
 
-    /// `flushWriteBuffer` for a reader that must see every committed op in the index (scans,
-    /// `hasKeys`, snapshots): takes `writer` and `lock` only when the buffer holds something.
+    /// `flushWriteBuffer` for a reader that must see every committed op in the index
+    /// (snapshots): takes `writer` and `lock` only when the buffer holds something.
     func flushIfBuffered() throws(HoltError) {
         guard !writeBuffer.isEmpty else { return }
         try writer.withLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
+        }
+    }
+
+    /// `flushWriteBuffer(under:)` for a reader of the keys under `prefix` (`range`, `forEach`,
+    /// `hasKeys`), which must find every committed op on them in the index: takes `writer` and
+    /// `lock` only when the buffer holds such a key.
+    func flushIfBuffered(under prefix: [UInt8]) throws(HoltError) {
+        guard writeBuffer.holdsKeys(withPrefix: prefix) else { return }
+        try writer.withLock { () throws(HoltError) in
+            guard !isClosed else { throw .closed }
+            try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer(under: BufferFootprint(prefix: prefix)) }
         }
     }
 

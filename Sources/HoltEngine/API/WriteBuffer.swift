@@ -1,6 +1,7 @@
 import Synchronization
 
-/// Puts and deletes of the default family held in memory across batches, once the tree is
+/// Puts and deletes of the default family (of batches whose only other ops are conditions on
+/// single keys, checked before they enter) held in memory across batches, once the tree is
 /// larger than its cache, and applied to the index in key order when they pass a bound (a
 /// *flush*): a blob is then read and written once per flush instead of once per batch.
 /// docs/DESIGN.md, "A database larger than its cache", says why and what it gained.
@@ -180,6 +181,47 @@ final class WriteBuffer: Sendable {
             next = upper
         }
         return (above.map(Self.op), next)
+    }
+
+    /// The entries `footprint` covers, as puts and deletes, and the least `lsn` among them (nil
+    /// when there are none): what a batch or a read that does not go through the buffer needs
+    /// in the index (`Tree.flushWriteBuffer(under:)`). Exact keys are looked up; prefixes walk
+    /// every entry. Call holding the tree's `writer`.
+    func ops(under footprint: BufferFootprint) -> (ops: [TxnOp], oldestLSN: UInt64?) {
+        var found: [TxnOp] = []
+        var oldest: UInt64? = nil
+        let exact = Set(footprint.keys)
+        if footprint.prefixes.isEmpty {
+            for key in exact {
+                guard let entry = shard(key).entries.withLock({ $0[key] }) else { continue }
+                found.append(Self.op(key, entry.value))
+                if entry.lsn < oldest ?? .max { oldest = entry.lsn }
+            }
+            return (found, oldest)
+        }
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for (key, entry) in entries where footprint.covers(key, exact: exact) {
+                    found.append(Self.op(key, entry.value))
+                    if entry.lsn < oldest ?? .max { oldest = entry.lsn }
+                }
+            }
+        }
+        return (found, oldest)
+    }
+
+    /// Whether an entry lies under `prefix`: a reader's check, without the tree's locks, before
+    /// it asks for a flush (`Tree.flushIfBuffered(under:)`). Walks the entries until one does.
+    func holdsKeys(withPrefix prefix: [UInt8]) -> Bool {
+        guard !isEmpty else { return false }
+        if prefix.isEmpty { return true }
+        for shard in shards {
+            let found = shard.entries.withLock { entries in
+                entries.keys.contains { BufferFootprint.begins($0, with: prefix) }
+            }
+            if found { return true }
+        }
+        return false
     }
 
     /// The entries whose key is `start` or after (every entry when nil), with their values.
