@@ -171,6 +171,28 @@ import Testing
         #expect(try tree.verify().isEmpty)
     }
 
+    @Test("A scan after writes flushes its prefix; a second one with no write between flushes everything")
+    func readsWithoutWritesBetweenFlushTheWholeBuffer() throws {
+        let dir = try TemporaryDirectory("wbuf-reads")
+        var options = Self.options()
+        options.writeBufferBytes = 1 << 20  // no flush step in this test
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+        func buffered() throws -> Int { try tree.statistics().writeBufferKeys }
+        try tree.apply(["a", "b", "c"].flatMap { d in (0..<10).map { TxnOp.put(key: key("\(d)/\($0)"), value: [1]) } })
+        #expect(try tree.range(prefix: key("a/")).count == 10)
+        #expect(try buffered() == 20, "the first scan after a write took more than its prefix")
+        #expect(try tree.range(prefix: key("x/")).isEmpty)
+        #expect(try buffered() == 20, "a scan of a prefix the buffer does not hold flushed it")
+        #expect(try tree.range(prefix: key("b/")).count == 10)
+        #expect(try buffered() == 0, "a second scan with no write between left keys buffered")
+        try tree.apply([.put(key: key("d/1"), value: [2]), .put(key: key("e/1"), value: [2])])
+        #expect(try tree.hasKeys(withPrefix: key("d/")))
+        #expect(try buffered() == 1)
+        #expect(try tree.range(RangeQuery()).count == 32)
+    }
+
     @Test("A batch with conditions on single keys goes through the buffer, its conditions checked against batch, buffer and index")
     func conditionsOnSingleKeysAreBuffered() throws {
         let dir = try TemporaryDirectory("wbuf-guarded")

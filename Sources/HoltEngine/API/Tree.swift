@@ -85,6 +85,10 @@ public final class Tree: @unchecked Sendable {
     /// Where the next flush step starts (`WriteBuffer.stepOps`; nil: from the smallest key).
     /// Changed holding `writer` and `lock` exclusively.
     var flushCursor: [UInt8]?
+    /// The buffered batches there had been (`WriteBuffer.batchesBuffered`) when a reader last
+    /// flushed the keys under its prefix (`flushIfBuffered(under:)`). Changed holding `writer`
+    /// and `lock` exclusively.
+    var batchesAtLastReaderFlush: UInt64 = 0
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
@@ -680,12 +684,25 @@ public final class Tree: @unchecked Sendable {
 
     /// `flushWriteBuffer(under:)` for a reader of the keys under `prefix` (`range`, `forEach`,
     /// `hasKeys`), which must find every committed op on them in the index: takes `writer` and
-    /// `lock` only when the buffer holds such a key.
+    /// `lock` only when the buffer holds such a key (a check that walks the entries).
+    ///
+    /// When no batch was buffered since the last such flush, it flushes the whole buffer
+    /// instead: reads with no writes between them (a `find` over a tree after a load) then pay
+    /// one flush and find the buffer empty, instead of each walking it and flushing its share.
+    /// Reads between writes (a listing beside a load) flush only their prefix.
     func flushIfBuffered(under prefix: [UInt8]) throws(HoltError) {
         guard writeBuffer.holdsKeys(withPrefix: prefix) else { return }
         try writer.withLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
-            try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer(under: BufferFootprint(prefix: prefix)) }
+            try lock.withWriteLock { () throws(HoltError) in
+                let batches = writeBuffer.batchesBuffered
+                if batches == batchesAtLastReaderFlush {
+                    try flushWriteBuffer()
+                } else {
+                    try flushWriteBuffer(under: BufferFootprint(prefix: prefix))
+                }
+                batchesAtLastReaderFlush = batches
+            }
         }
     }
 

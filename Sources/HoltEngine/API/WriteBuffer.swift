@@ -79,6 +79,9 @@ final class WriteBuffer: Sendable {
     /// The longest flush since open, in nanoseconds (the writer that ran it waited that long).
     let longestFlushNanoseconds = Atomic<UInt64>(0)
 
+    /// The batches buffered since open (the last one's `insert` number): readers compare two
+    /// readings to see whether a batch came between them.
+    var batchesBuffered: UInt64 { published.load(ordering: .acquiring) }
     /// Whether no key is buffered.
     var isEmpty: Bool { entryCount.load(ordering: .acquiring) == 0 }
     /// The number of buffered keys.
