@@ -137,8 +137,8 @@ import Testing
             [TxnOp.put(key: key("a/\(i)"), value: [1]), .put(key: key("b/\(i)"), value: [2]), .put(key: key("d/\(i)"), value: [4])]
         })
         #expect(try buffered() == 151)
-        // Batches that do not go through the buffer (here: a condition on what lies below a key).
-        let unbuffered = TxnOp.expect(key: key("c"), .noDescendants)
+        // Batches that do not go through the buffer (here: a condition that walks the keys below one).
+        let unbuffered = TxnOp.expect(key: key("c"), .noDescendantLongerThan(100))
         // A condition on a buffered key and a put of it: that key alone goes to the index first.
         try tree.apply([.expect(key: key("a/7"), .value([1])), .put(key: key("a/7"), value: [9]), unbuffered])
         #expect(try buffered() == 150)
@@ -148,7 +148,7 @@ import Testing
         #expect(try buffered() == 148)
         #expect(try tree.get(key("b/3")) == [2] && tree.get(key("b/4")) == [2])
         // A condition on a key the buffer does not hold leaves it alone.
-        try tree.apply([.expect(key: key("c/1"), .absent), .put(key: key("c/1"), value: [3]), .expect(key: key("c/2"), .noDescendants)])
+        try tree.apply([.expect(key: key("c/1"), .absent), .put(key: key("c/1"), value: [3]), .expect(key: key("c/2"), .noDescendantLongerThan(100))])
         #expect(try buffered() == 148)
         // A rename names its two keys.
         try tree.apply([.rename(from: key("a/8"), to: key("a/80"))])
@@ -237,6 +237,76 @@ import Testing
         let reopened = try Tree.open(path: dir.path, options: options)
         defer { try? reopened.close() }
         #expect(try reopened.range(RangeQuery()) == [.entry(key: key("a/1"), value: [5]), .entry(key: key("n/1"), value: [4])])
+    }
+
+    @Test("A create's .noDescendants goes through the buffer unless the batch or the buffer holds a key below")
+    func noDescendantsIsBufferedWhenTheBufferHoldsNothingBelow() throws {
+        let dir = try TemporaryDirectory("wbuf-nodesc")
+        var options = Self.options()
+        options.writeBufferBytes = 1 << 20  // no flush step in this test
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+        func buffered() throws -> (keys: Int, ops: Int) {
+            let stats = try tree.statistics()
+            return (stats.writeBufferKeys, stats.writeBufferedOps)
+        }
+        func create(_ name: String) -> [TxnOp] {
+            [.expect(key: key(name), .absent), .expect(key: key(name), .noDescendants), .put(key: key(name), value: [1])]
+        }
+        try tree.apply([.put(key: key("r/1"), value: [1])])
+        try tree.checkpoint()  // r/1 in the index
+        try tree.apply([.put(key: key("p/1"), value: [1]), .put(key: key("pq/1"), value: [1])])
+        #expect(try buffered() == (2, 3))
+        // Nothing below q/ anywhere: buffered.
+        try tree.apply(create("q"))
+        #expect(try buffered() == (3, 4), "a create with nothing below went around the buffer")
+        // A key below p/ in the buffer: applied instead, its condition failing there.
+        #expect(throws: HoltError.conditionFailed(index: 1, key: key("p"), reason: "expected noDescendants")) { try tree.apply(create("p")) }
+        // A key below r/ in the index: the buffered check fails it.
+        #expect(throws: HoltError.conditionFailed(index: 1, key: key("r"), reason: "expected noDescendants")) { try tree.apply(create("r")) }
+        // A key below s/ put earlier in the same batch: applied instead, failing there.
+        #expect(throws: HoltError.conditionFailed(index: 2, key: key("s"), reason: "expected noDescendants")) {
+            try tree.apply([.put(key: key("s/1"), value: [1])] + create("s"))
+        }
+        // The prefix counts follow removals: once p/1 left the buffer, so does "below p/".
+        #expect(try tree.range(prefix: key("p/")).count == 1)
+        try tree.apply([.delete(key: key("p/1"))])
+        try tree.apply(create("p"))
+        #expect(try tree.get(key("p")) == [1] && tree.get(key("p/1")) == nil && tree.get(key("s/1")) == nil)
+        #expect(try tree.hasKeys(withPrefix: key("pq/")) && !tree.hasKeys(withPrefix: key("s/")))
+        #expect(try tree.verify().isEmpty)
+    }
+
+    @Test("The prefix counts answer as a walk of the keys does, through adds, subtracts and a reset",
+          arguments: SeededGenerator.seeds(4))
+    func prefixCountsAgreeWithAWalk(seed: UInt64) {
+        var keys = PathKeys(random: SeededGenerator(seed: seed))
+        let counts = BufferPrefixCounts()
+        var held: [[UInt8]] = (0..<200).map { _ in keys.key() }
+        #expect(counts.holds(prefix: Array("a/".utf8)) == nil, "inactive counts answered")
+        counts.activate(keys: held)
+        for round in 0..<300 {
+            if Bool.random(using: &keys.random) || held.isEmpty {
+                let added = (0..<Int.random(in: 1...20, using: &keys.random)).map { _ in keys.key() }
+                counts.add(added)
+                held += added
+            } else {
+                let leaving = Array(held.shuffled(using: &keys.random).prefix(Int.random(in: 1...20, using: &keys.random)))
+                for key in leaving { held.remove(at: held.firstIndex(of: key)!) }
+                counts.subtract(leaving)
+            }
+            if round == 150 {
+                counts.reset()
+                held = []
+            }
+            for _ in 0..<10 {
+                let prefix = keys.directory() + [BufferPrefixCounts.slash]
+                let walked = held.contains { BufferFootprint.begins($0, with: prefix) }
+                // A collision may say yes wrongly; no must be right (and with 64-bit hashes, yes too).
+                #expect(counts.holds(prefix: prefix) == walked, "seed \(seed) round \(round): \(String(decoding: prefix, as: UTF8.self))")
+            }
+        }
     }
 
     // MARK: Crashes

@@ -43,7 +43,8 @@ public struct Options: Sendable, Equatable {
     public var changeRetentionBytes: Int = 256 << 20
     /// The most memory (estimated: key and value bytes plus about 192 bytes a key) of the
     /// write buffer: once the tree has outgrown its cache, batches of only puts and deletes of
-    /// the default family, and conditions on single keys (checked when the batch comes), are
+    /// the default family, and conditions on single keys (checked when the batch comes; not
+    /// `.noDescendantLongerThan`), are
     /// logged as always but held in memory instead of applied to the index, and applied in key
     /// order when they pass this bound (a *flush*, run by the writer whose batch crosses it, one
     /// key range of an eighth of it at a time), so each blob is read and written once per flush

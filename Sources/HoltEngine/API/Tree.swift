@@ -495,7 +495,7 @@ public final class Tree: @unchecked Sendable {
     /// Call holding `writer` and `lock` exclusively. Returns the batch's LSN, nil when it changed
     /// nothing.
     private func applyLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
-        if buffers(ops) { return try bufferLocked(ops) }
+        if buffers(ops), let outcome = try bufferLocked(ops) { return outcome }
         // Any other batch finds every op before it on the keys it reads or changes in the index
         // (conditions, renames); the buffer's other keys stay buffered.
         if !writeBuffer.isEmpty { try flushWriteBuffer(under: BufferFootprint(ops)) }
@@ -515,15 +515,16 @@ public final class Tree: @unchecked Sendable {
 
     /// Whether `ops` go to the write buffer: the buffer is on, the tree has outgrown its cache
     /// (the condition that turns on `BatchApplier.keyOrder`; a tree that fits never buffers),
-    /// and the batch holds only puts, deletes and conditions on one key's value (`.exists`,
-    /// `.absent`, `.value`; not conditions on what lies below a key).
+    /// and the batch holds only puts, deletes and conditions on one key (`.exists`, `.absent`,
+    /// `.value`, `.noDescendants`; not `.noDescendantLongerThan`, which walks keys).
     private func buffers(_ ops: [TxnOp]) -> Bool {
         guard options.writeBufferLimit > 0, !ops.isEmpty,
               options.writeBufferWhileCacheFits || store.hasFilledItsCache else { return false }
         return ops.withUnsafeBufferPointer { buffer in
             for position in buffer.indices {
                 switch buffer[position] {
-                case .put, .delete, .expect(_, .exists), .expect(_, .absent), .expect(_, .value): continue
+                case .put, .delete, .expect(_, .exists), .expect(_, .absent), .expect(_, .value), .expect(_, .noDescendants):
+                    continue
                 default: return false
                 }
             }
@@ -534,12 +535,29 @@ public final class Tree: @unchecked Sendable {
     /// Checks the conditions of a batch bound for the write buffer, in order, each against what
     /// its key holds at that point: the batch's own earlier put or delete of the key, else the
     /// buffer's entry, else the index (a lookup that may read a blob; the puts and deletes then
-    /// cost none). Call holding `writer` and `lock` exclusively.
+    /// cost none). A `.noDescendants` is checked in the index alone, when neither the batch
+    /// before it nor the buffer holds a key below (`WriteBuffer.holdsKeys(below:)`); otherwise
+    /// the batch is not buffered. Call holding `writer` and `lock` exclusively.
+    /// - Returns: false when the batch must be applied instead (nothing done yet).
     /// - Throws: `.conditionFailed` as `BatchApplier` names it (nothing applied), or what
     ///   reading the index throws.
-    private func checkBufferedConditions(_ ops: [TxnOp]) throws(HoltError) {
+    private func checkBufferedConditions(_ ops: [TxnOp]) throws(HoltError) -> Bool {
         for position in ops.indices {
             guard case .expect(let key, let expectation) = ops[position] else { continue }
+            if case .noDescendants = expectation {
+                let below = key + [BufferPrefixCounts.slash]
+                let touchedBelow = ops[..<position].contains { op in
+                    switch op {
+                    case .put(let other, _), .delete(let other): BufferFootprint.begins(other, with: below)
+                    default: false
+                    }
+                }
+                if touchedBelow || writeBuffer.holdsKeys(below: key) { return false }
+                guard !(try index.hasKeys(withPrefix: below)) else {
+                    throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")
+                }
+                continue
+            }
             var current: [UInt8]?? = nil
             search: for earlier in ops[..<position].reversed() {
                 switch earlier {
@@ -559,6 +577,7 @@ public final class Tree: @unchecked Sendable {
             }
             guard holds else { throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)") }
         }
+        return true
     }
 
     /// A batch of puts and deletes, and conditions on single keys, logged as any batch (same
@@ -566,18 +585,19 @@ public final class Tree: @unchecked Sendable {
     /// and put in the write buffer instead of the index once its conditions hold
     /// (`checkBufferedConditions`); past the buffer's bound, the buffer is flushed here, by the
     /// writer that crossed it. Call holding `writer` and `lock` exclusively. Returns the batch's
-    /// LSN, nil for a batch of conditions alone (nothing logged, as for any batch that changes
-    /// nothing).
+    /// LSN, `.some(nil)` for a batch of conditions alone (nothing logged, as for any batch that
+    /// changes nothing), nil when the batch must be applied instead (a `.noDescendants` the
+    /// buffer cannot answer; nothing done).
     ///
     /// Unlike an applied batch, a buffered one is logged even when it changes nothing (deletes
     /// of absent keys): finding out would cost the blob reads the buffer saves. A batch of only
     /// deletes may use the room the log keeps for freeing space on a full disk.
-    private func bufferLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64? {
+    private func bufferLocked(_ ops: [TxnOp]) throws(HoltError) -> UInt64?? {
         var changes = ops
         if ops.contains(where: { if case .expect = $0 { true } else { false } }) {
-            try checkBufferedConditions(ops)
+            guard try checkBufferedConditions(ops) else { return nil }
             changes.removeAll { if case .expect = $0 { true } else { false } }
-            if changes.isEmpty { return nil }
+            if changes.isEmpty { return .some(nil) }
         }
         let onlyDeletes = changes.allSatisfy { if case .delete = $0 { true } else { false } }
         let lsn = try log.append(payloadSize: BatchCodec.encodedSize(changes), freesSpace: onlyDeletes, writeWhenLarge: false) {

@@ -64,6 +64,8 @@ final class WriteBuffer: Sendable {
     static let entryOverhead = 192
 
     private let shards: [Shard] = (0..<WriteBuffer.shardCount).map { _ in Shard() }
+    /// How many keys lie below each directory prefix, once asked (`holdsKeys(below:)`).
+    private let prefixCounts = BufferPrefixCounts()
     /// The last batch readers see (invariant 3). Stored with `.releasing` after every entry of
     /// the batch is in; loaded with `.acquiring` after an entry was read.
     private let published = Atomic<UInt64>(0)
@@ -123,6 +125,8 @@ final class WriteBuffer: Sendable {
     func insert(_ ops: UnsafeBufferPointer<TxnOp>, lsn: UInt64) {
         let sequence = published.load(ordering: .relaxed) + 1
         var added = 0, addedBytes = 0
+        var newKeys: [[UInt8]] = []
+        let counting = prefixCounts.isActive
         for op in ops {
             let key: [UInt8], value: [UInt8]?
             switch op {
@@ -142,9 +146,11 @@ final class WriteBuffer: Sendable {
                     entries[key] = Entry(value: value, sequence: sequence, prior: nil, lsn: lsn)
                     added += 1
                     addedBytes += Self.entryBytes(key, value)
+                    if counting { newKeys.append(key) }
                 }
             }
         }
+        prefixCounts.add(newKeys)
         byteCount.wrappingAdd(addedBytes, ordering: .relaxed)
         entryCount.wrappingAdd(added, ordering: .releasing)
         bufferedOps.wrappingAdd(ops.count, ordering: .relaxed)
@@ -218,6 +224,7 @@ final class WriteBuffer: Sendable {
     func holdsKeys(withPrefix prefix: [UInt8]) -> Bool {
         guard !isEmpty else { return false }
         if prefix.isEmpty { return true }
+        if prefix.last == BufferPrefixCounts.slash, let holds = prefixCounts.holds(prefix: prefix) { return holds }
         for shard in shards {
             let found = shard.entries.withLock { entries in
                 entries.keys.contains { BufferFootprint.begins($0, with: prefix) }
@@ -240,6 +247,15 @@ final class WriteBuffer: Sendable {
         return found
     }
 
+    /// Whether an entry lies below `key/`: one lookup in the prefix counts, which the first
+    /// call starts keeping (a walk of every entry, once). Call holding the tree's `writer` and
+    /// `lock` exclusively.
+    func holdsKeys(below key: [UInt8]) -> Bool {
+        guard !isEmpty else { return false }
+        if !prefixCounts.isActive { prefixCounts.activate(keys: entries(from: nil).map(\.0)) }
+        return prefixCounts.holds(prefix: key + [BufferPrefixCounts.slash]) ?? true
+    }
+
     /// Keys sampled to find the end of a flush step's range.
     static let stepSampleSize = 512
 
@@ -260,14 +276,18 @@ final class WriteBuffer: Sendable {
     /// buffered since `ops` were taken.
     func remove(_ ops: [TxnOp]) {
         var removed = 0, removedBytes = 0
+        var removedKeys: [[UInt8]] = []
+        let counting = prefixCounts.isActive
         for op in ops {
             let key = op.putOrDeleteKey
             shard(key).entries.withLock { entries in
                 guard let entry = entries.removeValue(forKey: key) else { return }
                 removed += 1
                 removedBytes += Self.entryBytes(key, entry.value)
+                if counting { removedKeys.append(key) }
             }
         }
+        prefixCounts.subtract(removedKeys)
         byteCount.wrappingAdd(-removedBytes, ordering: .relaxed)
         entryCount.wrappingAdd(-removed, ordering: .releasing)
     }
@@ -279,6 +299,7 @@ final class WriteBuffer: Sendable {
             // Keeps the dictionaries' capacity: the next flush's worth of keys goes in again.
             shard.entries.withLock { $0.removeAll(keepingCapacity: true) }
         }
+        prefixCounts.reset()
         byteCount.store(0, ordering: .relaxed)
         entryCount.store(0, ordering: .releasing)
     }
