@@ -436,6 +436,60 @@ extension WriteBufferTests {
     /// `WriteBuffer.entryOverhead` is what bounds the buffer's memory (`Options.writeBufferBytes`):
     /// it must not fall below what malloc really holds per entry, or a process in a memory
     /// cgroup would pass its limit.
+    @Test("A listing beside buffered creates shows every create acknowledged before it")
+    func listingsBesideBufferedCreates() throws {
+        let dir = try TemporaryDirectory("wbuf-listings")
+        var options = Self.options()
+        options.writeBufferBytes = 128 << 10
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        let directories = 8, files = 3_000
+        @Sendable func file(_ i: Int) -> [UInt8] { Array("d\(i % directories)/f\(i)".utf8) }
+        try tree.apply((0..<directories).map { .put(key: Array("d\($0)".utf8), value: [0]) })
+        let problems = ProblemLog()
+        let acknowledged = Atomic<Int>(0)
+        let listings = Atomic<Int>(0)
+        let writing = Atomic<Bool>(true)
+        let readers = (0..<2).map { r in PlainThread {
+            var random = SeededGenerator(seed: UInt64(31 + r))
+            while writing.load(ordering: .acquiring) {
+                let d = Int(random.next() % UInt64(directories))
+                let before = acknowledged.load(ordering: .acquiring)
+                do {
+                    let prefix = Array("d\(d)/".utf8)
+                    let names = Set(try (r == 0 ? tree.range(prefix: prefix) : tree.range(prefix: prefix, limit: 100_000)).map(\.position))
+                    let present = try tree.hasKeys(withPrefix: prefix)
+                    for i in stride(from: d, to: before, by: directories) where !names.contains(file(i)) {
+                        problems.report("d\(d)/f\(i), acknowledged before the listing, missing from it")
+                        return
+                    }
+                    if before > d, !present { problems.report("hasKeys(d\(d)/) false after a create there") }
+                    listings.add(1, ordering: .relaxed)
+                } catch {
+                    problems.report("listing: \(error)")
+                    return
+                }
+            }
+        } }
+        // The writer: creates as HoltFS sends them, each acknowledged once `apply` returns; past
+        // `files`, on until the readers have listed 40 times (a busy machine), at most 10x.
+        var created = 0
+        while created < files || (listings.load(ordering: .relaxed) < 40 && created < 10 * files) {
+            let key = file(created)
+            try tree.apply([.expect(key: key, .absent), .expect(key: key, .noDescendants), .put(key: key, value: [1])])
+            created += 1
+            acknowledged.store(created, ordering: .releasing)
+        }
+        writing.store(false, ordering: .releasing)
+        for reader in readers { reader.join() }
+        #expect(problems.count == 0, "\(problems.summary)")
+        #expect(listings.load(ordering: .relaxed) >= 40, "the readers hardly ran")
+        let stats = try tree.statistics()
+        #expect(stats.writeBufferedOps > files, "the creates did not go through the buffer: \(stats)")
+        #expect(try tree.range(RangeQuery()).count == directories + created)
+        #expect(try tree.verify().isEmpty)
+    }
+
     @Test func theMemoryEstimateCoversWhatMallocHolds() {
         // malloc's count is the process's: tests running beside this one move it up or down (by
         // a megabyte and more while the suite runs in parallel), so the estimate is held to the
