@@ -10,6 +10,9 @@ import CURing
 import Testing
 @testable import HoltEngine
 
+/// A key from its text.
+private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+
 @Suite struct WriteBufferTests {
     /// A cache of four blobs, a buffer of 64 KiB (a flush step every few dozen ops), buffering
     /// from the first batch.
@@ -17,6 +20,13 @@ import Testing
         var options = Options(cacheBytes: 2 << 20, sync: sync, checkpointLogBytes: checkpointLogBytes)
         options.writeBufferBytes = 64 << 10
         options.writeBufferWhileCacheFits = true
+        return options
+    }
+
+    /// `options()` with a buffer of 1 MiB: no flush step in the short tests that count entries.
+    static func roomyOptions() -> Options {
+        var options = options()
+        options.writeBufferBytes = 1 << 20
         return options
     }
 
@@ -126,11 +136,8 @@ import Testing
     @Test("A conditional batch, a rename, a prefix move and a scan flush only the buffered keys they name")
     func otherBatchesFlushOnlyTheirKeys() throws {
         let dir = try TemporaryDirectory("wbuf-footprint")
-        var options = Self.options()
-        options.writeBufferBytes = 1 << 20  // no flush step in this test
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Tree.open(path: dir.path, options: Self.roomyOptions())
         defer { try? tree.close() }
-        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
         func buffered() throws -> Int { try tree.statistics().writeBufferKeys }
         let other = try tree.createFamily(named: "other")  // created before anything is buffered: it flushes all
         try tree.apply([.put(key: key("d"), value: [0])] + (0..<50).flatMap { i in
@@ -174,11 +181,8 @@ import Testing
     @Test("A scan after writes flushes its prefix; a second one with no write between flushes everything")
     func readsWithoutWritesBetweenFlushTheWholeBuffer() throws {
         let dir = try TemporaryDirectory("wbuf-reads")
-        var options = Self.options()
-        options.writeBufferBytes = 1 << 20  // no flush step in this test
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Tree.open(path: dir.path, options: Self.roomyOptions())
         defer { try? tree.close() }
-        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
         func buffered() throws -> Int { try tree.statistics().writeBufferKeys }
         try tree.apply(["a", "b", "c"].flatMap { d in (0..<10).map { TxnOp.put(key: key("\(d)/\($0)"), value: [1]) } })
         #expect(try tree.range(prefix: key("a/")).count == 10)
@@ -196,9 +200,7 @@ import Testing
     @Test("A batch with conditions on single keys goes through the buffer, its conditions checked against batch, buffer and index")
     func conditionsOnSingleKeysAreBuffered() throws {
         let dir = try TemporaryDirectory("wbuf-guarded")
-        var options = Self.options()
-        options.writeBufferBytes = 1 << 20  // no flush step in this test
-        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+        let options = Self.roomyOptions()
         do {
             let tree = try Tree.open(path: dir.path, options: options)
             func buffered() throws -> (keys: Int, ops: Int) {
@@ -242,11 +244,8 @@ import Testing
     @Test("A create's .noDescendants goes through the buffer unless the batch or the buffer holds a key below")
     func noDescendantsIsBufferedWhenTheBufferHoldsNothingBelow() throws {
         let dir = try TemporaryDirectory("wbuf-nodesc")
-        var options = Self.options()
-        options.writeBufferBytes = 1 << 20  // no flush step in this test
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Tree.open(path: dir.path, options: Self.roomyOptions())
         defer { try? tree.close() }
-        func key(_ text: String) -> [UInt8] { Array(text.utf8) }
         func buffered() throws -> (keys: Int, ops: Int) {
             let stats = try tree.statistics()
             return (stats.writeBufferKeys, stats.writeBufferedOps)
