@@ -704,7 +704,8 @@ public final class Tree: @unchecked Sendable {
 
     /// `flushWriteBuffer(under:)` for a reader of the keys under `prefix` (`range`, `forEach`,
     /// `hasKeys`), which must find every committed op on them in the index: takes `writer` and
-    /// `lock` only when the buffer holds such a key (a check that walks the entries).
+    /// `lock` only when the buffer holds such a key (one lookup for a `dir/` prefix once the
+    /// buffer keeps its prefix counts, else a walk of the entries).
     ///
     /// When no batch was buffered since the last such flush, it flushes the whole buffer
     /// instead: reads with no writes between them (a `find` over a tree after a load) then pay

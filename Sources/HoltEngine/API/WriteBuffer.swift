@@ -220,7 +220,10 @@ final class WriteBuffer: Sendable {
     }
 
     /// Whether an entry lies under `prefix`: a reader's check, without the tree's locks, before
-    /// it asks for a flush (`Tree.flushIfBuffered(under:)`). Walks the entries until one does.
+    /// it asks for a flush (`Tree.flushIfBuffered(under:)`). One lookup in the prefix counts for
+    /// a `dir/` prefix once they are kept (they count a batch's keys before it is published and
+    /// uncount them after they left, so a published key is never missed); else a walk of the
+    /// entries until one is under it.
     func holdsKeys(withPrefix prefix: [UInt8]) -> Bool {
         guard !isEmpty else { return false }
         if prefix.isEmpty { return true }
