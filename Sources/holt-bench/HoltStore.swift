@@ -5,24 +5,23 @@ import HoltEngine
 final class HoltStore: BenchStore {
     let name = "holt"
     private let path: String
-    private let cacheBytes: Int
-    /// `Options.writeBufferBytes` (nil: the engine's default).
-    private let writeBufferBytes: Int?
+    /// The options every open uses, but for `sync`.
+    private let options: Options
     private var tree: Tree
 
     /// Opens (creating) the database at `path` with `.none` sync for the load.
+    /// `writeBufferBytes`: `Options.writeBufferBytes` (nil: the engine's default).
     init(path: String, cacheBytes: Int, writeBufferBytes: Int? = nil) throws {
         self.path = path
-        self.cacheBytes = cacheBytes
-        self.writeBufferBytes = writeBufferBytes
-        tree = try Self.open(path: path, cacheBytes: cacheBytes, writeBufferBytes: writeBufferBytes, sync: .none)
+        var options = Options(cacheBytes: cacheBytes, sync: .none)
+        options.writeBufferBytes = writeBufferBytes
+        self.options = options
+        tree = try Self.open(path: path, options: options)
     }
 
     /// Opens the tree at `path`, turning a `HoltError` into a `BenchError` that names the path.
-    private static func open(path: String, cacheBytes: Int, writeBufferBytes: Int?, sync: SyncMode) throws -> Tree {
+    private static func open(path: String, options: Options) throws -> Tree {
         do {
-            var options = Options(cacheBytes: cacheBytes, sync: sync)
-            options.writeBufferBytes = writeBufferBytes
             return try Tree.open(path: path, options: options)
         } catch {
             throw BenchError("holt: cannot open \(path): \(error)")
@@ -109,7 +108,9 @@ final class HoltStore: BenchStore {
     /// Closes and reopens with `sync`; fails when the reopened tree lost the loaded keys.
     private func reopen(sync: SyncMode, dataset: Dataset) throws {
         try tree.close()
-        tree = try Self.open(path: path, cacheBytes: cacheBytes, writeBufferBytes: writeBufferBytes, sync: sync)
+        var options = options
+        options.sync = sync
+        tree = try Self.open(path: path, options: options)
         guard try tree.get(dataset.keys[0]) != nil else {
             throw BenchError("holt: the reopened tree lost the loaded keys")
         }

@@ -301,7 +301,7 @@ private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
             }
             for _ in 0..<10 {
                 let prefix = keys.directory() + [BufferPrefixCounts.slash]
-                let walked = held.contains { BufferFootprint.begins($0, with: prefix) }
+                let walked = held.contains { KeyOrder.begins($0, with: prefix) }
                 // A collision may say yes wrongly; no must be right (and with 64-bit hashes, yes too).
                 #expect(counts.holds(prefix: prefix) == walked, "seed \(seed) round \(round): \(String(decoding: prefix, as: UTF8.self))")
             }

@@ -209,14 +209,10 @@ struct BatchApplier<Index: OrderedIndex> {
     private func check(_ key: [UInt8], _ expectation: TxnOp.Expectation, at position: Int) throws(HoltError) {
         let holds: Bool
         switch expectation {
-        case .exists: holds = try index.get(key) != nil
-        case .absent: holds = try index.get(key) == nil
-        case .value(let expected): holds = try index.get(key) == expected
+        case .exists, .absent, .value: holds = expectation.isMet(byValue: try index.get(key))!
         case .noDescendants: holds = !(try index.hasKeys(withPrefix: key + [UInt8(ascii: "/")]))
         case .noDescendantLongerThan(let length): holds = !(try hasDescendant(of: key, longerThan: length))
         }
-        guard holds else {
-            throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")
-        }
+        guard holds else { throw expectation.unmet(at: position, key: key) }
     }
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The keys a batch or a read depends on, as the write buffer sees them: exact keys, and key
 /// prefixes (every key that begins with one). A batch or a read that does not go through the
 /// buffer must find those keys' buffered ops in the index first; the buffer's other entries
@@ -48,15 +44,7 @@ struct BufferFootprint {
     /// `prefixes`.
     func covers(_ key: [UInt8], exact: Set<[UInt8]>) -> Bool {
         if exact.contains(key) { return true }
-        for prefix in prefixes where Self.begins(key, with: prefix) { return true }
+        for prefix in prefixes where KeyOrder.begins(key, with: prefix) { return true }
         return false
-    }
-
-    /// Whether `key` begins with `prefix` (`memcmp`).
-    @inline(__always)
-    static func begins(_ key: [UInt8], with prefix: [UInt8]) -> Bool {
-        guard key.count >= prefix.count else { return false }
-        guard !prefix.isEmpty else { return true }
-        return key.withUnsafeBytes { k in prefix.withUnsafeBytes { p in memcmp(k.baseAddress!, p.baseAddress!, p.count) == 0 } }
     }
 }

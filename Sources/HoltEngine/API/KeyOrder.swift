@@ -20,4 +20,12 @@ enum KeyOrder {
             }
         }
     }
+
+    /// Whether `key` begins with `prefix`, bytewise (`memcmp`).
+    @inline(__always)
+    static func begins(_ key: [UInt8], with prefix: [UInt8]) -> Bool {
+        guard key.count >= prefix.count else { return false }
+        guard !prefix.isEmpty else { return true }
+        return key.withUnsafeBytes { k in prefix.withUnsafeBytes { p in memcmp(k.baseAddress!, p.baseAddress!, p.count) == 0 } }
+    }
 }

@@ -548,14 +548,12 @@ public final class Tree: @unchecked Sendable {
                 let below = key + [BufferPrefixCounts.slash]
                 let touchedBelow = ops[..<position].contains { op in
                     switch op {
-                    case .put(let other, _), .delete(let other): BufferFootprint.begins(other, with: below)
+                    case .put(let other, _), .delete(let other): KeyOrder.begins(other, with: below)
                     default: false
                     }
                 }
                 if touchedBelow || writeBuffer.holdsKeys(below: key) { return false }
-                guard !(try index.hasKeys(withPrefix: below)) else {
-                    throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)")
-                }
+                guard !(try index.hasKeys(withPrefix: below)) else { throw expectation.unmet(at: position, key: key) }
                 continue
             }
             var current: [UInt8]?? = nil
@@ -569,13 +567,8 @@ public final class Tree: @unchecked Sendable {
             if current == nil, case .value(let buffered) = writeBuffer.lookup(key) { current = .some(buffered) }
             let value: [UInt8]?
             if let known = current { value = known } else { value = try index.get(key) }
-            let holds = switch expectation {
-            case .exists: value != nil
-            case .absent: value == nil
-            case .value(let expected): value == expected
-            case .noDescendants, .noDescendantLongerThan: preconditionFailure("not buffered: \(expectation)")
-            }
-            guard holds else { throw .conditionFailed(index: position, key: key, reason: "expected \(expectation)") }
+            guard let holds = expectation.isMet(byValue: value) else { preconditionFailure("not buffered: \(expectation)") }
+            guard holds else { throw expectation.unmet(at: position, key: key) }
         }
         return true
     }

@@ -34,6 +34,24 @@ public enum TxnOp: Sendable, Equatable, Hashable {
     }
 }
 
+extension TxnOp.Expectation {
+    /// Whether a key holding `value` (nil: none) meets this expectation; nil for those about the
+    /// keys below it (`.noDescendants`, `.noDescendantLongerThan`), which its value cannot answer.
+    func isMet(byValue value: [UInt8]?) -> Bool? {
+        switch self {
+        case .exists: value != nil
+        case .absent: value == nil
+        case .value(let expected): value == expected
+        case .noDescendants, .noDescendantLongerThan: nil
+        }
+    }
+
+    /// The error of a batch whose op at `position` expected this of `key` in vain.
+    func unmet(at position: Int, key: [UInt8]) -> HoltError {
+        .conditionFailed(index: position, key: key, reason: "expected \(self)")
+    }
+}
+
 extension TxnOp {
     /// The key of a put or a delete (the ops the write buffer and key-ordered batches hold).
     var putOrDeleteKey: [UInt8] {

@@ -230,7 +230,7 @@ final class WriteBuffer: Sendable {
         if prefix.last == BufferPrefixCounts.slash, let holds = prefixCounts.holds(prefix: prefix) { return holds }
         for shard in shards {
             let found = shard.entries.withLock { entries in
-                entries.keys.contains { BufferFootprint.begins($0, with: prefix) }
+                entries.keys.contains { KeyOrder.begins($0, with: prefix) }
             }
             if found { return true }
         }
