@@ -78,7 +78,7 @@ final class HoltStore: BenchStore {
     /// bytes read and written to the blob file, log bytes, checkpoints and their time.
     func progressDetails() -> String {
         guard let stats = try? tree.statistics() else { return "" }
-        return "holt frames \(stats.cachedFrames), hits \(stats.cacheHits), misses \(stats.cacheMisses), "
+        return "holt frames \(stats.cachedFrames), hits \(stats.cacheHits), misses \(stats.cacheMisses), mapped \(stats.mappedReads), "
             + "evictions \(stats.evictions), data read \(stats.dataBytesRead), written \(stats.dataBytesWritten), "
             + "file \(stats.dataFileBytes), dirty \(stats.dirtyBytes), log \(stats.logBytes), "
             + "checkpoints \(stats.checkpoints) taking \(Report.seconds(stats.checkpointNanoseconds)) s, blobs \(stats.blobs)"

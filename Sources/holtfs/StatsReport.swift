@@ -58,6 +58,9 @@ struct StatsReport: Codable, Equatable {
         var writeBufferBytes: Int?
         var writeBufferedOps: Int?
         var writeBufferFlushes: Int?
+        /// Lookups of uncached blobs read through the mapped data file (`Stats.mappedReads`); nil
+        /// from a daemon built before them.
+        var mappedReads: Int?
 
         init(_ stats: Stats) {
             blobs = stats.blobs
@@ -86,6 +89,7 @@ struct StatsReport: Codable, Equatable {
             writeBufferBytes = stats.writeBufferBytes
             writeBufferedOps = stats.writeBufferedOps
             writeBufferFlushes = stats.writeBufferFlushes
+            mappedReads = stats.mappedReads
         }
     }
 
@@ -279,7 +283,7 @@ struct StatsReport: Codable, Equatable {
         }
         var lines = [
             "cache: \(engine.cachedFrames) frames, \(engine.cacheHits) hits, \(engine.cacheMisses) misses, "
-                + "\(engine.evictions) evictions",
+                + "\(engine.evictions) evictions, \(engine.mappedReads ?? 0) mapped reads",
             "dirty bytes: \(engine.dirtyBytes)",
             "log: \(engine.logRecords) records, \(engine.logBytes) bytes, \(engine.logSyncs) syncs "
                 + "(mean group \(String(format: "%.1f", meanGroup)), largest \(engine.largestCommitGroup))",

@@ -221,8 +221,11 @@ extension LockFreeReadTests {
 
     @Test func lockFreeGetsBesideFramesThatChangeBlobs() throws {
         let dir = try TemporaryDirectory("frame-directory")
-        // 3 MiB: six frames for a tree of dozens of blobs; every few gets evict one.
-        let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 3 << 20, sync: .none, checkpointLogBytes: 1 << 20))
+        // 3 MiB: six frames for a tree of dozens of blobs; every few gets evict one (mapped
+        // reads off: they would read uncached blobs without taking frames; MappedReadTests).
+        var options = Options(cacheBytes: 3 << 20, sync: .none, checkpointLogBytes: 1 << 20)
+        options.mappedReads = false
+        let tree = try Tree.open(path: dir.path, options: options)
         defer { try? tree.close() }
         let keys = 40_000
         for start in stride(from: 0, to: keys, by: 2_000) {
@@ -363,8 +366,10 @@ extension LockFreeReadTests {
     /// every get is checked against what was written (an oracle by key number).
     @Test func getsBesideWriteAsideSwapsInASmallCache() throws {
         let dir = try TemporaryDirectory("write-aside-swap")
-        // 4 MiB: eight frames for a tree of dozens of blobs.
-        let tree = try Tree.open(path: dir.path, options: Options(cacheBytes: 4 << 20, sync: .none, checkpointLogBytes: 2 << 20))
+        // 4 MiB: eight frames for a tree of dozens of blobs (mapped reads off: gets take frames).
+        var options = Options(cacheBytes: 4 << 20, sync: .none, checkpointLogBytes: 2 << 20)
+        options.mappedReads = false
+        let tree = try Tree.open(path: dir.path, options: options)
         defer { try? tree.close() }
         @Sendable func filler(_ i: Int) -> [UInt8] { Array("f\(i % 40)/file-\(i)".utf8) }
         @Sendable func fillerValue(_ i: Int) -> [UInt8] { Array("filler \(i) ".utf8) + [UInt8](repeating: UInt8(i % 251), count: 20 + i % 60) }

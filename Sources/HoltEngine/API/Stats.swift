@@ -70,6 +70,9 @@ public struct Stats: Sendable, Equatable {
     /// `range` calls that read under the tree's shared lock (their optimistic tries kept meeting
     /// a writer, or the scan spans more blobs than an optimistic one keeps).
     public var rangesUnderLock: Int = 0
+    /// Blob reads of lookups that went through the mapped data file instead of the cache
+    /// (`Options.mappedReads`).
+    public var mappedReads: Int = 0
 }
 
 extension Tree {
@@ -95,6 +98,7 @@ extension Tree {
                 getsUnderLock: getsUnderLock.load(ordering: .relaxed),
                 getsUnderLatches: getsUnderLatches.load(ordering: .relaxed),
                 blobsCleanedAhead: store.framesCleanedAhead, blobsWrittenByMisses: store.framesWrittenByMisses)
+            stats.mappedReads = store.mappedReads
             let snapshots = snapshotStatistics
             stats.openSnapshots = snapshots.open
             stats.snapshotShadowBlobs = snapshots.shadows

@@ -164,7 +164,7 @@ public final class Tree: @unchecked Sendable {
         let changeFeeds = try ChangeFeedRegistry.load(directory: path)
         let store = try BufferManager.open(
             directory: path, cacheBytes: options.blobCacheBytes, create: options.createIfMissing,
-            snapshotMemoryBytes: options.snapshotMemoryLimit)
+            snapshotMemoryBytes: options.snapshotMemoryLimit, mappedReads: options.mappedReads)
         let anchor = store.anchor
         let index = if let root = anchor.root {
             try ARTIndex(source: store, root: root)

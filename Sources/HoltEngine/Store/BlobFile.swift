@@ -63,12 +63,33 @@ final class BlobFile: @unchecked Sendable {
     private let ring: Locked<IORing?>
     /// Whether batches go through io_uring.
     var usesIOUring: Bool { ring.withLock { $0 != nil } }
+    /// The whole file mapped read-only (`mappedLength` bytes of address space, past the file's
+    /// end too), for reading blobs through the kernel's page cache a 4 KiB page at a time
+    /// (`BufferManager`'s mapped reads); nil when the kernel refused the mapping. Only slots
+    /// inside the file may be touched: a page past its end raises SIGBUS.
+    let mapping: UnsafeRawPointer?
+    /// The address space `mapping` takes: 1 TiB, 2 Mi slots.
+    static let mappedLength = 1 << 40
 
     private init(path: String, fd: Int32, isDirect: Bool, ring: IORing?) {
         self.path = path
         self.fd = fd
         self.isDirect = isDirect
         self.ring = Locked(ring)
+        self.mapping = Syscall.mapReadOnly(fd, length: Self.mappedLength)
+    }
+
+    // The mapping outlives `close()` (a reader that raced the close still reads mapped pages;
+    // the mapping keeps its own reference to the file): it goes with the object.
+    deinit {
+        if let mapping { Syscall.unmap(mapping, length: Self.mappedLength) }
+    }
+
+    /// The mapped bytes of `slot`, or nil (no mapping, or a slot past it). The caller makes
+    /// sure the slot lies inside the file while it reads them.
+    func mapped(_ slot: PhysicalSlot) -> UnsafeRawPointer? {
+        guard let mapping, slot.offset + BlobGeometry.blobSize <= Self.mappedLength else { return nil }
+        return mapping + slot.offset
     }
 
     /// Opens (or creates) the blob file at `path`.

@@ -74,4 +74,8 @@ struct HeldBlob {
     /// image, `SnapshotBlobSource`, retained by the hold and released by `release`); nil for a
     /// cached frame. Unmanaged, so that a `HeldBlob` stays plain bytes on the lookup path.
     var owner: Unmanaged<AlignedBuffer>? = nil
+    /// A blob read through the mapped blob file (`BufferManager`, "Mapped reads"): `bytes` are
+    /// its slot's mapped pages, `shard` its shard, `version` the shard's load count when held;
+    /// no frame, no latch.
+    var mapped = false
 }

@@ -32,6 +32,9 @@ struct StoreStatistics: Sendable, Equatable {
     /// of captured frames as it may (`BufferManager.copyBound`), and the most copies held at
     /// once since open.
     var checkpointCopyWaits = 0, checkpointCopiesPeak = 0
+    /// Optimistic reads of a blob not in the cache that read it through the mapped blob file
+    /// (`BufferManager`, "Mapped reads") instead of taking a frame for it.
+    var mappedReads = 0
 }
 
 /// The blob cache over the blob file: the `BlobSource` the tree reads and writes blobs through.
@@ -113,6 +116,14 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// than the cache (`BatchApplier.inKeyOrder`, the write buffer).
     private let filledItsCache = Atomic<Bool>(false)
     var hasFilledItsCache: Bool { filledItsCache.load(ordering: .relaxed) }
+    /// Whether optimistic reads of uncached blobs may read the mapped blob file (see "Mapped
+    /// reads"); set at open.
+    let mappedReads: Bool
+    /// Mapped reads under way (from the hold to its release) and whether the file is being cut:
+    /// a cut waits for the reads to end and none begins meanwhile, so no read touches a page
+    /// past the file's end (SIGBUS). Sequentially consistent, a Dekker pair.
+    private let mappedReadsInFlight = Atomic<Int>(0)
+    private let cuttingFile = Atomic<Int>(0)
 
     /// Called (holding a shard's monitor) when a miss met dirty frames at the CLOCK hand: the
     /// tree wakes its `Evictor`. Set once right after open, before other threads use the store.
@@ -122,6 +133,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private struct Core: ~Copyable {
         var map: BlobMap
         var anchor: Anchor
+        /// Slots whose bytes this process wrote or read back and checked, with the checksum they
+        /// had then: a mapped read (which cannot check a whole blob's checksum) uses only
+        /// these. A slot's bytes change only by our own writes, which record it again.
+        var checkedSlots: [PhysicalSlot: UInt32] = [:]
     }
 
     /// One part of the page table: its frames, table and CLOCK hand.
@@ -136,6 +151,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var copyBound: Int { max(2, capacity / 4) }
         /// Guarded by `monitor`.
         var state = ShardState()
+        /// Counts blobs given a frame in this shard (and blobs freed): changed under `monitor`,
+        /// read without it by a mapped read's check. A blob is changed only in a frame, so a
+        /// count unchanged since a mapped read began means nothing changed the blob it read.
+        let loads = Atomic<UInt64>(0)
 
         init(capacity: Int) { self.capacity = capacity }
     }
@@ -160,12 +179,16 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         var evictions = 0
         /// Misses that waited for a frame the checkpoint or a write-out was about to release.
         var waitsForFrames = 0
+        /// Optimistic reads served from the mapped file (see "Mapped reads").
+        var mappedReads = 0
     }
 
     private init(
-        directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap, shadows: BlobShadows
+        directory: String, capacity: Int, shards: Int, file: BlobFile, manifest: Manifest, map: BlobMap, shadows: BlobShadows,
+        mappedReads: Bool
     ) {
         self.directory = directory
+        self.mappedReads = mappedReads && file.mapping != nil
         self.shadows = shadows
         self.capacity = capacity
         self.file = file
@@ -187,7 +210,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     ///   slots bad, the map bad or missing), `.unsupportedFormat`, `.io`.
     static func open(
         directory: String, cacheBytes: Int, create: Bool, useIOUring: Bool = true, shards: Int? = nil,
-        snapshotMemoryBytes: Int = .max
+        snapshotMemoryBytes: Int = .max, mappedReads: Bool = true
     ) throws(HoltError) -> BufferManager {
         let capacity = max(4, cacheBytes / BlobGeometry.blobSize)
         let blobsPath = directory + "/blobs"
@@ -229,7 +252,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 let shardCount = max(1, min(shards ?? min(16, capacity / 32), capacity / 2))
                 return BufferManager(
                     directory: directory, capacity: capacity, shards: shardCount, file: file, manifest: manifest, map: map,
-                    shadows: BlobShadows(directory: directory, memoryLimit: snapshotMemoryBytes))
+                    shadows: BlobShadows(directory: directory, memoryLimit: snapshotMemoryBytes), mappedReads: mappedReads)
             } catch {
                 try? file.close()
                 throw error
@@ -279,6 +302,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 result.cacheMisses += shard.state.misses
                 result.evictions += shard.state.evictions
                 result.frames += shard.state.frames.count
+                result.mappedReads += shard.state.mappedReads
                 let blobs = Array(shard.state.table.keys)
                 cachedOnly += core.withLock { core in blobs.filter { core.map.entry($0) == nil }.count }
             }
@@ -361,8 +385,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return try holdOptimisticPinned(id)
     }
 
-    /// `holdOptimistic` for a blob not in the directory: pinned under its shard's monitor.
+    /// `holdOptimistic` for a blob not in the directory: read through the mapped file when it
+    /// may be, else pinned under its shard's monitor.
     private func holdOptimisticPinned(_ id: BlobID) throws(HoltError) -> HeldBlob? {
+        if mappedReads, let held = holdMapped(id) { return held }
         let (shard, frame, _, latch) = try pin(id, writing: false, fresh: false)
         guard let (version, bytes) = latch._withUnsafeGuaranteedRef({ latch -> (UInt64, UnsafeMutableRawPointer)? in
             guard let version = latch.optimisticVersion() else { return nil }
@@ -374,14 +400,64 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         return HeldBlob(id: id, bytes: UnsafeRawPointer(bytes), shard: shard, frame: frame.rawValue, latch: latch, version: version)
     }
 
+    // MARK: Mapped reads
+    //
+    // Once a shard is full, an optimistic read (`get`, `hasKeys`) of a blob it does not cache
+    // reads the blob's slot through the mapped blob file instead of taking a frame: the kernel's
+    // page cache then holds the 4 KiB pages walks touch (a blob's header, slot-table pages and
+    // upper nodes stay hot), where a frame costs a 512 KiB read and the eviction of another
+    // blob. Only slots whose checksum this process checked or wrote (`checkedSlots`) are read so:
+    // the first read of any other slot takes a frame and checks it. The read is valid while no
+    // frame was given to a blob of its shard (`Shard.loads`): a blob changes only in a frame,
+    // and the slot a map entry names keeps its bytes until the blob is written elsewhere, which
+    // needs a frame first. The hold itself is checked as an optimistic one (`isUnchanged`).
+
+    /// A mapped hold of blob `id`, or nil when it must be pinned instead (its shard has room or
+    /// caches it, its slot is unchecked, the file is being cut).
+    private func holdMapped(_ id: BlobID) -> HeldBlob? {
+        mappedReadsInFlight.add(1, ordering: .sequentiallyConsistent)
+        let s = shardIndex(id)
+        let shard = shards[s]
+        let held: HeldBlob? =
+            if cuttingFile.load(ordering: .sequentiallyConsistent) > 0 { nil } else {
+                shard.monitor.withLock { () -> HeldBlob? in
+                    guard shard.state.frames.count >= shard.capacity, shard.state.table[id] == nil else { return nil }
+                    guard let slot = core.withLock({ core -> PhysicalSlot? in
+                        guard let entry = core.map.entry(id), core.checkedSlots[entry.slot] == entry.crc else { return nil }
+                        return entry.slot
+                    }), let bytes = file.mapped(slot) else { return nil }
+                    shard.state.mappedReads += 1
+                    return HeldBlob(
+                        id: id, bytes: bytes, shard: s, frame: -1, latch: nil,
+                        version: shard.loads.load(ordering: .sequentiallyConsistent), mapped: true)
+                }
+            }
+        if held == nil { mappedReadsInFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        return held
+    }
+
+    /// Runs `body` (which may cut the blob file) with no mapped read under way: new ones pin
+    /// instead meanwhile. Waits outside every lock: a mapped hold takes shard and core locks.
+    private func withoutMappedReads<R>(_ body: () throws(HoltError) -> R) throws(HoltError) -> R {
+        cuttingFile.add(1, ordering: .sequentiallyConsistent)
+        defer { cuttingFile.subtract(1, ordering: .sequentiallyConsistent) }
+        while mappedReadsInFlight.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
+        return try body()
+    }
+
     /// Whether no writer changed `blob` since it was held.
     func isUnchanged(_ blob: HeldBlob) -> Bool {
+        if blob.mapped { return shards[blob.shard].loads.load(ordering: .sequentiallyConsistent) == blob.version }
         guard let version = blob.version, let latch = blob.latch else { return true }
         return latch._withUnsafeGuaranteedRef { $0.isUnchanged(since: version) }
     }
 
     /// Lets go of a blob from `holdShared` or `holdOptimistic`.
     func release(_ blob: HeldBlob) {
+        if blob.mapped {
+            mappedReadsInFlight.subtract(1, ordering: .sequentiallyConsistent)
+            return
+        }
         if blob.version == nil { blob.latch?._withUnsafeGuaranteedRef { $0.unlockShared() } }
         if blob.shard >= 0 { unpin(blob.shard, FrameIndex(rawValue: blob.frame)) }
     }
@@ -496,6 +572,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
                 shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
+            shard.loads.add(1, ordering: .sequentiallyConsistent)
             core.withLock { $0.map.release(id) }
         }
     }
@@ -634,6 +711,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             shard.state.frames[f.rawValue].referenced = true
             shard.state.table[id] = f
             shard.state.misses += 1
+            shard.loads.add(1, ordering: .sequentiallyConsistent)
             return .load(f, shard.state.frames[f.rawValue].bytes, shard.state.frames[f.rawValue].latch, entry)
         case .writeOut(let frames):
             var items: [WriteItem] = []
@@ -818,6 +896,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         if let problem = BlobHeader.problem(bytes, id: id, expected: entry.crc) {
             throw .corrupted(what: "\(id)", reason: "\(entry.slot): \(problem)")
         }
+        core.withLock { $0.checkedSlots[entry.slot] = entry.crc }
     }
 
     /// Releases one pin.
@@ -881,7 +960,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
         if failure == nil {
             // Recorded before the frames turn clean (invariant 2).
             core.withLock { core in
-                for (item, seal) in zip(items, sealed) { core.map.record(item.blob, slot: item.slot, crc: seal.crc, usage: seal.usage) }
+                for (item, seal) in zip(items, sealed) {
+                    core.map.record(item.blob, slot: item.slot, crc: seal.crc, usage: seal.usage)
+                    core.checkedSlots[item.slot] = seal.crc
+                }
             }
             bytesWritten.add(sealed.reduce(0) { $0 + BlobGeometry.blobSize - $1.usage.gap.count }, ordering: .relaxed)
         }
@@ -1120,7 +1202,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             guard shard.state.frames[f].blob == item.blob, shard.state.table[item.blob] == item.frame else { return }
             shard.state.frames[f].checkpoint = .none
             if !shard.state.frames[f].dirty {
-                core.withLock { $0.map.record(item.blob, slot: item.slot, crc: entry.crc, usage: entry.usage) }
+                core.withLock { core in
+                    core.map.record(item.blob, slot: item.slot, crc: entry.crc, usage: entry.usage)
+                    core.checkedSlots[item.slot] = entry.crc
+                }
             }
             shard.monitor.broadcast()
         }
@@ -1229,12 +1314,16 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                 break
             }
         }
-        try core.withLock { (core) throws(HoltError) in
-            core.map.punched(slots, isHole: isHole)
-            // Under the lock: no slot past the new end may be handed out before the file is cut.
-            if let count = core.map.cutFreeTail() {
-                try Failpoints.hit("store.beforeTruncate")
-                try file.truncate(slots: count)
+        // No mapped read may touch a slot the cut takes away (see `withoutMappedReads`).
+        try withoutMappedReads { () throws(HoltError) in
+            try core.withLock { (core) throws(HoltError) in
+                core.map.punched(slots, isHole: isHole)
+                for slot in slots { core.checkedSlots[slot] = nil }
+                // Under the lock: no slot past the new end may be handed out before the file is cut.
+                if let count = core.map.cutFreeTail() {
+                    try Failpoints.hit("store.beforeTruncate")
+                    try file.truncate(slots: count)
+                }
             }
         }
         if let failure { throw failure }

@@ -235,6 +235,21 @@ enum Syscall {
 
     /// Whether `error` says the disk (or the quota) is full: `ENOSPC` or `EDQUOT`. Only an error
     /// from a write or an allocation may be taken as such and survived; a failed fsync never is.
+    /// Maps `length` bytes of `fd` from offset 0 read-only and shared, reserving no memory (a
+    /// mapping may run past the file's end: only pages inside the file may be touched), and
+    /// advises random access (no readahead). Nil when the kernel refuses (a file system without
+    /// `mmap`, an address-space limit): the caller goes without.
+    static func mapReadOnly(_ fd: Int32, length: Int) -> UnsafeRawPointer? {
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0), base != MAP_FAILED else { return nil }
+        _ = madvise(base, length, MADV_RANDOM)
+        return UnsafeRawPointer(base)
+    }
+
+    /// Removes a mapping made by `mapReadOnly`.
+    static func unmap(_ base: UnsafeRawPointer, length: Int) {
+        _ = munmap(UnsafeMutableRawPointer(mutating: base), length)
+    }
+
     static func isOutOfSpace(_ error: HoltError) -> Bool {
         if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
         return false
