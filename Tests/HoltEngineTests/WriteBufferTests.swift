@@ -370,6 +370,43 @@ private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
         if acked > 100 { #expect(FileManager.default.fileExists(atPath: path + ".buffered"), "the child never buffered") }
     }
 
+    /// A rename applied straight to the index while the buffer holds an older batch, then a
+    /// checkpoint in the background, then a kill: the replay starts before the buffered batch
+    /// and must not apply the rename a second time (it did: "nothing to move" on reopen, the
+    /// database unopenable). The checkpoint flushes the buffer first instead.
+    @Test func aRenameBesideTheBufferIsNotReplayedTwice() async throws {
+        let dir = try TemporaryDirectory("wbuf-rename-replay")
+        let path = dir.appending("db")
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String] in
+            let tree = try Tree.open(path: path, options: WriteBufferTests.roomyOptions())
+            // A checkpoint, then a direct batch: the buffer's oldest batch will be two past the
+            // checkpoint's LSN (one past makes any checkpoint flush the buffer).
+            try tree.apply([.put(key: bytes("z/seed"), value: bytes("0"))])
+            try tree.checkpoint()
+            try tree.apply([.rename(from: bytes("z/seed"), to: bytes("z/seed2"))])
+            try tree.apply([.put(key: bytes("b/older"), value: bytes("1"))])
+            try tree.apply([.rename(from: bytes("z/seed2"), to: bytes("z/seed3"))])
+            // Buffered puts until the log asks the checkpointer for a checkpoint, and its
+            // manifest is written.
+            let first = tree.store.anchor.checkpointLSN
+            var filler = 0
+            let deadline = Date().addingTimeInterval(30)
+            while tree.store.anchor.checkpointLSN == first && Date() < deadline {
+                try tree.apply((0..<20).map { .put(key: bytes("c/f\(filler)-\($0)"), value: [UInt8](repeating: 7, count: 500)) })
+                filler += 1
+            }
+            let stats = try tree.statistics()
+            precondition(stats.writeBufferedOps > 0 && tree.store.anchor.checkpointLSN > first, "nothing buffered, or no checkpoint")
+            kill(getpid(), SIGKILL)
+        }
+        let tree = try Tree.open(path: path, options: Options(sync: .none))
+        defer { try? tree.close() }
+        #expect(try tree.get(bytes("z/seed2")) == nil)
+        #expect(try tree.get(bytes("z/seed3")) == bytes("0"))
+        #expect(try tree.get(bytes("b/older")) == bytes("1"))
+        #expect(try tree.verify().isEmpty)
+    }
+
     // MARK: Readers beside a flush
 
     static func stamped(_ i: Int) -> [UInt8] { Array("d\(i * 37 % 200)/stamped-\(i)".utf8) }

@@ -82,6 +82,12 @@ public final class Tree: @unchecked Sendable {
     /// The LSN of the oldest batch with an op only in `writeBuffer` (`WriteBuffer.oldestLSN`),
     /// nil when it is empty. Changed holding `writer` and `lock` exclusively; read under either.
     var bufferStartLSN: UInt64?
+    /// The last batch applied straight to the index (or a family's) while the write buffer held
+    /// an older batch (`install`; 0: none). A checkpoint that would record an LSN before it
+    /// flushes the buffer first (`runCheckpoint`): a replay re-applies every batch after the
+    /// recorded LSN, and only blind puts and deletes (the buffer's) may be applied twice.
+    /// Changed holding `writer` and `lock` exclusively; read holding `writer`.
+    var lastDirectLSN: UInt64 = 0
     /// Where the next flush step starts (`WriteBuffer.stepOps`; nil: from the smallest key).
     /// Changed holding `writer` and `lock` exclusively.
     var flushCursor: [UInt8]?
@@ -750,6 +756,7 @@ public final class Tree: @unchecked Sendable {
             throw error
         }
         appliedLSN = lsn
+        if bufferStartLSN != nil { lastDirectLSN = lsn }
         return lsn
     }
 
@@ -872,10 +879,16 @@ public final class Tree: @unchecked Sendable {
             // batch before the buffer's oldest (`lastAppliedLSN`), and the log keeps the buffered
             // batches. The index may hold some of their ops already (flush steps); a replay
             // applies them again, which leaves every key as its last op set it (they are puts and
-            // deletes without conditions). A checkpoint asked for (`checkpoint()`, `close`), or
-            // one whose predecessor already stopped before the same buffered batch, flushes the
-            // buffer first: the log kept for the buffer spans at most one checkpoint interval.
-            if let start = bufferStartLSN, !onlyIfWanted || start <= store.anchor.checkpointLSN + 1 {
+            // deletes without conditions). That holds only while every batch after the recorded
+            // LSN is such: a batch applied straight to the index since (a rename, a condition on
+            // what lies below a key, a family's batch: `lastDirectLSN`) would be applied twice,
+            // and a rename or a condition does not apply to a state that already holds it (or
+            // holds later puts). So then, and for a checkpoint asked for (`checkpoint()`,
+            // `close`), or one whose predecessor already stopped before the same buffered batch,
+            // the buffer is flushed first: the log kept for the buffer spans at most one
+            // checkpoint interval.
+            if let start = bufferStartLSN,
+               !onlyIfWanted || start <= store.anchor.checkpointLSN + 1 || lastDirectLSN >= start {
                 try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
             }
             if bufferStartLSN != nil { checkpointsBesideWriteBuffer.wrappingAdd(1, ordering: .relaxed) }
