@@ -55,7 +55,7 @@ public struct Options: Sendable, Equatable {
     /// off. A tree that fits its cache never uses it. See docs/DESIGN.md, "A database larger
     /// than its cache".
     public var writeBufferBytes: Int? = nil
-    /// Once the blob cache is full, a lookup (`get`, `hasKeys`) of a blob it does not hold reads
+    /// Once the blob cache is full, a lookup (`get`, `hasKeys`, `range`) of a blob it does not hold reads
     /// the blob file through a read-only mapping, a 4 KiB page at a time, instead of reading
     /// the whole 512 KiB blob into the cache (and pushing another out): the kernel's page cache
     /// then keeps the pages lookups touch, outside `cacheBytes` and reclaimable. Off: every

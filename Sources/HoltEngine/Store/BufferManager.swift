@@ -402,7 +402,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     // MARK: Mapped reads
     //
-    // Once a shard is full, an optimistic read (`get`, `hasKeys`) of a blob it does not cache
+    // Once a shard is full, an optimistic read (`get`, `hasKeys`, `range`) of a blob it does not cache
     // reads the blob's slot through the mapped blob file instead of taking a frame: the kernel's
     // page cache then holds the 4 KiB pages walks touch (a blob's header, slot-table pages and
     // upper nodes stay hot), where a frame costs a 512 KiB read and the eviction of another
