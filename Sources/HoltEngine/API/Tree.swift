@@ -543,7 +543,9 @@ public final class Tree: @unchecked Sendable {
     /// buffer's entry, else the index (a lookup that may read a blob; the puts and deletes then
     /// cost none). A `.noDescendants` is checked in the index alone, when neither the batch
     /// before it nor the buffer holds a key below (`WriteBuffer.holdsKeys(below:)`); otherwise
-    /// the batch is not buffered. Call holding `writer` and `lock` exclusively.
+    /// the batch is not buffered. The index is read without latches (mapped reads for blobs a
+    /// full cache does not hold), under them when that fails. Call holding `writer` and `lock`
+    /// exclusively.
     /// - Returns: false when the batch must be applied instead (nothing done yet).
     /// - Throws: `.conditionFailed` as `BatchApplier` names it (nothing applied), or what
     ///   reading the index throws.
@@ -559,7 +561,11 @@ public final class Tree: @unchecked Sendable {
                     }
                 }
                 if touchedBelow || writeBuffer.holdsKeys(below: key) { return false }
-                guard !(try index.hasKeys(withPrefix: below)) else { throw expectation.unmet(at: position, key: key) }
+                let holdsBelow: Bool
+                if let read = try index.hasKeysOptimistically(withPrefix: below) { holdsBelow = read } else {
+                    holdsBelow = try index.hasKeys(withPrefix: below)
+                }
+                guard !holdsBelow else { throw expectation.unmet(at: position, key: key) }
                 continue
             }
             var current: [UInt8]?? = nil
@@ -572,7 +578,9 @@ public final class Tree: @unchecked Sendable {
             }
             if current == nil, case .value(let buffered) = writeBuffer.lookup(key) { current = .some(buffered) }
             let value: [UInt8]?
-            if let known = current { value = known } else { value = try index.get(key) }
+            // The index is read optimistically as `get` reads it, so a blob outside a full cache
+            // is read through the mapped file (a few pages) instead of taking a frame (512 KiB).
+            if let known = current { value = known } else if let read = try index.getOptimistically(key) { value = read } else { value = try index.get(key) }
             guard let holds = expectation.isMet(byValue: value) else { preconditionFailure("not buffered: \(expectation)") }
             guard holds else { throw expectation.unmet(at: position, key: key) }
         }
