@@ -130,6 +130,32 @@ import Testing
         #expect(try tree.verify().isEmpty)
     }
 
+    /// A create through the write buffer checks that its name is absent in the index: read
+    /// mapped too, and still exact (a name that exists fails the batch).
+    @Test func theBuffersConditionChecksReadMappedPages() throws {
+        let dir = try TemporaryDirectory("mapped-conditions")
+        var options = Self.options()
+        options.writeBufferBytes = 1 << 20
+        let tree = try Tree.open(path: dir.path, options: options)
+        defer { try? tree.close() }
+        try Self.load(tree)
+        func created(_ i: Int) -> [UInt8] { Self.key(i) + Array("-new".utf8) }
+        let before = try tree.statistics()
+        var rng = SeededGenerator(seed: 5)
+        let picks = (0..<2_000).map { _ in rng.below(Self.count) }
+        for i in Set(picks) {
+            try tree.apply([.expect(key: created(i), .absent), .put(key: created(i), value: Self.value(i))])
+        }
+        let after = try tree.statistics()
+        #expect(after.writeBufferedOps > before.writeBufferedOps, "the creates were not buffered")
+        #expect(after.mappedReads - before.mappedReads > 500, "the absence checks did not read mapped: \(after.mappedReads - before.mappedReads)")
+        #expect(throws: HoltError.self) {
+            try tree.apply([.expect(key: Self.key(picks[0]), .absent), .put(key: Self.key(picks[0]), value: [1])])
+        }
+        #expect(try tree.get(Self.key(picks[0])) == Self.value(picks[0]))
+        for i in picks.prefix(200) { #expect(try tree.get(created(i)) == Self.value(i)) }
+    }
+
     /// The store's side: a mapped hold reads the slot's bytes, fails its check once the blob
     /// takes a frame (the only way it can change), and is not offered for a slot this process
     /// never checked (after a reopen) or with mapped reads off.
