@@ -68,8 +68,10 @@ final class BlobFile: @unchecked Sendable {
     /// (`BufferManager`'s mapped reads); nil when the kernel refused the mapping. Only slots
     /// inside the file may be touched: a page past its end raises SIGBUS.
     let mapping: UnsafeRawPointer?
-    /// The address space `mapping` takes: 1 TiB, 2 Mi slots.
-    static let mappedLength = 1 << 40
+    /// The address space `mapping` takes: 256 GiB, 512 Ki slots (slots past it are read through
+    /// the cache only). Not more: a process has 128 TiB of address space, and tests open
+    /// hundreds of databases at once.
+    static let mappedLength = 1 << 38
 
     private init(path: String, fd: Int32, isDirect: Bool, ring: IORing?) {
         self.path = path
