@@ -15,14 +15,22 @@ import Testing
     }
 
     /// A tree about four times its 3 MiB blob cache.
-    static func options(mappedReads: Bool = true) -> Options {
+    static func options() -> Options {
         var options = Options(cacheBytes: 3 << 20, sync: .none)
         options.writeBufferBytes = 0
-        options.mappedReads = mappedReads
         return options
     }
 
     static let count = 80_000
+
+    /// A tree in `dir` with `options()` changed by `adjust`, loaded (`load`).
+    static func openLoaded(_ dir: TemporaryDirectory, _ adjust: (inout Options) -> Void = { _ in }) throws -> Tree {
+        var options = options()
+        adjust(&options)
+        let tree = try Tree.open(path: dir.path, options: options)
+        try load(tree)
+        return tree
+    }
 
     static func load(_ tree: Tree) throws {
         for start in stride(from: 0, to: count, by: 1_000) {
@@ -46,8 +54,7 @@ import Testing
     @Test func lookupsBeyondTheCacheReadMappedPagesAndAgree() throws {
         let dir = try TemporaryDirectory("mapped")
         do {
-            let tree = try Tree.open(path: dir.path, options: Self.options())
-            try Self.load(tree)
+            let tree = try Self.openLoaded(dir)
             let loaded = try tree.statistics()
             #expect(loaded.dataFileBytes > 3 * Self.options().cacheBytes, "the tree must outgrow its cache: \(loaded)")
             try Self.lookUp(tree, seed: 1)
@@ -68,9 +75,8 @@ import Testing
 
     @Test func offEveryReadGoesThroughTheCache() throws {
         let dir = try TemporaryDirectory("mapped-off")
-        let tree = try Tree.open(path: dir.path, options: Self.options(mappedReads: false))
+        let tree = try Self.openLoaded(dir) { $0.mappedReads = false }
         defer { try? tree.close() }
-        try Self.load(tree)
         try Self.lookUp(tree, seed: 3)
         #expect(try tree.statistics().mappedReads == 0)
     }
@@ -81,11 +87,8 @@ import Testing
     /// and never older than a version the writer finished before the read began.
     @Test func lookupsBesideWritesCheckpointsAndCuts() throws {
         let dir = try TemporaryDirectory("mapped-race")
-        var options = Self.options()
-        options.checkpointLogBytes = 1 << 20
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Self.openLoaded(dir) { $0.checkpointLogBytes = 1 << 20 }
         defer { try? tree.close() }
-        try Self.load(tree)
         let keys = 4_000  // the writer rewrites keys 0..<keys; readers read those
         let finished = (0..<keys).map { _ in Locked(0) }  // the last version written of each key
         let stop = Locked(false)
@@ -134,11 +137,8 @@ import Testing
     /// mapped too, and still exact (a name that exists fails the batch).
     @Test func theBuffersConditionChecksReadMappedPages() throws {
         let dir = try TemporaryDirectory("mapped-conditions")
-        var options = Self.options()
-        options.writeBufferBytes = 1 << 20
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Self.openLoaded(dir) { $0.writeBufferBytes = 1 << 20 }
         defer { try? tree.close() }
-        try Self.load(tree)
         func created(_ i: Int) -> [UInt8] { Self.key(i) + Array("-new".utf8) }
         let before = try tree.statistics()
         var rng = SeededGenerator(seed: 5)

@@ -16,19 +16,15 @@ private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
 @Suite struct WriteBufferTests {
     /// A cache of four blobs, a buffer of 64 KiB (a flush step every few dozen ops), buffering
     /// from the first batch.
-    static func options(sync: SyncMode = .none, checkpointLogBytes: Int = 256 << 10) -> Options {
+    static func options(sync: SyncMode = .none, checkpointLogBytes: Int = 256 << 10, writeBufferBytes: Int = 64 << 10) -> Options {
         var options = Options(cacheBytes: 2 << 20, sync: sync, checkpointLogBytes: checkpointLogBytes)
-        options.writeBufferBytes = 64 << 10
+        options.writeBufferBytes = writeBufferBytes
         options.writeBufferWhileCacheFits = true
         return options
     }
 
     /// `options()` with a buffer of 1 MiB: no flush step in the short tests that count entries.
-    static func roomyOptions() -> Options {
-        var options = options()
-        options.writeBufferBytes = 1 << 20
-        return options
-    }
+    static func roomyOptions() -> Options { options(writeBufferBytes: 1 << 20) }
 
     /// A batch of puts and deletes (what the buffer takes), or now and then a batch of any kind
     /// (conditions, renames, prefix moves: these flush it first).
@@ -414,9 +410,7 @@ private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
     @Test("A get beside a flush never misses a key nor steps back")
     func getsBesideFlushes() throws {
         let dir = try TemporaryDirectory("wbuf-readers")
-        var options = Self.options()
-        options.writeBufferBytes = 256 << 10
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Tree.open(path: dir.path, options: Self.options(writeBufferBytes: 256 << 10))
         defer { try? tree.close() }
         let keys = 3_000
         try tree.apply((0..<keys).map { .put(key: Self.stamped($0), value: LockFreeReadTests.version(0, $0)) })
@@ -469,15 +463,12 @@ private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
 }
 
 extension WriteBufferTests {
-    /// `WriteBuffer.entryOverhead` is what bounds the buffer's memory (`Options.writeBufferBytes`):
-    /// it must not fall below what malloc really holds per entry, or a process in a memory
-    /// cgroup would pass its limit.
+    /// Two readers list directories while a writer creates files in them through the buffer:
+    /// each listing holds every create acknowledged before it began.
     @Test("A listing beside buffered creates shows every create acknowledged before it")
     func listingsBesideBufferedCreates() throws {
         let dir = try TemporaryDirectory("wbuf-listings")
-        var options = Self.options()
-        options.writeBufferBytes = 128 << 10
-        let tree = try Tree.open(path: dir.path, options: options)
+        let tree = try Tree.open(path: dir.path, options: Self.options(writeBufferBytes: 128 << 10))
         defer { try? tree.close() }
         let directories = 8, files = 3_000
         @Sendable func file(_ i: Int) -> [UInt8] { Array("d\(i % directories)/f\(i)".utf8) }
@@ -526,6 +517,9 @@ extension WriteBufferTests {
         #expect(try tree.verify().isEmpty)
     }
 
+    /// `WriteBuffer.entryOverhead` is what bounds the buffer's memory (`Options.writeBufferBytes`):
+    /// it must not fall below what malloc really holds per entry, or a process in a memory
+    /// cgroup would pass its limit.
     @Test func theMemoryEstimateCoversWhatMallocHolds() {
         // malloc's count is the process's: tests running beside this one move it up or down (by
         // a megabyte and more while the suite runs in parallel), so the estimate is held to the

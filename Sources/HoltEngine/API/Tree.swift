@@ -82,8 +82,8 @@ public final class Tree: @unchecked Sendable {
     /// The LSN of the oldest batch with an op only in `writeBuffer` (`WriteBuffer.oldestLSN`),
     /// nil when it is empty. Changed holding `writer` and `lock` exclusively; read under either.
     var bufferStartLSN: UInt64?
-    /// The last batch applied straight to the index (or a family's) while the write buffer held
-    /// an older batch (`install`; 0: none). A checkpoint that would record an LSN before it
+    /// The last batch applied straight to the index or a family's, not through the write buffer
+    /// (`install`; 0: none). A checkpoint that would record an LSN before it
     /// flushes the buffer first (`runCheckpoint`): a replay re-applies every batch after the
     /// recorded LSN, and only blind puts and deletes (the buffer's) may be applied twice.
     /// Changed holding `writer` and `lock` exclusively; read holding `writer`.
@@ -561,11 +561,7 @@ public final class Tree: @unchecked Sendable {
                     }
                 }
                 if touchedBelow || writeBuffer.holdsKeys(below: key) { return false }
-                let holdsBelow: Bool
-                if let read = try index.hasKeysOptimistically(withPrefix: below) { holdsBelow = read } else {
-                    holdsBelow = try index.hasKeys(withPrefix: below)
-                }
-                guard !holdsBelow else { throw expectation.unmet(at: position, key: key) }
+                guard !(try index.hasKeysPreferringOptimistic(withPrefix: below)) else { throw expectation.unmet(at: position, key: key) }
                 continue
             }
             var current: [UInt8]?? = nil
@@ -578,9 +574,7 @@ public final class Tree: @unchecked Sendable {
             }
             if current == nil, case .value(let buffered) = writeBuffer.lookup(key) { current = .some(buffered) }
             let value: [UInt8]?
-            // The index is read optimistically as `get` reads it, so a blob outside a full cache
-            // is read through the mapped file (a few pages) instead of taking a frame (512 KiB).
-            if let known = current { value = known } else if let read = try index.getOptimistically(key) { value = read } else { value = try index.get(key) }
+            if let known = current { value = known } else { value = try index.getPreferringOptimistic(key) }
             guard let holds = expectation.isMet(byValue: value) else { preconditionFailure("not buffered: \(expectation)") }
             guard holds else { throw expectation.unmet(at: position, key: key) }
         }
@@ -764,7 +758,7 @@ public final class Tree: @unchecked Sendable {
             throw error
         }
         appliedLSN = lsn
-        if bufferStartLSN != nil { lastDirectLSN = lsn }
+        lastDirectLSN = lsn
         return lsn
     }
 

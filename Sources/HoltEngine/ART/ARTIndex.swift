@@ -94,6 +94,13 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
         }
     }
 
+    /// `get` without latches when no writer is in the way (`getOptimistically`; a blob outside a
+    /// full cache is then read through the mapped file), else under shared latches.
+    func getPreferringOptimistic(_ key: [UInt8]) throws(HoltError) -> [UInt8]? {
+        if let answer = try getOptimistically(key) { return answer }
+        return try get(key)
+    }
+
     /// What a walk found in one blob: the answer, or the child blob (and the root slot of the
     /// subtree in it) to go on in, at key offset `Int`.
     enum BlobStep<R> {
@@ -281,6 +288,12 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
         try prefix.withUnsafeBufferPointer { (k) throws(HoltError) -> (blob: BlobID, slot: UInt16, skip: Int)? in
             try walkBlobs(k) { (page, slot, i) throws(HoltError) in try Self.locate(page, slot, k, from: i) }
         }
+    }
+
+    /// `hasKeys` as `getPreferringOptimistic` does `get`.
+    func hasKeysPreferringOptimistic(withPrefix prefix: [UInt8]) throws(HoltError) -> Bool {
+        if let answer = try hasKeysOptimistically(withPrefix: prefix) { return answer }
+        return try hasKeys(withPrefix: prefix)
     }
 
     /// The prefix walk of `locate(_:)` inside one blob, from `start`.

@@ -233,8 +233,6 @@ enum Syscall {
         _ = try valueOrErrno("ftruncate \(what())", misuseTraps: true) { ftruncate(fd, off_t(length)) }
     }
 
-    /// Whether `error` says the disk (or the quota) is full: `ENOSPC` or `EDQUOT`. Only an error
-    /// from a write or an allocation may be taken as such and survived; a failed fsync never is.
     /// Maps `length` bytes of `fd` from offset 0 read-only and shared, reserving no memory (a
     /// mapping may run past the file's end: only pages inside the file may be touched), and
     /// advises random access (no readahead). Nil when the kernel refuses (a file system without
@@ -250,6 +248,8 @@ enum Syscall {
         _ = munmap(UnsafeMutableRawPointer(mutating: base), length)
     }
 
+    /// Whether `error` says the disk (or the quota) is full: `ENOSPC` or `EDQUOT`. Only an error
+    /// from a write or an allocation may be taken as such and survived; a failed fsync never is.
     static func isOutOfSpace(_ error: HoltError) -> Bool {
         if case .io(let code, _) = error { return code == ENOSPC || code == EDQUOT }
         return false
