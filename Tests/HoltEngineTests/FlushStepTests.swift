@@ -9,13 +9,16 @@ import Testing
 @testable import HoltEngine
 
 @Suite struct FlushStepTests {
-    @Test("Steps sweep the keys: each a range from where the last ended, about its share", arguments: SeededGenerator.seeds(6))
+    @Test("Steps sweep the keys: each a range from where the last ended, about its share of the sweep", arguments: SeededGenerator.seeds(6))
     func stepsSweepTheKeys(seed: UInt64) {
         var keys = PathKeys(random: SeededGenerator(seed: seed))
         let buffer = WriteBuffer()
         var firstLSN: [[UInt8]: UInt64] = [:]
         var cursor: [UInt8]? = nil
         var steps = 0, wraps = 0
+        // A sweep's ranges are cut when it starts, each about a step's share of the keys then;
+        // keys added since go to their ranges too.
+        var sweepStart = 0, addedSinceSweep = 0
         for lsn in UInt64(1)...60 {
             // A batch of puts and deletes, new keys and buffered ones, then a step when the
             // buffer holds 200 keys or more (the last 20 batches: steps until empty).
@@ -25,7 +28,10 @@ import Testing
                 return Int.random(in: 0..<6, using: &keys.random) == 0 ? .delete(key: key) : .put(key: key, value: keys.value())
             }
             ops.withUnsafeBufferPointer { buffer.insert($0, lsn: lsn) }
-            for op in ops { firstLSN[op.putOrDeleteKey] = firstLSN[op.putOrDeleteKey] ?? lsn }
+            for op in ops where firstLSN[op.putOrDeleteKey] == nil {
+                firstLSN[op.putOrDeleteKey] = lsn
+                addedSinceSweep += 1
+            }
             guard !buffer.isEmpty, lsn > 40 || buffer.count >= 200 else { continue }
             #expect(buffer.oldestLSN() == firstLSN.values.min())
             let (ops2, next) = buffer.stepOps(count: firstLSN.count / 8, from: cursor)
@@ -34,11 +40,17 @@ import Testing
             // `next` (to the last when nil).
             let sorted = firstLSN.keys.sorted(by: KeyOrder.precedes)
             var first = cursor.flatMap { c in sorted.firstIndex { !KeyOrder.precedes($0, c) } } ?? 0
-            if cursor != nil, !sorted.contains(where: { !KeyOrder.precedes($0, cursor!) }) { first = 0 }
-            if first == 0, steps > 0 { wraps += 1 }
+            let newSweep = cursor == nil || !sorted.contains(where: { !KeyOrder.precedes($0, cursor!) })
+            if newSweep {
+                first = 0
+                if steps > 0 { wraps += 1 }
+                sweepStart = firstLSN.count
+                addedSinceSweep = 0
+            }
             let end = next.flatMap { n in sorted.firstIndex { !KeyOrder.precedes($0, n) } } ?? sorted.count
             #expect(taken == Set(sorted[first..<end]), "step \(steps): not the range from the cursor to the next")
-            #expect(!taken.isEmpty && taken.count <= Swift.max(2, firstLSN.count / 4), "\(taken.count) of \(firstLSN.count) keys taken")
+            #expect(!taken.isEmpty && taken.count <= Swift.max(2, sweepStart / 4) + addedSinceSweep,
+                    "\(taken.count) of \(firstLSN.count) keys taken (\(sweepStart) at the sweep's start, \(addedSinceSweep) added since)")
             buffer.remove(ops2)
             for key in taken { firstLSN[key] = nil }
             #expect(buffer.count == firstLSN.count)
@@ -52,6 +64,35 @@ import Testing
         }
         #expect(buffer.oldestLSN() == nil && buffer.bytes == 0)
         #expect(steps >= 16 && wraps >= 1, "\(steps) steps, \(wraps) sweeps")
+    }
+
+    @Test("A key that left the buffer another way and came back is taken once")
+    func aKeyThatCameBackIsTakenOnce() {
+        let buffer = WriteBuffer()
+        let keys = (0..<40).map { Array("dir/key\($0 + 10)".utf8) }
+        let first = keys.map { TxnOp.put(key: $0, value: [1]) }
+        first.withUnsafeBufferPointer { buffer.insert($0, lsn: 1) }
+        // A sweep starts: its first range goes.
+        var (ops, cursor) = buffer.stepOps(count: 5, from: nil)
+        buffer.remove(ops)
+        var taken = ops.map(\.putOrDeleteKey)
+        // A batch that names the last key flushes it, then a later batch buffers it again.
+        let last = keys.max(by: KeyOrder.precedes)!
+        let (flushed, _) = buffer.ops(under: BufferFootprint([TxnOp.delete(key: last)]))
+        buffer.remove(flushed)
+        let again = [TxnOp.put(key: last, value: [2])]
+        again.withUnsafeBufferPointer { buffer.insert($0, lsn: 2) }
+        var rest: [TxnOp] = []
+        while cursor != nil {
+            (ops, cursor) = buffer.stepOps(count: 5, from: cursor)
+            buffer.remove(ops)
+            rest += ops
+        }
+        taken += rest.map(\.putOrDeleteKey)
+        #expect(taken.count == keys.count && Set(taken) == Set(keys), "each key once")
+        #expect(rest.map(\.putOrDeleteKey) == rest.map(\.putOrDeleteKey).sorted(by: KeyOrder.precedes))
+        #expect(rest.contains { if case .put(last, [2]) = $0 { true } else { false } })
+        #expect(buffer.isEmpty)
     }
 
     @Test func aWriterPastTheBoundAppliesOneRange() throws {
