@@ -75,6 +75,7 @@ def main() -> None:
         parser.add_argument(f"--{name}", required=True)
     for name in ["keys", "cache-mib", "mem-mib", "budget", "exit", "peak", "oom-kills"]:
         parser.add_argument(f"--{name}", type=int, required=True)
+    parser.add_argument("--load-mem-mib", type=int, default=0, help="the load's limit when it had more room (0: the same)")
     parser.add_argument("--wall", type=float, required=True)
     args = parser.parse_args()
 
@@ -99,6 +100,8 @@ def main() -> None:
     samples = parse_samples(args.base + ".samples")
     record = {
         "system": args.system, "keys": args.keys, "cache_mib": args.cache_mib, "mem_limit_mib": args.mem_mib,
+        "load_mem_limit_mib": args.load_mem_mib or None,
+        "limit_lowered": open(args.base + ".lowered").read().strip() if os.path.exists(args.base + ".lowered") else None,
         "workloads": args.workloads.split(","), "budget_s": args.budget, "status": status, "exit": args.exit,
         "wall_s": args.wall, "peak_memory_bytes": args.peak, "oom_kills": args.oom_kills,
         "dropped_caches": args.dropped_caches == "true", "cgroup": args.cgroup,

@@ -10,6 +10,9 @@ SYSTEM-KEYS-cCACHE.run.json in a directory (bench/scale-record.py writes them):
 4. the cost curve: put and get ops/s against the key count, per cache size, each cell with the
    memory limit of its run (a system may have runs under several limits: scale.sh --mem-mib).
 
+A run whose load had more room (scale.sh --load-mem-mib) shows its put marked as such, and is
+compared only with holt's run of the same kind; its put is compared with nothing.
+
     bench/scale-report.py bench-results/scale
 """
 import glob
@@ -47,7 +50,8 @@ def cell(record: dict, workload: str) -> str:
     """`ops/s (p50 / p99 µs)`, or why there is none."""
     row = result(record, workload)
     if row:
-        return f"{rate(row['ops_per_sec'])} ({micros(row['p50_ns'])} / {micros(row['p99_ns'])} µs)"
+        roomy = f" [loaded with {record['load_mem_limit_mib']:,} MiB]" if workload == "put" and record.get("load_mem_limit_mib") else ""
+        return f"{rate(row['ops_per_sec'])} ({micros(row['p50_ns'])} / {micros(row['p99_ns'])} µs){roomy}"
     if workload not in record["workloads"]:
         return "-"
     progress = record.get("last_progress")
@@ -61,9 +65,13 @@ def cell(record: dict, workload: str) -> str:
 
 def ratio(records: list[dict], workload: str, peer: str) -> str:
     """holt ÷ `peer` for `workload` among `records`, or why not."""
-    other = next((r for r in records if r["system"] == peer), None)
-    holt = next((r for r in records if r["system"] == "holt"
-                 and (other is None or r["mem_limit_mib"] == other["mem_limit_mib"])), None)
+    def kind(r: dict) -> tuple:
+        return (r["mem_limit_mib"], r.get("load_mem_limit_mib"))
+    candidates = [r for r in records if r["system"] == peer and not (workload == "put" and r.get("load_mem_limit_mib"))]
+    pairs = [(h, o) for o in candidates for h in records if h["system"] == "holt" and kind(h) == kind(o)]
+    # A pair whose runs both finished the workload first.
+    pairs.sort(key=lambda p: (result(p[0], workload) is None) + (result(p[1], workload) is None))
+    holt, other = pairs[0] if pairs else (None, None)
     if holt is None or other is None:
         return "not run"
     a, b = result(holt, workload), result(other, workload)
@@ -93,7 +101,8 @@ def main(directory: str) -> None:
               + " | wall s | peak MiB | load before → after |")
         print("|---" * (len(workloads) + 5) + "|")
         for r in group:
-            print(f"| {r['system']} | {r['mem_limit_mib']} | " + " | ".join(cell(r, w) for w in workloads)
+            limit = f"{r['mem_limit_mib']}" + (f" (load {r['load_mem_limit_mib']:,})" if r.get("load_mem_limit_mib") else "")
+            print(f"| {r['system']} | {limit} | " + " | ".join(cell(r, w) for w in workloads)
                   + f" | {r['wall_s']:.0f} | {r['peak_memory_bytes'] / 2**20:.0f} | {r['load_before']} → {r['load_after']} |")
         print()
         targets = [(w, p) for w, p in TARGETS if w in workloads]

@@ -2,7 +2,7 @@
 # scale.sh: a database many times larger than its cache (issue 16; BENCHMARKS.md, "Larger than memory").
 #
 #   bench/scale.sh [--scale 2m|10m|curve] [--keys N,N...] [--cache-mib M] [--mem-mib L]
-#                  [--systems holt,rocksdb,lmdb,sqlite] [--workloads W,W...] [--budget S]
+#                  [--load-mem-mib R] [--systems holt,rocksdb,lmdb,sqlite] [--workloads W,W...] [--budget S]
 #                  [--budget-for SYSTEM=S,...] [--holt-bench PATH] [--out DIR] [--db-dir DIR]
 #
 # Scales (the later options override what a scale sets):
@@ -22,6 +22,12 @@
 # system's memory beyond its cache, the binary and its libraries, and what page cache is left):
 # 512 MiB at 2M keys and 32 MiB (as in the issue's first measurement), 2,016 MiB at 10M and
 # 256 MiB, 352 MiB at 1M and 32 MiB, 1,792 MiB at 10M and 32 MiB.
+# --load-mem-mib R: the load runs with R MiB, and the limit drops to L once the log shows that
+# `put` finished (the write returns once the kernel has reclaimed the group's page cache down to
+# L); the reads then run under L. For a peer whose load does not finish under L (LMDB at 2M
+# keys): its reads can be measured under the limit all the same. Its put is not comparable, and
+# the report says so; compare its reads with holt's run of the same kind. Runs are named
+# BASE-loadR, and .lowered notes when the limit dropped.
 # Before each run: sync and echo 3 > /proc/sys/vm/drop_caches. The shell moves itself into the
 # group and execs holt-bench under `timeout` (the budget, default 1200 s, per system and key
 # count; the key generation counts). A run stopped by its budget is recorded as "did not finish
@@ -39,7 +45,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 scale="2m"
-keys="" cache_mib="" mem_mib="" workloads=""
+keys="" cache_mib="" mem_mib="" load_mem_mib="" workloads=""
 systems="holt,rocksdb,lmdb,sqlite"
 budget=1200
 budget_for=""
@@ -57,6 +63,7 @@ while [[ $# -gt 0 ]]; do
         --keys) keys="$2"; shift 2 ;;
         --cache-mib) cache_mib="$2"; shift 2 ;;
         --mem-mib) mem_mib="$2"; shift 2 ;;
+        --load-mem-mib) load_mem_mib="$2"; shift 2 ;;
         --systems) systems="$2"; shift 2 ;;
         --workloads) workloads="$2"; shift 2 ;;
         --budget) budget="$2"; shift 2 ;;
@@ -101,13 +108,18 @@ fi
 [[ -x "$holt_bench" ]] || die "no holt-bench at $holt_bench"
 mkdir -p "$out" "$db_dir"
 
-sampler_pid=""
-# Ends the sampler, anything of ours left in the group, and the group itself.
+sampler_pid="" lowering_pid=""
+# Ends the sampler and the limit's watcher, anything of ours left in the group, and the group itself.
 cleanup() {
     if [[ -n "$sampler_pid" ]]; then
         kill "$sampler_pid" 2>/dev/null || true
         wait "$sampler_pid" 2>/dev/null || true
         sampler_pid=""
+    fi
+    if [[ -n "$lowering_pid" ]]; then
+        kill "$lowering_pid" 2>/dev/null || true
+        wait "$lowering_pid" 2>/dev/null || true
+        lowering_pid=""
     fi
     if [[ -d "$group" ]]; then
         for pid in $(cat "$group/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -131,6 +143,22 @@ make_group() {
         [[ -f "$group/memory.memsw.limit_in_bytes" ]] && echo "$bytes" > "$group/memory.memsw.limit_in_bytes"
     fi
     return 0
+}
+
+# Once the log `$1` shows that `$2`'s put finished: lowers the group's limit to `$3` MiB and
+# writes what happened to `$4` (--load-mem-mib).
+lower_after_put() {
+    local log=$1 system=$2 bytes=$(($3 << 20)) note=$4
+    until grep -qE "^\[$system\] put: [0-9]+ ops in" "$log" 2>/dev/null; do sleep 0.2; done
+    local started; started=$(date +%s.%N)
+    if echo "$bytes" > "$group/$limit_file" 2>/dev/null; then
+        if [[ $cgroup_version == 1 && -f "$group/memory.memsw.limit_in_bytes" ]]; then
+            echo "$bytes" > "$group/memory.memsw.limit_in_bytes" 2>/dev/null || true
+        fi
+        echo "lowered to $3 MiB after the put, in $(since "$started") s" > "$note"
+    else
+        echo "could not lower the limit to $3 MiB after the put" > "$note"
+    fi
 }
 
 # Seconds since `$1` (a `date +%s.%N`), to a tenth.
@@ -166,16 +194,20 @@ echo "scale.sh: cgroup v$cgroup_version at $group; out $out" >&2
 for n in ${keys//,/ }; do
     limit=${mem_mib:-$(( (n * 160 + 999999) / 1000000 + cache_mib + 160 ))}
     for system in ${systems//,/ }; do
-        base="$out/$system-$n-c$cache_mib${mem_mib:+-m$mem_mib}"
-        rm -f "$base".engine.json "$base".log "$base".samples "$base".run.json
+        base="$out/$system-$n-c$cache_mib${mem_mib:+-m$mem_mib}${load_mem_mib:+-load$load_mem_mib}"
+        rm -f "$base".engine.json "$base".log "$base".samples "$base".run.json "$base".lowered
         seconds=$(budget_of "$system")
         sync
         dropped=true; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || dropped=false
-        make_group "$limit"
+        make_group "${load_mem_mib:-$limit}"
         load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-        echo "scale.sh: $system, $n keys, cache $cache_mib MiB, memory limit $limit MiB, budget $seconds s (load $load_before)" >&2
+        echo "scale.sh: $system, $n keys, cache $cache_mib MiB, memory limit $limit MiB${load_mem_mib:+ ($load_mem_mib MiB for the load)}, budget $seconds s (load $load_before)" >&2
         : > "$base.samples"
+        : > "$base.log"
         sample "$base.samples" "$base.log" & sampler_pid=$!
+        if [[ -n "$load_mem_mib" ]]; then
+            lower_after_put "$base.log" "$system" "$limit" "$base.lowered" & lowering_pid=$!
+        fi
         started=$(date +%s.%N)
         set +e
         timeout --kill-after=20 "$seconds" sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' scale \
@@ -186,13 +218,16 @@ for n in ${keys//,/ }; do
         set -e
         wall=$(since "$started")
         kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+        if [[ -n "$lowering_pid" ]]; then
+            kill "$lowering_pid" 2>/dev/null || true; wait "$lowering_pid" 2>/dev/null || true; lowering_pid=""
+        fi
         peak=$(cat "$group/$peak_file" 2>/dev/null || echo 0)
         oom_kills=$(cat "$group/memory.events" "$group/memory.oom_control" 2>/dev/null | awk '$1 == "oom_kill" { print $2; exit }' || true)
         load_after=$(cut -d' ' -f1-3 /proc/loadavg)
         cleanup
         rm -rf "${db_dir:?}/$system" "${db_dir:?}/$system-space"
         python3 "$here/scale-record.py" "$base" --system "$system" --keys "$n" --cache-mib "$cache_mib" \
-            --mem-mib "$limit" --budget "$seconds" --exit "$status" --wall "$wall" --peak "$peak" \
+            --mem-mib "$limit" --load-mem-mib "${load_mem_mib:-0}" --budget "$seconds" --exit "$status" --wall "$wall" --peak "$peak" \
             --oom-kills "${oom_kills:-0}" --dropped-caches "$dropped" --load-before "$load_before" \
             --load-after "$load_after" --cgroup "v$cgroup_version $group $limit_file" --workloads "$workloads"
     done
