@@ -114,8 +114,9 @@ extension Filesystem {
             }
             for item in page {
                 position = item.position
-                guard var (name, attributes, shared) = try child(item, prefix: prefix, full: fullAttributes, in: kept?.snapshot)
-                else { continue }
+                guard let found = try child(item, prefix: prefix, full: fullAttributes, in: kept?.snapshot) else { continue }
+                let name = found.0
+                var (attributes, shared) = (found.1, found.2)
                 var stale = false
                 if kept != nil, fullAttributes {
                     // readdirplus caches what it hands out: the live attributes, or no dentry at all.
