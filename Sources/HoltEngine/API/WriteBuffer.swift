@@ -159,7 +159,7 @@ final class WriteBuffer: Sendable {
     /// Every entry as a put or a delete, in no particular order (all published: invariant 3).
     /// Call holding the tree's `writer`.
     func ops() -> [TxnOp] {
-        entries(from: nil).map(Self.op)
+        entries().map(Self.op)
     }
 
     /// The op that sets `key` as an entry's `value` does: a put, or a delete for nil.
@@ -177,14 +177,13 @@ final class WriteBuffer: Sendable {
     /// by walking every entry twice, a sample and then the range, and sorting it took as much
     /// of a large load's CPU as applying it.) Call holding the tree's `writer`.
     func stepOps(count: Int, from cursor: [UInt8]?) -> (ops: [TxnOp], next: [UInt8]?) {
-        var index = cursor.flatMap { cursor in ranges.withLock { $0.range(startingAt: cursor) } }
-        var restarted = false
-        if index == nil {
+        var range = 0, restarted = false
+        if let cursor, let next = ranges.withLock({ $0.range(startingAt: cursor) }) {
+            range = next
+        } else {
             startSweep(share: count)
-            index = 0
             restarted = true
         }
-        var range = index!
         while true {
             let (keys, lower, next, last) = ranges.withLock { ranges in
                 (ranges.take(range), range > 0 ? ranges.bounds[range - 1] : nil,
@@ -208,13 +207,7 @@ final class WriteBuffer: Sendable {
     /// Starts a sweep: cuts the key space into ranges of about `share` keys each at keys of an
     /// evenly spread sample (the shards hold keys in hash order), and files every key.
     private func startSweep(share: Int) {
-        var keys: [[UInt8]] = []
-        keys.reserveCapacity(count)
-        for shard in shards {
-            shard.entries.withLock { entries in
-                for key in entries.keys { keys.append(key.bytes) }
-            }
-        }
+        let keys = self.keys()
         let pieces = keys.count / Swift.max(1, share)
         var bounds: [[UInt8]] = []
         if pieces > 1 {
@@ -332,14 +325,24 @@ final class WriteBuffer: Sendable {
         return false
     }
 
-    /// The entries whose key is `start` or after (every entry when nil), with their values.
-    private func entries(from start: [UInt8]?) -> [([UInt8], [UInt8]?)] {
+    /// Every entry, with its value.
+    private func entries() -> [([UInt8], [UInt8]?)] {
         var found: [([UInt8], [UInt8]?)] = []
         for shard in shards {
             shard.entries.withLock { entries in
-                for (key, entry) in entries where start.map({ !KeyOrder.precedes(key.bytes, $0) }) ?? true {
-                    found.append((key.bytes, entry.value))
-                }
+                for (key, entry) in entries { found.append((key.bytes, entry.value)) }
+            }
+        }
+        return found
+    }
+
+    /// Every entry's key.
+    private func keys() -> [[UInt8]] {
+        var found: [[UInt8]] = []
+        found.reserveCapacity(count)
+        for shard in shards {
+            shard.entries.withLock { entries in
+                for key in entries.keys { found.append(key.bytes) }
             }
         }
         return found
@@ -350,7 +353,7 @@ final class WriteBuffer: Sendable {
     /// `lock` exclusively.
     func holdsKeys(below key: [UInt8]) -> Bool {
         guard !isEmpty else { return false }
-        if !prefixCounts.isActive { prefixCounts.activate(keys: entries(from: nil).map(\.0)) }
+        if !prefixCounts.isActive { prefixCounts.activate(keys: keys()) }
         return prefixCounts.holds(prefix: key + [BufferPrefixCounts.slash]) ?? true
     }
 
@@ -372,13 +375,14 @@ final class WriteBuffer: Sendable {
     func remove(_ ops: [TxnOp]) {
         var removed = 0, removedBytes = 0
         var removedKeys: [[UInt8]] = []
+        let counting = prefixCounts.isActive
         for op in ops {
             let key = BufferKey(op.putOrDeleteKey)
             shard(key).entries.withLock { entries in
                 guard let entry = entries.removeValue(forKey: key) else { return }
                 removed += 1
                 removedBytes += Self.entryBytes(key.bytes, entry.value)
-                removedKeys.append(key.bytes)
+                if counting { removedKeys.append(key.bytes) }
             }
         }
         prefixCounts.subtract(removedKeys)
