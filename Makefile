@@ -125,7 +125,7 @@ conformance: build-debug
 
 # ThreadSanitizer over the concurrency tests of the engine and the filesystem, in a build
 # directory of its own (a sanitized build never mixes with the debug one). Part of `make stress`.
-TSAN_TESTS := NamespaceRaceTests|CheckpointCopyTests|ConcurrencyAndCheckTests|NodeTableTests|XattrConcurrencyTests|TreeConcurrencyTests|ARTConcurrencyTests|WALGroupCommitTests|StoreBufferManagerTests|CheckpointTriggerTests|LockFreeReadTests|BlobLatchTests|FrameDirectoryTests|WriteThrottleTests|EvictorTests|SpaceTests/compactionBeside|FamilyTests/dropUnderLoad|SnapshotTests|DirectoryListingTests|ChangeFeedTests/besideConcurrentWriters|WriteBufferTests/getsBesideFlushes|WriteBufferTests/listingsBesideBufferedCreates|FlushStepTests/aWriterPastTheBound|MappedReadTests/lookupsBeside
+TSAN_TESTS := NamespaceRaceTests|ParallelWriterTests/parallelBatchesStay|ParallelWriterTests/serialBatchesAndReaders|CheckpointCopyTests|ConcurrencyAndCheckTests|NodeTableTests|XattrConcurrencyTests|TreeConcurrencyTests|ARTConcurrencyTests|WALGroupCommitTests|StoreBufferManagerTests|CheckpointTriggerTests|LockFreeReadTests|BlobLatchTests|FrameDirectoryTests|WriteThrottleTests|EvictorTests|SpaceTests/compactionBeside|FamilyTests/dropUnderLoad|SnapshotTests|DirectoryListingTests|ChangeFeedTests/besideConcurrentWriters|WriteBufferTests/getsBesideFlushes|WriteBufferTests/listingsBesideBufferedCreates|FlushStepTests/aWriterPastTheBound|MappedReadTests/lookupsBeside
 tsan: deps
 	swift test --sanitize=thread --scratch-path .build-tsan --filter "$(TSAN_TESTS)"
 

@@ -4,59 +4,87 @@ import Glibc
 #endif
 import Synchronization
 
-/// What lock-free readers (`Tree.get`) need to see a batch whole or not at all while the writer
-/// changes the index key by key: the batch being installed and, for each key it changed so far,
-/// the value the key had before it (its *before-image*).
+/// What lock-free readers (`Tree.get`) need to see a batch whole or not at all while writers
+/// change the index key by key: the batches being installed and, for each key one of them
+/// changed so far, the value the key had before it (its *before-image*).
 ///
-/// Protocol (docs/DESIGN.md, "Readers beside a batch"): the writer `begin`s a batch (the
-/// generation turns odd), records each key's before-image around the change (`willChange`,
-/// then `didChange` with the old value the index returned), and `end`s it (even again) once
-/// the batch is logged or undone. A reader notes the generation, reads the key from the index
-/// (blob latches keep every blob it reads whole), notes the generation again, and answers the
-/// before-image when the batch in flight during its read changed the key: so it answers the
-/// state before that batch, which committed after the reader began. More than one change of
-/// generation during one read, or a batch that moves prefixes (`exclusive`: its changes cannot
-/// be told key by key), sends the reader to the tree's shared lock instead.
+/// Protocol (docs/DESIGN.md, "Readers beside a batch"): a writer `begin`s a batch in a free
+/// *slot* (the slot's generation turns odd), records each key's before-image around the change
+/// (`willChange`, then `didChange` with the old value the index returned), and `end`s it (even
+/// again) once the batch is logged or undone. A reader notes every slot's generation, reads the
+/// key from the index (blob latches keep every blob it reads whole), notes them again, and
+/// answers the before-image when a batch in flight during its read changed the key: so it
+/// answers the state before that batch, which committed after the reader began. More than one
+/// change of a slot's generation during one read, two batches that both changed the key, or a
+/// batch that moves prefixes (`exclusive`: its changes cannot be told key by key) send the
+/// reader to try again or to the tree's shared lock.
 ///
-/// Locking: `generation` is atomic; `current` is guarded by its `Locked`; each batch's
-/// before-images by the batch's own lock.
+/// Several slots because batches of plain puts are installed by several writers at once
+/// (`Tree`, "Writers in parallel"); those batches change disjoint keys (`KeyLocks`), so at
+/// most one batch in flight has a before-image of any key, except when one ended and the next
+/// began on the same key during one read (the reader then tries again). Any other batch runs
+/// alone and takes a slot like them.
+///
+/// Locking: each slot's `generation` is atomic; its `current` is guarded by its `Locked`; the
+/// free slots by `freeSlots`' monitor; each batch's before-images by the batch's own lock.
 final class BatchVisibility: Sendable {
-    /// Odd while a batch is being installed.
-    private let generation = Atomic<UInt64>(0)
-    /// The batch being installed (nil between batches).
-    private let current = Locked<InstallingBatch?>(nil)
-    /// The last batches ended, kept alive here so that the writer, not a reader, frees them. A
+    /// How many batches may be in flight at once (writers past it wait for a slot).
+    static let slotCount = 4
+
+    /// One place a batch is installed in.
+    private final class Slot: Sendable {
+        /// Odd while a batch is being installed in this slot.
+        let generation = Atomic<UInt64>(0)
+        /// The batch being installed (nil between batches).
+        let current = Locked<InstallingBatch?>(nil)
+    }
+
+    private let slots: [Slot] = (0..<BatchVisibility.slotCount).map { _ in Slot() }
+    /// The slots no batch is installed in (guarded by `slotMonitor`).
+    private nonisolated(unsafe) var freeSlots: [Int] = Array((0..<BatchVisibility.slotCount).reversed())
+    private let slotMonitor = Monitor()
+    /// The last batches ended, kept alive here so that a writer, not a reader, frees them. A
     /// reader that read beside a batch holds it for one read; were its release the last, it
     /// would free the batch's filter and images, memory from the writer's malloc arena, and wait
     /// for that arena's lock while the writer allocates: `perf` found 17 of a reader's 21
-    /// sleeps in 3 s of `read-with-writer` there. Guarded by its `Locked` (the writer's alone).
+    /// sleeps in 3 s of `read-with-writer` there. Guarded by its `Locked` (writers alone).
     private let retired = Locked<[InstallingBatch]>([])
     /// How many ended batches `retired` keeps (a read lasts microseconds, a batch far longer).
-    static let retiredBatches = 4
+    static let retiredBatches = 4 * BatchVisibility.slotCount
 
-    /// Starts installing `batch`: readers from now on check its before-images.
-    func begin(_ batch: InstallingBatch) {
-        let next = generation.load(ordering: .relaxed) + 1
-        assert(next & 1 == 1, "a batch begun inside another")
+    /// Starts installing `batch` in a free slot (waiting for one when every slot is taken):
+    /// readers from now on check its before-images. Returns the slot, for `end`.
+    func begin(_ batch: InstallingBatch) -> Int {
+        let slot = slotMonitor.withLock { () -> Int in
+            while freeSlots.isEmpty { slotMonitor.wait() }
+            return freeSlots.removeLast()
+        }
+        let next = slots[slot].generation.load(ordering: .relaxed) + 1
+        assert(next & 1 == 1, "a batch begun inside another in one slot")
         batch.generation = next
-        current.withLock { $0 = batch }
-        generation.store(next, ordering: .releasing)
+        slots[slot].current.withLock { $0 = batch }
+        slots[slot].generation.store(next, ordering: .releasing)
+        return slot
     }
 
-    /// Ends the batch begun last: its changes are the index's now (or were undone).
-    func end() {
-        let next = generation.load(ordering: .relaxed) + 1
-        generation.store(next, ordering: .releasing)
-        let ended = current.withLock { batch -> InstallingBatch? in
+    /// Ends the batch begun in `slot`: its changes are the index's now (or were undone).
+    func end(_ slot: Int) {
+        let next = slots[slot].generation.load(ordering: .relaxed) + 1
+        slots[slot].generation.store(next, ordering: .releasing)
+        let ended = slots[slot].current.withLock { batch -> InstallingBatch? in
             defer { batch = nil }
             return batch
         }
-        // Dropped here, by the writer, when it leaves `retired`.
+        // Dropped here, by a writer, when it leaves `retired`.
         let dropped = retired.withLock { retired -> InstallingBatch? in
             if let ended { retired.append(ended) }
             return retired.count > Self.retiredBatches ? retired.removeFirst() : nil
         }
         _ = dropped
+        slotMonitor.withLock {
+            freeSlots.append(slot)
+            slotMonitor.broadcast()
+        }
     }
 
     /// What a lock-free read of one key found.
@@ -75,13 +103,21 @@ final class BatchVisibility: Sendable {
         switch try readBeside({ () throws(HoltError) -> [UInt8]?? in try read() }) {
         case .retry: return .retry
         case .useLock: return .useLock
-        case .read(let value, let batch):
-            // The batch in flight during the read (if any) answers with its before-image.
-            switch batch?.before(key) {
-            case nil, .untouched: return .answer(value)
-            case .value(let old): return .answer(old)
-            case .unknown: return .useLock
+        case .read(let value, let batches):
+            // The batch in flight during the read that changed the key answers with its
+            // before-image; two such batches (one ended, the next began on the key): try again.
+            var answer: [UInt8]?? = nil
+            for position in 0..<Self.slotCount {
+                guard let batch = batches[position] else { continue }
+                switch batch.before(key) {
+                case .untouched: continue
+                case .value(let old):
+                    if answer != nil { return .retry }
+                    answer = .some(old)
+                case .unknown: return .useLock
+                }
             }
+            return .answer(answer ?? value)
         }
     }
 
@@ -97,9 +133,8 @@ final class BatchVisibility: Sendable {
 
     /// Reads with `read` (a walk of the index; nil when a writer changed a blob under it) as of
     /// a committed batch, for reads that before-images cannot answer (`Tree.hasKeys`,
-    /// `Tree.range`): the answer stands only if the batch in flight during the read, if any, had
-    /// not touched what was read by the time the read ended (`touched`), so it is the state
-    /// before that batch.
+    /// `Tree.range`): the answer stands only if no batch in flight during the read had touched
+    /// what was read by the time the read ended (`touched`), so it is the state before them.
     @inline(__always)
     func readUntouched<R>(
         _ touched: (InstallingBatch) -> Bool, _ read: () throws(HoltError) -> R?
@@ -107,35 +142,85 @@ final class BatchVisibility: Sendable {
         switch try readBeside(read) {
         case .retry: return .retry
         case .useLock: return .useLock
-        case .read(let value, let batch):
-            if let batch, touched(batch) { return .retry }
+        case .read(let value, let batches):
+            for position in 0..<Self.slotCount {
+                if let batch = batches[position], touched(batch) { return .retry }
+            }
             return .answer(value)
+        }
+    }
+
+    /// The batches in flight at some point of a read, by slot (nil: none was in that slot).
+    /// A fixed-size value, so a read beside no batch allocates nothing.
+    struct InFlight {
+        private var batches: (InstallingBatch?, InstallingBatch?, InstallingBatch?, InstallingBatch?) = (nil, nil, nil, nil)
+
+        subscript(position: Int) -> InstallingBatch? {
+            get {
+                switch position {
+                case 0: batches.0
+                case 1: batches.1
+                case 2: batches.2
+                default: batches.3
+                }
+            }
+            set {
+                switch position {
+                case 0: batches.0 = newValue
+                case 1: batches.1 = newValue
+                case 2: batches.2 = newValue
+                default: batches.3 = newValue
+                }
+            }
+        }
+    }
+
+    /// The generations of every slot at one moment.
+    private typealias Generations = (UInt64, UInt64, UInt64, UInt64)
+
+    @inline(__always)
+    private func generations() -> Generations {
+        (slots[0].generation.load(ordering: .acquiring), slots[1].generation.load(ordering: .acquiring),
+         slots[2].generation.load(ordering: .acquiring), slots[3].generation.load(ordering: .acquiring))
+    }
+
+    @inline(__always)
+    private static func at(_ g: Generations, _ position: Int) -> UInt64 {
+        switch position {
+        case 0: g.0
+        case 1: g.1
+        case 2: g.2
+        default: g.3
         }
     }
 
     /// What `readBeside` found.
     private enum Beside<R> {
-        /// What `read` returned, and the one batch in flight at some point of the read (nil:
-        /// none was).
-        case read(R, InstallingBatch?)
+        /// What `read` returned, and the batches in flight at some point of the read.
+        case read(R, InFlight)
         case retry
         case useLock
     }
 
-    /// The protocol both reads share: notes the generation, runs `read` (nil: torn, try again),
-    /// notes the generation again. More than one change (a whole batch came and went) means
-    /// try again; a prefix move in flight means the lock. What `read` throws is thrown only when
-    /// no batch was in flight during it: beside a batch it may come from a state between two of
-    /// the batch's blob changes (try again).
+    /// The protocol both reads share: notes every slot's generation, runs `read` (nil: torn,
+    /// try again), notes them again. More than one change of a slot (a whole batch came and
+    /// went) means try again; a prefix move in flight means the lock. What `read` throws is
+    /// thrown only when no batch was in flight during it: beside a batch it may come from a
+    /// state between two of the batch's blob changes (try again).
     @inline(__always)
     private func readBeside<R>(_ read: () throws(HoltError) -> R?) throws(HoltError) -> Beside<R> {
-        let before = generation.load(ordering: .acquiring)
-        var batch: InstallingBatch? = nil
-        if before & 1 == 1 {
-            batch = installing(before)
-            guard batch != nil else { return .retry }
+        assert(Self.slotCount == 4, "InFlight and Generations hold four slots")
+        let before = generations()
+        var batches = InFlight()
+        var anyBefore = false
+        for position in 0..<Self.slotCount {
+            let generation = Self.at(before, position)
+            guard generation & 1 == 1 else { continue }
+            anyBefore = true
+            guard let batch = installing(position, generation) else { return .retry }
+            if batch.exclusive { return .useLock }
+            batches[position] = batch
         }
-        if batch?.exclusive == true { return .useLock }
         let found: R?
         do throws(HoltError) {
             found = try read()
@@ -146,28 +231,32 @@ final class BatchVisibility: Sendable {
             // each blob read is whole (its version holds) and yet the walk lands on a freed
             // slot or blob and throws `.corrupted`. Such an error is only believed when no batch
             // ran during the read; else try again (the tree's lock, last, says what is true).
-            if before & 1 == 1 || generation.load(ordering: .acquiring) != before { return .retry }
+            if anyBefore || generations() != before { return .retry }
             throw error
         }
         guard let value = found else { return .retry }
-        let after = generation.load(ordering: .acquiring)
+        let after = generations()
         if after != before {
-            guard after == before + 1 else { return .retry }
-            if batch == nil {
-                // A batch began during the read: what was read may be one of its changes.
-                batch = installing(after)
-                guard let begun = batch else { return .retry }
-                if begun.exclusive { return .useLock }
+            for position in 0..<Self.slotCount {
+                let was = Self.at(before, position), now = Self.at(after, position)
+                guard now != was else { continue }
+                guard now == was + 1 else { return .retry }
+                if batches[position] == nil {
+                    // A batch began during the read: what was read may be one of its changes.
+                    guard let begun = installing(position, now) else { return .retry }
+                    if begun.exclusive { return .useLock }
+                    batches[position] = begun
+                }
+                // Else the batch in flight when the read began ended during it: its
+                // before-images still say what it changed.
             }
-            // Else the batch in flight when the read began ended during it: its before-images
-            // still say what it changed.
         }
-        return .read(value, batch)
+        return .read(value, batches)
     }
 
-    /// The batch of odd generation `number`, or nil when it is over already.
-    private func installing(_ number: UInt64) -> InstallingBatch? {
-        current.withLock { batch in batch?.generation == number ? batch : nil }
+    /// The batch of odd generation `number` in `slot`, or nil when it is over already.
+    private func installing(_ slot: Int, _ number: UInt64) -> InstallingBatch? {
+        slots[slot].current.withLock { batch in batch?.generation == number ? batch : nil }
     }
 }
 

@@ -63,6 +63,11 @@ public struct Options: Sendable, Equatable {
     /// blobs whose checksum this process checked or wrote are read so. See docs/DESIGN.md,
     /// "Mapped reads".
     public var mappedReads = true
+    /// Batches of only puts from several threads are applied at once (each blob still changed
+    /// by one of them at a time), instead of one batch after another; readers see each batch
+    /// whole as before. Off: every batch waits for the one before it. See docs/DESIGN.md,
+    /// "Writers in parallel".
+    public var parallelWriters = true
     /// Tests: buffer batches even while the tree fits its cache.
     var writeBufferWhileCacheFits = false
 

@@ -73,6 +73,9 @@ public struct Stats: Sendable, Equatable {
     /// Blob reads of lookups that went through the mapped data file instead of the cache
     /// (`Options.mappedReads`).
     public var mappedReads: Int = 0
+    /// Batches of puts applied in parallel with others (`Options.parallelWriters`) since open,
+    /// and of those, the ones begun while another was being applied.
+    public var parallelBatches: Int = 0, parallelBatchesBesideAnother: Int = 0
 }
 
 extension Tree {
@@ -116,6 +119,7 @@ extension Tree {
             stats.writeBufferLongestFlushNanoseconds = writeBuffer.longestFlushNanoseconds.load(ordering: .relaxed)
             stats.checkpointsBesideWriteBuffer = checkpointsBesideWriteBuffer.load(ordering: .relaxed)
             stats.rangesUnderLock = rangesUnderLock.load(ordering: .relaxed)
+            (stats.parallelBatches, stats.parallelBatchesBesideAnother) = gate.counts
             return stats
         }
     }

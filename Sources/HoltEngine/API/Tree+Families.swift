@@ -184,8 +184,8 @@ extension Tree {
             let tree = family.id == .default ? self.index : try roots.index(of: family.id, name: family.name)
             _ = applier.slot(of: family.id, index: tree)
         }
-        if let installing { visibility.begin(installing) }
-        defer { if installing != nil { visibility.end() } }
+        let slot = installing.map { visibility.begin($0) }
+        defer { if let slot { visibility.end(slot) } }
         return try install(&applier, installing, payloadSize: BatchCodec.encodedSize(ops),
             perform: { (applier) throws(HoltError) in
                 try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in

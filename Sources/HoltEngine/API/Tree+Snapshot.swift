@@ -14,7 +14,7 @@ extension Tree {
         // Every batch committed before the call is in the index (the write buffer flushed);
         // one buffered after it is not, and the snapshot's LSN says so (`lastAppliedLSN`).
         try flushIfBuffered()
-        return try lock.withReadLock { () throws(HoltError) -> Snapshot in
+        return try withSharedLock { () throws(HoltError) -> Snapshot in
             guard !isClosed else { throw .closed }
             let epoch = try store.shadows.begin()
             do throws(HoltError) {

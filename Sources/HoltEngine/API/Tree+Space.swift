@@ -42,7 +42,7 @@ extension Tree {
             }
             var moved = 0
             for _ in 0..<Self.compactionMoveRounds {
-                let ids = try writer.withLock { () throws(HoltError) -> [BlobID] in
+                let ids = try withWriterLock { () throws(HoltError) -> [BlobID] in
                     guard !isClosed else { throw .closed }
                     guard !failed else { throw .previousIOFailure }
                     let ids = store.blobsAtTheEnd(limit: Self.compactionMovesPerRound)
@@ -80,7 +80,7 @@ extension Tree {
         }
         var squeezed = 0
         for id in candidates {
-            let done = try writer.withLock { () throws(HoltError) -> Bool in
+            let done = try withWriterLock { () throws(HoltError) -> Bool in
                 guard !isClosed else { throw .closed }
                 guard !failed else { throw .previousIOFailure }
                 return try lock.withWriteLock { () throws(HoltError) -> Bool in

@@ -48,14 +48,20 @@ public final class Tree: @unchecked Sendable {
     public let options: Options
 
     let lock = ReadWriteLock()
-    /// One writer at a time (see the type's comment).
+    /// One writer at a time (see the type's comment); taken through `withWriterLock`, which
+    /// first waits out the parallel batches in flight.
     let writer = Monitor()
+    /// Keeps parallel batches of puts apart from `writer`'s holders and from readers under
+    /// `lock` (`withWriterLock`, `withSharedLock`; "Writers in parallel" in docs/DESIGN.md).
+    let gate = WriterGate()
+    /// The keys the parallel batches in flight change.
+    let keyLocks = KeyLocks()
     /// One checkpoint at a time, from its capture to its end (taken before `writer`).
     private let checkpointing = Monitor()
     /// One compaction at a time (`compact()`; taken before `checkpointing`).
     let compacting = Monitor()
     /// Runs the automatic checkpoints (started at open, stopped at close).
-    private let checkpointer = Checkpointer()
+    let checkpointer = Checkpointer()
     /// Writes dirty blobs out ahead of cache misses (started at open, stopped at close).
     private let evictor = Evictor()
     let store: BufferManager
@@ -66,7 +72,17 @@ public final class Tree: @unchecked Sendable {
     /// Written holding `writer` and `lock` exclusively, read holding either (`snapshot()` reads
     /// it under `lock` shared): the sequence number of the last batch applied to `index` (or to
     /// any column family).
-    var appliedLSN: UInt64
+    var appliedLSN: UInt64 {
+        get { max(serialAppliedLSN, parallelAppliedLSN.load(ordering: .acquiring)) }
+        set { serialAppliedLSN = newValue }
+    }
+    /// `appliedLSN` as the batches applied holding `writer` set it.
+    private var serialAppliedLSN: UInt64
+    /// The greatest LSN of a parallel batch applied (`commitInParallel`; set without `writer`).
+    /// Every batch before it is applied too by the time a holder of `writer` or of `lock`
+    /// shared reads it: none is in flight then (`WriterGate`). It is also the greatest LSN of
+    /// a batch applied straight to the index among them (`lastDirectLSN`).
+    let parallelAppliedLSN = Atomic<UInt64>(0)
     /// The column families other than the default one (whose tree is `index`): the one place
     /// that holds every family's root (`FamilyRoots`). The `Locked` guards the table itself;
     /// it changes only holding `writer` and `lock` exclusively, so a holder of `lock` shared
@@ -87,7 +103,12 @@ public final class Tree: @unchecked Sendable {
     /// flushes the buffer first (`runCheckpoint`): a replay re-applies every batch after the
     /// recorded LSN, and only blind puts and deletes (the buffer's) may be applied twice.
     /// Changed holding `writer` and `lock` exclusively; read holding `writer`.
-    var lastDirectLSN: UInt64 = 0
+    var lastDirectLSN: UInt64 {
+        get { max(serialLastDirectLSN, parallelAppliedLSN.load(ordering: .acquiring)) }
+        set { serialLastDirectLSN = newValue }
+    }
+    /// `lastDirectLSN` as the batches applied holding `writer` set it.
+    private var serialLastDirectLSN: UInt64 = 0
     /// Where the next flush step starts (`WriteBuffer.stepOps`; nil: from the smallest key).
     /// Changed holding `writer` and `lock` exclusively.
     var flushCursor: [UInt8]?
@@ -98,13 +119,18 @@ public final class Tree: @unchecked Sendable {
     /// Written holding `writer` and `lock` exclusively; read under either.
     var isClosed = false
     /// `!isClosed`, for readers that take no lock (`get`).
-    private let isOpen = Atomic<Bool>(true)
+    let isOpen = Atomic<Bool>(true)
     /// Slows writers that outrun the checkpointer.
     let throttle: WriteThrottle
     /// The batch being applied, as lock-free readers see it.
     let visibility = BatchVisibility()
-    /// Guarded by `writer`: set after a failed write, log append or checkpoint; every later write is refused.
-    var failed = false
+    /// Set after a failed write, log append or checkpoint; every later write is refused. Set
+    /// holding `writer` (or by a parallel batch whose index change failed); read anywhere.
+    var failed: Bool {
+        get { failedFlag.load(ordering: .acquiring) }
+        set { failedFlag.store(newValue, ordering: .releasing) }
+    }
+    private let failedFlag = Atomic<Bool>(false)
     /// Guarded by `writer`: after a checkpoint found the disk full, the next automatic one waits
     /// until the log holds this many bytes or the monotonic clock passes `time` (nanoseconds), so
     /// a full disk does not make every batch attempt one. `nil` when the last one succeeded.
@@ -141,7 +167,7 @@ public final class Tree: @unchecked Sendable {
         self.log = log
         self.index = index
         self.families = Locked(families)
-        self.appliedLSN = appliedLSN
+        self.serialAppliedLSN = appliedLSN
         self.databaseLock = lock
         self.recovery = recovery
         throttle = WriteThrottle(cacheBytes: options.cacheBytes, checkpointLogBytes: options.checkpointLogBytes)
@@ -238,7 +264,7 @@ public final class Tree: @unchecked Sendable {
                 default: if !Syscall.isOutOfSpace(error) { firstError = error }
                 }
             }
-            try writer.withLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
+            try withWriterLock { () throws(HoltError) in try lock.withWriteLock { () throws(HoltError) in
                 guard !isClosed else { return }
                 isClosed = true
                 isOpen.store(false, ordering: .releasing)
@@ -279,7 +305,7 @@ public final class Tree: @unchecked Sendable {
             }
         }
         getsUnderLock.wrappingAdd(1, ordering: .relaxed)
-        return try lock.withReadLock { () throws(HoltError) -> [UInt8]? in
+        return try withSharedLock { () throws(HoltError) -> [UInt8]? in
             guard !isClosed else { throw .closed }
             return try index.get(key)
         }
@@ -336,7 +362,7 @@ public final class Tree: @unchecked Sendable {
             }
         }
         rangesUnderLock.wrappingAdd(1, ordering: .relaxed)
-        return try lock.withReadLock { () throws(HoltError) -> [RangeItem] in
+        return try withSharedLock { () throws(HoltError) -> [RangeItem] in
             guard !isClosed else { throw .closed }
             return try index.scan(query)
         }
@@ -375,7 +401,7 @@ public final class Tree: @unchecked Sendable {
     /// writers are waiting.
     public func forEach(_ query: RangeQuery, _ body: (RangeView) throws(HoltError) -> Bool) throws(HoltError) {
         try flushIfBuffered(under: query.prefix)
-        try lock.withReadLock { () throws(HoltError) in
+        try withSharedLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try index.visit(query, body)
         }
@@ -408,7 +434,7 @@ public final class Tree: @unchecked Sendable {
             case .useLock: break attempts
             }
         }
-        return try lock.withReadLock { () throws(HoltError) -> Bool in
+        return try withSharedLock { () throws(HoltError) -> Bool in
             guard !isClosed else { throw .closed }
             return try index.hasKeys(withPrefix: prefix)
         }
@@ -462,6 +488,7 @@ public final class Tree: @unchecked Sendable {
         try ops.withUnsafeBufferPointer { (buffer) throws(HoltError) in
             for position in buffer.indices { try Self.validate(buffer[position]) }
         }
+        if let parallel = try commitInParallel(ops) { return parallel }
         return try commit { () throws(HoltError) -> UInt64? in try applyLocked(ops) }
     }
 
@@ -479,7 +506,7 @@ public final class Tree: @unchecked Sendable {
         }
         while true {
             // nil: the writers reached the hard bound; wait for the checkpointer, holding no lock.
-            let outcome = try writer.withLock { () throws(HoltError) -> UInt64?? in
+            let outcome = try withWriterLock { () throws(HoltError) -> UInt64?? in
                 guard !isClosed else { throw .closed }
                 guard !failed else { throw .previousIOFailure }
                 if checkpointOverdue(), checkpointDue() { return nil }
@@ -509,8 +536,8 @@ public final class Tree: @unchecked Sendable {
         // the keys it changes, or, for prefix moves, the shared lock.
         let movesPrefixes = ops.contains { if case .renamePrefix = $0 { true } else { false } }
         let installing = InstallingBatch(exclusive: movesPrefixes, ops: ops.count)
-        visibility.begin(installing)
-        defer { visibility.end() }
+        let slot = visibility.begin(installing)
+        defer { visibility.end(slot) }
         var applier = BatchApplier(index: index)
         applier.inKeyOrder = store.hasFilledItsCache
         applier.visibility = movesPrefixes ? nil : installing
@@ -675,17 +702,17 @@ public final class Tree: @unchecked Sendable {
         guard !failed else { throw .previousIOFailure }
         let started = Monitor.monotonicNanoseconds()
         let installing = InstallingBatch(exclusive: false, ops: ops.count)
-        visibility.begin(installing)
+        let slot = visibility.begin(installing)
         var applier = BatchApplier(index: index)
         applier.inKeyOrder = true
         applier.visibility = installing
         do throws(HoltError) { try applier.performAll(ops) } catch {
             installing.abandon()
-            visibility.end()
+            visibility.end(slot)
             failed = true
             throw error
         }
-        visibility.end()
+        visibility.end(slot)
         remove()
         let took = Monitor.monotonicNanoseconds() &- started
         writeBuffer.flushes.wrappingAdd(1, ordering: .relaxed)
@@ -697,7 +724,7 @@ public final class Tree: @unchecked Sendable {
     /// (snapshots): takes `writer` and `lock` only when the buffer holds something.
     func flushIfBuffered() throws(HoltError) {
         guard !writeBuffer.isEmpty else { return }
-        try writer.withLock { () throws(HoltError) in
+        try withWriterLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() }
         }
@@ -714,7 +741,7 @@ public final class Tree: @unchecked Sendable {
     /// Reads between writes (a listing beside a load) flush only their prefix.
     func flushIfBuffered(under prefix: [UInt8]) throws(HoltError) {
         guard writeBuffer.holdsKeys(withPrefix: prefix) else { return }
-        try writer.withLock { () throws(HoltError) in
+        try withWriterLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
             try lock.withWriteLock { () throws(HoltError) in
                 let batches = writeBuffer.batchesBuffered
@@ -773,7 +800,7 @@ public final class Tree: @unchecked Sendable {
     /// The corresponding FUSE op is `fsync`.
     /// - Throws: `.io` (later writes then throw `.previousIOFailure`), `.previousIOFailure`, `.closed`.
     public func sync() throws(HoltError) {
-        try lock.withReadLock { () throws(HoltError) in
+        try withSharedLock { () throws(HoltError) in
             guard !isClosed else { throw .closed }
         }
         try log.sync()
@@ -791,14 +818,15 @@ public final class Tree: @unchecked Sendable {
             do throws(HoltError) { try runCheckpoint(onlyIfWanted: false) } catch {
                 switch error {
                 case .closed, .previousIOFailure: break
-                default: writer.withLock { noteCheckpointFailure(error) }
+                default: withWriterLock { noteCheckpointFailure(error) }
                 }
                 throw error
             }
         }
     }
 
-    /// Whether the log or the cache calls for an automatic checkpoint. Call holding `writer`.
+    /// Whether the log or the cache calls for an automatic checkpoint (reads figures only: any
+    /// thread may ask).
     ///
     /// A checkpoint writes every dirty blob (512 KiB each, however few bytes of it changed) and
     /// lets the log be trimmed; what it bounds is the log a reopen replays. So: when dirty blobs
@@ -808,7 +836,7 @@ public final class Tree: @unchecked Sendable {
     /// blob, and checkpointing it every `checkpointLogBytes` rewrites the whole tree each time.
     /// Past `checkpointLogBytesLimitFactor` times `checkpointLogBytes`, always, which bounds the
     /// replay at open (about a second per 16-32 MiB of log on this class of machine).
-    private func checkpointWanted() -> Bool {
+    func checkpointWanted() -> Bool {
         let logBytes = log.bytesSinceTrim
         guard logBytes >= options.checkpointLogBytes else {
             return throttle.countedDirtyBytes(store.dirtyBytes, logBytes: logBytes) >= options.cacheBytes / 2
@@ -825,8 +853,9 @@ public final class Tree: @unchecked Sendable {
 
     /// Whether the writers are at the hard bound (`WriteThrottle`): past three times
     /// `Options.checkpointLogBytes` of log, or with dirty blobs filling three quarters of the
-    /// cache, a batch waits for the checkpointer's round before it is applied. Call holding `writer`.
-    private func checkpointOverdue() -> Bool {
+    /// cache, a batch waits for the checkpointer's round before it is applied (reads figures
+    /// only: any thread may ask).
+    func checkpointOverdue() -> Bool {
         throttle.atHardBound(dirtyBytes: store.dirtyBytes, logBytes: log.bytesSinceTrim)
     }
 
@@ -841,7 +870,7 @@ public final class Tree: @unchecked Sendable {
             do throws(HoltError) { try runCheckpoint(onlyIfWanted: true, periodic: periodic) } catch {
                 switch error {
                 case .closed, .previousIOFailure: break
-                default: writer.withLock { noteCheckpointFailure(error) }
+                default: withWriterLock { noteCheckpointFailure(error) }
                 }
                 return false
             }
@@ -859,7 +888,7 @@ public final class Tree: @unchecked Sendable {
     /// or map write refused) leaves the previous checkpoint and the whole log in place and
     /// throws; the store and the log go on. Call holding `checkpointing`.
     private func runCheckpoint(onlyIfWanted: Bool, periodic: Bool = false) throws(HoltError) {
-        let wanted = try writer.withLock { () throws(HoltError) -> Bool in
+        let wanted = try withWriterLock { () throws(HoltError) -> Bool in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             let quietWork = periodic && (log.bytesSinceTrim > 0 || store.dirtyBytes > 0)
@@ -874,7 +903,7 @@ public final class Tree: @unchecked Sendable {
         try log.roll()
         // Only what must be atomic with the batches is taken holding `writer`: the LSN, the
         // root, the dirty frames and the map.
-        let capture = try writer.withLock { () throws(HoltError) -> BufferManager.CheckpointCapture in
+        let capture = try withWriterLock { () throws(HoltError) -> BufferManager.CheckpointCapture in
             guard !isClosed else { throw .closed }
             guard !failed else { throw .previousIOFailure }
             // A checkpoint records no LSN whose ops are only in the write buffer: it records the
@@ -902,7 +931,7 @@ public final class Tree: @unchecked Sendable {
         defer { checkpointTimes.record(since: started) }
         try log.sync()
         try store.writeCheckpoint(capture)
-        writer.withLock { checkpointRetry = nil }
+        withWriterLock { checkpointRetry = nil }
         // Segments a change-feed consumer has not read stay, within the retention bound.
         try log.trim(through: capture.lsn, keepingAfter: changeFeeds.floor, retentionBytes: options.changeRetentionBytes)
         // The slots only the previous checkpoint used are free now: their blocks go back, but
@@ -921,7 +950,7 @@ public final class Tree: @unchecked Sendable {
     /// Whether an automatic checkpoint may run now: always, unless the last one found the disk
     /// full and neither the log has grown `checkpointRetryLogBytes` since nor
     /// `checkpointRetryNanoseconds` have passed. Call holding `writer`.
-    private func checkpointDue() -> Bool {
+    func checkpointDue() -> Bool {
         guard let retry = checkpointRetry else { return true }
         return log.bytesSinceTrim >= retry.logBytes || Monitor.monotonicNanoseconds() >= retry.time
     }
@@ -950,7 +979,7 @@ public final class Tree: @unchecked Sendable {
     /// Runs `body` under the shared lock when the tree is open: no batch changes a blob meanwhile
     /// (for the space figures, which read cached blobs' headers).
     func withoutWriters<R>(_ body: () throws(HoltError) -> R) throws(HoltError) -> R {
-        try lock.withReadLock { () throws(HoltError) -> R in
+        try withSharedLock { () throws(HoltError) -> R in
             guard !isClosed else { throw .closed }
             return try body()
         }
@@ -965,10 +994,10 @@ public final class Tree: @unchecked Sendable {
     public func verify() throws(HoltError) -> [String] {
         // No checkpoint is writing blobs and no batch runs while the store's bookkeeping is checked.
         try checkpointing.withLock { () throws(HoltError) -> [String] in
-            try writer.withLock { () throws(HoltError) -> [String] in
+            try withWriterLock { () throws(HoltError) -> [String] in
                 guard !isClosed else { throw .closed }
                 if !writeBuffer.isEmpty { try lock.withWriteLock { () throws(HoltError) in try flushWriteBuffer() } }
-                return try lock.withReadLock { () throws(HoltError) -> [String] in
+                return try withSharedLock { () throws(HoltError) -> [String] in
                 guard !isClosed else { throw .closed }
                 return store.verifyBlobs() + index.verify() + verifyFamilies()
             } }

@@ -64,13 +64,26 @@ extension ARTIndex {
 
     /// Walks to the node an insert of `k` changes: returns its blob, slot, the key offset there,
     /// and the last Blob node passed on the way (the one referring into that blob), if any.
-    private func findInsertPoint(_ k: UnsafeBufferPointer<UInt8>, _ payload: Payload) throws(HoltError)
+    func findInsertPoint(_ k: UnsafeBufferPointer<UInt8>, _ payload: Payload) throws(HoltError)
         -> (BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)
     {
+        var nothingKept: [HeldBlob]? = nil
+        guard let point = try findInsertPoint(k, payload, optimistic: false, keeping: &nothingKept) else {
+            preconditionFailure("a walk under shared latches has nothing to retry")
+        }
+        return point
+    }
+
+    /// `findInsertPoint(_:_:)` as `walkBlobs(_:optimistic:keeping:_:)` walks: optimistically
+    /// (nil: a writer changed a blob under the walk), keeping the blobs it held when `kept` is
+    /// not nil (the last one is the blob the insert changes).
+    func findInsertPoint(
+        _ k: UnsafeBufferPointer<UInt8>, _ payload: Payload, optimistic: Bool, keeping kept: inout [HeldBlob]?
+    ) throws(HoltError) -> (BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)? {
         let isPath = payload.isPath
         // The last Blob node passed: set when a step descends, read by the step that answers.
         var via: (blob: BlobID, slot: UInt16)? = nil
-        return try walkBlobs(k) { (page, start, from) throws(HoltError) -> BlobStep<(BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)> in
+        return try walkBlobs(k, optimistic: optimistic, keeping: &kept) { (page, start, from) throws(HoltError) -> BlobStep<(BlobID, UInt16, Int, (blob: BlobID, slot: UInt16)?)> in
             var slot = start
             var i = from
             while true {
@@ -152,7 +165,7 @@ extension ARTIndex {
     }
 
     /// Changes the node in `slot` to hold `k[from...]` with `payload`; checks room first.
-    private static func insert(
+    static func insert(
         _ page: MutablePageView, at slot: UInt16, _ k: UnsafeBufferPointer<UInt8>, from i: Int,
         _ payload: Payload, _ counters: inout ARTCounters
     ) throws(HoltError) -> InsertOutcome {

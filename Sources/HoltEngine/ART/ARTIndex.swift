@@ -31,8 +31,11 @@ final class ARTIndex<Source: BlobSource>: OrderedIndex {
     let root: BlobID
     /// The end of the data area for new blobs (`blobSize`, or smaller in tests to force splits).
     let dataEnd: Int
-    /// Counters of write-side work, for tests and stats. Changed only under the writer's lock.
+    /// Counters of write-side work, for tests and stats. Changed under the writer's lock, or
+    /// beside parallel writers under `writeLocks.structure`.
     var counters = ARTCounters()
+    /// What parallel writers (`putInParallel`) lock.
+    let writeLocks = BlobWriteLocks()
 
     /// The longest key the walkers accept before calling the structure corrupted.
     static var maxPathLength: Int { Tree.maxKeyLength + 1 }

@@ -21,6 +21,7 @@ extension WriteAheadLog {
         }
         state.retainedBytes = retained
         state.bytesSinceTrim = live + state.pending.count
+        bytesSinceTrimNow.store(state.bytesSinceTrim, ordering: .relaxed)
     }
 
     /// Every record after this LSN is still in the log (see `State.heldAfter`).

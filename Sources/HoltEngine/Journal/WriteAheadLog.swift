@@ -1,3 +1,4 @@
+import Synchronization
 /// The engine's write-ahead log: every batch is a record here before it counts as committed.
 ///
 /// Concepts. An *LSN* (log sequence number) numbers records 1, 2, 3, ... with no gaps inside a
@@ -232,6 +233,8 @@ final class WriteAheadLog: @unchecked Sendable {
         state.room -= size
         state.pendingRecords += 1
         state.bytesSinceTrim += size
+        bytesSinceTrimNow.store(state.bytesSinceTrim, ordering: .relaxed)
+        pendingBytesHint.store(state.pending.count, ordering: .relaxed)
         state.statistics.records += 1
         state.statistics.bytes += size
         checkInvariants()
@@ -250,7 +253,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Under `.none`, writes the buffered records out when they pass `unsyncedWriteThreshold`
     /// and nobody is writing (the write `append(writeWhenLarge: false)` left to its caller).
     func writeIfLarge() throws(HoltError) {
-        guard syncMode == .none else { return }
+        guard syncMode == .none, pendingBytesHint.load(ordering: .relaxed) >= Self.unsyncedWriteThreshold else { return }
         monitor.lock()
         let last = state.nextLSN - 1
         let writeNow = state.pending.count >= Self.unsyncedWriteThreshold && !state.ioBusy && !state.closed && !state.failed
@@ -286,7 +289,13 @@ final class WriteAheadLog: @unchecked Sendable {
 
     /// The bytes of the records the log holds, replay would read them all: grows with every
     /// append, drops at `trim`. The tree checkpoints when this passes `Options.checkpointLogBytes`.
-    var bytesSinceTrim: Int { monitor.withLock { state.bytesSinceTrim } }
+    var bytesSinceTrim: Int { bytesSinceTrimNow.load(ordering: .relaxed) }
+    /// `state.pending.count` as the last append or write left it: `writeIfLarge`, which every
+    /// batch calls, takes `monitor` only when it is past the threshold (it checks again there).
+    let pendingBytesHint = Atomic<Int>(0)
+    /// `state.bytesSinceTrim`, stored beside each change of it: every batch reads it (the
+    /// throttle, the checkpoint's trigger) without taking `monitor`.
+    let bytesSinceTrimNow = Atomic<Int>(0)
     /// The bytes the log's segment files occupy on disk (preallocated room included).
     var allocatedBytes: Int {
         ((try? Syscall.listDirectory(directory)) ?? []).reduce(0) { $0 + Syscall.allocatedBytes(path: directory + "/" + $1) }
@@ -327,6 +336,7 @@ final class WriteAheadLog: @unchecked Sendable {
         precondition(!state.ioBusy)
         state.ioBusy = true
         swap(&state.pending, &io.spare)
+        pendingBytesHint.store(state.pending.count, ordering: .relaxed)
         let records = state.pendingRecords
         state.pendingRecords = 0
         let last = state.nextLSN - 1

@@ -288,9 +288,11 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     var anchor: Anchor { core.withLock { $0.anchor } }
 
     /// The bytes of dirty frames (what the next checkpoint will write, at least).
-    var dirtyBytes: Int {
-        shards.reduce(0) { sum, shard in sum + shard.monitor.withLock { shard.state.dirtyCount } } * BlobGeometry.blobSize
-    }
+    var dirtyBytes: Int { dirtyFrames.load(ordering: .relaxed) * BlobGeometry.blobSize }
+    /// The shards' `dirtyCount`s summed, changed beside each (under its shard's monitor): what
+    /// every batch reads (`dirtyBytes`, for the throttle and the checkpoint's trigger) without
+    /// taking every shard's monitor.
+    private let dirtyFrames = Atomic<Int>(0)
 
     /// The store's counters now.
     var statistics: StoreStatistics {
@@ -569,7 +571,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
             }
             if let f = shard.state.table.removeValue(forKey: id) {
                 forget(id, in: shard.state.frames[f.rawValue])
-                if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1 }
+                if shard.state.frames[f.rawValue].dirty { shard.state.dirtyCount -= 1; dirtyFrames.subtract(1, ordering: .relaxed) }
                 shard.state.frames[f.rawValue] = Frame(reusing: shard.state.frames[f.rawValue])
             }
             shard.loads.add(1, ordering: .sequentiallyConsistent)
@@ -916,7 +918,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     private func markDirty(_ shard: Shard, _ frame: FrameIndex) {
         if !shard.state.frames[frame.rawValue].dirty {
             shard.state.frames[frame.rawValue].dirty = true
-            shard.state.dirtyCount += 1
+            shard.state.dirtyCount += 1; dirtyFrames.add(1, ordering: .relaxed)
         }
     }
 
@@ -976,7 +978,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.state.frames[item.frame.rawValue].pins -= 1
                     if failure == nil {
                         shard.state.frames[item.frame.rawValue].dirty = false
-                        shard.state.dirtyCount -= 1
+                        shard.state.dirtyCount -= 1; dirtyFrames.subtract(1, ordering: .relaxed)
                     }
                 }
                 shard.state.writesInFlight -= mine.count
@@ -1036,7 +1038,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                         shard.state.frames[f].checkpoint == .none
                     else { preconditionFailure("dirty frame \(f) busy or without blob at checkpoint") }
                     shard.state.frames[f].dirty = false
-                    shard.state.dirtyCount -= 1
+                    shard.state.dirtyCount -= 1; dirtyFrames.subtract(1, ordering: .relaxed)
                     shard.state.frames[f].checkpoint = .pending
                     captured.append((s, FrameIndex(rawValue: f), blob))
                 }
@@ -1238,7 +1240,7 @@ final class BufferManager: BlobSource, @unchecked Sendable {
                     shard.state.frames[f].checkpoint = .none
                     if !shard.state.frames[f].dirty {
                         shard.state.frames[f].dirty = true
-                        shard.state.dirtyCount += 1
+                        shard.state.dirtyCount += 1; dirtyFrames.add(1, ordering: .relaxed)
                     }
                 }
                 core.withLock { $0.map.giveBackCheckpointTarget(item.slot, of: item.blob) }
@@ -1357,6 +1359,10 @@ final class BufferManager: BlobSource, @unchecked Sendable {
     /// all is well. Call when no read or write is under way (tests do, after each phase).
     func invariantViolations() -> [String] {
         var problems = core.withLock { $0.map.invariantViolations().map { "map: \($0)" } }
+        let counted = shards.reduce(0) { sum, shard in sum + shard.monitor.withLock { shard.state.dirtyCount } }
+        if counted != dirtyFrames.load(ordering: .relaxed) {
+            problems.append("dirty frames \(dirtyFrames.load(ordering: .relaxed)), shards count \(counted)")
+        }
         for (s, shard) in shards.enumerated() {
             shard.monitor.withLock {
                 var dirty = 0

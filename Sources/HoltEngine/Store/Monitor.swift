@@ -45,6 +45,9 @@ final class Monitor: @unchecked Sendable {
     /// Takes the lock (pair with `unlock()`; prefer `withLock`).
     func lock() { pthread_mutex_lock(mutex) }
 
+    /// Takes the lock when it is free; whether it did (pair a true with `unlock()`).
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+
     /// Releases the lock.
     func unlock() { pthread_mutex_unlock(mutex) }
 
