@@ -291,7 +291,7 @@ final class InstallingBatch: @unchecked Sendable {
     fileprivate(set) var generation: UInt64 = 0
     private let monitor = Monitor()
     /// Guarded by `monitor`.
-    private var images: [Key: Image] = [:]
+    private var images: [BufferKey: Image] = [:]
     /// A Bloom filter of the keys the batch changes (two bits per key, set before the key's
     /// image is recorded; read without a lock): most reads beside a batch find their key's bits
     /// clear and skip `monitor`. About 256 bits per op of the batch (a power of two, 4 Ki to
@@ -330,7 +330,7 @@ final class InstallingBatch: @unchecked Sendable {
 
     /// The writer is about to change `key` (call before the index changes it).
     func willChange(_ key: [UInt8]) {
-        let hashed = Key(key)
+        let hashed = BufferKey(key)
         let (a, b) = bits(hashed.hash)
         holt_atomic_or_u64(filter + a.0, a.1)
         holt_atomic_or_u64(filter + b.0, b.1)
@@ -341,7 +341,7 @@ final class InstallingBatch: @unchecked Sendable {
 
     /// The writer changed `key`, which held `old` before (nil: absent).
     func didChange(_ key: [UInt8], old: [UInt8]?) {
-        let hashed = Key(key)
+        let hashed = BufferKey(key)
         monitor.withLock {
             if case .pending = images[hashed] {
                 images[hashed] = .value(old)
@@ -367,7 +367,7 @@ final class InstallingBatch: @unchecked Sendable {
 
     /// What `key` held before the batch. Waits out a change in progress (one index operation).
     func before(_ key: [UInt8]) -> Before {
-        let hashed = Key(key)
+        let hashed = BufferKey(key)
         guard mayContain(hashed.hash) else { return .untouched }
         return monitor.withLock {
             while true {
@@ -380,26 +380,4 @@ final class InstallingBatch: @unchecked Sendable {
             }
         }
     }
-}
-
-/// A key with its hash computed once, over its bytes at a time (not `Hasher` byte by byte).
-private struct Key: Hashable {
-    let bytes: [UInt8]
-    let hash: UInt64
-
-    init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-        // FNV-1a, then a final mix so both filter bits use well-spread bits.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        bytes.withUnsafeBufferPointer { buffer in
-            for byte in buffer { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        }
-        h ^= h >> 33
-        h = h &* 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        hash = h
-    }
-
-    static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.bytes == b.bytes }
-    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }

@@ -6,8 +6,11 @@
 /// Two kinds of holder, each compatible with its own kind: *parallel* batches, and *others*.
 /// An other waits until no parallel batch is in flight and, while it waits or holds, no
 /// parallel batch starts. A parallel batch waits for the others holding or waiting, but at most
-/// `parallelWait`: then `enterParallel` says no and the batch is applied as any other
-/// (serially), so a stream of others (readers under the lock) never starves it. An other never
+/// a few times as long as others have lately held the gate (`parallelWait`, 2 to 50 ms): then
+/// `enterParallel` says no and the batch is applied as any other (serially), so a stream of
+/// others (readers under the lock) never starves it. (A fixed 2 ms made writers on a slow
+/// machine, under ThreadSanitizer, fall back for good: each fallback is an other that takes
+/// longer than 2 ms, so the next parallel batch gave up too.) An other never
 /// waits for a parallel batch that has not started, so others may nest (a writer-lock holder
 /// that also reads under the shared lock).
 ///
@@ -30,16 +33,22 @@ final class WriterGate: @unchecked Sendable {
     /// `entered` and `enteredBesideAnother`.
     var counts: (entered: Int, besideAnother: Int) { monitor.withLock { (entered, enteredBesideAnother) } }
 
-    /// How long a parallel batch waits for the others before it is applied serially: longer
-    /// than a checkpoint's capture or a short read under the lock, shorter than a batch.
-    static let parallelWait: UInt64 = 2_000_000
+    /// How long a parallel batch waits for the others before it is applied serially, in
+    /// nanoseconds: four times the others' recent hold (`recentHold`), within 2 to 50 ms.
+    var parallelWait: UInt64 { monitor.withLock { waitLimit } }
+
+    /// `parallelWait`, with `monitor` held.
+    private var waitLimit: UInt64 { min(max(4 * recentHold, 2_000_000), 50_000_000) }
+    /// How long others held the gate, lately: a moving average (1/8 weight to each new hold), in
+    /// nanoseconds.
+    private var recentHold: UInt64 = 0
 
     /// Enters as a parallel batch once no other holds or waits, or says no after `parallelWait`
     /// nanoseconds: apply the batch serially then.
     func enterParallel() -> Bool {
         monitor.withLock {
             if others > 0 || othersWaiting > 0 {
-                let deadline = Monitor.monotonicNanoseconds() + Self.parallelWait
+                let deadline = Monitor.monotonicNanoseconds() + waitLimit
                 parallelWaiting += 1
                 defer { parallelWaiting -= 1 }
                 while others > 0 || othersWaiting > 0 {
@@ -67,7 +76,8 @@ final class WriterGate: @unchecked Sendable {
     @inline(__always)
     func asOther<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         enterOther()
-        defer { leaveOther() }
+        let entered = Monitor.monotonicNanoseconds()
+        defer { leaveOther(held: Monitor.monotonicNanoseconds() &- entered) }
         return try body()
     }
 
@@ -82,9 +92,10 @@ final class WriterGate: @unchecked Sendable {
         }
     }
 
-    private func leaveOther() {
+    private func leaveOther(held: UInt64) {
         monitor.withLock {
             assert(others > 0, "leaving a gate not entered")
+            recentHold = recentHold - recentHold / 8 + held / 8
             others -= 1
             if others == 0 && othersWaiting == 0 && parallelWaiting > 0 { monitor.broadcast() }
         }
