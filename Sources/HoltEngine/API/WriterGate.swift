@@ -35,10 +35,8 @@ final class WriterGate: @unchecked Sendable {
 
     /// How long a parallel batch waits for the others before it is applied serially, in
     /// nanoseconds: four times the others' recent hold (`recentHold`), within 2 to 50 ms.
-    var parallelWait: UInt64 { monitor.withLock { waitLimit } }
-
-    /// `parallelWait`, with `monitor` held.
-    private var waitLimit: UInt64 { min(max(4 * recentHold, 2_000_000), 50_000_000) }
+    /// Read holding `monitor`.
+    private var parallelWait: UInt64 { min(max(4 * recentHold, 2_000_000), 50_000_000) }
     /// How long others held the gate, lately: a moving average (1/8 weight to each new hold), in
     /// nanoseconds.
     private var recentHold: UInt64 = 0
@@ -48,7 +46,7 @@ final class WriterGate: @unchecked Sendable {
     func enterParallel() -> Bool {
         monitor.withLock {
             if others > 0 || othersWaiting > 0 {
-                let deadline = Monitor.monotonicNanoseconds() + waitLimit
+                let deadline = Monitor.monotonicNanoseconds() + parallelWait
                 parallelWaiting += 1
                 defer { parallelWaiting -= 1 }
                 while others > 0 || othersWaiting > 0 {

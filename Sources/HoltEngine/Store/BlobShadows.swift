@@ -205,7 +205,8 @@ final class BlobShadows: Sendable {
     // MARK: Writers' hooks
 
     /// Blob `id`, whose bytes are at `bytes`, is about to change (or be freed): copies it aside
-    /// when an open snapshot began since its last change. Call only from the tree's one writer,
+    /// when an open snapshot began since its last change. Call only from the tree's one writer
+    /// (no batch is applied in parallel while a snapshot is open),
     /// before the change, while no one else can change the bytes (the frame pinned for writing).
     func willChange(_ id: BlobID, bytes: UnsafeRawPointer) {
         guard isTracking else { return }

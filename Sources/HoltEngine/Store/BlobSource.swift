@@ -27,8 +27,10 @@ enum BlobGeometry {
 /// Where the ART gets its blobs: a cache of blob frames over the blob file, or memory in tests.
 ///
 /// Pointers handed to a closure are valid only inside it (the frame is pinned for its duration).
-/// Reads may run on several threads at once; `write`, `allocate` and `free` are called by one
-/// writer at a time and never beside a read (the tree's lock sees to it).
+/// Reads may run on several threads at once. `write` of one blob is called by one writer at a
+/// time (the tree's serial writer, or parallel writers each holding the blob's write lock,
+/// `BlobWriteLocks`); `writeAside`, `allocate` and `free` by one writer at a time (the serial
+/// writer, or a parallel one under the ART's structure lock; `free` only by the serial writer).
 protocol BlobSource: AnyObject {
     /// Calls `body` with the `blobSize` bytes of blob `id`, for reading.
     func read<R>(_ id: BlobID, _ body: (UnsafeRawPointer) throws(HoltError) -> R) throws(HoltError) -> R

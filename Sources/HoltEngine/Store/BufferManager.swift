@@ -494,8 +494,9 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     /// `write` through a copy (see `BlobSource`): the frame is pinned for writing (dirty, copied
     /// out first for a checkpoint that captured it), copied into a spare frame's memory, `body`
-    /// runs on the copy with no latch held (the tree's writer is the only one who changes blobs,
-    /// so the frame cannot change meanwhile; readers read it), and the copy becomes the frame's
+    /// runs on the copy with no latch held (nobody else changes the blob meanwhile: the tree's
+    /// one serial writer, or a parallel writer holding the ART's structure lock and the blob's
+    /// write lock, `BlobWriteLocks`; readers read it), and the copy becomes the frame's
     /// bytes under the exclusive latch (`BlobLatch.replaceBytes`: a pointer swap, not a 512 KiB
     /// copy back, so readers wait for nothing). The frame's old bytes become the spare. On a
     /// throw the frame is left as it was.
@@ -531,7 +532,8 @@ final class BufferManager: BlobSource, @unchecked Sendable {
 
     /// The spare frame memory `writeAside` changes a copy in (from `arena`, made on first use):
     /// after the swap it holds the frame's old bytes, which a lock-free reader that started
-    /// before the swap may still be reading (its check then fails). One writer at a time.
+    /// before the swap may still be reading (its check then fails). One `writeAside` at a time
+    /// (the serial writer, or a parallel one under the ART's structure lock).
     private let asideSpare = Locked<UnsafeMutableRawPointer?>(nil)
 
     /// A new blob, all zero bytes, dirty.

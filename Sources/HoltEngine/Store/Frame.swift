@@ -7,7 +7,8 @@ struct FrameIndex: RawRepresentable, Hashable, Sendable {
 /// One cache slot of the buffer manager: `blobSize` aligned bytes and what they hold.
 ///
 /// Every field but `memory` is guarded by the buffer manager's monitor. The bytes are read by
-/// whoever holds a pin, written only by the single writer (through `write`) or, for the store's
+/// whoever holds a pin, written only by the blob's one writer at a time (through `write`: the
+/// serial writer, or a parallel one holding the blob's write lock) or, for the store's
 /// header bytes `0..<64`, by the thread that has set `io = .writing`.
 ///
 /// Invariants:
