@@ -46,7 +46,7 @@ import Testing
         return (group, ops)
     }
 
-    @Test func parallelBatchesStayWholeAndMatchTheOracle() throws {
+    @Test func parallelBatchesStayWholeAndMatchTheOracle() throws { try MallocQuiet.allocating {
         let long = ProcessInfo.processInfo.environment["HOLT_LONG_TESTS"] != nil
         let dir = try TemporaryDirectory("parallel-writers")
         let options = Options(cacheBytes: 256 << 20, sync: .none, checkpointLogBytes: 1 << 20)
@@ -141,7 +141,7 @@ import Testing
         let reopened = try Tree.open(path: dir.path, options: options)
         defer { try? reopened.close() }
         try check(reopened, "after reopening")
-    }
+    } }
 
     @Test func serialBatchesAndReadersUnderTheLockInterleaveWithParallelOnes() throws {
         // Batches with conditions, deletes and renames beside parallel puts: each waits for the
